@@ -1,0 +1,126 @@
+"""Parsers for LoadGen's logs: mlperf_log_detail.txt (:::MLLOG lines) and mlperf_log_accuracy.json."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import InputError
+
+_MARKER = ":::MLLOG"
+
+
+@dataclass(frozen=True)
+class LogMessage:
+    """One :::MLLOG record."""
+
+    key: str
+    value: Any
+    is_error: bool
+    is_warning: bool
+
+
+@dataclass
+class DetailLog:
+    """mlperf_log_detail.txt with the checker's semantics: log[key] is the first occurrence."""
+
+    messages: list[LogMessage] = field(default_factory=list)
+
+    def __getitem__(self, key: str) -> Any:
+        for message in self.messages:
+            if message.key == key:
+                return message.value
+        return None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """First value of key, or default when absent."""
+        value = self[key]
+        return default if value is None else value
+
+    @property
+    def errors(self) -> list[LogMessage]:
+        """Messages LoadGen flagged as errors."""
+        return [m for m in self.messages if m.is_error]
+
+    @property
+    def warnings(self) -> list[LogMessage]:
+        """Messages LoadGen flagged as warnings."""
+        return [m for m in self.messages if m.is_warning]
+
+    def num_errors(self) -> int:
+        """Error count; a logged num_errors key (v5.1+) wins, as in the checker."""
+        logged = self["num_errors"]
+        return int(logged) if logged is not None else len(self.errors)
+
+
+def parse_detail_log(path: Path) -> DetailLog:
+    """Parse every :::MLLOG line strictly; a malformed line is an InputError naming the line."""
+    if not path.is_file():
+        raise InputError(f"{path} does not exist; expected LoadGen's mlperf_log_detail.txt")
+    log = DetailLog()
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        if not line.startswith(_MARKER):
+            continue
+        try:
+            record = json.loads(line[len(_MARKER):])
+        except json.JSONDecodeError as err:
+            raise InputError(f"{path}:{number}: malformed :::MLLOG line ({err.msg})") from None
+        meta = record.get("metadata") or {}
+        log.messages.append(
+            LogMessage(
+                key=str(record.get("key")),
+                value=record.get("value"),
+                is_error=bool(meta.get("is_error", False)),
+                is_warning=bool(meta.get("is_warning", False)),
+            )
+        )
+    return log
+
+
+@dataclass(frozen=True)
+class AccuracyEntry:
+    """One entry of mlperf_log_accuracy.json."""
+
+    seq_id: int
+    qsl_idx: int
+    data: str
+    token_count: int | None = None
+    token_data: str | None = None
+
+
+def parse_accuracy_log(path: Path) -> list[AccuracyEntry]:
+    """Read mlperf_log_accuracy.json; a missing, empty or truncated file is an InputError."""
+    if not path.is_file():
+        raise InputError(f"{path} does not exist; expected LoadGen's mlperf_log_accuracy.json")
+    text = path.read_text()
+    if not text.strip():
+        raise InputError(f"{path} is empty; expected a JSON list of accuracy entries",
+                         hint="was the run an accuracy-mode run that finished?")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(
+            f"{path} is not valid JSON at line {err.lineno} column {err.colno} ({err.msg}); "
+            "the log may be truncated (a truncated submission log cannot be scored)",
+            hint="score the original, untruncated mlperf_log_accuracy.json",
+        ) from None
+    if not isinstance(raw, list):
+        raise InputError(f"{path} holds a {type(raw).__name__}; expected a JSON list")
+    entries = []
+    for position, item in enumerate(raw):
+        try:
+            entries.append(
+                AccuracyEntry(
+                    seq_id=int(item["seq_id"]),
+                    qsl_idx=int(item["qsl_idx"]),
+                    data=str(item["data"]),
+                    token_count=None if item.get("token_count") is None else int(item["token_count"]),
+                    token_data=item.get("token_data"),
+                )
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise InputError(f"{path}: entry {position} lacks or mangles a field ({err!r}); "
+                             "expected seq_id, qsl_idx and data") from None
+    return entries

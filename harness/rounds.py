@@ -1,0 +1,111 @@
+"""Per-round facts: LoadGen seeds, where mlperf.conf comes from, which LoadGen builds produce a round."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from harness.errors import ConfigError
+
+ROUNDS = ("v4.0", "v4.1", "v5.0", "v5.1", "v6.0")
+DEFAULT_ROUND = "v4.0"
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """The three LoadGen seeds the submission checker demands for a round."""
+
+    qsl: int
+    sample_index: int
+    schedule: int
+
+
+@dataclass(frozen=True)
+class RoundSpec:
+    """What a round requires of LoadGen and of the run's configuration files."""
+
+    name: str
+    seeds: Seeds
+    # True: seeds come from the mlperf.conf we pass to FromConfig (v4.x LoadGen).
+    # False: mlperf.conf is compiled into LoadGen and only user.conf is passed.
+    passes_mlperf_conf: bool
+    # LoadGen versions (prefixes of the installed distribution version) that produce this round.
+    loadgen_versions: tuple[str, ...]
+    loadgen_pip: str
+    scenarios: tuple[str, ...]
+
+    @property
+    def mlperf_conf_text(self) -> str | None:
+        """The official mlperf.conf of the round, shipped with the project, or None."""
+        if not self.passes_mlperf_conf:
+            return None
+        return resources.files("harness").joinpath(f"data/mlperf-{self.name}.conf").read_text()
+
+    def loadgen_matches(self, version: str) -> bool:
+        """Whether an installed LoadGen version can produce this round's logs."""
+        return any(version == v or version.startswith(v + ".") for v in self.loadgen_versions)
+
+
+_SPECS = {
+    "v4.0": RoundSpec(
+        "v4.0",
+        Seeds(13281865557512327830, 198141574272810017, 7575108116881280410),
+        passes_mlperf_conf=True,
+        loadgen_versions=("4.0", "4.0.1"),
+        loadgen_pip="pip install 'mlcommons-loadgen==4.0.1'",
+        scenarios=("Offline", "Server"),
+    ),
+    "v4.1": RoundSpec(
+        "v4.1",
+        Seeds(3066443479025735752, 10688027786191513374, 14962580496156340209),
+        passes_mlperf_conf=True,
+        loadgen_versions=("4.1",),
+        loadgen_pip="build LoadGen from the v4.1 tag of mlcommons/inference (loadgen/), from a clean tree",
+        scenarios=("Offline", "Server"),
+    ),
+    "v5.0": RoundSpec(
+        "v5.0",
+        Seeds(6023615788873153749, 15036839855038426416, 9933818062894767841),
+        passes_mlperf_conf=False,
+        loadgen_versions=tuple(f"5.0.{n}" for n in range(8, 22)),
+        loadgen_pip="pip install 'mlcommons-loadgen==5.0.21'",
+        scenarios=("Offline", "Server"),
+    ),
+    "v5.1": RoundSpec(
+        "v5.1",
+        Seeds(1780908523862526354, 14771362308971278857, 18209322760996052031),
+        passes_mlperf_conf=False,
+        loadgen_versions=("5.0.22", "5.0.23", "5.0.24", "5.0.25", "5.1"),
+        loadgen_pip="pip install 'mlcommons-loadgen==5.1.2'",
+        scenarios=("Offline", "Server", "Interactive"),
+    ),
+    "v6.0": RoundSpec(
+        "v6.0",
+        Seeds(2465351861681999779, 14276810075590677512, 3936089224930324775),
+        passes_mlperf_conf=False,
+        loadgen_versions=tuple(f"6.0.{n}" for n in range(4, 15)),
+        loadgen_pip="pip install 'mlcommons-loadgen==6.0.14'",
+        scenarios=("Offline", "Server", "Interactive"),
+    ),
+}
+
+
+def round_spec(name: str) -> RoundSpec:
+    """The spec of a round, or a ConfigError naming the rounds we know."""
+    try:
+        return _SPECS[name]
+    except KeyError:
+        raise ConfigError(
+            f"round is {name!r}; expected one of {', '.join(ROUNDS)}",
+            hint="set round: v4.0 (the default) or a newer round listed above",
+        ) from None
+
+
+def write_mlperf_conf(spec: RoundSpec, path: Path) -> Path | None:
+    """Write the round's mlperf.conf to path (v4.x only); return the path or None."""
+    text = spec.mlperf_conf_text
+    if text is None:
+        return None
+    path.write_text(text)
+    return path

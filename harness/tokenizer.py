@@ -1,0 +1,51 @@
+"""Loading the tokenizer that matches the model: slow SentencePiece when tokenizer.model exists."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from harness.errors import InputError
+from harness.model_files import ModelFiles, force_offline, resolve_model
+
+
+@lru_cache(maxsize=8)
+def _load(directory: str, gguf_file: str | None, prefer_slow: bool) -> Any:
+    force_offline()
+    from transformers import AutoTokenizer
+
+    kwargs: dict[str, Any] = {"model_max_length": 2048, "padding_side": "left"}
+    if gguf_file:
+        kwargs["gguf_file"] = gguf_file
+    try:
+        return AutoTokenizer.from_pretrained(directory, use_fast=not prefer_slow, **kwargs)
+    except (OSError, ValueError) as err:
+        raise InputError(
+            f"cannot load a tokenizer from {directory}{'/' + gguf_file if gguf_file else ''}: "
+            f"{str(err).splitlines()[0]}",
+            hint="point model.tokenizer (or --tokenizer) at a checkpoint directory with tokenizer files",
+        ) from None
+
+
+def load_tokenizer(path: str | None) -> Any:
+    """Tokenizer for a model path (None = embedded SmolLM2); slow when tokenizer.model is present.
+
+    The MLCommons reference decodes with ``use_fast=False``, i.e. the SentencePiece tokenizer, whenever
+    the checkpoint ships ``tokenizer.model`` (Llama 2 does); otherwise the fast tokenizer is used.
+    """
+    files: ModelFiles = resolve_model(path)
+    prefer_slow = files.gguf_file is None and (files.directory / "tokenizer.model").is_file()
+    tokenizer = _load(str(files.directory), files.gguf_file, prefer_slow)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def eos_token_id(tokenizer: Any, override: int | None = None) -> int:
+    """The EOS id to trim at: the override, else the tokenizer's."""
+    if override is not None:
+        return override
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        raise InputError("the tokenizer defines no EOS token", hint="set model.eos_token_id")
+    return int(eos)
