@@ -212,6 +212,9 @@ def build_config(data: dict[str, Any], overrides: list[str] | tuple[str, ...] = 
     """Validate a config mapping after applying 'key.path=value' overrides."""
     for text in overrides:
         path, value = parse_override(text)
+        if path == ["backend", "kind"] and isinstance(data.get("backend"), dict) \
+                and data["backend"].get("kind", "hf") != value:
+            data = {**data, "backend": {}}  # another backend kind: the old kind's options do not apply
         data = _merge(data, path, value)
     try:
         return RunConfig.model_validate(data)
@@ -230,8 +233,15 @@ def apply_overrides(config: RunConfig, overrides: list[str] | tuple[str, ...]) -
     return build_config(config.model_dump(mode="json"), overrides)
 
 
+def _backend_models() -> dict[str, type[BaseModel]]:
+    members = BackendConfig.__origin__.__args__  # type: ignore[attr-defined]  # Annotated[Union[...]]
+    return {m.model_fields["kind"].default: m for m in members}
+
+
 def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
     model: Any = RunConfig
+    if len(loc) >= 3 and loc[0] == "backend" and str(loc[1]) in _backend_models():
+        model, loc = _backend_models()[str(loc[1])], loc[2:]
     for part in loc[:-1]:
         field = model.model_fields.get(str(part)) if hasattr(model, "model_fields") else None
         if field is None:
@@ -247,10 +257,12 @@ def describe_validation_error(err: ValidationError) -> str:
     """One line per problem: dotted key path, value seen, what is allowed."""
     lines = []
     for problem in err.errors():
-        loc = tuple(p for p in problem["loc"] if not (isinstance(p, str) and p in ("fake", "hf", "trtllm")))
+        raw_loc = tuple(problem["loc"])
+        loc = tuple(p for i, p in enumerate(raw_loc) if not (i == 1 and raw_loc[0] == "backend"
+                                                           and str(p) in _backend_models()))
         dotted = ".".join(str(p) for p in loc) or "(config)"
         if problem["type"] == "extra_forbidden":
-            allowed = ", ".join(_allowed_keys(loc)) or "see `harness config show`"
+            allowed = ", ".join(_allowed_keys(raw_loc)) or "see `harness config show`"
             lines.append(f"unknown key {dotted!r}; allowed keys here: {allowed}")
         else:
             seen = problem.get("input")
