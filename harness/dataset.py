@@ -139,7 +139,7 @@ def load_dataset(config: RunConfig, tokenizer: Any) -> Dataset:
     frame = read_openorca_pickle(path)
     count = _limit(len(frame), max_samples)
     inputs, outputs = list(frame["tok_input"])[:count], list(frame["output"])[:count]
-    samples = [Sample(i, tuple(int(t) for t in ids), str(ref)) for i, (ids, ref) in enumerate(zip(inputs, outputs))]
+    samples = [Sample(i, tuple(int(t) for t in ids), str(ref)) for i, (ids, ref) in enumerate(zip(inputs, outputs, strict=False))]
     return Dataset(samples, [str(o) for o in outputs], path.name, str(path),
                    hashlib.sha256(path.read_bytes()).hexdigest())
 
@@ -159,7 +159,7 @@ def token_length_stats(lengths: list[int]) -> dict[str, float]:
     ordered = sorted(lengths)
 
     def pct(p: float) -> float:
-        return float(ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))])
+        return float(ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))])
 
     return {"count": len(ordered), "mean": sum(ordered) / len(ordered), "min": float(ordered[0]),
             "p50": pct(50), "p90": pct(90), "p99": pct(99), "max": float(ordered[-1])}

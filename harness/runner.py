@@ -177,7 +177,7 @@ class _Run:
             self._loadgen(config, dataset, backend, info, mlperf_conf, user_conf)
         finally:
             backend.stop()
-        if config.mode is TestMode.ACCURACY and not self.manifest.status == RunStatus.ABORTED:
+        if config.mode is TestMode.ACCURACY and self.manifest.status != RunStatus.ABORTED:
             self.manifest.result.update(_evaluate(config, self.run, dataset, tokenizer))
 
     def _record_backend(self, info: BackendInfo) -> None:

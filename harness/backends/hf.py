@@ -8,6 +8,7 @@ token as soon as the first decode step ends. EOS trimming and n_tokens are the S
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -72,7 +73,7 @@ class _FirstTokenStreamer:
         self.calls += 1
         if self.calls != 2:
             return
-        for request_id, token in zip(self.request_ids, value.reshape(-1).tolist()):
+        for request_id, token in zip(self.request_ids, value.reshape(-1).tolist(), strict=False):
             self.relay.extend(request_id, [token])
 
     def end(self) -> None:
@@ -182,7 +183,7 @@ class HfBackend:
         try:
             rows = self.generate([list(r.input_ids) for r, _ in batch], relay, [r.request_id for r, _ in batch],
                                  any(r.want_first_token for r, _ in batch))
-            for (request, _), row in zip(batch, rows):
+            for (request, _), row in zip(batch, rows, strict=False):
                 relay.finish(request.request_id, row)
         except Exception as err:  # a model failure must not hang LoadGen: fail the requests
             relay.fail_all(BackendError(f"hf generate failed: {err}"))
@@ -226,10 +227,8 @@ class _MultiSink:
 def _versions() -> dict[str, str]:
     found = {"torch": torch.__version__}
     for name in ("transformers", "accelerate", "gguf"):
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
     return found
 
 
