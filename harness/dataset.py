@@ -139,7 +139,8 @@ def load_dataset(config: RunConfig, tokenizer: Any) -> Dataset:
     frame = read_openorca_pickle(path)
     count = _limit(len(frame), max_samples)
     inputs, outputs = list(frame["tok_input"])[:count], list(frame["output"])[:count]
-    samples = [Sample(i, tuple(int(t) for t in ids), str(ref)) for i, (ids, ref) in enumerate(zip(inputs, outputs, strict=False))]
+    pairs = enumerate(zip(inputs, outputs, strict=True))
+    samples = [Sample(i, tuple(int(t) for t in ids), str(ref)) for i, (ids, ref) in pairs]
     return Dataset(samples, [str(o) for o in outputs], path.name, str(path),
                    hashlib.sha256(path.read_bytes()).hexdigest())
 

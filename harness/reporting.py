@@ -25,7 +25,8 @@ def summary_table(manifest: Manifest, run_dir: str) -> Table:
     ]
     if manifest.mode == "performance":
         rows.append(("validity", str(result.get("result_validity", "-"))))
-        rows.append(("tokens/s", f"{result.get('result_tokens_per_second', result.get('result_completed_tokens_per_second', 0)) or 0:,.2f}"))
+        tokens_per_s = result.get("result_tokens_per_second", result.get("result_completed_tokens_per_second", 0))
+        rows.append(("tokens/s", f"{tokens_per_s or 0:,.2f}"))
         if manifest.scenario != "Offline":
             rows.append(("TTFT p99", _ms(result.get("result_first_token_99.00_percentile_latency_ns"))))
             rows.append(("TPOT p99", _ms(result.get("result_time_per_output_token_99.00_percentile_ns"))))
@@ -36,7 +37,8 @@ def summary_table(manifest: Manifest, run_dir: str) -> Table:
         rows.append(("tokens/sample", str(accuracy.get("tokens_per_sample"))))
     errors = result.get("loadgen_errors", 0)
     rows.append(("LoadGen errors", str(errors) + (f": {result['loadgen_error_messages'][0]}" if errors else "")))
-    rows.append(("submittable", "yes" if manifest.submittable else "no: " + "; ".join(manifest.not_submittable_reasons)))
+    why_not = "; ".join(manifest.not_submittable_reasons)
+    rows.append(("submittable", "yes" if manifest.submittable else f"no: {why_not}"))
     if manifest.deviations:
         rows.append(("deviations", "; ".join(manifest.deviations)))
     rows.append(("run directory", run_dir))

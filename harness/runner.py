@@ -201,7 +201,8 @@ class _Run:
         self.manifest.details["sut"] = asdict(sut.stats) | {"failures": sut.stats.failures[:20]}
         self.manifest.result.update(loadgen_result(self.run.path, round_spec(config.round)))
         if self.manifest.result.get("seed_mismatch"):
-            self.reasons.append(f"LoadGen seeds differ from round {config.round}: {self.manifest.result['seed_mismatch']}")
+            mismatch = self.manifest.result["seed_mismatch"]
+            self.reasons.append(f"LoadGen seeds differ from round {config.round}: {mismatch}")
         if self.manifest.result.get("loadgen_errors"):
             self.reasons.append(f"LoadGen logged {self.manifest.result['loadgen_errors']} error(s)")
         if aborted:
@@ -238,6 +239,7 @@ def run(config: RunConfig, *, audit_config: str | None = None, command: list[str
         raise
     except Exception as err:
         state.finish(RunStatus.FAILED, f"{type(err).__name__}: {err}")
-        raise RunError(f"run failed: {type(err).__name__}: {err} (run directory {state.run.path} marked failed)") from err
+        where = f"run directory {state.run.path} marked failed"
+        raise RunError(f"run failed: {type(err).__name__}: {err} ({where})") from err
     state.finish(RunStatus.COMPLETED)
     return RunOutcome(state.run.path, state.manifest, _exit_code(state.manifest))
