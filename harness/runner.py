@@ -215,7 +215,10 @@ class _Run:
             plan = TestPlan(config.loadgen_model_name, config.scenario.loadgen_scenario, config.mode, mlperf_conf,
                             user_conf, self.run.path, len(dataset), len(dataset), self.audit_config)
             callbacks = SutCallbacks(sut.issue, sut.flush, sut.load_samples, sut.unload_samples, sut.abort)
-            aborted = run_test(plan, callbacks, self._on_interrupt)
+            try:
+                aborted = run_test(plan, callbacks, self._on_interrupt)
+            finally:
+                sut.close()
         _write_samples(self.run, sut, self.dispatcher)
         if self.dispatcher is not None:
             self.manifest.details["replicas"] = {"names": self.dispatcher.names, "completed": self.dispatcher.completed,
