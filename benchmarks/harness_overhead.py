@@ -116,7 +116,8 @@ def main() -> None:
             h = run_harness(work, dataset, "Server", qps, args.server_seconds)
             print(f"{qps:>10,.0f} | {b.get('result_validity')}, {b['errors']}, "
                   f"{float(b.get('result_completed_samples_per_sec', 0)):,.0f} | "
-                  f"{h.get('result_validity')}, {h['errors']}, {float(h.get('result_completed_samples_per_sec', 0)):,.0f}")
+                  f"{h.get('result_validity')}, {h['errors']}, "
+                  f"{float(h.get('result_completed_samples_per_sec', 0)):,.0f}")
 
 
 if __name__ == "__main__":
