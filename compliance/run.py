@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from compliance.test06 import AUDIT_CONFIG
+from compliance.test06 import AUDIT_CONFIG, AUDIT_WARNING
 from compliance.verify import Overrides, Verification, verify_run
 from harness import runner
 from harness.artifacts import DETAIL
@@ -18,8 +18,6 @@ from harness.config import RunConfig, build_config
 from harness.errors import RunError
 from harness.logs import parse_detail_log
 from harness.types import RunStatus, Scenario, TestMode
-
-AUDIT_WARNING = "Found Audit Config file"
 
 
 @dataclass(frozen=True)

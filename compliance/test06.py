@@ -45,6 +45,9 @@ AUDIT_CONFIG = """\
 *.*.sample_concatenate_permutation = 0
 """
 
+# LoadGen's warning when it applies an audit.config (loadgen.cc: "Found Audit Config file (audit.config)...").
+AUDIT_WARNING = "Found Audit Config file"
+
 DTYPES: dict[str, Any] = {"int64": np.int64, "int32": np.int32, "int16": np.int16, "float32": np.float32}
 LLAMA2_EOS = 2
 SHOWN_TOKENS = 8

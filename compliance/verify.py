@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compliance.results import ACCURACY_DIR, ACCURACY_LOG, TEST06, VERIFY_FILE, ComplianceResult
-from compliance.test06 import DTYPES, LLAMA2_EOS, VerifySettings, verify_log
-from harness.artifacts import MANIFEST, Manifest, RunArtifacts, write_text_atomic
+from compliance.test06 import AUDIT_WARNING, DTYPES, LLAMA2_EOS, VerifySettings, verify_log
+from harness.artifacts import DETAIL, MANIFEST, Manifest, RunArtifacts, write_text_atomic
 from harness.errors import ConfigError, InputError
+from harness.logs import parse_detail_log
 from harness.types import RunStatus
 
 SCENARIOS = ("Offline", "Server", "Interactive", "SingleStream", "MultiStream")
@@ -57,7 +58,7 @@ def resolve_settings(run_dir: Path, overrides: Overrides) -> tuple[VerifySetting
     if settings.dtype not in DTYPES:
         raise InputError(f"{run_dir / MANIFEST} records response_dtype {settings.dtype!r}; expected one of "
                          f"{', '.join(DTYPES)}", hint="pass --dtype with the element type the SUT sent")
-    return settings, _manifest_warnings(manifest, settings)
+    return settings, _manifest_warnings(manifest, settings) + _audit_warnings(run_dir)
 
 
 def _first_set(*values: int | None) -> int:
@@ -95,6 +96,15 @@ def _manifest_warnings(manifest: Manifest, settings: VerifySettings) -> list[str
     return warnings
 
 
+def _audit_warnings(run_dir: Path) -> list[str]:
+    """LoadGen logs a warning when it applies audit.config; its absence means this was no audit run."""
+    if not (run_dir / DETAIL).is_file():
+        return []
+    if any(AUDIT_WARNING in str(m.value) for m in parse_detail_log(run_dir / DETAIL).warnings):
+        return []
+    return [f"{DETAIL} does not show that LoadGen read audit.config: this is not a TEST06 audit run"]
+
+
 def verify_run(run_dir: Path, overrides: Overrides = Overrides(), output_dir: Path | None = None,
                overwrite: bool = False) -> Verification:
     """Verify a run directory's accuracy log and write TEST06/ under output_dir (default: the run dir)."""
@@ -109,7 +119,19 @@ def verify_run(run_dir: Path, overrides: Overrides = Overrides(), output_dir: Pa
                                   (*warnings, *result.warnings), result.sample_count, result.settings)
     target = (output_dir or run_dir) / TEST06
     write_outputs(result, log, target, overwrite)
+    if target.parent.resolve() == run_dir.resolve() and (run_dir / MANIFEST).is_file():
+        record_in_manifest(run_dir, result)
     return Verification(result, target)
+
+
+def record_in_manifest(run_dir: Path, result: ComplianceResult) -> None:
+    """Add the verdict to the run's manifest and re-hash its files (TEST06/ is new)."""
+    run = RunArtifacts(run_dir)
+    manifest = run.read_manifest()
+    manifest.details["test06"] = {"passed": result.passed, "lines": result.verdict.lines(),
+                                  "settings": result.settings, "failing_samples": len(result.findings)}
+    manifest.files = run.hash_files()
+    run.write_manifest(manifest)
 
 
 def write_outputs(result: ComplianceResult, log: Path, target: Path, overwrite: bool) -> None:
