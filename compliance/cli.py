@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +13,7 @@ from compliance.report import raise_if_failed, render
 from compliance.verify import Overrides, verify_run
 from harness.config import load_config
 from harness.console import run_cli
-from harness.types import Scenario
+from harness.errors import ConfigError
 
 app = typer.Typer(
     name="compliance",
@@ -25,15 +24,16 @@ app = typer.Typer(
 )
 
 
-class TestName(str, enum.Enum):
-    """Audit tests this tool knows (Llama 2 70B needs only TEST06)."""
-
-    __test__ = False
-
-    TEST06 = "TEST06"
+TESTS = ("TEST06",)  # Llama 2 70B needs only TEST06 (compliance/nvidia/README.md)
+TestArg = Annotated[str, typer.Argument(help="audit test: TEST06", metavar="TEST")]
 
 
-TestArg = Annotated[TestName, typer.Argument(help="audit test (TEST06)")]
+def _require_known(test: str) -> None:
+    if test not in TESTS:
+        raise ConfigError(f"audit test {test!r} is not supported; expected one of {', '.join(TESTS)}",
+                          hint="Llama 2 70B needs only TEST06")
+
+
 OutputDir = Annotated[Path | None, typer.Option("--output-dir", "-o", help="where TEST06/ goes")]
 
 
@@ -46,7 +46,7 @@ def _group() -> None:
 def run_command(
     test: TestArg,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="run config YAML")] = None,
-    scenario: Annotated[Scenario | None, typer.Option(help="Offline, Server or Interactive")] = None,
+    scenario: Annotated[str | None, typer.Option(help="Offline, Server or Interactive")] = None,
     output_dir: OutputDir = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override: key.path=value")] = None,
     overwrite: Annotated[bool, typer.Option(help="replace an existing run directory")] = False,
@@ -55,6 +55,7 @@ def run_command(
     """Run TEST06 (performance mode with the audit settings), then verify it like `compliance verify`."""
     from compliance.run import audit_run_config, run_test06  # imports the runner only when running
 
+    _require_known(test)
     overrides = [*(set_ or []), *(["overwrite=true"] if overwrite else [])]
     run_config = audit_run_config(load_config(config, overrides), scenario, output_dir)
     outcome = run_test06(run_config, progress=not no_progress)
@@ -73,6 +74,7 @@ def verify(
     overwrite: Annotated[bool, typer.Option(help="replace another log's TEST06 result")] = False,
 ) -> None:
     """Check a TEST06 run's accuracy log; write TEST06/verify_accuracy.txt and TEST06/accuracy/."""
+    _require_known(test)
     verification = verify_run(run_dir, Overrides(scenario, dtype, eos_token_id), output_dir, overwrite)
     render(verification.result, str(verification.verify_file))
     raise_if_failed(verification.result)

@@ -17,7 +17,7 @@ from harness.artifacts import DETAIL
 from harness.config import RunConfig, build_config
 from harness.errors import RunError
 from harness.logs import parse_detail_log
-from harness.types import RunStatus, Scenario, TestMode
+from harness.types import RunStatus, TestMode
 
 
 @dataclass(frozen=True)
@@ -31,12 +31,12 @@ class Test06Run:
     loadgen_errors: int
 
 
-def audit_run_config(config: RunConfig, scenario: Scenario | None = None, output_dir: Path | None = None) -> RunConfig:
+def audit_run_config(config: RunConfig, scenario: str | None = None, output_dir: Path | None = None) -> RunConfig:
     """The run config of a TEST06 audit run: performance mode, compliance_test=TEST06."""
     data = config.model_dump(mode="json")
     data.update(mode=TestMode.PERFORMANCE.value, compliance_test="TEST06")
     if scenario is not None:
-        data["scenario"] = scenario.value
+        data["scenario"] = scenario
     if output_dir is not None:
         data["output_dir"] = str(output_dir)
     return build_config(data)
