@@ -1,6 +1,7 @@
 #!/bin/bash
-# Start, stop or query a single-host Slurm cluster (munged + slurmctld + slurmd) that keeps all of its
-# state, sockets, logs and config under one folder. It installs nothing (see scripts/install-system.sh).
+# Start, stop or query a single-host Slurm cluster (munged + slurmctld + slurmd) that keeps its state,
+# logs and config under one folder, with a private munged (other clusters on the host are untouched).
+# It installs nothing (see scripts/install-system.sh).
 #
 #   scripts/slurm-local.sh start  STATE_DIR   # idempotent; prints the SLURM_CONF line to export
 #   scripts/slurm-local.sh stop   STATE_DIR   # stops only the daemons this folder started
@@ -19,7 +20,9 @@ STATE_DIR=$(cd "$2" && pwd)
 CONF=$STATE_DIR/slurm.conf
 CPUS=${SLURM_LOCAL_CPUS:-8}
 PORT=${SLURM_LOCAL_PORT:-6817}
-MUNGE_DIR=$STATE_DIR/munge
+# munged runs as the munge user, which may not traverse STATE_DIR (pytest's tmp folders are 0700), so its
+# socket, pid and log live under /run/slurm-local, in a folder named after STATE_DIR.
+MUNGE_DIR=/run/slurm-local/munge-$(printf '%s' "$STATE_DIR" | md5sum | cut -c1-12)
 MUNGE_SOCKET=$MUNGE_DIR/munge.socket
 export SLURM_CONF=$CONF
 
@@ -65,6 +68,7 @@ CONF
 start_munged() {  # a private munged on a socket inside STATE_DIR, so other clusters are untouched
   if alive "$MUNGE_DIR/munged.pid"; then return; fi
   mkdir -p "$MUNGE_DIR"
+  chmod 0755 /run/slurm-local
   chown munge:munge "$MUNGE_DIR"
   chmod 0755 "$MUNGE_DIR"  # munged wants the socket folder searchable by all
   runuser -u munge -- munged --socket="$MUNGE_SOCKET" --pid-file="$MUNGE_DIR/munged.pid" \
@@ -105,6 +109,7 @@ stop() {
   stop_pid "$STATE_DIR/slurmd.pid"
   stop_pid "$STATE_DIR/slurmctld.pid"
   stop_pid "$MUNGE_DIR/munged.pid"
+  rm -rf "$MUNGE_DIR"
   echo "slurm-local: stopped ($STATE_DIR)"
 }
 

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Sequence
 
 from harness.cli import commands  # noqa: F401  (registers run, config, dataset commands)
+from harness.cli import slurm  # noqa: F401  (registers slurm render|submit|pipeline|status)
 from harness.cli._app import app
 from harness.console import run_cli
 

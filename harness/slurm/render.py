@@ -71,10 +71,15 @@ def sbatch_lines(slurm: SlurmConfig, stage: str, command: StageCommand, log_dir:
     return [f"#SBATCH {option}" for option in options]
 
 
+def _single_quote(value: str) -> str:
+    """Always quote (shlex.quote leaves '=eth0' bare, which reads as '==' after the assignment)."""
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
 def env_block(slurm: SlurmConfig) -> str:
     """export lines for the fabric environment (slurm.env), plus unbuffered Python output for the log."""
     lines = ["# Fabric environment from slurm.env in the run config."] if slurm.env else []
-    lines += [f"export {name}={shlex.quote(value)}" for name, value in sorted(slurm.env.items())]
+    lines += [f"export {name}={_single_quote(value)}" for name, value in sorted(slurm.env.items())]
     lines.append("export PYTHONUNBUFFERED=1")
     return "\n".join(lines) + "\n"
 
