@@ -12,10 +12,11 @@ class PreflightConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_mpi_latency_us: float | None = Field(None, gt=0, description="fail above this MPI ping-pong half RTT")
-    min_mpi_bandwidth_gbps: float | None = Field(None, gt=0, description="fail below this MPI pair bandwidth")
-    min_nccl_busbw_gbps: float | None = Field(None, gt=0, description="fail below this NCCL all-reduce busbw")
-    min_ib_write_bw_gbps: float | None = Field(None, gt=0, description="fail below this ib_write_bw average")
+    max_mpi_latency_us: float | None = Field(None, gt=0, description="fail above this MPI half round trip (us)")
+    min_mpi_bandwidth_gbit_s: float | None = Field(None, gt=0, description="fail below this MPI pair Gb/s")
+    min_nccl_busbw_gbyte_s: float | None = Field(
+        None, gt=0, description="fail below this NCCL all-reduce bus bandwidth, GB/s as nccl-tests prints it")
+    min_ib_write_bw_gbit_s: float | None = Field(None, gt=0, description="fail below this ib_write_bw average Gb/s")
     require_rdma: bool = Field(False, description="fail when no RDMA device with an ACTIVE port exists")
     roce_version: Literal["RoCE v2", "RoCE v1", "IB", "any"] = Field(
         "RoCE v2", description="GID type a RoCE port must offer (when RDMA devices exist)")

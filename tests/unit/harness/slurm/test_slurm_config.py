@@ -64,5 +64,5 @@ def test_defaults_are_one_task_on_one_node_without_container() -> None:
 
 
 def test_preflight_thresholds_must_be_positive() -> None:
-    with pytest.raises(ConfigError, match=r"preflight\.min_nccl_busbw_gbps"):
-        build_config({"preflight": {"min_nccl_busbw_gbps": 0}})
+    with pytest.raises(ConfigError, match=r"preflight\.min_nccl_busbw_gbyte_s"):
+        build_config({"preflight": {"min_nccl_busbw_gbyte_s": 0}})
