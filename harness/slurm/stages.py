@@ -87,7 +87,7 @@ def _run_dir(config: RunConfig, options: StageOptions, label: str) -> str:
 
 
 def _harness_run(config: RunConfig, options: StageOptions, mode: str | None) -> tuple[str, ...]:
-    argv = (config.slurm.python, "-m", "harness", "run", "--config", options.config_path)
+    argv: tuple[str, ...] = (config.slurm.python, "-m", "harness", "run", "--config", options.config_path)
     argv += ("--mode", mode) if mode else ()
     return (*argv, "--output-dir", _run_dir(config, options, mode or config.mode.value))
 
