@@ -52,8 +52,7 @@ def render(stage: StageArg, config: ConfigOption = None, set_: SetOption = None,
         typer.echo(render_text(stage, run_config, folder, _source(config)), nl=False)
         return
     job = render_job(stage, run_config, folder, _source(config), overwrite)
-    stdout.print(f"wrote {job.script_path}\nwrote {job.config_path}\nsubmit with: sbatch {job.script_path}",
-                 markup=False)
+    typer.echo(f"wrote {job.script_path}\nwrote {job.config_path}\nsubmit with: sbatch {job.script_path}")
 
 
 @slurm_app.command("submit")
