@@ -1,16 +1,21 @@
-#!/usr/bin/env bash
-# Install the Debian packages the test suite needs (real Slurm, munge, Open MPI, shellcheck).
-# Skips packages that are already installed. Needs root (or sudo).
+#!/bin/bash
+# Install the Debian packages the multi-node tests need: a local Slurm with munge, Open MPI, shellcheck.
+# Skips what is already installed; needs root and the Debian mirror. Then start a cluster with
+#   scripts/slurm-local.sh start /tmp/slurm-state
 set -euo pipefail
-packages=(slurm-wlm munge openmpi-bin libopenmpi-dev shellcheck)
+
+PACKAGES=(slurm-wlm munge openmpi-bin libopenmpi-dev shellcheck)
 missing=()
-for package in "${packages[@]}"; do
-  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+for package in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
 done
-if ((${#missing[@]})); then
-  sudo_cmd=""
-  if [[ $(id -u) -ne 0 ]]; then sudo_cmd="sudo"; fi
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-system: all present (${PACKAGES[*]})"
+  exit 0
 fi
-echo "system packages present: ${packages[*]}"
+echo "install-system: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q "${missing[@]}"
