@@ -34,6 +34,7 @@ from harness.loadgen import (
     require_round_support,
     run_test,
 )
+from harness.network import capture, counters
 from harness.results import loadgen_result
 from harness.rounds import round_spec
 from harness.sut.base import SutCore
@@ -189,12 +190,19 @@ class _Run:
         try:
             info = plan.backend.start()
             self._record_backend(info)
+            self._capture_counters("before", plan)
             self._loadgen(config, dataset, plan.backend, info, mlperf_conf, user_conf)
+            self._capture_counters("after", plan)
         finally:
             plan.backend.stop()
             plan.close()
         if config.mode is TestMode.ACCURACY and self.manifest.status != RunStatus.ABORTED:
             self.manifest.result.update(_evaluate(config, self.run, dataset, tokenizer))
+
+    def _capture_counters(self, phase: str, plan: replicas.BackendPlan) -> None:
+        """RDMA/NIC counters of every host before and after LoadGen (deltas land in the run dir)."""
+        gathered = [counters.snapshot(), *(counters.snapshot_from_json(s) for s in plan.remote_counter_snapshots())]
+        capture.capture(self.run.path, phase, gathered)  # type: ignore[arg-type]  # phase is before/after
 
     def _record_backend(self, info: BackendInfo) -> None:
         self.manifest.backend_name, self.manifest.eos_token_id = info.name, info.eos_token_id
