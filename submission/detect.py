@@ -90,7 +90,9 @@ def detect_memory(proc: Path) -> dict[str, Any]:
     """host_memory_capacity from MemTotal."""
     for line in _read(proc / "meminfo").splitlines():
         if line.startswith("MemTotal:"):
-            return {"host_memory_capacity": _size(int(line.split()[1]) * 1024)}
+            gib = int(line.split()[1]) / 1024 / 1024
+            text = f"{gib / 1024:.1f} TB" if gib >= 1000 else f"{round(gib)} GB"
+            return {"host_memory_capacity": text}
     return {}
 
 

@@ -77,7 +77,7 @@ def collect_runs(paths: list[Path], layout: RoundLayout, both_benchmarks: bool) 
     groups: dict[tuple[str, str], ScenarioRuns] = {}
     reasons: list[str] = []
     for run in (read_run(p) for p in paths):
-        _check_round(run, layout)
+        reasons += _check_round(run, layout)
         role = _role(run)
         group = groups.setdefault((run.manifest.benchmark, run.manifest.scenario),
                                   ScenarioRuns(run.manifest.benchmark, run.manifest.scenario))
@@ -96,16 +96,17 @@ def collect_runs(paths: list[Path], layout: RoundLayout, both_benchmarks: bool) 
     return CollectedRuns(ordered, list(dict.fromkeys(reasons)))
 
 
-def _check_round(run: RunInput, layout: RoundLayout) -> None:
+def _check_round(run: RunInput, layout: RoundLayout) -> list[str]:
     manifest = run.manifest
-    if manifest.round != layout.name:
-        raise InputError(f"{run.path} was run for round {manifest.round}; packaging for {layout.name}",
-                         hint=f"package it with --round {manifest.round}, or rerun it for {layout.name}")
     if manifest.benchmark not in BENCHMARKS:
         raise InputError(f"{run.path}: benchmark {manifest.benchmark!r}; expected one of {', '.join(BENCHMARKS)}")
     if manifest.scenario not in layout.scenarios:
         raise InputError(f"{run.path}: scenario {manifest.scenario} does not exist in round {layout.name}; "
                          f"expected one of {', '.join(layout.scenarios)}")
+    if manifest.round != layout.name:
+        return [f"{run.path}: run for round {manifest.round} (its LoadGen seeds and config), packaged as "
+                f"{layout.name}; package it with --round {manifest.round} or rerun it for {layout.name}"]
+    return []
 
 
 def _required_files(role: str, layout: RoundLayout) -> list[str]:

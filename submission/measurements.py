@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from harness.artifacts import Manifest
 from harness.errors import InputError
-from submission.system import PLACEHOLDERS, SystemDescription
+from submission.system import SystemDescription
 
+_PLACEHOLDERS = frozenset({"", "n/a", "na", "tbd", "unknown", "-", "?"})
 _DTYPES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 
 
@@ -35,7 +36,7 @@ class MeasurementsInfo(BaseModel):
     @field_validator("*")
     @classmethod
     def _meaningful(cls, value: str) -> str:
-        if value.strip().lower() in PLACEHOLDERS:
+        if value.strip().lower() in _PLACEHOLDERS:
             raise ValueError(f"is {value!r}; the checker needs a meaningful value (use \"none\" or \"no\")")
         return value
 
