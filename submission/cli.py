@@ -101,7 +101,7 @@ def system_detect(
     detected = detect_system(Sources(proc=proc_root, sys=sysfs_root, manifest=manifest))
     text = json.dumps(detected.as_json(), indent=2)
     if output is None:
-        stdout.print(text, markup=False)
+        typer.echo(text)
     elif output.exists():
         raise ConfigError(f"{output} already exists; detect never overwrites a system description",
                           hint="choose another --output")
@@ -114,7 +114,7 @@ def system_detect(
 @system_app.command("schema")
 def system_schema() -> None:
     """Print the shipped JSON Schema of systems/*.json."""
-    stdout.print(json.dumps(system_mod.shipped_schema(), indent=2), markup=False)
+    typer.echo(json.dumps(system_mod.shipped_schema(), indent=2))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
