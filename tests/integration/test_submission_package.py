@@ -152,3 +152,43 @@ def test_check_with_official_checker_requires_the_packaged_result_count(runs: di
     assert _main(trees.package_args(runs, out, "v4.0")) == 0
     trees.lift_to_full_length(out, "v4.0")
     assert _main(["check", str(out), "--round", "v4.0", "--official", str(checker)]) == 0
+
+
+def _retag(run: Path, target: Path, **changes: object) -> Path:
+    shutil.copytree(run, target)
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest.update(changes)
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    return target
+
+
+def test_a_999_run_fills_both_benchmarks(runs: dict[tuple[str, str], Path], tmp_path: Path) -> None:
+    """The copies retagged as llama2-70b-99.9 stand in for `harness run --set benchmark=llama2-70b-99.9`."""
+    chosen = {key: _retag(path, tmp_path / "in" / f"{key[0]}-{key[1]}", benchmark="llama2-70b-99.9")
+              for key, path in runs.items()}
+    out = tmp_path / "sub"
+    assert _main(trees.package_args(chosen, out, "v4.0", "--both-benchmarks")) == 0
+    results = out / "open/MyOrg/results" / SYS
+    assert sorted(p.name for p in results.iterdir()) == ["llama2-70b-99", "llama2-70b-99.9"]
+    assert sorted(p.name for p in (out / "open/MyOrg/code").iterdir()) == ["llama2-70b-99", "llama2-70b-99.9"]
+    trees.lift_to_full_length(out, "v4.0")
+    assert check_tree(out, "v4.0", expected_results=4).passed
+
+
+@pytest.mark.parametrize(("round_name", "where"), [("v4.0", "compliance/{sys}/llama2-70b-99/Server/TEST06"),
+                                                   ("v6.0", "results/{sys}/llama2-70b-99/Server/TEST06")])
+def test_test06_run_goes_to_the_rounds_compliance_dir(runs: dict[tuple[str, str], Path], tmp_path: Path,
+                                                      round_name: str, where: str) -> None:
+    """A copy of the Server performance run, marked TEST06 with a written TEST06/ dir, stands in for
+    `compliance run TEST06` (merged from another branch)."""
+    test06 = _retag(runs[("Server", "performance")], tmp_path / "t06", compliance_test="TEST06")
+    (test06 / "TEST06/accuracy").mkdir(parents=True)
+    verify = "First token check pass: True\nEOS check pass: True\nSample length check pass: True\n"
+    (test06 / "TEST06/verify_accuracy.txt").write_text(verify + "TEST06 verification complete\n")
+    shutil.copyfile(test06 / "mlperf_log_accuracy.json", test06 / "TEST06/accuracy/mlperf_log_accuracy.json")
+    out = tmp_path / "sub"
+    assert _main([*trees.package_args(runs, out, round_name), str(test06)]) == 0
+    target = out / "open/MyOrg" / where.format(sys=SYS)
+    assert sorted(_files(target)) == ["accuracy/mlperf_log_accuracy.json", "verify_accuracy.txt"]
+    trees.lift_to_full_length(out, round_name)
+    assert check_tree(out, round_name, expected_results=2).passed
