@@ -10,7 +10,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness.errors import ConfigError, InputError
+from harness.network.config import PreflightConfig
 from harness.rounds import DEFAULT_ROUND, round_spec
+from harness.slurm.config import SlurmConfig
 from harness.types import Scenario, TestMode
 
 Round = Literal["v4.0", "v4.1", "v5.0", "v5.1", "v6.0"]
@@ -122,7 +124,7 @@ class DistributedConfig(_Section):
 
     replicas: int = Field(1, ge=1)
     loadgen_rank_hosts_replica: bool = True
-    worker_timeout_s: float = Field(30.0, gt=0)
+    worker_timeout_s: float = Field(20.0, gt=0, description="a silent worker fails the run after this")
 
 
 class RunConfig(_Section):
@@ -138,6 +140,8 @@ class RunConfig(_Section):
     loadgen: LoadGenConfig = LoadGenConfig()
     backend: BackendConfig = Field(default_factory=HfConfig)
     distributed: DistributedConfig = DistributedConfig()
+    slurm: SlurmConfig = SlurmConfig()
+    preflight: PreflightConfig = PreflightConfig()
     output_dir: str | None = Field(None, description="run directory; default runs/<time>-<scenario>-<mode>")
     overwrite: bool = Field(False, description="replace an existing run directory")
     compliance_test: Literal["TEST06"] | None = Field(None, description="set by `compliance run`")
