@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from compliance.results import read_test06
 from harness import artifacts
 from harness.artifacts import Manifest, RunArtifacts
 from harness.errors import InputError
@@ -17,7 +18,6 @@ from harness.types import RunStatus
 from submission.layout import BENCHMARKS, TEST06, RoundLayout
 
 VERIFY_TXT = "verify_accuracy.txt"
-TEST06_PASS_LINES = ("EOS check pass: True", "Sample length check pass: True")
 
 
 @dataclass(frozen=True)
@@ -134,20 +134,13 @@ def _reasons(run: RunInput, role: str) -> list[str]:
     if manifest.status is not RunStatus.COMPLETED:
         found.append(f"{run.path}: the run is {manifest.status.value}")
     if role == "test06":
-        if not test06_passed(run.file(f"{TEST06}/{VERIFY_TXT}")):
+        if not read_test06(run.path).passed:
             found.append(f"{run.path}: TEST06 verification did not pass")
         return found
     if not manifest.submittable:
         found += [f"{run.path}: {reason}" for reason in manifest.not_submittable_reasons
                   if "the run is" not in reason]
     return found
-
-
-def test06_passed(path: Path) -> bool:
-    """Whether verify_accuracy.txt holds the lines the checker demands (first token True or Skipped)."""
-    lines = {line.strip() for line in path.read_text(errors="replace").splitlines()}
-    first = "First token check pass: True" in lines or "First token check pass: Skipped" in lines
-    return first and all(line in lines for line in TEST06_PASS_LINES)
 
 
 def _mirror_999(groups: dict[tuple[str, str], ScenarioRuns]) -> None:

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from compliance.results import checker_passes
 from harness.errors import InputError
 from harness.logs import DetailLog, parse_detail_log
 from harness.rounds import round_spec
@@ -244,8 +245,6 @@ def check_test06(f: Findings, test06: Path) -> None:
     if not verify.is_file():
         f.add("test06", verify, "verify_accuracy.txt is missing", "run `compliance run TEST06`", frozenset())
         return
-    lines = {line.strip() for line in verify.read_text(errors="replace").splitlines()}
-    first = {"First token check pass: True", "First token check pass: Skipped"} & lines
-    if not first or not {"EOS check pass: True", "Sample length check pass: True"} <= lines:
+    if not checker_passes(verify.read_text(errors="replace").splitlines()):
         f.add("test06", verify, "TEST06 verification did not pass", "fix the SUT's token reporting",
               frozenset())
