@@ -1,0 +1,296 @@
+"""TrtllmBackend against tests/fakes/tensorrt_llm, a fake of TensorRT-LLM 1.2.1's LLM API surface.
+
+The fake stands in for the real package (which cannot be installed in CI or on the CPU machines): it has the
+real names and signatures, streams cumulative RequestOutput token lists asynchronously on the caller's event
+loop, and logs every attribute the adapter touches (checked against the release in test_api_surface_*).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from harness.backends.base import create
+from harness.backends.trtllm import TrtllmBackend
+from harness.config import RunConfig, build_config
+from harness.errors import BackendError, ConfigError, EnvironmentProblem, PreflightError
+from harness.model_files import embedded_model
+from harness.tokenizer import load_tokenizer
+from harness.types import GenerationRequest
+
+FAKES = str(Path(__file__).resolve().parents[3] / "fakes")
+LAUNCHER_ENV = ("TLLM_SPAWN_PROXY_PROCESS", "tllm_mpi_size", "SLURM_NTASKS", "WORLD_SIZE", "SLURM_GPUS_ON_NODE",
+                "CUDA_VISIBLE_DEVICES")
+
+
+def _drop_fake_modules() -> None:
+    for name in [n for n in sys.modules if n == "tensorrt_llm" or n.startswith("tensorrt_llm.")]:
+        del sys.modules[name]
+
+
+@pytest.fixture
+def fake_trtllm(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    """Put the fake tensorrt_llm on sys.path, with a clean access log and no launcher/Slurm variables."""
+    for name in LAUNCHER_ENV:
+        monkeypatch.delenv(name, raising=False)
+    _drop_fake_modules()
+    monkeypatch.syspath_prepend(FAKES)
+    from tensorrt_llm import _fake
+
+    _fake.reset()
+    yield _fake
+    _drop_fake_modules()
+
+
+@pytest.fixture(scope="module")
+def tokenizer_path() -> str:
+    """The embedded SmolLM2 GGUF: a real tokenizer, so EOS comes from real files."""
+    return embedded_model().display
+
+
+def make_config(tokenizer_path: str, model_path: str = "/models/llama-2-70b-fp8", **settings: Any) -> RunConfig:
+    backend = {"kind": "trtllm", **settings.pop("backend", {})}
+    data = {"model": {"path": model_path, "tokenizer": tokenizer_path}, "backend": backend, **settings}
+    return build_config(data)
+
+
+class Recorder:
+    """A TokenSink that keeps every call in order and signals when `expected` requests have ended."""
+
+    def __init__(self, expected: int) -> None:
+        self.events: list[tuple[str, int, Any]] = []
+        self.expected = expected
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+
+    def _add(self, event: tuple[str, int, Any], final: bool) -> None:
+        with self.lock:
+            self.events.append(event)
+            if final and sum(1 for e in self.events if e[0] != "first") >= self.expected:
+                self.done.set()
+
+    def first_token(self, request_id: int, token_id: int) -> None:
+        self._add(("first", request_id, token_id), False)
+
+    def complete(self, request_id: int, token_ids: Sequence[int]) -> None:
+        self._add(("complete", request_id, list(token_ids)), True)
+
+    def fail(self, request_id: int, error: BaseException) -> None:
+        self._add(("fail", request_id, error), True)
+
+    def of(self, kind: str) -> dict[int, Any]:
+        return {rid: value for k, rid, value in self.events if k == kind}
+
+
+PROMPTS = [(1, 15043, 29892, 590), (1, 450, 7483), (1, 1724, 338, 278, 7483, 310), (1, 306)]
+
+
+def serve(backend: TrtllmBackend, want_first: bool, prompts: Sequence[tuple[int, ...]] = PROMPTS) -> Recorder:
+    recorder = Recorder(len(prompts))
+    requests = [GenerationRequest(request_id=100 + i, sample_index=i, input_ids=p, want_first_token=want_first)
+                for i, p in enumerate(prompts)]
+    backend.submit(requests, recorder)
+    assert recorder.done.wait(20), f"backend did not finish: {recorder.events}"
+    return recorder
+
+
+def expected_answer(fake: ModuleType, prompt: tuple[int, ...], backend: TrtllmBackend, eos: int) -> list[int]:
+    tokens, reason = fake.fake_tokens(list(prompt), backend._params)
+    return [*tokens, eos] if reason == "stop" and eos not in tokens else tokens
+
+
+def test_offline_returns_generated_ids_with_eos_appended_on_stop(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
+    backend = TrtllmBackend(make_config(tokenizer_path))
+    info = backend.start()
+    try:
+        eos = load_tokenizer(tokenizer_path).eos_token_id
+        assert info.eos_token_id == eos and info.versions == {"tensorrt_llm": "1.2.1"}
+        recorder = serve(backend, want_first=False)
+    finally:
+        backend.stop()
+    llm = fake_trtllm.STATE.llms[0]
+    assert llm.requests == [list(p) for p in PROMPTS]
+    assert recorder.of("first") == {}
+    completed = recorder.of("complete")
+    assert completed == {100 + i: expected_answer(fake_trtllm, p, backend, eos) for i, p in enumerate(PROMPTS)}
+    assert all(tokens[-1] == eos and tokens.count(eos) == 1 for tokens in completed.values())
+
+
+def test_sampling_params_follow_generation_config(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
+    config = make_config(tokenizer_path, generation={"max_new_tokens": 64, "min_new_tokens": 2})
+    backend = TrtllmBackend(config)
+    info = backend.start()
+    backend.stop()
+    params = backend._params
+    assert (params.end_id, params.pad_id) == (info.eos_token_id, load_tokenizer(tokenizer_path).pad_token_id)
+    assert (params.max_tokens, params.min_tokens, params.top_k, params.detokenize) == (64, 2, 1, False)
+    assert params.use_beam_search is False and params.temperature is None
+
+
+def test_server_reports_first_token_before_completion(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
+    backend = TrtllmBackend(make_config(tokenizer_path, scenario="Server"))
+    backend.start()
+    try:
+        recorder = serve(backend, want_first=True)
+    finally:
+        backend.stop()
+    completed = recorder.of("complete")
+    assert set(completed) == {100, 101, 102, 103}
+    for request_id, tokens in completed.items():
+        kinds = [kind for kind, rid, _ in recorder.events if rid == request_id]
+        assert kinds == ["first", "complete"]
+        assert recorder.of("first")[request_id] == tokens[0]
+
+
+def test_end_id_already_in_output_is_not_doubled(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
+    fake_trtllm.STATE.include_end_id = True
+    backend = TrtllmBackend(make_config(tokenizer_path))
+    info = backend.start()
+    try:
+        completed = serve(backend, want_first=False).of("complete")
+    finally:
+        backend.stop()
+    assert all(tokens.count(info.eos_token_id) == 1 and tokens[-1] == info.eos_token_id
+               for tokens in completed.values())
+
+
+def test_length_limited_answer_gets_no_eos(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
+    backend = TrtllmBackend(make_config(tokenizer_path, generation={"max_new_tokens": 2}))
+    info = backend.start()
+    try:
+        completed = serve(backend, want_first=False).of("complete")
+    finally:
+        backend.stop()
+    assert all(len(tokens) == 2 and info.eos_token_id not in tokens for tokens in completed.values())
+
+
+def test_llm_gets_parallel_sizes_and_kv_cache_config(fake_trtllm: ModuleType, tokenizer_path: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TLLM_SPAWN_PROXY_PROCESS", "1")
+    monkeypatch.setenv("tllm_mpi_size", "16")
+    config = make_config(tokenizer_path, backend={
+        "tensor_parallel_size": 8, "pipeline_parallel_size": 2, "max_batch_size": 896, "max_num_tokens": 8192,
+        "kv_cache_dtype": "fp8", "kv_cache_free_gpu_memory_fraction": 0.85})
+    backend = TrtllmBackend(config)
+    info = backend.start()
+    backend.stop()
+    llm = fake_trtllm.STATE.llms[0]
+    kv = llm.kwargs["kv_cache_config"]
+    assert llm.world_size == 16 and llm.kwargs["max_batch_size"] == 896 and llm.kwargs["max_num_tokens"] == 8192
+    assert (kv.dtype, kv.free_gpu_memory_fraction, kv.enable_block_reuse) == ("fp8", 0.85, False)
+    assert llm.shut_down and "TP8xPP2" in info.name
+    assert any("tllm_mpi_size" in note for note in info.notes)
+
+
+def test_engine_dir_uses_tensorrt_engine_llm(fake_trtllm: ModuleType, tokenizer_path: str, tmp_path: Path) -> None:
+    engine = tmp_path / "engine_tp2_pp1"
+    engine.mkdir()
+    (engine / "config.json").write_text(json.dumps({"pretrained_config": {"mapping": {"tp_size": 2, "pp_size": 1}}}))
+    for rank in range(2):
+        (engine / f"rank{rank}.engine").write_bytes(b"engine")
+    config = make_config(tokenizer_path, str(engine), backend={"backend": "tensorrt", "tensor_parallel_size": 2})
+    backend = TrtllmBackend(config)
+    backend.start()
+    try:
+        completed = serve(backend, want_first=False).of("complete")
+    finally:
+        backend.stop()
+    llm = fake_trtllm.STATE.llms[0]
+    assert type(llm).__name__ == "EngineLLM" and llm.model == str(engine) and len(completed) == len(PROMPTS)
+    assert not hasattr(llm.kwargs["kv_cache_config"], "dtype") or llm.kwargs["kv_cache_config"].dtype == "auto"
+    assert "tensorrt_llm.llmapi.KvCacheConfig(dtype=)" not in fake_trtllm.ACCESSED
+
+
+def test_engine_built_for_other_layout_is_refused(fake_trtllm: ModuleType, tokenizer_path: str,
+                                                  tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"pretrained_config": {"mapping": {"tp_size": 8, "pp_size": 1}}}))
+    config = make_config(tokenizer_path, str(tmp_path), backend={
+        "backend": "tensorrt", "tensor_parallel_size": 8, "pipeline_parallel_size": 2, "gpu_check": False})
+    with pytest.raises(ConfigError, match=r"built for TP 8 x PP 1, but the config asks for TP 8 x PP 2"):
+        TrtllmBackend(config).start()
+    assert fake_trtllm.STATE.llms == []
+
+
+def test_missing_package_is_an_environment_problem(tokenizer_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _drop_fake_modules()
+    monkeypatch.setitem(sys.modules, "tensorrt_llm", None)  # import fails exactly as when not installed
+    with pytest.raises(EnvironmentProblem) as caught:
+        TrtllmBackend(make_config(tokenizer_path)).start()
+    assert caught.value.exit_code == 3
+    assert "tensorrt_llm" in caught.value.message and "tensorrt-llm" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize(("version", "engine", "message"), [
+    ("0.17.0", False, "too old"),
+    ("1.3.0rc2", True, "no TensorRT engine backend"),
+])
+def test_unsupported_versions_are_refused(fake_trtllm: ModuleType, tokenizer_path: str, tmp_path: Path,
+                                          version: str, engine: bool, message: str) -> None:
+    fake_trtllm.STATE.version = version
+    settings = {"backend": "tensorrt"} if engine else {}
+    with pytest.raises(EnvironmentProblem, match=message):
+        TrtllmBackend(make_config(tokenizer_path, str(tmp_path), backend=settings)).start()
+    assert fake_trtllm.STATE.llms == []
+
+
+def test_newer_version_runs_with_a_note(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
+    fake_trtllm.STATE.version = "1.4.0"
+    backend = TrtllmBackend(make_config(tokenizer_path))
+    info = backend.start()
+    backend.stop()
+    assert any("newer than the release" in note for note in info.notes)
+
+
+def test_gpu_count_mismatch_is_refused_before_loading(fake_trtllm: ModuleType, tokenizer_path: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLURM_NTASKS", "8")
+    config = make_config(tokenizer_path, backend={"tensor_parallel_size": 8, "pipeline_parallel_size": 2})
+    with pytest.raises(PreflightError, match=r"= 16 GPUs per model, but 8 are allocated \(SLURM_NTASKS=8\)"):
+        TrtllmBackend(config).start()
+    assert fake_trtllm.STATE.llms == []
+
+
+def test_llm_load_failure_becomes_backend_error(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
+    fake_trtllm.STATE.device_count = 4
+    config = make_config(tokenizer_path, backend={"tensor_parallel_size": 8, "gpu_check": False})
+    with pytest.raises(BackendError, match="Only 4 GPUs are available, but 8 are required") as caught:
+        TrtllmBackend(config).start()
+    assert caught.value.exit_code == 4
+
+
+def test_beam_search_offline_and_refused_for_server(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
+    backend = TrtllmBackend(make_config(tokenizer_path, generation={"num_beams": 4}))
+    backend.start()
+    backend.stop()
+    assert (backend._params.use_beam_search, backend._params.best_of, backend._params.n) == (True, 4, 1)
+    with pytest.raises(ConfigError, match="num_beams is 4"):
+        TrtllmBackend(make_config(tokenizer_path, scenario="Server", generation={"num_beams": 4})).start()
+
+
+def test_cancel_all_fails_requests_not_yet_served(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
+    backend = TrtllmBackend(make_config(tokenizer_path))
+    backend.start()
+    try:
+        backend.cancel_all()
+        recorder = serve(backend, want_first=False)
+    finally:
+        backend.stop()
+    failed = recorder.of("fail")
+    assert set(failed) == {100, 101, 102, 103} and recorder.of("complete") == {}
+    assert all(isinstance(error, BackendError) for error in failed.values())
+
+
+def test_stop_is_idempotent_and_factory_is_registered(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
+    backend = create(make_config(tokenizer_path))
+    assert isinstance(backend, TrtllmBackend)
+    backend.start()
+    backend.stop()
+    backend.stop()
+    assert fake_trtllm.STATE.llms[0].shut_down
