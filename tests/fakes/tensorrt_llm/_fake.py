@@ -30,11 +30,12 @@ def record(name: str) -> None:
 
 @dataclass
 class State:
-    """Knobs the tests turn: version string, device count, whether end_id appears in token_ids."""
+    """Knobs the tests turn: version, device count, whether end_id appears in token_ids, time per token."""
 
     version: str = "1.2.1"
     device_count: int = 8
     include_end_id: bool = False
+    step_delay_s: float = 0.0
     llms: list[Any] = field(default_factory=list)
 
 
@@ -244,7 +245,7 @@ class LLM:
     async def _produce(self, result: RequestOutput) -> None:
         tokens, reason = fake_tokens(result._prompt, result._params)
         for position, token in enumerate(tokens):
-            await asyncio.sleep(0)
+            await asyncio.sleep(STATE.step_delay_s)
             if result._aborted:
                 result._queue.put_nowait(([], "cancelled"))
                 return

@@ -294,3 +294,94 @@ def test_stop_is_idempotent_and_factory_is_registered(fake_trtllm: ModuleType, t
     backend.stop()
     backend.stop()
     assert fake_trtllm.STATE.llms[0].shut_down
+
+
+def test_cancel_all_aborts_requests_in_flight(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
+    fake_trtllm.STATE.step_delay_s = 0.05
+    backend = TrtllmBackend(make_config(tokenizer_path))
+    backend.start()
+    recorder = Recorder(len(PROMPTS))
+    try:
+        backend.submit([GenerationRequest(request_id=i, sample_index=i, input_ids=p) for i, p in enumerate(PROMPTS)],
+                       recorder)
+        while len(backend._inflight) < len(PROMPTS):
+            threading.Event().wait(0.01)
+        backend.cancel_all()
+        assert recorder.done.wait(20)
+    finally:
+        backend.stop()
+    assert set(recorder.of("fail")) == {0, 1, 2, 3} and recorder.of("complete") == {}
+    assert "RequestOutput.abort" in fake_trtllm.ACCESSED
+
+
+# Every tensorrt_llm name the adapter touches, with where TensorRT-LLM v1.2.1 (tag v1.2.1, commit 376f7e1b, the
+# source the 1.2.1 docs link) defines it. Reviewers: check each entry against that tag. Paths are relative to
+# tensorrt_llm/. "X(name=)" is a keyword argument or field passed to X; "X.name" an attribute read or call.
+_LLM_INIT = "llmapi/llm.py: BaseLLM.__init__(model, tokenizer=None, tokenizer_mode, skip_tokenizer_init, " \
+            "trust_remote_code, tensor_parallel_size=1, dtype, revision, tokenizer_revision, **kwargs)"
+_LLM_ARGS = "llmapi/llm_args.py: BaseLlmArgs field (reaches LlmArgs through LLM(**kwargs))"
+_GENERATE = "llmapi/llm.py: BaseLLM.generate_async(inputs, sampling_params=None, lora_request=None, " \
+            "prompt_adapter_request=None, streaming=False, ...) -> RequestOutput"
+_SAMPLING = "sampling_params.py: @dataclass(slots=True, kw_only=True) class SamplingParams, field"
+_LLM_NAMES = {
+    "(model=)": _LLM_INIT, "(skip_tokenizer_init=)": _LLM_INIT, "(tensor_parallel_size=)": _LLM_INIT,
+    "(pipeline_parallel_size=)": _LLM_ARGS, "(kv_cache_config=)": _LLM_ARGS, "(max_batch_size=)": _LLM_ARGS,
+    "(max_num_tokens=)": _LLM_ARGS, "(max_seq_len=)": _LLM_ARGS,
+    ".generate_async": _GENERATE, ".generate_async(streaming=)": _GENERATE,
+    ".shutdown": "llmapi/llm.py: BaseLLM.shutdown()",
+}
+API_SURFACE_V1_2_1: dict[str, str] = {
+    "tensorrt_llm.__version__": "version.py: __version__ (imported by __init__.py)",
+    "tensorrt_llm.LLM": "__init__.py exports llmapi.LLM (llmapi/llm.py: class LLM(_TorchLLM), PyTorch backend)",
+    **{f"tensorrt_llm.LLM{key}": where for key, where in _LLM_NAMES.items()},
+    "tensorrt_llm.LLM(enable_chunked_prefill=)": _LLM_ARGS,
+    "tensorrt_llm._tensorrt_engine.LLM": "_tensorrt_engine/__init__.py: from tensorrt_llm.llmapi.llm import "
+                                         "_TrtLLM as LLM",
+    **{f"tensorrt_llm._tensorrt_engine.LLM{key}": where for key, where in _LLM_NAMES.items()
+       if key not in ("(max_batch_size=)", "(max_num_tokens=)", "(max_seq_len=)")},
+    "tensorrt_llm.SamplingParams": "__init__.py exports sampling_params.SamplingParams",
+    **{f"tensorrt_llm.SamplingParams({name}=)": _SAMPLING for name in (
+        "end_id", "pad_id", "max_tokens", "min_tokens", "detokenize", "top_k", "top_p", "temperature",
+        "use_beam_search", "best_of", "length_penalty", "early_stopping", "repetition_penalty", "presence_penalty")},
+    "tensorrt_llm.llmapi.KvCacheConfig": "llmapi/__init__.py exports llm_args.KvCacheConfig",
+    "tensorrt_llm.llmapi.KvCacheConfig(free_gpu_memory_fraction=)": "llmapi/llm_args.py: KvCacheConfig field",
+    "tensorrt_llm.llmapi.KvCacheConfig(enable_block_reuse=)": "llmapi/llm_args.py: KvCacheConfig field",
+    "tensorrt_llm.llmapi.KvCacheConfig(dtype=)": "llmapi/llm_args.py: KvCacheConfig.dtype (PyTorch backend only)",
+    "RequestOutput.__aiter__": "executor/result.py: GenerationResult.__aiter__/__anext__ (one step per response)",
+    "RequestOutput.aresult": "executor/result.py: async GenerationResult.aresult()",
+    "RequestOutput.outputs": "executor/result.py: GenerationResultBase.outputs -> list[CompletionOutput]",
+    "RequestOutput.abort": "executor/result.py: GenerationResult.abort()",
+    "CompletionOutput.token_ids": "executor/result.py: CompletionOutput.token_ids (cumulative in streaming)",
+    "CompletionOutput.finish_reason": "executor/result.py: CompletionOutput.finish_reason "
+                                      "('stop'|'length'|'timeout'|'cancelled')",
+}
+
+
+def _exercise(tokenizer_path: str, engine_dir: Path, **settings: Any) -> None:
+    model = str(engine_dir) if settings.get("backend", {}).get("backend") == "tensorrt" else "/models/llama"
+    backend = TrtllmBackend(make_config(tokenizer_path, model, **settings))
+    backend.start()
+    try:
+        serve(backend, want_first=settings.get("scenario") == "Server")
+    finally:
+        backend.stop()
+
+
+def test_api_surface_matches_the_named_release(fake_trtllm: ModuleType, tokenizer_path: str, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every configuration path of the adapter together touches exactly API_SURFACE_V1_2_1."""
+    (tmp_path / "config.json").write_text(json.dumps({"pretrained_config": {"mapping": {"tp_size": 1}}}))
+    (tmp_path / "rank0.engine").write_bytes(b"engine")
+    monkeypatch.setenv("TLLM_SPAWN_PROXY_PROCESS", "1")
+    monkeypatch.setenv("tllm_mpi_size", "2")
+    _exercise(tokenizer_path, tmp_path, backend={
+        "pipeline_parallel_size": 2, "max_batch_size": 64, "max_num_tokens": 4096, "max_seq_len": 2048,
+        "enable_chunked_prefill": True, "kv_cache_dtype": "fp8"})
+    monkeypatch.setenv("tllm_mpi_size", "1")
+    _exercise(tokenizer_path, tmp_path, scenario="Server")
+    _exercise(tokenizer_path, tmp_path, generation={"temperature": 0.7, "top_k": 40, "top_p": 0.9,
+                                                    "repetition_penalty": 1.1, "presence_penalty": 0.5})
+    _exercise(tokenizer_path, tmp_path, generation={"num_beams": 2, "length_penalty": 0.8})
+    _exercise(tokenizer_path, tmp_path, backend={"backend": "tensorrt"})
+    test_cancel_all_aborts_requests_in_flight(fake_trtllm, tokenizer_path)
+    assert sorted(fake_trtllm.ACCESSED) == sorted(API_SURFACE_V1_2_1)
