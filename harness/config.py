@@ -154,7 +154,7 @@ class DistributedConfig(_Section):
 
     replicas: int = Field(1, ge=1)
     loadgen_rank_hosts_replica: bool = True
-    worker_timeout_s: float = Field(30.0, gt=0)
+    worker_timeout_s: float = Field(20.0, gt=0, description="a silent worker fails the run after this")
 
 
 class RunConfig(_Section):
