@@ -68,57 +68,72 @@ def _visible_devices(env: Mapping[str, str]) -> int | None:
     return len([d for d in value.split(",") if d.strip() and d.strip() != "-1"])
 
 
-def allocated_gpus(env: Mapping[str, str], per_rank: bool = False) -> GpuAllocation | None:
-    """GPUs allocated to the model: the trtllm-llmapi-launch world, else Slurm/WORLD_SIZE, else visible devices.
-
-    trtllm-llmapi-launch starts the user command with every SLURM_/OMPI_/PMI_ variable removed and exports
-    ``tllm_mpi_size`` (the MPI world) and ``TLLM_SPAWN_PROXY_PROCESS=1`` (tensorrt_llm/llmapi/trtllm-llmapi-launch),
-    so inside it the world size is the only trustworthy count. With ``per_rank`` (one harness rank per replica,
-    MPI dispatch) the count is the GPUs of this node instead.
-    """
-    if env.get("TLLM_SPAWN_PROXY_PROCESS") == "1" and env.get("tllm_mpi_size", "").isdigit():
-        return GpuAllocation(int(env["tllm_mpi_size"]), "trtllm-llmapi-launch world (tllm_mpi_size)")
-    if not per_rank:
-        for name in ("SLURM_NTASKS", "WORLD_SIZE"):
-            if env.get(name, "").isdigit():
-                return GpuAllocation(int(env[name]), name)
-    if env.get("SLURM_GPUS_ON_NODE", "").isdigit():
-        return GpuAllocation(int(env["SLURM_GPUS_ON_NODE"]), "SLURM_GPUS_ON_NODE")
-    visible = _visible_devices(env)
-    if visible is not None:
-        return GpuAllocation(visible, "CUDA_VISIBLE_DEVICES")
+def _int(env: Mapping[str, str], *names: str) -> tuple[int, str] | None:
+    for name in names:
+        if env.get(name, "").isdigit():
+            return int(env[name]), name
     return None
 
 
+def harness_world(env: Mapping[str, str]) -> int:
+    """Processes in the harness's own MPI/Slurm launch (each serves one replica), 1 when not launched."""
+    found = _int(env, "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS", "WORLD_SIZE")
+    return found[0] if found else 1
+
+
+def allocated_gpus(env: Mapping[str, str]) -> GpuAllocation | None:
+    """GPUs this process's model may span: the trtllm-llmapi-launch world, else its share of the node's GPUs.
+
+    trtllm-llmapi-launch starts the user command with every SLURM_/OMPI_/PMI_ variable removed and exports
+    ``tllm_mpi_size`` (the MPI world) and ``TLLM_SPAWN_PROXY_PROCESS=1`` (tensorrt_llm/llmapi/trtllm-llmapi-launch),
+    so inside it the world size is the only trustworthy count. Otherwise each harness rank is one replica and
+    owns SLURM_GPUS_ON_NODE / tasks-per-node GPUs, or the devices in CUDA_VISIBLE_DEVICES.
+    """
+    if env.get("TLLM_SPAWN_PROXY_PROCESS") == "1" and env.get("tllm_mpi_size", "").isdigit():
+        return GpuAllocation(int(env["tllm_mpi_size"]), "trtllm-llmapi-launch world (tllm_mpi_size)")
+    visible = _visible_devices(env)
+    node_gpus = _int(env, "SLURM_GPUS_ON_NODE")
+    if node_gpus is None:
+        return None if visible is None else GpuAllocation(visible, "CUDA_VISIBLE_DEVICES")
+    per_node = _int(env, "OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE")
+    if per_node is None or per_node[0] <= 1:
+        return GpuAllocation(node_gpus[0], "SLURM_GPUS_ON_NODE")
+    return GpuAllocation(node_gpus[0] // per_node[0],
+                         f"SLURM_GPUS_ON_NODE {node_gpus[0]} / {per_node[1]} {per_node[0]} ranks per node")
+
+
 def check_gpu_layout(options: TrtllmConfig, replicas: int, env: Mapping[str, str] | None = None) -> str:
-    """Raise PreflightError when the allocation does not match TP x PP (x replicas); return a description."""
+    """Raise PreflightError when the GPUs this process may use differ from TP x PP; return a description.
+
+    Replicas are harness ranks (harness.distributed): with N replicas the launch has N ranks and each must own
+    TP x PP GPUs; in-process trtllm replicas would share the same GPUs, so they are refused.
+    """
     env = os.environ if env is None else env
     tp, pp = options.tensor_parallel_size, options.pipeline_parallel_size
-    launched = env.get("TLLM_SPAWN_PROXY_PROCESS") == "1"
-    if launched and replicas > 1:
+    need, world = tp * pp, harness_world(env)
+    if env.get("TLLM_SPAWN_PROXY_PROCESS") == "1" and replicas > 1:
         raise PreflightError(
             f"distributed.replicas is {replicas} under trtllm-llmapi-launch, which serves exactly one TP x PP model",
-            hint="launch replicas as one harness rank each (srun --ntasks-per-node=1, no trtllm-llmapi-launch), "
-                 "or set distributed.replicas: 1")
-    per_rank = replicas > 1
-    found = allocated_gpus(env, per_rank=per_rank)
-    need = tp * pp
-    layout = f"TP {tp} x PP {pp}" + (f" per replica, {replicas} replicas" if per_rank else "")
-    if found is None:
-        return f"{layout}; GPU allocation unknown (no Slurm, launcher or CUDA_VISIBLE_DEVICES)"
-    if found.count != need:
-        where = "on this node " if per_rank else ""
+            hint="launch one harness rank per replica (srun --mpi=pmix --ntasks-per-node=1, no trtllm-llmapi-launch)")
+    if replicas > 1 and world == 1 and env.get("TLLM_SPAWN_PROXY_PROCESS") != "1":
         raise PreflightError(
-            f"tensor_parallel ({tp}) x pipeline_parallel ({pp}) = {need} GPUs per model, but {found.count} are "
-            f"allocated {where}({found.source}={found.count})",
-            hint=_layout_hint(tp, pp, replicas))
+            f"distributed.replicas is {replicas} in one process; trtllm replicas would share the same {need} GPUs",
+            hint=f"launch {replicas} ranks with {need} GPUs each: srun --mpi=pmix --ntasks-per-node=1 harness run ...")
+    found = allocated_gpus(env)
+    layout = f"TP {tp} x PP {pp}" + (f", one of {world} replica ranks" if world > 1 else "")
+    if found is None:
+        return f"{layout}; GPU allocation unknown (no launcher, SLURM_GPUS_ON_NODE or CUDA_VISIBLE_DEVICES)"
+    if found.count != need:
+        raise PreflightError(
+            f"tensor_parallel ({tp}) x pipeline_parallel ({pp}) = {need} GPUs per model, but this process has "
+            f"{found.count} ({found.source})", hint=_layout_hint(tp, pp, world))
     return f"{layout}; {found.count} GPUs from {found.source}"
 
 
-def _layout_hint(tp: int, pp: int, replicas: int) -> str:
-    if replicas > 1:
-        return (f"give each of the {replicas} replica ranks {tp * pp} GPUs (e.g. srun --ntasks-per-node=1 "
-                f"--gpus-per-node={tp * pp}), or change backend.tensor_parallel_size/pipeline_parallel_size")
+def _layout_hint(tp: int, pp: int, world: int) -> str:
+    if world > 1:
+        return (f"a model spanning {tp * pp} GPUs needs trtllm-llmapi-launch (srun --mpi=pmix --ntasks={tp * pp} "
+                f"trtllm-llmapi-launch harness run ...), or one rank per {tp * pp} GPUs for replicas")
     return (f"launch {tp * pp} ranks: srun --mpi=pmix --ntasks={tp * pp} trtllm-llmapi-launch harness run ..., "
             "or change backend.tensor_parallel_size/pipeline_parallel_size (or set backend.gpu_check: false)")
 

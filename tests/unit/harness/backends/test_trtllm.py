@@ -27,7 +27,8 @@ from harness.types import GenerationRequest
 
 FAKES = str(Path(__file__).resolve().parents[3] / "fakes")
 LAUNCHER_ENV = ("TLLM_SPAWN_PROXY_PROCESS", "tllm_mpi_size", "SLURM_NTASKS", "WORLD_SIZE", "SLURM_GPUS_ON_NODE",
-                "CUDA_VISIBLE_DEVICES")
+                "CUDA_VISIBLE_DEVICES", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS_PER_NODE",
+                "OMPI_COMM_WORLD_LOCAL_SIZE")
 
 
 def _drop_fake_modules() -> None:
@@ -250,10 +251,13 @@ def test_newer_version_runs_with_a_note(fake_trtllm: ModuleType, tokenizer_path:
 
 def test_gpu_count_mismatch_is_refused_before_loading(fake_trtllm: ModuleType, tokenizer_path: str,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SLURM_NTASKS", "8")
+    """The seed layout launched without trtllm-llmapi-launch: 16 harness ranks with one GPU each."""
+    for name, value in (("SLURM_NTASKS", "16"), ("SLURM_GPUS_ON_NODE", "8"), ("SLURM_NTASKS_PER_NODE", "8")):
+        monkeypatch.setenv(name, value)
     config = make_config(tokenizer_path, backend={"tensor_parallel_size": 8, "pipeline_parallel_size": 2})
-    with pytest.raises(PreflightError, match=r"= 16 GPUs per model, but 8 are allocated \(SLURM_NTASKS=8\)"):
+    with pytest.raises(PreflightError, match=r"= 16 GPUs per model, but this process has 1") as caught:
         TrtllmBackend(config).start()
+    assert "trtllm-llmapi-launch" in (caught.value.hint or "")
     assert fake_trtllm.STATE.llms == []
 
 

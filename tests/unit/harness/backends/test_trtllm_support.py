@@ -49,11 +49,13 @@ def test_launcher_world_wins_over_stripped_slurm_variables() -> None:
 
 
 def test_allocation_sources_in_order() -> None:
-    assert allocated_gpus({"SLURM_NTASKS": "16", "SLURM_GPUS_ON_NODE": "8"}).count == 16  # type: ignore[union-attr]
-    per_rank = allocated_gpus({"SLURM_NTASKS": "2", "SLURM_GPUS_ON_NODE": "8"}, per_rank=True)
-    assert per_rank is not None and (per_rank.count, per_rank.source) == (8, "SLURM_GPUS_ON_NODE")
+    whole_node = allocated_gpus({"SLURM_NTASKS": "2", "SLURM_GPUS_ON_NODE": "8", "SLURM_NTASKS_PER_NODE": "1"})
+    assert whole_node is not None and (whole_node.count, whole_node.source) == (8, "SLURM_GPUS_ON_NODE")
+    shared = allocated_gpus({"SLURM_GPUS_ON_NODE": "8", "SLURM_NTASKS_PER_NODE": "4"})
+    assert shared is not None and shared.count == 2 and "4 ranks per node" in shared.source
     assert allocated_gpus({"CUDA_VISIBLE_DEVICES": "0,1"}).count == 2  # type: ignore[union-attr]
-    assert allocated_gpus({}) is None
+    assert allocated_gpus({"CUDA_VISIBLE_DEVICES": ""}).count == 0  # type: ignore[union-attr]
+    assert allocated_gpus({"SLURM_NTASKS": "16"}) is None
 
 
 def test_seed_layout_under_launcher_passes_and_wrong_world_fails() -> None:
@@ -61,16 +63,20 @@ def test_seed_layout_under_launcher_passes_and_wrong_world_fails() -> None:
     assert "16 GPUs" in check_gpu_layout(TP8_PP2, 1, ok)
     with pytest.raises(PreflightError) as caught:
         check_gpu_layout(TP8_PP2, 1, {"TLLM_SPAWN_PROXY_PROCESS": "1", "tllm_mpi_size": "8"})
-    assert "= 16 GPUs per model, but 8 are allocated" in caught.value.message
+    assert "= 16 GPUs per model, but this process has 8" in caught.value.message
     assert "--ntasks=16" in (caught.value.hint or "")
 
 
-def test_replicas_need_one_model_per_rank() -> None:
-    assert "2 replicas" in check_gpu_layout(TP8, 2, {"SLURM_NTASKS": "2", "SLURM_GPUS_ON_NODE": "8"})
-    with pytest.raises(PreflightError, match="on this node"):
-        check_gpu_layout(TP8, 2, {"SLURM_NTASKS": "2", "SLURM_GPUS_ON_NODE": "4"})
+def test_replicas_need_one_rank_with_tp_x_pp_gpus_each() -> None:
+    two_nodes = {"SLURM_NTASKS": "2", "SLURM_NTASKS_PER_NODE": "1", "SLURM_GPUS_ON_NODE": "8"}
+    assert "one of 2 replica ranks" in check_gpu_layout(TP8, 2, two_nodes)
+    assert "one of 2 replica ranks" in check_gpu_layout(TP8, 1, two_nodes)  # replicas 1 = as many as ranks
+    with pytest.raises(PreflightError, match="this process has 4"):
+        check_gpu_layout(TP8, 2, {**two_nodes, "SLURM_GPUS_ON_NODE": "4"})
     with pytest.raises(PreflightError, match="exactly one TP x PP model"):
         check_gpu_layout(TP8, 2, {"TLLM_SPAWN_PROXY_PROCESS": "1", "tllm_mpi_size": "16"})
+    with pytest.raises(PreflightError, match="would share the same 8 GPUs"):
+        check_gpu_layout(TP8, 2, {"CUDA_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7"})
 
 
 def test_unknown_allocation_is_reported_not_refused() -> None:
