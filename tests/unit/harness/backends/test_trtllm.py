@@ -21,7 +21,6 @@ from harness.backends.base import create
 from harness.backends.trtllm import TrtllmBackend
 from harness.config import RunConfig, build_config
 from harness.errors import BackendError, ConfigError, EnvironmentProblem, PreflightError
-from harness.model_files import embedded_model
 from harness.tokenizer import load_tokenizer
 from harness.types import GenerationRequest
 
@@ -51,9 +50,18 @@ def fake_trtllm(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
 
 
 @pytest.fixture(scope="module")
-def tokenizer_path() -> str:
-    """The embedded SmolLM2 GGUF: a real tokenizer, so EOS comes from real files."""
-    return embedded_model().display
+def tokenizer_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A small real HF tokenizer directory (EOS '</s>' = 2), loaded through harness.tokenizer like Llama 2's."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, **{f"w{i}": i + 3 for i in range(8000)}}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    directory = tmp_path_factory.mktemp("tokenizer")
+    PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>",
+                            unk_token="<unk>").save_pretrained(directory)
+    return str(directory)
 
 
 def make_config(tokenizer_path: str, model_path: str = "/models/llama-2-70b-fp8", **settings: Any) -> RunConfig:
@@ -112,7 +120,7 @@ def test_offline_returns_generated_ids_with_eos_appended_on_stop(fake_trtllm: Mo
     info = backend.start()
     try:
         eos = load_tokenizer(tokenizer_path).eos_token_id
-        assert info.eos_token_id == eos and info.versions == {"tensorrt_llm": "1.2.1"}
+        assert info.eos_token_id == eos == 2 and info.versions == {"tensorrt_llm": "1.2.1"}
         recorder = serve(backend, want_first=False)
     finally:
         backend.stop()
@@ -389,3 +397,47 @@ def test_api_surface_matches_the_named_release(fake_trtllm: ModuleType, tokenize
     _exercise(tokenizer_path, tmp_path, backend={"backend": "tensorrt"})
     test_cancel_all_aborts_requests_in_flight(fake_trtllm, tokenizer_path)
     assert sorted(fake_trtllm.ACCESSED) == sorted(API_SURFACE_V1_2_1)
+
+
+def _run_config(tokenizer_path: str, tmp_path: Path, scenario: str, mode: str) -> RunConfig:
+    (tmp_path / "model").mkdir(exist_ok=True)
+    return build_config({
+        "model": {"path": str(tmp_path / "model"), "tokenizer": tokenizer_path}, "backend": {"kind": "trtllm"},
+        "dataset": {"max_samples": 6, "chat_template": False}, "generation": {"max_new_tokens": 12},
+        "scenario": scenario, "mode": mode, "output_dir": str(tmp_path / f"run-{scenario}"),
+        "loadgen": {"min_duration": 0, "min_query_count": 12, "target_qps": 200}})
+
+
+def _samples(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+
+
+def test_full_offline_run_through_real_loadgen(fake_trtllm: ModuleType, tokenizer_path: str, tmp_path: Path) -> None:
+    """harness.runner.run with real LoadGen: every sample's n_tokens is the adapter's answer, EOS included."""
+    from harness import runner
+    from harness.dataset import load_dataset
+
+    config = _run_config(tokenizer_path, tmp_path, "Offline", "performance")
+    outcome = runner.run(config, progress=False)
+    assert outcome is not None and outcome.manifest.status.value == "completed", outcome
+    prompts = {s.index: list(s.input_ids) for s in load_dataset(config, load_tokenizer(tokenizer_path)).samples}
+    params = fake_trtllm.SamplingParams(end_id=2, max_tokens=12, min_tokens=1)
+    expected = {}
+    for index, prompt in prompts.items():
+        tokens, reason = fake_trtllm.fake_tokens(prompt, params)
+        expected[index] = len(tokens) + (reason == "stop")
+    samples = _samples(outcome.run_dir)
+    assert len(samples) >= 12 and {s["qsl_idx"]: s["n_tokens"] for s in samples} == expected
+    assert sorted(map(tuple, fake_trtllm.STATE.llms[0].requests)) == sorted(tuple(prompts[s["qsl_idx"]])
+                                                                            for s in samples)
+    assert fake_trtllm.STATE.llms[0].shut_down
+
+
+def test_full_server_run_reports_first_tokens(fake_trtllm: ModuleType, tokenizer_path: str, tmp_path: Path) -> None:
+    from harness import runner
+
+    outcome = runner.run(_run_config(tokenizer_path, tmp_path, "Server", "performance"), progress=False)
+    assert outcome is not None and outcome.manifest.status.value == "completed", outcome
+    samples = _samples(outcome.run_dir)
+    assert len(samples) >= 12
+    assert all(s["issued_ns"] <= s["first_token_ns"] <= s["completed_ns"] and s["n_tokens"] >= 2 for s in samples)
