@@ -441,3 +441,20 @@ def test_full_server_run_reports_first_tokens(fake_trtllm: ModuleType, tokenizer
     samples = _samples(outcome.run_dir)
     assert len(samples) >= 12
     assert all(s["issued_ns"] <= s["first_token_ns"] <= s["completed_ns"] and s["n_tokens"] >= 2 for s in samples)
+
+
+def test_cli_run_without_tensorrt_llm_exits_3_with_install_hint(tokenizer_path: str, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    _drop_fake_modules()
+    monkeypatch.setitem(sys.modules, "tensorrt_llm", None)
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "--set", "backend.kind=trtllm", "--set", f"model.path={tmp_path}", "--set",
+              f"model.tokenizer={tokenizer_path}", "--set", "dataset.chat_template=false",
+              "--output-dir", str(tmp_path / "run"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 3
+    assert "error: backend.kind trtllm needs the tensorrt_llm package" in err and "hint:" in err
+    assert "Traceback" not in err
