@@ -14,11 +14,13 @@ Directory names derive from TP and PP in one place, so every stage agrees on the
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from harness.config import RunConfig, TrtllmConfig
 from harness.errors import ConfigError
 
 
@@ -304,3 +306,46 @@ def render_sbatch(command: StageCommand, job: SlurmJob) -> str:
              f"# {command.name}: {command.description}", *(f"# note: {note}" for note in command.notes),
              "set -euo pipefail", f"{shell_line(srun)} \\", f"    {shell_line(command.argv)}", ""]
     return "\n".join(lines)
+
+
+def pipeline_for(config: RunConfig, options: Mapping[str, str]) -> TrtllmPipeline:
+    """The stages that prepare what a trtllm run config reads: preset + the run's TP/PP and model paths.
+
+    ``options`` (the Slurm renderer's extra options): ``preset`` (default h100-fp8), ``work_dir``,
+    ``hf_model_dir`` (default model.tokenizer), ``trtllm_examples``, ``modelopt_examples``.
+    """
+    backend = config.backend
+    if not isinstance(backend, TrtllmConfig):
+        raise ConfigError(f"quantize/convert/build stages need backend.kind trtllm; the config has {backend.kind!r}",
+                          hint="set backend.kind: trtllm (see docs/tensorrt-llm.md)")
+    changes: dict[str, object] = {"tensor_parallel_size": backend.tensor_parallel_size,
+                                  "pipeline_parallel_size": backend.pipeline_parallel_size}
+    if config.model.tokenizer:
+        changes["hf_model_dir"] = config.model.tokenizer
+    for key in ("work_dir", "hf_model_dir", "trtllm_examples", "modelopt_examples"):
+        if options.get(key):
+            changes[key] = options[key]
+    pipe = preset(options.get("preset", "h100-fp8"), **changes)
+    check_run_matches(pipe, config)
+    return pipe
+
+
+def check_run_matches(pipe: TrtllmPipeline, config: RunConfig) -> None:
+    """Refuse stages whose output is not what the run reads (the seed built ..._tp8, then ran ..._tp8_pp2)."""
+    backend = config.backend
+    assert isinstance(backend, TrtllmConfig)
+    if backend.backend != pipe.runtime_backend:
+        raise ConfigError(f"the stages produce a {pipe.runtime_backend} model, but backend.backend is "
+                          f"{backend.backend!r}", hint=f"set backend.backend: {pipe.runtime_backend} or pick "
+                                                       "another preset")
+    if config.model.path is not None and config.model.path.rstrip("/") != pipe.model_path:
+        raise ConfigError(f"model.path is {config.model.path}, but the stages write {pipe.model_path}",
+                          hint=f"set model.path: {pipe.model_path} (or work_dir to {config.model.path}'s parent)")
+
+
+def launch_prefix(config: RunConfig) -> list[str]:
+    """['trtllm-llmapi-launch'] when the run serves one TP x PP > 1 model across srun ranks, else []."""
+    backend = config.backend
+    if isinstance(backend, TrtllmConfig) and backend.gpus_per_replica > 1 and config.distributed.replicas == 1:
+        return ["trtllm-llmapi-launch"]
+    return []

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.config import RunConfig, build_config
 from harness.errors import ConfigError
 from harness.trtllm_stages import (
     PRESETS,
@@ -21,6 +22,8 @@ from harness.trtllm_stages import (
     StageCommand,
     build_argv,
     convert_argv,
+    launch_prefix,
+    pipeline_for,
     preset,
     quantize_argv,
     render_sbatch,
@@ -151,3 +154,31 @@ def test_rendered_run_script_delivers_the_exact_argv(tmp_path: Path) -> None:
     assert recorded[:3] == ["--mpi=pmix", "--nodes=2", "--ntasks-per-node=8"]
     assert recorded[recorded.index("trtllm-llmapi-launch"):] == run.argv
     assert "--container-image=/lustre/images/trtllm-1.2.1.sqsh" in recorded
+
+
+def _trtllm_run(model_path: str, backend: str = "tensorrt", pp: int = 2, replicas: int = 1) -> RunConfig:
+    return build_config({"model": {"path": model_path, "tokenizer": "/models/Llama-2-70b-chat-hf"},
+                         "backend": {"kind": "trtllm", "backend": backend, "tensor_parallel_size": 8,
+                                     "pipeline_parallel_size": pp}, "distributed": {"replicas": replicas}})
+
+
+def test_pipeline_for_a_run_config_uses_its_layout_and_paths() -> None:
+    config = _trtllm_run("/lustre/trt/engine_16gpu_tp8_pp2")
+    pipe = pipeline_for(config, {"work_dir": "/lustre/trt"})
+    assert pipe.engine_dir == "/lustre/trt/engine_16gpu_tp8_pp2" and pipe.hf_model_dir == "/models/Llama-2-70b-chat-hf"
+    assert _flag(quantize_argv(pipe), "--pp_size") == "2"
+
+
+def test_pipeline_refuses_stages_the_run_would_not_read() -> None:
+    with pytest.raises(ConfigError, match=r"model\.path is /lustre/trt/engine_8gpu_tp8_pp1, but the stages write"):
+        pipeline_for(_trtllm_run("/lustre/trt/engine_8gpu_tp8_pp1"), {"work_dir": "/lustre/trt"})
+    with pytest.raises(ConfigError, match=r"produce a tensorrt model, but backend\.backend is 'pytorch'"):
+        pipeline_for(_trtllm_run("/lustre/trt/engine_16gpu_tp8_pp2", backend="pytorch"), {"work_dir": "/lustre/trt"})
+    with pytest.raises(ConfigError, match=r"need backend\.kind trtllm"):
+        pipeline_for(build_config({"backend": {"kind": "fake"}}), {})
+
+
+def test_launch_prefix_only_for_one_multi_gpu_model() -> None:
+    assert launch_prefix(_trtllm_run("/m")) == ["trtllm-llmapi-launch"]
+    assert launch_prefix(_trtllm_run("/m", pp=1, replicas=2)) == []
+    assert launch_prefix(build_config({"backend": {"kind": "fake"}})) == []
