@@ -158,10 +158,13 @@ class TrtllmBackend:
     def cancel_all(self) -> None:
         """Abort running requests and fail those not started yet."""
         self._cancelled.set()
-        if self._loop is None:
-            return
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._abort_inflight)  # _inflight belongs to the loop thread
+
+    def _abort_inflight(self) -> None:
         for result in list(self._inflight.values()):
-            self._loop.call_soon_threadsafe(_abort, result)
+            with contextlib.suppress(Exception):
+                result.abort()
 
     def stop(self) -> None:
         """Shut the LLM (and its MPI workers) down, then stop the loop thread. Idempotent."""
@@ -177,11 +180,6 @@ class TrtllmBackend:
             self._thread = None
         if loop is not None and not loop.is_running():
             loop.close()
-
-
-def _abort(result: Any) -> None:
-    with contextlib.suppress(Exception):
-        result.abort()
 
 
 def create_trtllm_backend(config: RunConfig) -> TrtllmBackend:
