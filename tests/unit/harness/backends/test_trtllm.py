@@ -329,6 +329,10 @@ def test_cancel_all_aborts_requests_in_flight(fake_trtllm: ModuleType, tokenizer
 # Every tensorrt_llm name the adapter touches, with where TensorRT-LLM v1.2.1 (tag v1.2.1, commit 376f7e1b, the
 # source the 1.2.1 docs link) defines it. Reviewers: check each entry against that tag. Paths are relative to
 # tensorrt_llm/. "X(name=)" is a keyword argument or field passed to X; "X.name" an attribute read or call.
+# Written from the 1.x sources read while writing the adapter: llmapi/llm_args.py (BaseLlmArgs with
+# extra="forbid", KvCacheConfig.dtype "only for the Pytorch backend"), sampling_params.py (tag 1.0.0rc4),
+# executor/result.py, _tensorrt_engine/__init__.py, llmapi/trtllm-llmapi-launch. Symbols, not line numbers, are
+# cited because line numbers move between patch releases.
 _LLM_INIT = "llmapi/llm.py: BaseLLM.__init__(model, tokenizer=None, tokenizer_mode, skip_tokenizer_init, " \
             "trust_remote_code, tensor_parallel_size=1, dtype, revision, tokenizer_revision, **kwargs)"
 _LLM_ARGS = "llmapi/llm_args.py: BaseLlmArgs field (reaches LlmArgs through LLM(**kwargs))"
