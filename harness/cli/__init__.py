@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-import harness.cli.pipeline  # noqa: F401  (registers pipeline)
+import harness.cli.pipeline  # registers pipeline
+import harness.cli.report  # noqa: F401  (registers report)
 from harness.cli import commands  # noqa: F401  (registers run, config, dataset commands)
 from harness.cli._app import app
 from harness.console import run_cli

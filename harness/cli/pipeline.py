@@ -10,6 +10,7 @@ from rich.table import Table
 
 from harness.cli._app import app
 from harness.console import stderr, stdout
+from harness.errors import CheckFailed
 from harness.pipeline.driver import PipelineOutcome, PipelineRequest, run_pipeline
 
 
@@ -23,6 +24,17 @@ def _table(outcome: PipelineOutcome) -> Table:
         status = "-" if record is None else record.status + (f" ({record.verdict})" if record.verdict else "")
         table.add_row(decision.stage.id, "run" if decision.run else "skip", decision.reason, status)
     return table
+
+
+def _verdicts(outcome: PipelineOutcome) -> None:
+    result = outcome.result
+    if result is None:
+        return
+    for name in result.failed_verdicts:
+        stderr.print(f"warning: {name}: {result.records[name].reason}", markup=False, soft_wrap=True)
+    if result.check_failed:
+        raise CheckFailed(f"the submission check failed: {result.records['check'].reason}",
+                          hint=f"see {outcome.plan.root / 'logs' / 'check.log'}")
 
 
 @app.command("pipeline")
@@ -44,4 +56,4 @@ def pipeline_command(
                          markup=False, soft_wrap=True)
         raise typer.Exit(0)
     stdout.print(_table(outcome))
-    raise typer.Exit(outcome.exit_code)
+    _verdicts(outcome)

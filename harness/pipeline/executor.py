@@ -3,8 +3,8 @@
 A run stage is up to date when the state file holds its current fingerprint with status completed and
 its run directory's manifest says completed (and is the one the pipeline recorded). A stage whose
 command exits 1 with a completed run (an INVALID performance result, a failed TEST06 or check) is
-completed with verdict "fail"; the pipeline goes on and exits 1 at the end. Any other failure stops the
-pipeline with the reason and the exact command that resumes it.
+completed with verdict "fail": the pipeline reports it and goes on; only a failing `submission check`
+makes it exit 1. Any other failure stops the pipeline with the reason and the exact command that resumes it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from harness.artifacts import MANIFEST, RunArtifacts, sha256_file, utc_now, write_text_atomic
+from harness.artifacts import MANIFEST, Manifest, RunArtifacts, sha256_file, utc_now, write_text_atomic
 from harness.errors import ConfigError, Interrupted, RunError
 from harness.pipeline import fingerprint as fp
 from harness.pipeline.plan import Plan, Stage
@@ -51,9 +51,15 @@ class PipelineResult:
         return [name for name, record in self.records.items() if record.verdict == "fail"]
 
     @property
+    def check_failed(self) -> bool:
+        """True when the final `submission check` stage judged the tree failing."""
+        record = self.records.get("check")
+        return record is not None and record.verdict == "fail"
+
+    @property
     def exit_code(self) -> int:
-        """0 when every verdict passed, 1 otherwise."""
-        return 1 if self.failed_verdicts else 0
+        """1 when the submission check failed, else 0 (run verdicts are reported, the check is the gate)."""
+        return 1 if self.check_failed else 0
 
 
 def _manifest_token(run_dir: Path) -> str | None:
@@ -206,14 +212,29 @@ class Executor:
         if stage.config is not None and stage.output is not None:
             manifest = RunArtifacts(stage.output).read_manifest() if (stage.output / MANIFEST).is_file() else None
             completed = manifest is not None and manifest.status is RunStatus.COMPLETED and code in (0, 1)
-            reason = finished.error_line() or (manifest.error if manifest else None) or f"exit code {code}"
+            reason = (finished.error_line() or (manifest.error if manifest else None)
+                      or (_negative_verdict(manifest) if manifest else None) or f"exit code {code}")
             token = _manifest_token(stage.output)
         else:
+            manifest = None
             completed = code == 0 or (code == 1 and stage.kind == "check")
             reason = finished.error_line() or f"exit code {code}"
             token = utc_now()
         if not completed:
             return self.state.finish(stage.id, "failed", exit_code=code, reason=reason)
+        negative = code == 1 or (manifest is not None and _negative_verdict(manifest))
         return self.state.finish(stage.id, "completed", exit_code=code, result=token,
-                                 verdict="pass" if code == 0 else "fail", reason=None if code == 0 else reason)
+                                 verdict="fail" if negative else "pass", reason=reason if negative else None)
+
+
+def _negative_verdict(manifest: Manifest) -> str | None:
+    """Why a completed run's result is negative (INVALID, LoadGen errors, accuracy below target), or None."""
+    result = manifest.result
+    if result.get("loadgen_errors"):
+        return f"LoadGen logged {result['loadgen_errors']} error(s)"
+    if manifest.mode == "performance" and result.get("result_validity") != "VALID":
+        return f"LoadGen result is {result.get('result_validity', 'missing')}"
+    if manifest.mode == "accuracy" and result.get("accuracy_passed") is False:
+        return "accuracy below the benchmark's target"
+    return None
 
