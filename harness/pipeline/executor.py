@@ -85,12 +85,11 @@ class Executor:
             return fp.run_inputs(stage.kind, stage.config, self.hasher)
         submission = self.spec.submission
         options = submission.model_dump(mode="json") if submission else {}
+        files = [self.hasher.file(path) if path.is_file() else f"missing {path}" for path in stage.input_files]
+        own = fp.canonical_json([options, files])
         if stage.kind == "package":
-            system = Path(stage.argv[stage.argv.index("--system") + 1])
-            own = fp.canonical_json([options, self.hasher.file(system) if system.is_file() else "missing"])
             upstream = fp.upstream_hash((s.id, self._result(s.id)) for s in self.plan.run_stages)
         else:
-            own = fp.canonical_json([options, stage.argv[4:]])
             upstream = fp.upstream_hash([("package", self._result("package"))])
         return {"kind": stage.kind, "options": fp.sha256_text(own), "upstream": upstream,
                 "harness": fp.harness_version()}

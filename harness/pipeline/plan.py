@@ -32,6 +32,7 @@ class Stage:
     config: RunConfig | None = None
     config_path: Path | None = None
     cache_dir: Path | None = None
+    input_files: tuple[Path, ...] = ()
 
     @property
     def command(self) -> str:
@@ -114,10 +115,11 @@ def _global_stages(spec: PipelineSpec, submission: SubmissionOptions, base_dir: 
     round_ = submission.round or (run_stages[0].config.round if run_stages and run_stages[0].config else "v4.0")
     stages = []
     if "package" in spec.stages:
+        system = _resolve(base_dir, submission.system)
         argv = (sys.executable, "-m", "submission", "package", "--round", round_, "--submitter",
-                submission.submitter, "--system", str(_resolve(base_dir, submission.system)),
+                submission.submitter, "--system", str(system),
                 *(str(s.output) for s in run_stages), "--output", str(tree), *submission.package_args)
-        stages.append(Stage("package", "package", argv, tree))
+        stages.append(Stage("package", "package", argv, tree, input_files=(system,)))
     if "check" in spec.stages:
         argv = (sys.executable, "-m", "submission", "check", str(tree), "--round", round_, *submission.check_args)
         stages.append(Stage("check", "check", argv, None))
