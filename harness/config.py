@@ -177,6 +177,8 @@ class RunConfig(_Section):
     output_dir: str | None = Field(None, description="run directory; default runs/<time>-<scenario>-<mode>")
     overwrite: bool = Field(False, description="replace an existing run directory")
     compliance_test: Literal["TEST06"] | None = Field(None, description="set by `compliance run`")
+    cache: str | None = Field(None, description="accuracy mode: directory of per-sample output caches; "
+                              "an interrupted run with the same inputs resumes from it (null = off)")
 
     @model_validator(mode="after")
     def _scenario_exists_in_round(self) -> RunConfig:

@@ -20,6 +20,7 @@ import yaml
 from harness import artifacts
 from harness.artifacts import Manifest, RunArtifacts
 from harness.backends.base import Backend, BackendInfo
+from harness.backends.cache import CachedBackend, wrap_with_cache
 from harness.config import RunConfig
 from harness.console import Progress, stderr
 from harness.dataset import Dataset, load_dataset
@@ -187,15 +188,19 @@ class _Run:
         self.dispatcher = plan.dispatcher
         self.manifest.details["launch"] = {"rank": self.ctx.rank, "world_size": self.ctx.world_size,
                                            "launcher": self.ctx.launcher, "host": self.ctx.host}
+        # Accuracy resume: config.cache wraps the backend in the per-sample output cache.
+        backend = wrap_with_cache(config, dataset.sha256, plan.backend)
         try:
-            info = plan.backend.start()
+            info = backend.start()
             self._record_backend(info)
             self._capture_counters("before", plan)
-            self._loadgen(config, dataset, plan.backend, info, mlperf_conf, user_conf)
+            self._loadgen(config, dataset, backend, info, mlperf_conf, user_conf)
             self._capture_counters("after", plan)
         finally:
-            plan.backend.stop()
+            backend.stop()
             plan.close()
+            if isinstance(backend, CachedBackend):
+                self.manifest.details["output_cache"] = backend.report()
         if config.mode is TestMode.ACCURACY and self.manifest.status != RunStatus.ABORTED:
             self.manifest.result.update(_evaluate(config, self.run, dataset, tokenizer))
 
