@@ -24,7 +24,7 @@ MIRROR = Path(os.environ.get("MLPERF_INFERENCE_GIT", "/work/.mirror/mlcommons+in
 _CACHE: dict[str, Any] = {}
 
 
-def _scratch(name: str) -> Path:
+def scratch(name: str) -> Path:
     if "root" not in _CACHE:
         root = Path(tempfile.mkdtemp(prefix="submission-tests-"))
         atexit.register(shutil.rmtree, root, True)
@@ -71,7 +71,7 @@ def fake_runs(scenarios: tuple[str, ...] = ("Offline", "Server")) -> dict[tuple[
         found = {}
         for scenario in scenarios:
             for mode in ("performance", "accuracy"):
-                out = _scratch("runs") / f"{scenario}-{mode}"
+                out = scratch("runs") / f"{scenario}-{mode}"
                 proc = harness_run(out, scenario, mode)
                 if mode == "accuracy":
                     stand_in_accuracy_txt(out)
@@ -140,7 +140,7 @@ def export_checker(tag: str) -> Path | None:
         return None
     key = f"checker-{tag}"
     if key not in _CACHE:
-        target = _scratch(key)
+        target = scratch(key)
         target.mkdir(parents=True)
         paths = ["tools/submission/submission_checker", "tools/submission/log_parser.py"] if tag == "HEAD" else [
             "tools/submission/submission_checker.py", "tools/submission/log_parser.py"]
@@ -153,3 +153,18 @@ def export_checker(tag: str) -> Path | None:
 
 
 CHECKER_TAGS = {"v4.0": "v4.0", "v5.1": "v5.1", "v6.0": "HEAD"}
+
+
+def compliance_run(out: Path, scenario: str) -> Path:
+    """A real `python -m compliance run TEST06` with the fake backend (run + verification), once per session."""
+    key = f"test06-{scenario}"
+    if key not in _CACHE:
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        args = [sys.executable, "-m", "compliance", "run", "TEST06", "--scenario", scenario, "--set",
+                "backend.kind=fake", "--set", "loadgen.target_qps=50", "--output-dir", str(out), "--no-progress"]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run(args, cwd=out.parent, env=env, text=True, capture_output=True, timeout=600)
+        assert (out / "TEST06" / "verify_accuracy.txt").is_file(), proc.stderr[-2000:]
+        _CACHE[key] = out
+    path: Path = _CACHE[key]
+    return path
