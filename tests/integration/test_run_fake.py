@@ -34,7 +34,8 @@ def test_offline_performance_run_writes_official_logs_and_an_honest_manifest(tmp
     assert data["response_dtype"] == "int32" and data["versions"]["mlcommons-loadgen"] == "4.0.1"
     for name, digest in data["files"].items():
         assert hashlib.sha256((run / name).read_bytes()).hexdigest() == digest
-    assert {"user.conf", "mlperf.conf", "config.yaml", "samples.jsonl", "mlperf_log_summary.txt"} <= set(data["files"])
+    assert {"user.conf", "mlperf.conf", "config.yaml", "samples.jsonl", "mlperf_log_summary.txt",
+            "network_counters_before.json", "network_counters_delta.json"} <= set(data["files"])
     assert (run / "mlperf.conf").read_text() == (REPO / "harness/data/mlperf-v4.0.conf").read_text()
     everything = "".join(p.read_text(errors="ignore") for p in run.iterdir() if p.is_file())
     assert "hf_very_secret" not in everything
