@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -141,6 +142,24 @@ def test_a_killed_worker_rank_fails_the_job_and_the_run_quickly(slurm_cluster: P
     manifest = _manifest(tmp_path / "run")
     assert (manifest["status"], manifest["submittable"]) == ("failed", False)
     assert manifest["error"]
+
+
+def test_preflight_stage_submitted_from_the_cli_measures_two_pmix_ranks(
+        slurm_cluster: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(REPO))  # sbatch passes the environment on; the job runs in tmp_path
+    code = run_cli(app, ["slurm", "submit", "preflight", "--job-dir", str(tmp_path / "jobs"),
+                         "--set", "slurm.ntasks_per_node=2", "--set", f"slurm.workdir={tmp_path}",
+                         "--set", f"slurm.python={sys.executable}", "--set", "preflight.mpi_message_bytes=65536"])
+    assert code == 0
+    job_id = re.search(r"preflight\s*│\s*(\d+)", capsys.readouterr().out)
+    assert job_id is not None
+    status = _wait(job_id.group(1), timeout_s=300)
+    log = next((tmp_path / "jobs").glob("preflight-*.out")).read_text()
+    assert (status.state, status.exit_code) == ("COMPLETED", "0:0"), log
+    report = json.loads((tmp_path / f"preflight-{job_id.group(1)}.json").read_text())
+    assert report["world_size"] == 2
+    assert [(p["rank_a"], p["rank_b"]) for p in report["mpi_pairs"]] == [(0, 1)]
 
 
 def _probe_stage(code: str) -> stages.StageBuilder:
