@@ -53,11 +53,14 @@ def _free_port_pair() -> int:
     raise AssertionError("no free port pair for slurmctld/slurmd")
 
 
+SCRIPT = str(REPO / "scripts" / "slurm-local.sh")
+
+
 @pytest.fixture(scope="session")
 def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A running single-node cluster; yields its SLURM_CONF (also exported to this process)."""
     state = tmp_path_factory.mktemp("slurm-state")
-    script = str(REPO / "scripts" / "slurm-local.sh")
+    script = SCRIPT
     env = {**os.environ, "SLURM_LOCAL_PORT": str(_free_port_pair())}
     started = subprocess.run([script, "start", str(state)], env=env, capture_output=True, text=True, timeout=120)
     assert started.returncode == 0, started.stderr
@@ -74,6 +77,17 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ["SLURM_CONF"] = previous
 
 
+def test_starting_again_is_a_no_op_and_status_shows_the_daemons(slurm_cluster: Path) -> None:
+    state = str(slurm_cluster.parent)
+    pids = (slurm_cluster.parent / "slurmctld.pid").read_text()
+    again = subprocess.run([SCRIPT, "start", state], capture_output=True, text=True, timeout=60)
+    assert (again.returncode, again.stdout.strip()) == (0, f"export SLURM_CONF={slurm_cluster}")
+    assert (slurm_cluster.parent / "slurmctld.pid").read_text() == pids
+    status = subprocess.run([SCRIPT, "status", state], capture_output=True, text=True, timeout=60).stdout
+    assert [line.split(":")[1].split()[0] for line in status.splitlines()[:3]] == ["running"] * 3
+    assert status.splitlines()[3] == "node localhost: idle"
+
+
 def _wait(job_id: str, timeout_s: float = 600, until: str | None = None) -> JobStatus:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -82,6 +96,11 @@ def _wait(job_id: str, timeout_s: float = 600, until: str | None = None) -> JobS
             return status
         time.sleep(0.5)
     raise AssertionError(f"job {job_id} still {status.state} after {timeout_s} s")
+
+
+def _job_log(tmp_path: Path, stage: str) -> str:
+    """The job's output file; ranks write to it concurrently, so multi-byte characters may be split."""
+    return next((tmp_path / "jobs").glob(f"{stage}-*.out")).read_text(errors="replace")
 
 
 def _config(tmp_path: Path, *overrides: str) -> RunConfig:
@@ -98,7 +117,7 @@ def test_run_stage_under_sbatch_with_three_pmix_ranks_completes(slurm_cluster: P
     job = render_job("run", config, tmp_path / "jobs", source="test")
     submitted = submit_stage(job)
     status = _wait(submitted.job_id)
-    log = next((tmp_path / "jobs").glob("run-*.out")).read_text()
+    log = _job_log(tmp_path, "run")
     assert (status.state, status.exit_code) == ("COMPLETED", "0:0"), log
     manifest = _manifest(tmp_path / "run")
     assert manifest["status"] == "completed"
@@ -135,7 +154,7 @@ def test_a_killed_worker_rank_fails_the_job_and_the_run_quickly(slurm_cluster: P
     killed_at = time.monotonic()
     status = _wait(submitted.job_id, timeout_s=120)
     ended_after = time.monotonic() - killed_at
-    log = next((tmp_path / "jobs").glob("run-*.out")).read_text()
+    log = _job_log(tmp_path, "run")
     assert status.state == "FAILED", log
     assert ended_after < 30, log  # the issue's limit for a dead worker, not a performance figure
     assert "localhost: task 2: Killed" in log  # srun names the rank (task) and host that died
@@ -155,7 +174,7 @@ def test_preflight_stage_submitted_from_the_cli_measures_two_pmix_ranks(
     job_id = re.search(r"preflight\s*│\s*(\d+)", capsys.readouterr().out)
     assert job_id is not None
     status = _wait(job_id.group(1), timeout_s=300)
-    log = next((tmp_path / "jobs").glob("preflight-*.out")).read_text()
+    log = _job_log(tmp_path, "preflight")
     assert (status.state, status.exit_code) == ("COMPLETED", "0:0"), log
     report = json.loads((tmp_path / f"preflight-{job_id.group(1)}.json").read_text())
     assert report["world_size"] == 2
@@ -223,7 +242,7 @@ def test_hf_accuracy_under_srun_pmix_matches_a_single_process_run(slurm_cluster:
     assert single.returncode == 0, single.stderr
     job = render_job("run", _config(tmp_path, *common, "slurm.ntasks_per_node=3"), tmp_path / "jobs")
     status = _wait(submit_stage(job).job_id)
-    log = next((tmp_path / "jobs").glob("run-*.out")).read_text()
+    log = _job_log(tmp_path, "run")
     assert (status.state, status.exit_code) == ("COMPLETED", "0:0"), log
     assert _accuracy_tokens(tmp_path / "run") == _accuracy_tokens(tmp_path / "single")
     assert _manifest(tmp_path / "run")["details"]["launch"]["world_size"] == 3
