@@ -227,6 +227,16 @@ def test_sbatch_refusal_is_reported_with_its_reason(slurm_cluster: Path, tmp_pat
         submit_stage(render_job("run", config, tmp_path))
 
 
+def test_compliance_stage_runs_test06_and_its_verification_under_sbatch(slurm_cluster: Path,
+                                                                       tmp_path: Path) -> None:
+    config = _config(tmp_path, "backend.kind=fake")
+    status = _wait(submit_stage(render_job("compliance", config, tmp_path / "jobs")).job_id)
+    log = _job_log(tmp_path, "compliance")
+    assert (status.state, status.exit_code) == ("COMPLETED", "0:0"), log
+    assert (tmp_path / "run" / "TEST06" / "verify_accuracy.txt").exists()
+    assert _manifest(tmp_path / "run")["compliance_test"] == "TEST06"
+
+
 def _accuracy_tokens(run_dir: Path) -> dict[int, str]:
     entries = json.loads((run_dir / "mlperf_log_accuracy.json").read_text())
     return {entry["qsl_idx"]: entry["data"] for entry in entries}
@@ -240,9 +250,9 @@ def test_hf_accuracy_under_srun_pmix_matches_a_single_process_run(slurm_cluster:
                              str(tmp_path / "single"), *(f"--set={o}" for o in common)],
                             cwd=REPO, capture_output=True, text=True, timeout=600)
     assert single.returncode == 0, single.stderr
-    job = render_job("run", _config(tmp_path, *common, "slurm.ntasks_per_node=3"), tmp_path / "jobs")
+    job = render_job("accuracy", _config(tmp_path, *common[1:], "slurm.ntasks_per_node=3"), tmp_path / "jobs")
     status = _wait(submit_stage(job).job_id)
-    log = _job_log(tmp_path, "run")
+    log = _job_log(tmp_path, "accuracy")
     assert (status.state, status.exit_code) == ("COMPLETED", "0:0"), log
     assert _accuracy_tokens(tmp_path / "run") == _accuracy_tokens(tmp_path / "single")
     assert _manifest(tmp_path / "run")["details"]["launch"]["world_size"] == 3
