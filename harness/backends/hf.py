@@ -121,6 +121,9 @@ class HfBackend:
 
     def _load_model(self, dtype: torch.dtype) -> Any:
         from transformers import AutoModelForCausalLM
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # our own progress display is the one the user watches
 
         files = resolve_model(self.config.model.path)
         kwargs: dict[str, Any] = {"dtype": dtype}
