@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from harness.config import RunConfig
 from harness.errors import ConfigError
+from harness.trtllm_slurm import launcher_argv, slurm_builders
 
 JOB_ID = "${SLURM_JOB_ID}"  # the one shell expansion an argv element may contain (see render.py)
 
@@ -89,7 +90,7 @@ def _run_dir(config: RunConfig, options: StageOptions, label: str) -> str:
 def _harness_run(config: RunConfig, options: StageOptions, mode: str | None) -> tuple[str, ...]:
     argv: tuple[str, ...] = (config.slurm.python, "-m", "harness", "run", "--config", options.config_path)
     argv += ("--mode", mode) if mode else ()
-    return (*argv, "--output-dir", _run_dir(config, options, mode or config.mode.value))
+    return launcher_argv(config, (*argv, "--output-dir", _run_dir(config, options, mode or config.mode.value)))
 
 
 def _run_stage(config: RunConfig, options: StageOptions) -> StageCommand:
@@ -105,8 +106,8 @@ def _accuracy_stage(config: RunConfig, options: StageOptions) -> StageCommand:
 
 
 def _compliance_stage(config: RunConfig, options: StageOptions) -> StageCommand:
-    argv = (config.slurm.python, "-m", "compliance", "run", "TEST06", "--config", options.config_path,
-            "--output-dir", _run_dir(config, options, "TEST06"))
+    argv = launcher_argv(config, (config.slurm.python, "-m", "compliance", "run", "TEST06", "--config",
+                                  options.config_path, "--output-dir", _run_dir(config, options, "TEST06")))
     return StageCommand(argv, f"TEST06 compliance run + verification, {config.backend.kind} backend",
                         config.slurm.gpus_per_node > 0, _replica_layout(config))
 
@@ -114,3 +115,5 @@ def _compliance_stage(config: RunConfig, options: StageOptions) -> StageCommand:
 register("run", _run_stage)
 register("accuracy", _accuracy_stage)
 register("compliance", _compliance_stage)
+for _name, _builder in slurm_builders().items():  # TensorRT-LLM quantize, convert, build
+    register(_name, _builder)
