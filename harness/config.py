@@ -109,7 +109,8 @@ class HfConfig(_Section):
     """PyTorch/transformers backend: CPU or CUDA, HF checkpoint directory or GGUF file."""
 
     kind: Literal["hf"] = "hf"
-    device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda)(:\d+)?$",
+                        description="auto, cpu, cuda or cuda:N (auto:N = GPU N if CUDA is available)")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     max_batch_size: int = Field(8, ge=1)
     batch_wait_ms: float = Field(20.0, ge=0, description="Server: wait this long to fill a batch")

@@ -112,6 +112,14 @@ def _compliance_stage(config: RunConfig, options: StageOptions) -> StageCommand:
                         config.slurm.gpus_per_node > 0, _replica_layout(config))
 
 
+def _preflight_stage(config: RunConfig, options: StageOptions) -> StageCommand:
+    report = options.run_dir or f"preflight-{JOB_ID}.json"
+    argv = (config.slurm.python, "-m", "harness", "preflight", "--config", options.config_path, "--json", report)
+    return StageCommand(argv, "network preflight: inventory, MPI all-pairs, NCCL busbw, RDMA ports",
+                        config.slurm.gpus_per_node > 0, _replica_layout(config))
+
+
+register("preflight", _preflight_stage)
 register("run", _run_stage)
 register("accuracy", _accuracy_stage)
 register("compliance", _compliance_stage)
