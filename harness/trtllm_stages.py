@@ -13,7 +13,8 @@ Directory names derive from TP and PP in one place, so every stage agrees on the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Literal
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from harness.config import RunConfig, TrtllmConfig
 from harness.errors import ConfigError
+from harness.slurm import stages as slurm_stages
 
 
 class _Stage(BaseModel):
@@ -285,3 +287,68 @@ def launch_prefix(config: RunConfig) -> list[str]:
     if isinstance(backend, TrtllmConfig) and backend.gpus_per_replica > 1 and config.distributed.replicas == 1:
         return ["trtllm-llmapi-launch"]
     return []
+
+
+PREPARATION_STAGES = ("quantize", "convert", "build")
+_JOB_ID = "${SLURM_JOB_ID}"  # expanded by the job shell before trtllm-llmapi-launch sees it
+
+
+def _builder(name: str) -> slurm_stages.StageBuilder:
+    def build(config: RunConfig, options: slurm_stages.StageOptions) -> slurm_stages.StageCommand:
+        pipe = pipeline_for(config, options.extra)
+        found = {command.name: command for command in stage_commands(pipe)}
+        if name not in found:
+            raise ConfigError(f"the TensorRT-LLM stages for this config ({', '.join(found) or 'none'}) have no "
+                              f"{name} step", hint="render the listed stages, or change backend.stages.preset")
+        command = found[name]
+        gpus = config.slurm.gpus_per_node or 8
+        return slurm_stages.StageCommand(tuple(command.argv), command.description, True,
+                                         slurm_stages.TasksLayout(1, 1, gpus, mpi=False))
+
+    return build
+
+
+def slurm_builders() -> dict[str, slurm_stages.StageBuilder]:
+    """Stage name -> builder for harness.slurm.stages.register (one node, one task each)."""
+    return {name: _builder(name) for name in PREPARATION_STAGES}
+
+
+def launcher_argv(config: RunConfig, argv: Sequence[str]) -> tuple[str, ...]:
+    """argv behind trtllm-llmapi-launch when the run serves one TP x PP > 1 model; checks the task count."""
+    prefix = launch_prefix(config)
+    if not prefix:
+        return tuple(argv)
+    backend = config.backend
+    assert isinstance(backend, TrtllmConfig)
+    ranks = config.slurm.nodes * config.slurm.ntasks_per_node
+    if ranks != backend.gpus_per_replica:
+        per_node = min(backend.gpus_per_replica, config.slurm.gpus_per_node or 8)
+        raise ConfigError(
+            f"slurm.nodes x slurm.ntasks_per_node = {ranks} ranks, but trtllm-llmapi-launch needs one rank per GPU "
+            f"of the TP x PP = {backend.gpus_per_replica} model",
+            hint=f"set slurm.nodes: {-(-backend.gpus_per_replica // per_node)} and slurm.ntasks_per_node: {per_node}")
+    check_launchable([arg.replace(_JOB_ID, "0") for arg in argv])
+    return (*prefix, *argv)
+
+
+def _with_launcher(base: slurm_stages.StageBuilder) -> slurm_stages.StageBuilder:
+    def build(config: RunConfig, options: slurm_stages.StageOptions) -> slurm_stages.StageCommand:
+        command = base(config, options)
+        return dataclasses.replace(command, argv=launcher_argv(config, command.argv))
+
+    build.trtllm_launcher = True  # type: ignore[attr-defined]
+    return build
+
+
+def register_slurm_stages() -> None:
+    """Register quantize/convert/build, and put trtllm-llmapi-launch in front of run/accuracy/compliance. Idempotent."""
+    for name, build in slurm_builders().items():
+        if name not in slurm_stages.stage_names():
+            slurm_stages.register(name, build)
+    for name in ("run", "accuracy", "compliance"):
+        base = slurm_stages.builder(name)
+        if not getattr(base, "trtllm_launcher", False):
+            slurm_stages.register(name, _with_launcher(base), replace=True)
+
+
+register_slurm_stages()

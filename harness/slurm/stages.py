@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 from harness.config import RunConfig
 from harness.errors import ConfigError
-from harness.trtllm_slurm import launcher_argv, slurm_builders
 
 JOB_ID = "${SLURM_JOB_ID}"  # the one shell expansion an argv element may contain (see render.py)
 
@@ -64,6 +63,13 @@ def register(name: str, builder: StageBuilder, *, replace: bool = False) -> None
     _REGISTRY[name] = builder
 
 
+def builder(name: str) -> StageBuilder:
+    """The builder registered under name (to wrap it, e.g. with a launcher), or ConfigError."""
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown Slurm stage {name!r}; registered stages: {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
 def stage_names() -> list[str]:
     """The registered stage names, in registration order."""
     return list(_REGISTRY)
@@ -90,7 +96,7 @@ def _run_dir(config: RunConfig, options: StageOptions, label: str) -> str:
 def _harness_run(config: RunConfig, options: StageOptions, mode: str | None) -> tuple[str, ...]:
     argv: tuple[str, ...] = (config.slurm.python, "-m", "harness", "run", "--config", options.config_path)
     argv += ("--mode", mode) if mode else ()
-    return launcher_argv(config, (*argv, "--output-dir", _run_dir(config, options, mode or config.mode.value)))
+    return (*argv, "--output-dir", _run_dir(config, options, mode or config.mode.value))
 
 
 def _run_stage(config: RunConfig, options: StageOptions) -> StageCommand:
@@ -106,8 +112,8 @@ def _accuracy_stage(config: RunConfig, options: StageOptions) -> StageCommand:
 
 
 def _compliance_stage(config: RunConfig, options: StageOptions) -> StageCommand:
-    argv = launcher_argv(config, (config.slurm.python, "-m", "compliance", "run", "TEST06", "--config",
-                                  options.config_path, "--output-dir", _run_dir(config, options, "TEST06")))
+    argv = (config.slurm.python, "-m", "compliance", "run", "TEST06", "--config", options.config_path,
+            "--output-dir", _run_dir(config, options, "TEST06"))
     return StageCommand(argv, f"TEST06 compliance run + verification, {config.backend.kind} backend",
                         config.slurm.gpus_per_node > 0, _replica_layout(config))
 
@@ -123,5 +129,3 @@ register("preflight", _preflight_stage)
 register("run", _run_stage)
 register("accuracy", _accuracy_stage)
 register("compliance", _compliance_stage)
-for _name, _builder in slurm_builders().items():  # TensorRT-LLM quantize, convert, build
-    register(_name, _builder)

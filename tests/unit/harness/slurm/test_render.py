@@ -13,7 +13,7 @@ from harness.config import RunConfig, build_config
 from harness.errors import ConfigError
 from harness.slurm.render import quote_arg, render_job, render_text
 from harness.slurm.stages import stage_names
-from harness.trtllm_slurm import PREPARATION_STAGES
+from harness.trtllm_stages import PREPARATION_STAGES
 
 SITE = {
     "partition": "batch", "account": "mlperf", "nodes": 2, "ntasks_per_node": 4, "gpus_per_node": 8,
