@@ -9,6 +9,8 @@ Two flows:
   backend.backend: pytorch loads directly; there is no convert or build step.
 Directory names derive from TP and PP in one place, so every stage agrees on them (the seed's README read
 ``..._tp8`` after writing ``..._tp8_pp2``). Nothing here runs a command: it returns argv lists.
+Importing this module registers quantize/convert/build with harness.slurm.stages and wraps run/accuracy/
+compliance so that one TP x PP model runs under trtllm-llmapi-launch (register_slurm_stages).
 """
 
 from __future__ import annotations
