@@ -63,6 +63,13 @@ def register(name: str, builder: StageBuilder, *, replace: bool = False) -> None
     _REGISTRY[name] = builder
 
 
+def builder(name: str) -> StageBuilder:
+    """The builder registered under name (to wrap it, e.g. with a launcher), or ConfigError."""
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown Slurm stage {name!r}; registered stages: {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
 def stage_names() -> list[str]:
     """The registered stage names, in registration order."""
     return list(_REGISTRY)

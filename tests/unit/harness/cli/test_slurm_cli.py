@@ -42,7 +42,7 @@ def test_stages_lists_the_registry(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["render", "build"], "unknown Slurm stage 'build'"),
+    (["render", "finetune"], "unknown Slurm stage 'finetune'"),
     (["render", "run", "--set", "slurm.time_limit=forever"], "slurm.time_limit"),
     (["status", "12;rm"], "is not a Slurm job id"),
 ])

@@ -56,10 +56,10 @@ def test_a_new_stage_can_be_registered_once_and_replaced_on_request(monkeypatch:
     def quantize(config: object, options: StageOptions) -> StageCommand:
         return StageCommand(("trtllm-quantize", options.config_path), "quantize", True, TasksLayout(gpus_per_node=8))
 
-    register("quantize", quantize)
-    assert build_stage("quantize", CONFIG, OPTIONS).argv == ("trtllm-quantize", "/jobs/run.config.yaml")
+    register("calibrate", quantize)
+    assert build_stage("calibrate", CONFIG, OPTIONS).argv == ("trtllm-quantize", "/jobs/run.config.yaml")
     with pytest.raises(ConfigError, match="already registered"):
-        register("quantize", quantize)
-    register("quantize", quantize, replace=True)
+        register("calibrate", quantize)
+    register("calibrate", quantize, replace=True)
     with pytest.raises(ConfigError, match="not an identifier"):
         register("bad name", quantize)
