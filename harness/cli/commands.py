@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 import yaml
 
-from harness.cli._app import config_app
+from harness import runner
+from harness.cli._app import app, config_app, dataset_app
 from harness.config import load_config
 from harness.console import stdout
+from harness.dataset import load_dataset, token_length_stats
+from harness.reporting import summary_table
+from harness.tokenizer import load_tokenizer
+from harness.types import Scenario, TestMode
 
-ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="run config YAML")]  # noqa: UP007
-SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="override: key.path=value")]  # noqa: UP007
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="run config YAML")]
+SetOption = Annotated[list[str] | None, typer.Option("--set", help="override: key.path=value")]
 
 
 @config_app.command("show")
@@ -21,3 +26,42 @@ def config_show(config: ConfigOption = None, set_: SetOption = None) -> None:
     """Print the effective run configuration (embedded default when --config is absent)."""
     run_config = load_config(config, set_ or [])
     stdout.print(yaml.safe_dump(run_config.model_dump(mode="json"), sort_keys=False), end="", markup=False)
+
+
+@app.command("run")
+def run_command(
+    config: ConfigOption = None,
+    mode: Annotated[TestMode | None, typer.Option(help="performance or accuracy")] = None,
+    scenario: Annotated[Scenario | None, typer.Option(help="Offline, Server or Interactive")] = None,
+    output_dir: Annotated[Path | None, typer.Option(help="run directory (must not exist)")] = None,
+    overwrite: Annotated[bool, typer.Option(help="replace an existing run directory")] = False,
+    replicas: Annotated[int | None, typer.Option(help="data-parallel backend replicas")] = None,
+    set_: SetOption = None,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress display")] = False,
+) -> None:
+    """Run one LoadGen test (the embedded CPU default when --config is absent)."""
+    overrides = list(set_ or [])
+    overrides += [f"mode={mode.value}"] if mode else []
+    overrides += [f"scenario={scenario.value}"] if scenario else []
+    overrides += [f"output_dir={output_dir}"] if output_dir else []
+    overrides += ["overwrite=true"] if overwrite else []
+    overrides += [f"distributed.replicas={replicas}"] if replicas else []
+    run_config = load_config(config, overrides)
+    outcome = runner.run(run_config, progress=not no_progress)
+    if outcome is None:  # a worker rank of a distributed run: rank 0 reports
+        raise typer.Exit(0)
+    stdout.print(summary_table(outcome.manifest, str(outcome.run_dir)))
+    raise typer.Exit(outcome.exit_code)
+
+
+@dataset_app.command("info")
+def dataset_info(
+    path: Annotated[Path | None, typer.Argument(help="OpenOrca pickle; omit for the smoke set")] = None,
+    tokenizer: Annotated[str | None, typer.Option(help="tokenizer for the smoke set")] = None,
+) -> None:
+    """Summarise a QSL dataset: sample count and token-length percentiles."""
+    run_config = load_config(None, [f"dataset.path={path}"] if path else [])
+    data = load_dataset(run_config, load_tokenizer(tokenizer))
+    stats = token_length_stats([len(s.input_ids) for s in data.samples])
+    stdout.print(f"dataset: {data.source}\nsha256: {data.sha256}\nsamples: {len(data)}", markup=False)
+    stdout.print("input tokens: " + ", ".join(f"{k} {v:g}" for k, v in stats.items()), markup=False)

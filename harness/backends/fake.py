@@ -1,0 +1,112 @@
+"""Fake backends for tests and overhead benchmarks: echo, fixed-length and oracle answers, instantly.
+
+Runs made with them are marked not submittable. They obey the Backend contract exactly (own worker
+thread, first token before completion) so the SUT and LoadGen path is exercised for real.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from harness.backends.base import BackendInfo, TokenSink
+from harness.config import FakeConfig, RunConfig
+from harness.types import GenerationRequest
+
+
+def fixed_answer(sample_index: int, length: int, eos_token_id: int) -> list[int]:
+    """A deterministic answer of `length` tokens (EOS last) that depends on the sample index."""
+    body = [100 + (sample_index * 31 + k * 7) % 20000 for k in range(max(length - 1, 0))]
+    body = [t if t != eos_token_id else t + 1 for t in body]
+    return [*body, eos_token_id]
+
+
+class FakeBackend:
+    """Answers every request from a worker thread with echo, fixed or oracle tokens."""
+
+    def __init__(self, options: FakeConfig, max_new_tokens: int, oracle: list[list[int]] | None = None) -> None:
+        self.options = options
+        self.max_new_tokens = max_new_tokens
+        self._oracle = oracle
+        self._queue: queue.Queue[tuple[list[GenerationRequest], TokenSink] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._cancelled = threading.Event()
+        self._fixed: dict[int, list[int]] = {}
+
+    def start(self) -> BackendInfo:
+        """Start the worker thread."""
+        self._thread = threading.Thread(target=self._work, name="fake-backend", daemon=True)
+        self._thread.start()
+        return BackendInfo(name=f"fake ({self.options.behaviour})", eos_token_id=self.options.eos_token_id,
+                           max_batch_size=1 << 20, streaming=True, submittable=False, device="none")
+
+    def submit(self, requests: Sequence[GenerationRequest], sink: TokenSink) -> None:
+        """Queue requests for the worker."""
+        self._queue.put((list(requests), sink))
+
+    def cancel_all(self) -> None:
+        """Drop everything queued."""
+        self._cancelled.set()
+
+    def stop(self) -> None:
+        """Stop the worker."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def answer(self, request: GenerationRequest) -> list[int]:
+        """The tokens this fake generates for a request (before the SUT trims them)."""
+        eos = self.options.eos_token_id
+        if self.options.behaviour == "echo":
+            tokens = [*list(request.input_ids)[: self.max_new_tokens - 1], eos]
+        elif self.options.behaviour == "oracle" and self._oracle is not None:
+            tokens = [*self._oracle[request.sample_index][: self.max_new_tokens - 1], eos]
+        else:
+            tokens = self._fixed.get(request.sample_index)
+            if tokens is None:
+                length = min(self.options.output_tokens, self.max_new_tokens)
+                tokens = self._fixed.setdefault(request.sample_index, fixed_answer(request.sample_index, length, eos))
+        return tokens
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            requests, sink = item
+            for request in requests:
+                if self._cancelled.is_set():
+                    sink.fail(request.request_id, RuntimeError("cancelled"))
+                    continue
+                self._serve(request, sink)
+
+    def _serve(self, request: GenerationRequest, sink: TokenSink) -> None:
+        tokens = self.answer(request)
+        if self.options.first_token_delay_ms:
+            time.sleep(self.options.first_token_delay_ms / 1000)
+        if request.want_first_token:
+            sink.first_token(request.request_id, tokens[0])
+        if self.options.delay_ms:
+            time.sleep(self.options.delay_ms / 1000)
+        sink.complete(request.request_id, tokens)
+
+
+def _oracle_tokens(config: RunConfig) -> list[list[int]]:
+    from harness.dataset import load_references
+    from harness.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(config.model.tokenizer or config.model.path)
+    references = load_references(config.dataset.path)
+    return [list(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in references]
+
+
+def create_fake_backend(config: RunConfig) -> Any:
+    """Factory used by harness.backends.base.create."""
+    options = config.backend
+    assert isinstance(options, FakeConfig)
+    oracle = _oracle_tokens(config) if options.behaviour == "oracle" else None
+    return FakeBackend(options, config.generation.max_new_tokens, oracle)

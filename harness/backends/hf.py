@@ -1,0 +1,240 @@
+"""PyTorch/transformers backend: batched generate() on CPU or CUDA, first tokens streamed per batch.
+
+A worker thread takes queued requests in the order the SUT submitted them (Offline: sorted by input
+length), forms batches of up to max_batch_size (waiting batch_wait_ms to fill one when requests trickle
+in, as in Server), left-pads them and calls generate(). A streamer forwards each row's first generated
+token as soon as the first decode step ends. EOS trimming and n_tokens are the SUT's job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from importlib import metadata
+from typing import Any
+
+import torch
+
+from harness.backends.base import BackendInfo, TokenSink
+from harness.backends.sampling import SamplingSpec, check_streaming_support, hf_generate_kwargs, sampling_spec
+from harness.backends.streaming import StreamRelay
+from harness.config import HfConfig, RunConfig
+from harness.errors import BackendError, ConfigError
+from harness.model_files import EMBEDDED_NAME, force_offline, resolve_model
+from harness.tokenizer import eos_token_id, load_tokenizer
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def pick_device(requested: str) -> str:
+    """auto -> cuda when available, else cpu; an explicit cuda without a GPU is an error."""
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("auto:"):  # replica N of a data-parallel run
+        index = int(requested.partition(":")[2])
+        return f"cuda:{index % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"backend.device is {requested!r} but no CUDA device is visible",
+                          hint="use backend.device: cpu (or auto), or run on a GPU node")
+    return requested
+
+
+def pick_dtype(requested: str, device: str) -> torch.dtype:
+    """auto -> bfloat16 on CUDA, float32 on CPU."""
+    if requested == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    return _DTYPES[requested]
+
+
+class _PresencePenalty:
+    """Subtracts a fixed penalty from the logits of every token already generated (OpenAI semantics)."""
+
+    def __init__(self, penalty: float, prompt_length: int) -> None:
+        self.penalty = penalty
+        self.prompt_length = prompt_length
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        generated = input_ids[:, self.prompt_length:]
+        if generated.shape[1] == 0:
+            return scores
+        present = torch.zeros_like(scores, dtype=torch.bool).scatter_(1, generated, True)
+        return scores - self.penalty * present.to(scores.dtype)
+
+
+class _FirstTokenStreamer:
+    """transformers streamer: put() #1 is the prompt, put() #2 the first generated token per row."""
+
+    def __init__(self, relay: StreamRelay, request_ids: list[int]) -> None:
+        self.relay = relay
+        self.request_ids = request_ids
+        self.calls = 0
+
+    def put(self, value: torch.Tensor) -> None:
+        self.calls += 1
+        if self.calls != 2:
+            return
+        for request_id, token in zip(self.request_ids, value.reshape(-1).tolist(), strict=False):
+            self.relay.extend(request_id, [token])
+
+    def end(self) -> None:
+        return None
+
+
+class HfBackend:
+    """transformers generate() behind the Backend protocol."""
+
+    def __init__(self, config: RunConfig) -> None:
+        options = config.backend
+        assert isinstance(options, HfConfig)
+        self.options = options
+        self.config = config
+        self.model: Any = None
+        self.spec: SamplingSpec | None = None
+        self._queue: queue.Queue[tuple[list[Any], TokenSink] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._cancelled = threading.Event()
+        self._device = "cpu"
+
+    def start(self) -> BackendInfo:
+        """Load tokenizer and model (offline only), then start the worker thread."""
+        force_offline()
+        if self.options.threads:
+            torch.set_num_threads(self.options.threads)
+        self._device = pick_device(self.options.device)
+        dtype = pick_dtype(self.options.dtype, self._device)
+        tokenizer = load_tokenizer(self.config.model.tokenizer or self.config.model.path)
+        eos = eos_token_id(tokenizer, self.config.model.eos_token_id)
+        self.spec = sampling_spec(self.config.generation, eos, tokenizer.pad_token_id)
+        check_streaming_support(self.spec, self.config.scenario.streams_first_token, "hf")
+        self.model = self._load_model(dtype)
+        self._thread = threading.Thread(target=self._work, name="hf-backend", daemon=True)
+        self._thread.start()
+        name = self.config.model.name or (EMBEDDED_NAME if self.config.model.is_embedded else self.config.model.path)
+        return BackendInfo(
+            name=f"hf ({name}, {self._device}, {str(dtype).removeprefix('torch.')})",
+            eos_token_id=eos, max_batch_size=self.options.max_batch_size, streaming=True,
+            device=self._device, versions=_versions(),
+        )
+
+    def _load_model(self, dtype: torch.dtype) -> Any:
+        from transformers import AutoModelForCausalLM
+
+        files = resolve_model(self.config.model.path)
+        kwargs: dict[str, Any] = {"dtype": dtype}
+        if files.gguf_file:
+            kwargs["gguf_file"] = files.gguf_file
+        try:
+            model = AutoModelForCausalLM.from_pretrained(str(files.directory), **kwargs)
+        except (OSError, ValueError, RuntimeError) as err:
+            raise BackendError(f"cannot load model {files.display}: {str(err).splitlines()[0]}",
+                               hint="check model.path points at a complete HF checkpoint or GGUF file") from err
+        return model.to(self._device).eval()
+
+    def submit(self, requests: Sequence[Any], sink: TokenSink) -> None:
+        """Queue requests; the worker batches them in order."""
+        self._queue.put((list(requests), sink))
+
+    def cancel_all(self) -> None:
+        """Drop queued requests (each fails with 'cancelled')."""
+        self._cancelled.set()
+
+    def stop(self) -> None:
+        """Stop the worker and free the model."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=60)
+            self._thread = None
+        self.model = None
+
+    def _next_batch(self, backlog: list[tuple[Any, TokenSink]]) -> list[tuple[Any, TokenSink]] | None:
+        limit = self.options.max_batch_size
+        deadline = time.monotonic() + self.options.batch_wait_ms / 1000
+        while len(backlog) < limit:
+            timeout = deadline - time.monotonic() if backlog else None
+            if timeout is not None and timeout <= 0:
+                break
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                break
+            if item is None:
+                return None if not backlog else backlog[:]
+            backlog.extend((request, item[1]) for request in item[0])
+        batch, backlog[:] = backlog[:limit], backlog[limit:]
+        return batch
+
+    def _work(self) -> None:
+        backlog: list[tuple[Any, TokenSink]] = []
+        while True:
+            batch = self._next_batch(backlog)
+            if not batch:
+                return
+            if self._cancelled.is_set():
+                for request, sink in batch:
+                    sink.fail(request.request_id, RuntimeError("cancelled"))
+                continue
+            self._generate_batch(batch)
+
+    def _generate_batch(self, batch: list[tuple[Any, TokenSink]]) -> None:
+        sinks = {request.request_id: sink for request, sink in batch}
+        relay = StreamRelay(_MultiSink(sinks))
+        for request, _ in batch:
+            relay.open(request.request_id, request.want_first_token)
+        try:
+            rows = self.generate([list(r.input_ids) for r, _ in batch], relay, [r.request_id for r, _ in batch],
+                                 any(r.want_first_token for r, _ in batch))
+            for (request, _), row in zip(batch, rows, strict=False):
+                relay.finish(request.request_id, row)
+        except Exception as err:  # a model failure must not hang LoadGen: fail the requests
+            relay.fail_all(BackendError(f"hf generate failed: {err}"))
+
+    @torch.inference_mode()
+    def generate(self, prompts: list[list[int]], relay: StreamRelay | None = None,
+                 request_ids: list[int] | None = None, stream_first: bool = False) -> list[list[int]]:
+        """Greedy/sampled generation for a batch of token-id prompts; returns generated ids per row."""
+        assert self.spec is not None
+        width = max(len(p) for p in prompts)
+        pad = self.spec.pad_token_id
+        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self._device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self._device)
+        kwargs = hf_generate_kwargs(self.spec)
+        if self.spec.presence_penalty:
+            from transformers import LogitsProcessorList
+
+            kwargs["logits_processor"] = LogitsProcessorList([_PresencePenalty(self.spec.presence_penalty, width)])
+        if stream_first and relay is not None and request_ids is not None:
+            kwargs["streamer"] = _FirstTokenStreamer(relay, request_ids)
+        output = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
+        return [row.tolist() for row in output[:, width:].cpu()]
+
+
+class _MultiSink:
+    """Routes relay calls to the sink each request came with."""
+
+    def __init__(self, sinks: dict[int, TokenSink]) -> None:
+        self.sinks = sinks
+
+    def first_token(self, request_id: int, token_id: int) -> None:
+        self.sinks[request_id].first_token(request_id, token_id)
+
+    def complete(self, request_id: int, token_ids: Sequence[int]) -> None:
+        self.sinks[request_id].complete(request_id, token_ids)
+
+    def fail(self, request_id: int, error: BaseException) -> None:
+        self.sinks[request_id].fail(request_id, error)
+
+
+def _versions() -> dict[str, str]:
+    found = {"torch": torch.__version__}
+    for name in ("transformers", "accelerate", "gguf"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found[name] = metadata.version(name)
+    return found
+
+
+def create_hf_backend(config: RunConfig) -> HfBackend:
+    """Factory used by harness.backends.base.create."""
+    return HfBackend(config)

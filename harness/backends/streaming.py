@@ -1,0 +1,93 @@
+"""Turns a backend's token updates into the TokenSink's once-only calls (first token, then completion).
+
+Backends differ in how tokens arrive (transformers streamer steps, TensorRT-LLM cumulative RequestOutput
+token lists, MPI messages); this relay enforces the sink contract for all of them: at most one
+first_token per request, before exactly one complete or fail, and nothing for unknown requests.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from harness.backends.base import TokenSink
+
+
+@dataclass
+class _Pending:
+    want_first: bool
+    tokens: list[int] = field(default_factory=list)
+    first_sent: bool = False
+
+
+class StreamRelay:
+    """Per-request token accumulation with exactly-once delivery to a sink. Thread-safe."""
+
+    def __init__(self, sink: TokenSink) -> None:
+        self._sink = sink
+        self._pending: dict[int, _Pending] = {}
+        self._lock = threading.Lock()
+
+    def open(self, request_id: int, want_first_token: bool) -> None:
+        """Start tracking a request."""
+        with self._lock:
+            self._pending[request_id] = _Pending(want_first_token)
+
+    def __contains__(self, request_id: int) -> bool:
+        with self._lock:
+            return request_id in self._pending
+
+    @property
+    def open_count(self) -> int:
+        """Requests not yet completed or failed."""
+        with self._lock:
+            return len(self._pending)
+
+    def extend(self, request_id: int, new_tokens: Sequence[int]) -> None:
+        """Append newly generated tokens; the first one is forwarded as the first token."""
+        with self._lock:
+            state = self._pending.get(request_id)
+            if state is None or not new_tokens:
+                return
+            state.tokens.extend(int(t) for t in new_tokens)
+            send_first = state.want_first and not state.first_sent
+            state.first_sent = state.first_sent or send_first
+            first = state.tokens[0]
+        if send_first:
+            self._sink.first_token(request_id, first)
+
+    def update_cumulative(self, request_id: int, all_tokens: Sequence[int]) -> None:
+        """Replace the token list with a cumulative one (TensorRT-LLM style outputs)."""
+        with self._lock:
+            state = self._pending.get(request_id)
+            if state is None:
+                return
+            known = len(state.tokens)
+        if len(all_tokens) > known:
+            self.extend(request_id, list(all_tokens)[known:])
+
+    def finish(self, request_id: int, final_tokens: Sequence[int] | None = None) -> None:
+        """Complete a request with the final tokens (default: the accumulated ones)."""
+        with self._lock:
+            state = self._pending.pop(request_id, None)
+        if state is None:
+            return
+        tokens = [int(t) for t in final_tokens] if final_tokens is not None else state.tokens
+        if state.want_first and not state.first_sent and tokens:
+            self._sink.first_token(request_id, tokens[0])
+        self._sink.complete(request_id, tokens)
+
+    def fail(self, request_id: int, error: BaseException) -> None:
+        """Fail a request."""
+        with self._lock:
+            state = self._pending.pop(request_id, None)
+        if state is not None:
+            self._sink.fail(request_id, error)
+
+    def fail_all(self, error: BaseException) -> None:
+        """Fail every open request (backend shut down or crashed)."""
+        with self._lock:
+            ids = list(self._pending)
+        for request_id in ids:
+            self.fail(request_id, error)

@@ -1,0 +1,167 @@
+"""The only mlperf_loadgen importer: settings from the round's conf files, SUT/QSL glue, StartTest.
+
+One LoadGen test per process (LoadGen ≥ 5 keeps per-process config state). StartTest runs on a helper
+thread so that Ctrl-C reaches Python: the first interrupt aborts the SUT (every outstanding sample is
+answered at once so LoadGen can finish and write its logs); a second one exits immediately.
+"""
+
+from __future__ import annotations
+
+import array
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import mlperf_loadgen as lg
+
+from harness.errors import EnvironmentProblem, RunError
+from harness.rounds import RoundSpec
+from harness.types import TestMode
+
+AUDIT_CONFIG = "audit.config"
+
+
+def loadgen_version() -> str:
+    """Version of the installed LoadGen distribution."""
+    for name in ("mlcommons-loadgen", "mlcommons_loadgen", "mlperf_loadgen", "mlperf-loadgen"):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+def require_round_support(spec: RoundSpec) -> str:
+    """Refuse a round the installed LoadGen cannot produce; return the version."""
+    version = loadgen_version()
+    if not spec.loadgen_matches(version):
+        raise EnvironmentProblem(
+            f"round {spec.name} needs LoadGen {' or '.join(spec.loadgen_versions[:3])}"
+            f"{'…' if len(spec.loadgen_versions) > 3 else ''}, but mlcommons-loadgen {version} is installed "
+            "(its seeds would not match the round)",
+            hint=spec.loadgen_pip,
+        )
+    return version
+
+
+class LoadGenCompleter:
+    """Reports int32 responses to LoadGen (implements harness.sut.base.Completer)."""
+
+    def first_token(self, response_id: int, token_id: int) -> None:
+        """FirstTokenComplete with a one-element int32 buffer."""
+        buffer = array.array("i", [token_id])
+        address, count = buffer.buffer_info()
+        lg.FirstTokenComplete([lg.QuerySampleResponse(response_id, address, count * buffer.itemsize)])
+
+    def complete(self, response_id: int, token_ids: Sequence[int]) -> None:
+        """QuerySamplesComplete with the whole int32 response and n_tokens = its length."""
+        buffer = array.array("i", token_ids)
+        address, count = buffer.buffer_info()
+        lg.QuerySamplesComplete(
+            [lg.QuerySampleResponse(response_id, address, count * buffer.itemsize, len(token_ids))]
+        )
+
+
+@dataclass(frozen=True)
+class TestPlan:
+    """Everything StartTest needs, in harness terms."""
+
+    __test__ = False
+
+    model_name: str
+    loadgen_scenario: str
+    mode: TestMode
+    mlperf_conf: Path | None
+    user_conf: Path
+    output_dir: Path
+    total_samples: int
+    performance_samples: int
+    audit_config: str | None = None
+
+
+class SutCallbacks:
+    """What run_test needs from the SUT."""
+
+    def __init__(self, issue: Callable[[list[tuple[int, int]]], None], flush: Callable[[], None],
+                 load: Callable[[Sequence[int]], None], unload: Callable[[Sequence[int]], None],
+                 abort: Callable[[], None]) -> None:
+        self.issue, self.flush, self.load, self.unload, self.abort = issue, flush, load, unload, abort
+
+
+def _settings(plan: TestPlan) -> lg.TestSettings:
+    settings = lg.TestSettings()
+    if plan.mlperf_conf is not None:
+        _from_config(settings, plan.mlperf_conf, plan)
+    _from_config(settings, plan.user_conf, plan)
+    settings.scenario = getattr(lg.TestScenario, plan.loadgen_scenario)
+    settings.mode = lg.TestMode.AccuracyOnly if plan.mode is TestMode.ACCURACY else lg.TestMode.PerformanceOnly
+    return settings
+
+
+def _from_config(settings: lg.TestSettings, path: Path, plan: TestPlan) -> None:
+    status = settings.FromConfig(str(path), plan.model_name, plan.loadgen_scenario)
+    if status != 0:
+        raise RunError(f"LoadGen rejected {path} (FromConfig returned {status})",
+                       hint="check the file for keys LoadGen does not know or values that are not numbers")
+
+
+def run_test(plan: TestPlan, sut: SutCallbacks, on_interrupt: Callable[[bool], None] | None = None) -> bool:
+    """Run one LoadGen test; return True when it was aborted by Ctrl-C."""
+    settings = _settings(plan)
+    log_settings = lg.LogSettings()
+    log_settings.log_output.outdir = str(plan.output_dir.resolve())
+    log_settings.log_output.copy_summary_to_stdout = False
+    log_settings.enable_trace = False
+
+    def issue(query_samples: list[lg.QuerySample]) -> None:
+        sut.issue([(s.id, s.index) for s in query_samples])
+
+    handle = lg.ConstructSUT(issue, sut.flush)
+    qsl = lg.ConstructQSL(plan.total_samples, plan.performance_samples, sut.load, sut.unload)
+    workdir = Path(tempfile.mkdtemp(prefix="harness-loadgen-cwd-"))
+    previous_cwd = Path.cwd()
+    aborted = False
+    try:
+        if plan.audit_config is not None:
+            (workdir / AUDIT_CONFIG).write_text(plan.audit_config)
+        os.chdir(workdir)
+        finished = threading.Event()
+
+        def start_test() -> None:
+            try:
+                lg.StartTestWithLogSettings(handle, qsl, settings, log_settings, AUDIT_CONFIG)
+            finally:
+                finished.set()
+
+        thread = threading.Thread(target=start_test, name="loadgen")
+        thread.start()
+        aborted = _wait(finished, sut, on_interrupt)
+        thread.join()
+    finally:
+        os.chdir(previous_cwd)
+        shutil.rmtree(workdir, ignore_errors=True)
+        lg.DestroyQSL(qsl)
+        lg.DestroySUT(handle)
+    return aborted
+
+
+def _wait(finished: threading.Event, sut: SutCallbacks, on_interrupt: Callable[[bool], None] | None) -> bool:
+    # An Event, not Thread.join/is_alive: a KeyboardInterrupt inside join() can make is_alive() report a
+    # still-running thread as finished (CPython < 3.13), and destroying LoadGen's SUT then crashes it.
+    aborted = False
+    while not finished.is_set():
+        try:
+            finished.wait(0.2)
+        except KeyboardInterrupt:
+            if on_interrupt is not None:
+                on_interrupt(aborted)  # second interrupt: the caller records the abort
+            if aborted:
+                os._exit(130)  # LoadGen cannot be stopped from outside; leave without its teardown
+            aborted = True
+            sut.abort()
+    return aborted

@@ -1,0 +1,47 @@
+"""End-of-run summary: validity, throughput, TTFT/TPOT p99, accuracy, LoadGen errors, where files are."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from harness.artifacts import Manifest
+
+
+def _ms(value: object) -> str:
+    return f"{float(value) / 1e6:,.1f} ms" if isinstance(value, (int, float)) else "-"
+
+
+def summary_table(manifest: Manifest, run_dir: str) -> Table:
+    """A two-column table summarising one run."""
+    result = manifest.result
+    table = Table(title=f"{manifest.benchmark} {manifest.scenario} {manifest.mode} ({manifest.round})",
+                  show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value", overflow="fold")
+    rows: list[tuple[str, str]] = [
+        ("status", manifest.status.value),
+        ("backend", manifest.backend_name or manifest.backend),
+        ("samples", str(manifest.sample_count)),
+    ]
+    if manifest.mode == "performance":
+        rows.append(("validity", str(result.get("result_validity", "-"))))
+        tokens_per_s = result.get("result_tokens_per_second", result.get("result_completed_tokens_per_second", 0))
+        rows.append(("tokens/s", f"{tokens_per_s or 0:,.2f}"))
+        if manifest.scenario != "Offline":
+            rows.append(("TTFT p99", _ms(result.get("result_first_token_99.00_percentile_latency_ns"))))
+            rows.append(("TPOT p99", _ms(result.get("result_time_per_output_token_99.00_percentile_ns"))))
+            rows.append(("samples/s", f"{result.get('result_completed_samples_per_sec', 0) or 0:,.3f}"))
+    accuracy = result.get("accuracy")
+    if isinstance(accuracy, dict):
+        rows.append(("ROUGE-1/2/L", " / ".join(str(accuracy.get(k)) for k in ("rouge1", "rouge2", "rougeL"))))
+        rows.append(("tokens/sample", str(accuracy.get("tokens_per_sample"))))
+    errors = result.get("loadgen_errors", 0)
+    rows.append(("LoadGen errors", str(errors) + (f": {result['loadgen_error_messages'][0]}" if errors else "")))
+    why_not = "; ".join(manifest.not_submittable_reasons)
+    rows.append(("submittable", "yes" if manifest.submittable else f"no: {why_not}"))
+    if manifest.deviations:
+        rows.append(("deviations", "; ".join(manifest.deviations)))
+    rows.append(("run directory", run_dir))
+    for what, value in rows:
+        table.add_row(what, value)
+    return table
