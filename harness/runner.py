@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
+import signal
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -16,10 +19,13 @@ import yaml
 
 from harness import artifacts
 from harness.artifacts import Manifest, RunArtifacts
-from harness.backends.base import Backend, BackendInfo, create
+from harness.backends.base import Backend, BackendInfo
+from harness.backends.cache import CachedBackend, wrap_with_cache
 from harness.config import RunConfig
 from harness.console import Progress, stderr
 from harness.dataset import Dataset, load_dataset
+from harness.distributed import launch, replicas
+from harness.distributed.dispatch import DispatchBackend
 from harness.errors import ConfigError, HarnessError, Interrupted, RunError
 from harness.loadgen import (
     AUDIT_CONFIG,
@@ -29,6 +35,7 @@ from harness.loadgen import (
     require_round_support,
     run_test,
 )
+from harness.network import capture, counters
 from harness.results import loadgen_result
 from harness.rounds import round_spec
 from harness.sut.base import SutCore
@@ -112,8 +119,12 @@ def _make_sut(config: RunConfig, dataset: Dataset, backend: Backend, info: Backe
                config.scenario.streams_first_token, progress)
 
 
-def _write_samples(run: RunArtifacts, sut: SutCore) -> None:
-    lines = [json.dumps(asdict(r)) for r in sorted(sut.records.values(), key=lambda r: r.issued_ns)]
+def _write_samples(run: RunArtifacts, sut: SutCore, dispatcher: DispatchBackend | None) -> None:
+    records = sorted(sut.records.values(), key=lambda r: r.issued_ns)
+    if dispatcher is not None:
+        for record in records:
+            record.replica = dispatcher.assignments.get(record.request_id)
+    lines = [json.dumps(asdict(r)) for r in records]
     artifacts.write_text_atomic(run.file(artifacts.SAMPLES), "\n".join(lines) + ("\n" if lines else ""))
 
 
@@ -138,8 +149,11 @@ def _exit_code(manifest: Manifest) -> int:
 class _Run:
     """State of one run while it executes, so every exit path finalises the manifest."""
 
-    def __init__(self, config: RunConfig, command: list[str], progress: bool, audit_config: str | None) -> None:
+    def __init__(self, config: RunConfig, command: list[str], progress: bool, audit_config: str | None,
+                 ctx: launch.LaunchContext) -> None:
         self.config = config
+        self.ctx = ctx
+        self.dispatcher: DispatchBackend | None = None
         self.audit_config = audit_config
         self.show_progress = progress
         root = Path("runs")
@@ -170,15 +184,30 @@ class _Run:
         self.reasons += shortened
         self.manifest.dataset, self.manifest.sample_count = dataset.source, len(dataset)
         self.manifest.details["dataset_sha256"] = dataset.sha256
-        backend = create(config)
-        info = backend.start()
+        plan = replicas.build_backend(config, self.ctx, self._on_worker_lost)
+        self.dispatcher = plan.dispatcher
+        self.manifest.details["launch"] = {"rank": self.ctx.rank, "world_size": self.ctx.world_size,
+                                           "launcher": self.ctx.launcher, "host": self.ctx.host}
+        # Accuracy resume: config.cache wraps the backend in the per-sample output cache.
+        backend = wrap_with_cache(config, dataset.sha256, plan.backend)
         try:
+            info = backend.start()
             self._record_backend(info)
+            self._capture_counters("before", plan)
             self._loadgen(config, dataset, backend, info, mlperf_conf, user_conf)
+            self._capture_counters("after", plan)
         finally:
             backend.stop()
+            plan.close()
+            if isinstance(backend, CachedBackend):
+                self.manifest.details["output_cache"] = backend.report()
         if config.mode is TestMode.ACCURACY and self.manifest.status != RunStatus.ABORTED:
             self.manifest.result.update(_evaluate(config, self.run, dataset, tokenizer))
+
+    def _capture_counters(self, phase: str, plan: replicas.BackendPlan) -> None:
+        """RDMA/NIC counters of every host before and after LoadGen (deltas land in the run dir)."""
+        gathered = [counters.snapshot(), *(counters.snapshot_from_json(s) for s in plan.remote_counter_snapshots())]
+        capture.capture(self.run.path, phase, gathered)  # type: ignore[arg-type]  # phase is before/after
 
     def _record_backend(self, info: BackendInfo) -> None:
         self.manifest.backend_name, self.manifest.eos_token_id = info.name, info.eos_token_id
@@ -193,11 +222,20 @@ class _Run:
         label = f"{config.scenario.value} {config.mode.value}"
         with Progress(len(dataset), label, enabled=self.show_progress) as progress:
             sut = _make_sut(config, dataset, backend, info, progress)
+            if self.dispatcher is not None:
+                started = time.monotonic()
+                progress.set_extra(lambda: self.dispatcher.progress_text(lambda: time.monotonic() - started))
             plan = TestPlan(config.loadgen_model_name, config.scenario.loadgen_scenario, config.mode, mlperf_conf,
                             user_conf, self.run.path, len(dataset), len(dataset), self.audit_config)
             callbacks = SutCallbacks(sut.issue, sut.flush, sut.load_samples, sut.unload_samples, sut.abort)
-            aborted = run_test(plan, callbacks, self._on_interrupt)
-        _write_samples(self.run, sut)
+            try:
+                aborted = run_test(plan, callbacks, self._on_interrupt)
+            finally:
+                sut.close()
+        _write_samples(self.run, sut, self.dispatcher)
+        if self.dispatcher is not None:
+            self.manifest.details["replicas"] = {"names": self.dispatcher.names, "completed": self.dispatcher.completed,
+                                                 "tokens": self.dispatcher.tokens}
         self.manifest.details["sut"] = asdict(sut.stats) | {"failures": sut.stats.failures[:20]}
         self.manifest.result.update(loadgen_result(self.run.path, round_spec(config.round)))
         if self.manifest.result.get("seed_mismatch"):
@@ -211,6 +249,19 @@ class _Run:
             raise RunError(f"{len(sut.stats.failures)} request(s) failed in the backend; first: "
                            f"{sut.stats.failures[0]}", hint="see manifest.json details.sut.failures")
 
+    def _on_worker_lost(self, reason: str) -> None:
+        """A worker rank died or hung: mark the run failed and leave (LoadGen cannot be stopped)."""
+        self.finish(RunStatus.FAILED, reason)
+        stderr.print(f"error: {reason}; run directory {self.run.path} marked failed", markup=False)
+        os._exit(RunError.exit_code)
+
+    def _on_terminate(self, signum: int, _frame: object) -> None:
+        reason = (f"terminated by signal {signum}; under mpirun/srun this means another rank exited "
+                  "(see the launcher's message naming the rank and host)")
+        self.finish(RunStatus.FAILED, reason)
+        stderr.print(f"error: {reason}; run directory {self.run.path} marked failed", markup=False)
+        os._exit(RunError.exit_code)
+
     def _on_interrupt(self, second: bool) -> None:
         if second:
             self.finish(RunStatus.ABORTED, "interrupted twice; LoadGen did not finish")
@@ -221,12 +272,22 @@ class _Run:
 
 
 def run(config: RunConfig, *, audit_config: str | None = None, command: list[str] | None = None,
-        progress: bool = True) -> RunOutcome:
-    """Execute one LoadGen test and return where its run directory is and how it ended."""
+        progress: bool = True) -> RunOutcome | None:
+    """Execute one LoadGen test and return where its run directory is and how it ended.
+
+    Under mpirun/srun only rank 0 runs LoadGen; the other ranks serve backend replicas and get None.
+    """
     spec = round_spec(config.round)
     loadgen_version = require_round_support(spec)
+    ctx = launch.detect()
+    replicas.init_mpi(ctx)
+    if not ctx.is_loadgen_rank:
+        replicas.serve(config, ctx)
+        return None
     _refuse_stray_audit_config()
-    state = _Run(config, command if command is not None else sys.argv, progress, audit_config)
+    state = _Run(config, command if command is not None else sys.argv, progress, audit_config, ctx)
+    if ctx.distributed:
+        signal.signal(signal.SIGTERM, state._on_terminate)
     state.manifest.versions["mlcommons-loadgen"] = loadgen_version
     try:
         state.execute()

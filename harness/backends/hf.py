@@ -33,6 +33,9 @@ def pick_device(requested: str) -> str:
     """auto -> cuda when available, else cpu; an explicit cuda without a GPU is an error."""
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("auto:"):  # replica N of a data-parallel run
+        index = int(requested.partition(":")[2])
+        return f"cuda:{index % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
     if requested.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"backend.device is {requested!r} but no CUDA device is visible",
                           hint="use backend.device: cpu (or auto), or run on a GPU node")

@@ -5,8 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from harness.cli import commands  # noqa: F401  (registers run, config, dataset commands)
-from harness.cli import evaluate  # noqa: F401
+from harness.cli import (  # noqa: F401  (each module registers its commands)
+    commands,
+    evaluate,
+    pipeline,
+    preflight,
+    report,
+    slurm,
+)
 from harness.cli._app import app
 from harness.console import run_cli
 

@@ -35,6 +35,7 @@ def run_command(
     scenario: Annotated[Scenario | None, typer.Option(help="Offline, Server or Interactive")] = None,
     output_dir: Annotated[Path | None, typer.Option(help="run directory (must not exist)")] = None,
     overwrite: Annotated[bool, typer.Option(help="replace an existing run directory")] = False,
+    replicas: Annotated[int | None, typer.Option(help="data-parallel backend replicas")] = None,
     set_: SetOption = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress display")] = False,
 ) -> None:
@@ -44,8 +45,11 @@ def run_command(
     overrides += [f"scenario={scenario.value}"] if scenario else []
     overrides += [f"output_dir={output_dir}"] if output_dir else []
     overrides += ["overwrite=true"] if overwrite else []
+    overrides += [f"distributed.replicas={replicas}"] if replicas else []
     run_config = load_config(config, overrides)
     outcome = runner.run(run_config, progress=not no_progress)
+    if outcome is None:  # a worker rank of a distributed run: rank 0 reports
+        raise typer.Exit(0)
     stdout.print(summary_table(outcome.manifest, str(outcome.run_dir)))
     raise typer.Exit(outcome.exit_code)
 

@@ -1,0 +1,213 @@
+"""Per-sample output cache: an interrupted accuracy run resumes by serving finished samples from disk.
+
+`CachedBackend` wraps any Backend. Each output the wrapped backend completes is appended, as one JSON line
+``{"qsl_idx": i, "tokens": [...]}``, to ``<config.cache>/<key>.jsonl`` and fsync'd before the SUT sees it.
+A later run with the same key serves those samples at once from the file (LoadGen still issues every
+sample) and forwards only the rest to the wrapped backend. The key (`cache_key`) covers everything that
+decides the generated tokens: the effective config minus where the run is written, the dataset sha256,
+the model files' identity and the harness version, so a changed input never reuses stale outputs.
+
+A torn last line (the process was killed mid-write) is ignored. The runner enables the cache only in
+accuracy mode and only when ``config.cache`` names a directory; the manifest's ``details.output_cache``
+says how many samples came from the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import threading
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from harness.backends.base import Backend, BackendInfo, TokenSink
+from harness.config import RunConfig
+from harness.errors import ConfigError
+from harness.model_files import resolve_model
+from harness.types import GenerationRequest, TestMode
+
+# Config keys that say where or how a run is written, never what it generates.
+_NOT_IN_KEY = {"output_dir", "overwrite", "cache", "loadgen", "mode", "compliance_test"}
+
+
+def harness_version() -> str:
+    """The installed mlperf-llm-harness version ("unknown" when not installed)."""
+    try:
+        return metadata.version("mlperf-llm-harness")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def model_identity(path: str | None) -> list[tuple[str, int, int]]:
+    """(file name, size, mtime_ns) of every model file: cheap, and changes when a file is replaced."""
+    files = resolve_model(path)
+    if files.gguf_file:
+        candidates = [files.directory / files.gguf_file]
+    else:
+        candidates = sorted(p for p in files.directory.rglob("*") if p.is_file())
+    identity = []
+    for candidate in candidates:
+        stat = candidate.stat()
+        identity.append((str(candidate.relative_to(files.directory)), stat.st_size, stat.st_mtime_ns))
+    return identity
+
+
+def cache_key(config: RunConfig, dataset_sha256: str) -> str:
+    """sha256 over the inputs that decide a run's generated tokens."""
+    inputs = {
+        "config": config.model_dump(mode="json", exclude=_NOT_IN_KEY),
+        "dataset_sha256": dataset_sha256,
+        "model": model_identity(config.model.path) if config.backend.kind != "fake" else [],
+        "harness": harness_version(),
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+class OutputCache:
+    """Append-only JSONL of qsl_idx -> generated token ids; every write is flushed and fsync'd."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries = self._read(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = path.open("a")
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _read(path: Path) -> dict[int, list[int]]:
+        entries: dict[int, list[int]] = {}
+        if not path.is_file():
+            return entries
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+                entries[int(record["qsl_idx"])] = [int(t) for t in record["tokens"]]
+            except (ValueError, KeyError, TypeError):
+                continue  # a line torn by a kill mid-write; that sample is generated again
+        return entries
+
+    def get(self, qsl_idx: int) -> list[int] | None:
+        """Cached tokens of a sample, or None."""
+        return self.entries.get(qsl_idx)
+
+    def put(self, qsl_idx: int, tokens: Sequence[int]) -> None:
+        """Append one sample's tokens durably."""
+        line = json.dumps({"qsl_idx": qsl_idx, "tokens": [int(t) for t in tokens]}, separators=(",", ":"))
+        with self._lock:
+            if self._handle.closed:
+                return
+            # A torn line left by an earlier kill must not swallow this record.
+            self._handle.write(("\n" if self._needs_newline() else "") + line + "\n")
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self.entries[qsl_idx] = [int(t) for t in tokens]
+
+    def _needs_newline(self) -> bool:
+        size = self.path.stat().st_size
+        if size == 0:
+            return False
+        with self.path.open("rb") as handle:
+            handle.seek(size - 1)
+            return handle.read(1) != b"\n"
+
+    def close(self) -> None:
+        """Close the file."""
+        with self._lock:
+            self._handle.close()
+
+
+class _RecordingSink:
+    """Stores each completion in the cache, then forwards it to the SUT."""
+
+    def __init__(self, sink: TokenSink, cache: OutputCache, sample_of: dict[int, int]) -> None:
+        self.sink = sink
+        self.cache = cache
+        self.sample_of = sample_of
+
+    def first_token(self, request_id: int, token_id: int) -> None:
+        self.sink.first_token(request_id, token_id)
+
+    def complete(self, request_id: int, token_ids: Sequence[int]) -> None:
+        self.cache.put(self.sample_of[request_id], token_ids)
+        self.sink.complete(request_id, token_ids)
+
+    def fail(self, request_id: int, error: BaseException) -> None:
+        self.sink.fail(request_id, error)
+
+
+class CachedBackend:
+    """Serves cached samples from its own thread and forwards the others to the wrapped backend."""
+
+    def __init__(self, inner: Backend, cache: OutputCache, key: str) -> None:
+        self.inner = inner
+        self.cache = cache
+        self.key = key
+        self.served = 0
+        self.generated = 0
+        self._queue: queue.Queue[tuple[list[GenerationRequest], TokenSink] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> BackendInfo:
+        """Start the wrapped backend, then the cache-serving thread."""
+        info = self.inner.start()
+        self._thread = threading.Thread(target=self._serve_hits, name="output-cache", daemon=True)
+        self._thread.start()
+        return info
+
+    def submit(self, requests: Sequence[GenerationRequest], sink: TokenSink) -> None:
+        """Split requests into cache hits (served here) and misses (generated by the wrapped backend)."""
+        hits = [r for r in requests if self.cache.get(r.sample_index) is not None]
+        misses = [r for r in requests if self.cache.get(r.sample_index) is None]
+        self.served += len(hits)
+        self.generated += len(misses)
+        if hits:
+            self._queue.put((hits, sink))
+        if misses:
+            sample_of = {r.request_id: r.sample_index for r in misses}
+            self.inner.submit(misses, _RecordingSink(sink, self.cache, sample_of))
+
+    def cancel_all(self) -> None:
+        """Cancel the wrapped backend's queued work (hits are answered anyway, instantly)."""
+        self.inner.cancel_all()
+
+    def stop(self) -> None:
+        """Stop the serving thread and the wrapped backend; close the cache file."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.inner.stop()
+        self.cache.close()
+
+    def report(self) -> dict[str, Any]:
+        """What the manifest records under details.output_cache."""
+        return {"file": str(self.cache.path), "key": self.key, "served_from_cache": self.served,
+                "generated": self.generated}
+
+    def _serve_hits(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            requests, sink = item
+            for request in requests:
+                tokens = self.cache.get(request.sample_index) or []
+                if request.want_first_token and tokens:
+                    sink.first_token(request.request_id, tokens[0])
+                sink.complete(request.request_id, tokens)
+
+
+def wrap_with_cache(config: RunConfig, dataset_sha256: str, backend: Backend) -> Backend:
+    """The backend itself, or a CachedBackend when config.cache is set and the run is in accuracy mode."""
+    if config.cache is None or config.mode is not TestMode.ACCURACY:
+        return backend
+    directory = Path(config.cache)
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"cache is {directory}, which is a file; expected a directory for output caches",
+                          hint="set cache to a directory path (it is created when missing)")
+    key = cache_key(config, dataset_sha256)
+    return CachedBackend(backend, OutputCache(directory / f"{key}.jsonl"), key)

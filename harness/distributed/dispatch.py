@@ -1,0 +1,101 @@
+"""Least-in-flight routing of requests across backend replicas (local backends or remote MPI groups).
+
+A replica is anything that implements the Backend protocol: an in-process backend on one GPU, or a
+RemoteReplica proxy for a worker rank (which may lead a TensorRT-LLM TP×PP group spanning many ranks).
+The dispatcher is itself a Backend, so the SUT never knows how many replicas serve it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from harness.backends.base import Backend, BackendInfo, TokenSink
+from harness.errors import BackendError
+from harness.types import GenerationRequest
+
+
+class _CountingSink:
+    """Wraps the SUT's sink to keep per-replica in-flight counts and throughput."""
+
+    def __init__(self, dispatcher: DispatchBackend, replica: int, sink: TokenSink) -> None:
+        self.dispatcher, self.replica, self.sink = dispatcher, replica, sink
+
+    def first_token(self, request_id: int, token_id: int) -> None:
+        self.sink.first_token(request_id, token_id)
+
+    def complete(self, request_id: int, token_ids: Sequence[int]) -> None:
+        self.dispatcher._done(self.replica, len(token_ids))
+        self.sink.complete(request_id, token_ids)
+
+    def fail(self, request_id: int, error: BaseException) -> None:
+        self.dispatcher._done(self.replica, 0)
+        self.sink.fail(request_id, error)
+
+
+class DispatchBackend:
+    """Routes each request to the replica with the fewest requests in flight."""
+
+    def __init__(self, replicas: Sequence[Backend], names: Sequence[str] | None = None,
+                 chunk: int = 1) -> None:
+        if not replicas:
+            raise BackendError("no backend replicas to dispatch to")
+        self.replicas = list(replicas)
+        self.names = list(names) if names else [f"replica {i}" for i in range(len(replicas))]
+        self.chunk = max(1, chunk)
+        self.in_flight = [0] * len(replicas)
+        self.completed = [0] * len(replicas)
+        self.tokens = [0] * len(replicas)
+        self.assignments: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def start(self) -> BackendInfo:
+        """Start every replica; they must agree on EOS."""
+        infos = [replica.start() for replica in self.replicas]
+        self.names = [getattr(r, "label", name) for r, name in zip(self.replicas, self.names, strict=True)]
+        eos = {info.eos_token_id for info in infos}
+        if len(eos) != 1:
+            raise BackendError(f"replicas disagree on the EOS id: {sorted(eos)}; they must serve the same model")
+        first = infos[0]
+        return replace(first, name=f"{len(infos)}× {first.name}", max_batch_size=sum(i.max_batch_size for i in infos),
+                       streaming=all(i.streaming for i in infos), submittable=all(i.submittable for i in infos),
+                       notes=(*first.notes, f"data parallel over {len(infos)} replicas: {', '.join(self.names)}"))
+
+    def submit(self, requests: Sequence[GenerationRequest], sink: TokenSink) -> None:
+        """Assign requests in chunks to the least-loaded replica, then submit per replica."""
+        batches: dict[int, list[GenerationRequest]] = {}
+        with self._lock:
+            for start in range(0, len(requests), self.chunk):
+                chunk = list(requests[start:start + self.chunk])
+                target = min(range(len(self.replicas)), key=lambda i: (self.in_flight[i], i))
+                self.in_flight[target] += len(chunk)
+                batches.setdefault(target, []).extend(chunk)
+                for request in chunk:
+                    self.assignments[request.request_id] = target
+        for target, batch in batches.items():
+            self.replicas[target].submit(batch, _CountingSink(self, target, sink))
+
+    def _done(self, replica: int, tokens: int) -> None:
+        with self._lock:
+            self.in_flight[replica] -= 1
+            self.completed[replica] += 1
+            self.tokens[replica] += tokens
+
+    def cancel_all(self) -> None:
+        """Cancel on every replica."""
+        for replica in self.replicas:
+            replica.cancel_all()
+
+    def stop(self) -> None:
+        """Stop every replica."""
+        for replica in self.replicas:
+            replica.stop()
+
+    def progress_text(self, elapsed_s: Callable[[], float]) -> str:
+        """Per-replica completed samples and tokens/s, for the progress line."""
+        seconds = max(elapsed_s(), 1e-9)
+        with self._lock:
+            parts = [f"r{i}: {self.completed[i]} done {self.tokens[i] / seconds:,.0f} tok/s"
+                     for i in range(len(self.replicas))]
+        return " | ".join(parts)

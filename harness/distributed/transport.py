@@ -1,0 +1,279 @@
+"""Requests and responses between the LoadGen rank and worker ranks over MPI (the only mpi4py importer).
+
+Rank 0 holds one RemoteReplica per worker rank. A worker runs an ordinary local backend and streams
+its first tokens and completions back. Workers send a heartbeat every second; a worker that dies or
+stops answering is detected within `worker_timeout_s`, and its requests fail with the rank and host
+named, so the run is marked failed instead of hanging.
+
+Messages are pickled Python tuples; tags say what they are. Both sides poll with Iprobe and a short
+sleep instead of blocking receives, which would spin a CPU core inside Open MPI.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from mpi4py import MPI
+
+from harness.backends.base import Backend, BackendInfo, TokenSink
+from harness.backends.streaming import StreamRelay
+from harness.errors import BackendError
+from harness.types import GenerationRequest
+
+(TAG_READY, TAG_REQUESTS, TAG_FIRST, TAG_DONE, TAG_FAIL, TAG_HEARTBEAT, TAG_STOP, TAG_CANCEL, TAG_ERROR,
+ TAG_SNAPSHOT) = range(1, 11)
+HEARTBEAT_S = 1.0
+POLL_S = 0.001
+
+
+def world() -> Any:
+    """MPI.COMM_WORLD."""
+    return MPI.COMM_WORLD
+
+
+class RemoteReplica:
+    """Backend proxy for one worker rank, driven by the shared Receiver on rank 0."""
+
+    def __init__(self, comm: Any, rank: int, receiver: Receiver) -> None:
+        self.comm, self.rank, self.receiver = comm, rank, receiver
+        self.host = f"rank {rank}"
+        self.relay: StreamRelay | None = None
+        self._sinks: dict[int, TokenSink] = {}
+        self._lock = threading.Lock()
+        receiver.register(self)
+
+    @property
+    def label(self) -> str:
+        """'rank N (host)' for progress lines and errors."""
+        return f"rank {self.rank} ({self.host})"
+
+    def start(self) -> BackendInfo:
+        """Wait for the worker's READY message (its backend has loaded)."""
+        info, host = self.receiver.wait_ready(self.rank)
+        self.host = host
+        return info
+
+    def submit(self, requests: Sequence[GenerationRequest], sink: TokenSink) -> None:
+        """Send requests to the worker."""
+        with self._lock:
+            for request in requests:
+                self._sinks[request.request_id] = sink
+        self.receiver.send(self.rank, TAG_REQUESTS, [(r.request_id, r.sample_index, r.input_ids, r.want_first_token)
+                                                     for r in requests])
+
+    def cancel_all(self) -> None:
+        """Ask the worker to drop queued work."""
+        self.receiver.send(self.rank, TAG_CANCEL, None)
+
+    def stop(self) -> None:
+        """Tell the worker to finish."""
+        self.receiver.send(self.rank, TAG_STOP, None)
+
+    def deliver(self, tag: int, payload: Any) -> None:
+        """Called by the receiver thread for this rank's messages."""
+        request_id = payload[0]
+        with self._lock:
+            sink = self._sinks.get(request_id) if tag == TAG_FIRST else self._sinks.pop(request_id, None)
+        if sink is None:
+            return
+        if tag == TAG_FIRST:
+            sink.first_token(request_id, payload[1])
+        elif tag == TAG_DONE:
+            sink.complete(request_id, payload[1])
+        else:
+            sink.fail(request_id, BackendError(f"rank {self.rank} ({self.host}): {payload[1]}"))
+
+    def fail_everything(self, reason: str) -> None:
+        """The worker is gone: fail every request it holds."""
+        with self._lock:
+            pending, self._sinks = self._sinks, {}
+        for request_id, sink in pending.items():
+            sink.fail(request_id, BackendError(reason))
+
+
+class Receiver:
+    """Rank 0's single polling thread: routes worker messages and watches heartbeats."""
+
+    def __init__(self, comm: Any, timeout_s: float, on_worker_lost: Callable[[str], None]) -> None:
+        self.comm = comm
+        self.timeout_s = timeout_s
+        self.on_worker_lost = on_worker_lost
+        self.replicas: dict[int, RemoteReplica] = {}
+        self.ready: dict[int, tuple[BackendInfo, str]] = {}
+        self.last_seen: dict[int, float] = {}
+        self.lost: dict[int, str] = {}
+        self.snapshots: dict[int, Any] = {}
+        self._send_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._last_beat = 0.0
+        self._thread = threading.Thread(target=self._loop, name="mpi-receiver", daemon=True)
+
+    def register(self, replica: RemoteReplica) -> None:
+        """Route this rank's messages to replica."""
+        self.replicas[replica.rank] = replica
+        self.last_seen[replica.rank] = time.monotonic()
+
+    def start(self) -> None:
+        """Start polling."""
+        self._thread.start()
+
+    def send(self, rank: int, tag: int, payload: Any) -> None:
+        """Send to a worker unless it is already known lost."""
+        if rank in self.lost:
+            return
+        with self._send_lock:
+            self.comm.send(payload, dest=rank, tag=tag)
+
+    def wait_ready(self, rank: int) -> tuple[BackendInfo, str]:
+        """Block until the worker reports its backend loaded, or fails."""
+        while rank not in self.ready:
+            if rank in self.lost:
+                raise BackendError(self.lost[rank], hint="see the worker's output above for its own error")
+            time.sleep(0.05)
+        return self.ready[rank]
+
+    def gather_snapshots(self, timeout_s: float = 15.0) -> list[Any]:
+        """Ask every live worker for its network counter snapshot (JSON dicts); wait up to timeout_s."""
+        ranks = [rank for rank in self.replicas if rank not in self.lost]
+        for rank in ranks:
+            self.snapshots.pop(rank, None)
+            self.send(rank, TAG_SNAPSHOT, None)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and any(r not in self.snapshots for r in ranks if r not in self.lost):
+            time.sleep(0.01)
+        return [self.snapshots[rank] for rank in ranks if rank in self.snapshots]
+
+    def close(self) -> None:
+        """Stop polling."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _beat_workers(self) -> None:
+        now = time.monotonic()
+        if now - self._last_beat < HEARTBEAT_S:
+            return
+        self._last_beat = now
+        for rank in self.replicas:
+            try:
+                self.send(rank, TAG_HEARTBEAT, None)
+            except Exception:  # a dead peer: the heartbeat check reports it
+                continue
+
+    def _loop(self) -> None:
+        status = MPI.Status()
+        while not self._stop.is_set():
+            self._beat_workers()
+            if self.comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status):
+                source, tag = status.Get_source(), status.Get_tag()
+                payload = self.comm.recv(source=source, tag=tag)
+                self.last_seen[source] = time.monotonic()
+                self._handle(source, tag, payload)
+            else:
+                self._check_heartbeats()
+                time.sleep(POLL_S)
+
+    def _handle(self, source: int, tag: int, payload: Any) -> None:
+        if tag == TAG_READY:
+            self.ready[source] = payload
+        elif tag == TAG_SNAPSHOT:
+            self.snapshots[source] = payload
+        elif tag == TAG_ERROR:
+            self._lose(source, f"rank {source} failed: {payload}")
+        elif tag in (TAG_FIRST, TAG_DONE, TAG_FAIL) and source in self.replicas:
+            self.replicas[source].deliver(tag, payload)
+
+    def _check_heartbeats(self) -> None:
+        now = time.monotonic()
+        for rank, seen in list(self.last_seen.items()):
+            if rank not in self.lost and now - seen > self.timeout_s:
+                host = self.ready.get(rank, (None, "unknown host"))[1]
+                self._lose(rank, f"worker rank {rank} on {host} sent nothing for {self.timeout_s:.0f} s "
+                                 "(died or hung)")
+
+    def _lose(self, rank: int, reason: str) -> None:
+        self.lost[rank] = reason
+        replica = self.replicas.get(rank)
+        if replica is not None:
+            replica.fail_everything(reason)
+        self.on_worker_lost(reason)
+
+
+class _ReplySink:
+    """Worker side: sends a local backend's output back to rank 0."""
+
+    def __init__(self, send: Callable[[int, Any], None]) -> None:
+        self.send = send
+
+    def first_token(self, request_id: int, token_id: int) -> None:
+        self.send(TAG_FIRST, (request_id, int(token_id)))
+
+    def complete(self, request_id: int, token_ids: Sequence[int]) -> None:
+        self.send(TAG_DONE, (request_id, [int(t) for t in token_ids]))
+
+    def fail(self, request_id: int, error: BaseException) -> None:
+        self.send(TAG_FAIL, (request_id, str(error)))
+
+
+def _counter_snapshot() -> Any:
+    from harness.network.counters import snapshot, to_json
+
+    return to_json(snapshot())
+
+
+def serve_worker(comm: Any, host: str, make_backend: Callable[[], Backend], timeout_s: float = 30.0) -> None:
+    """A worker rank's main loop: load the backend, serve requests from rank 0 until STOP.
+
+    A heartbeat thread tells rank 0 this process is alive (also while the model loads); once rank 0 has
+    spoken, silence from it for timeout_s means it is gone and the worker leaves.
+    """
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def send(tag: int, payload: Any) -> None:
+        with lock:
+            comm.send(payload, dest=0, tag=tag)
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_S):
+            send(TAG_HEARTBEAT, None)
+
+    threading.Thread(target=beat, name="mpi-heartbeat", daemon=True).start()
+    try:
+        backend = make_backend()
+        info = backend.start()
+    except Exception as err:  # report to rank 0 instead of dying silently
+        send(TAG_ERROR, f"{type(err).__name__}: {err} (on {host})")
+        stop.set()
+        return
+    send(TAG_READY, (info, host))
+    try:
+        _worker_loop(comm, backend, _ReplySink(send), timeout_s)
+    finally:
+        stop.set()
+        backend.stop()
+
+
+def _worker_loop(comm: Any, backend: Backend, sink: _ReplySink, timeout_s: float) -> None:
+    status = MPI.Status()
+    last_from_root: float | None = None
+    while True:
+        if not comm.Iprobe(source=0, tag=MPI.ANY_TAG, status=status):
+            if last_from_root is not None and time.monotonic() - last_from_root > timeout_s:
+                raise BackendError(f"rank 0 sent nothing for {timeout_s:.0f} s; leaving")
+            time.sleep(POLL_S * 2)
+            continue
+        tag = status.Get_tag()
+        payload = comm.recv(source=0, tag=tag)
+        last_from_root = time.monotonic()
+        if tag == TAG_STOP:
+            return
+        if tag == TAG_CANCEL:
+            backend.cancel_all()
+        elif tag == TAG_SNAPSHOT:
+            sink.send(TAG_SNAPSHOT, _counter_snapshot())
+        elif tag == TAG_REQUESTS:
+            backend.submit([GenerationRequest(*item) for item in payload], sink)

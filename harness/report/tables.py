@@ -1,0 +1,61 @@
+"""The run table of a report: one row per run, as Markdown and as plain cells for the HTML page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.report.data import RunData
+
+COLUMNS = ("run", "scenario", "mode", "validity", "tokens/s", "TTFT p99 (ms)", "TPOT p99 (ms)",
+           "ROUGE-1/2/L", "tokens_per_sample")
+
+
+def _number(value: Any, scale: float = 1.0, digits: int = 2) -> str:
+    return f"{float(value) / scale:,.{digits}f}" if isinstance(value, (int, float)) else "-"
+
+
+def _tokens_per_second(run: RunData) -> str:
+    result = run.manifest.result
+    for key in ("result_tokens_per_second", "result_completed_tokens_per_second"):
+        if isinstance(result.get(key), (int, float)):
+            return _number(result[key])
+    done = [t for t in run.timings if t.completed_ns is not None]
+    if run.manifest.mode != "performance" or not done:
+        return "-"
+    span = (max(t.completed_ns or 0 for t in done) - min(t.issued_ns for t in run.timings)) / 1e9
+    return f"{_number(sum(t.n_tokens for t in done) / span)} (samples.jsonl)" if span > 0 else "-"
+
+
+def _validity(run: RunData) -> str:
+    if run.manifest.mode != "performance":
+        return run.manifest.status.value
+    validity = str(run.manifest.result.get("result_validity", "-"))
+    errors = run.manifest.result.get("loadgen_errors", 0)
+    return f"{validity}, {errors} LoadGen errors" if errors else validity
+
+
+def row(run: RunData, name: str) -> list[str]:
+    """The cells of one run."""
+    result = run.manifest.result
+    streams = run.scenario != "Offline" and run.manifest.mode == "performance"
+    accuracy = run.accuracy or {}
+    rouge = " / ".join(_number(accuracy.get(k), digits=4) for k in ("rouge1", "rouge2", "rougeL")) \
+        if accuracy else "-"
+    return [
+        name, run.scenario, run.manifest.mode + (f" ({run.manifest.compliance_test})"
+                                                 if run.manifest.compliance_test else ""),
+        _validity(run), _tokens_per_second(run),
+        _number(result.get("result_first_token_99.00_percentile_latency_ns"), 1e6, 1) if streams else "-",
+        _number(result.get("result_time_per_output_token_99.00_percentile_ns"), 1e6, 1) if streams else "-",
+        rouge, _number(accuracy.get("tokens_per_sample"), digits=1) if accuracy else "-",
+    ]
+
+
+def markdown_table(runs: list[RunData], names: list[str]) -> str:
+    """A GitHub-flavoured Markdown table across runs."""
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    lines = [line(list(COLUMNS)), line(["---"] * len(COLUMNS))]
+    lines += [line(row(run, name)) for run, name in zip(runs, names, strict=True)]
+    return "\n".join(lines) + "\n"
