@@ -46,9 +46,9 @@ def pick_device(requested: str) -> str:
 def cpu_threads_per_rank(environ: dict[str, str] | None = None) -> int:
     """Cores of this host divided among the ranks on it: oversubscribed OpenMP threads spin and crawl."""
     env = os.environ if environ is None else environ
-    local = next((int(env[v]) for v in ("OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_STEP_TASKS_PER_NODE",
-                                         "SLURM_NTASKS_PER_NODE", "LOCAL_WORLD_SIZE")
-                  if env.get(v, "").split("(")[0].isdigit()), 1)
+    counts = (env.get(v, "").split("(")[0] for v in ("OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_STEP_TASKS_PER_NODE",
+                                                      "SLURM_NTASKS_PER_NODE", "LOCAL_WORLD_SIZE"))
+    local = next((int(count) for count in counts if count.isdigit()), 1)
     return max(1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1) // local)
 
 
