@@ -28,7 +28,7 @@ import torch.nn.functional as F  # noqa: N812  (the usual PyTorch alias)
 
 from harness.backends.sampling import SamplingSpec
 
-SLOT_BUCKET = 32  # attended cache length is rounded up to this: one graph per bucket, few wasted reads
+SLOT_BUCKET = 64  # attended cache length is rounded up to this: one graph per bucket, few wasted reads
 CHECK_EVERY = 8  # decode steps between asynchronous "all rows finished" checks
 CHECKS_IN_FLIGHT = 4  # the host runs at most this many checks ahead of the GPU
 PREFILL_TOKENS = 16384  # prompt tokens per prefill chunk (bounds activation memory)
@@ -125,6 +125,8 @@ class StaticDecoder:
         self.lm_head = model.get_output_embeddings().weight
         self.norm, self.norm_eps = body.norm.weight, body.norm.variance_epsilon
         self.rotary = body.rotary_emb
+        pad = spec.pad_token_id  # padding and finished rows feed this id (pad itself may lie outside the vocab)
+        self.filler = pad if 0 <= pad < self.embed.shape[0] else 0
         self.layers = [self._layer(layer) for layer in body.layers]
         self.use_graphs = self.device.type == "cuda" if use_graphs is None else use_graphs
         self.capacity = 0
@@ -210,16 +212,16 @@ class StaticDecoder:
     def _next_token(self, hidden: torch.Tensor, generated: torch.Tensor) -> torch.Tensor:
         """Greedy choice; EOS is banned while fewer than min_new_tokens tokens exist (as in transformers)."""
         logits = F.linear(_rms(hidden, self.norm, self.norm_eps), self.lm_head)
-        if self.spec.min_new_tokens > 0:
-            eos = self.spec.eos_token_id
+        eos = self.spec.eos_token_id
+        if self.spec.min_new_tokens > 0 and 0 <= eos < logits.shape[-1]:
             logits[:, eos] = torch.where(generated < self.spec.min_new_tokens, float("-inf"), logits[:, eos])
         return logits.argmax(dim=-1)
 
     # --- prefill and decode --------------------------------------------------------------------------
     def _prefill(self, prompts: Sequence[Sequence[int]], rows: int, width: int) -> torch.Tensor:
         """Fill the cache with the left-padded prompts; set the step state; return the first tokens."""
-        padded = [list(p) for p in prompts] + [[self.spec.pad_token_id]] * (rows - len(prompts))
-        tokens = torch.tensor([[self.spec.pad_token_id] * (width - len(p)) + p for p in padded], device=self.device)
+        padded = [list(p) for p in prompts] + [[self.filler]] * (rows - len(prompts))
+        tokens = torch.tensor([[self.filler] * (width - len(p)) + p for p in padded], device=self.device)
         pad = torch.tensor([width - len(p) for p in padded], device=self.device).unsqueeze(1)
         key = self.slots[:width]
         positions = (key.unsqueeze(0) - pad).clamp(min=0)
@@ -250,10 +252,10 @@ class StaticDecoder:
         valid = (slots.unsqueeze(0) >= s.pad[:rows]) & (slots.unsqueeze(0) <= s.slot)
         hidden = self._forward(s.token[:rows], s.position[:rows], s.slot, valid[:, None, None, :], 0, attended)
         token = self._next_token(hidden, s.count)
-        token = torch.where(s.done[:rows], self.spec.pad_token_id, token)
-        s.done[:rows].logical_or_(token == self.spec.eos_token_id)
-        s.out[:rows].index_copy_(1, s.count, token.unsqueeze(1))
-        s.token[:rows].copy_(token.unsqueeze(1))
+        finished = s.done[:rows]
+        s.out[:rows].index_copy_(1, s.count, torch.where(finished, self.spec.pad_token_id, token).unsqueeze(1))
+        s.token[:rows].copy_(torch.where(finished, self.filler, token).unsqueeze(1))
+        finished.logical_or_(token == self.spec.eos_token_id)
         s.position[:rows].add_(1)
         s.slot.add_(1)
         s.count.add_(1)
