@@ -142,6 +142,7 @@ def offline_compare(shape: str, batch: int, new_tokens: int, batches: int, devic
     ours = [decoder.generate(chunk) for chunk in chunks]
     sync(device)
     ours_tps = batch * new_tokens * len(chunks) / (time.perf_counter() - start)
+    decoder.release()
     same = [a[:16] == b[:16] for ref, got in zip(reference, ours, strict=False) for a, b in zip(ref, got, strict=True)]
     mean_slots = sum(max(len(p) for p in c) for c in chunks) / len(chunks) + new_tokens / 2
     kv_bytes = batch * mean_slots * decoder.kv_bytes_per_token
@@ -230,7 +231,9 @@ def direct_tokens_per_s(config: Any, samples: int) -> float:
     for chunk in chunks:
         decoder.generate(chunk)
     sync(device)
-    return samples * new_tokens / (time.perf_counter() - start)
+    tokens_s = samples * new_tokens / (time.perf_counter() - start)
+    decoder.release()
+    return tokens_s
 
 
 def save_tokenizer(work: Path) -> str:

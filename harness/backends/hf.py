@@ -167,6 +167,8 @@ class HfBackend:
             self._queue.put(None)
             self._thread.join(timeout=60)
             self._thread = None
+        if self._static is not None:
+            self._static.release()
         self.model = None
         self._static = None
 

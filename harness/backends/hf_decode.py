@@ -19,6 +19,7 @@ Token ids equal transformers' greedy ``generate`` (EOS suppressed before min_new
 from __future__ import annotations
 
 import collections
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,9 @@ SLOT_BUCKET = 64  # attended cache length is rounded up to this: one graph per b
 CHECK_EVERY = 8  # decode steps between asynchronous "all rows finished" checks
 CHECKS_IN_FLIGHT = 4  # the host runs at most this many checks ahead of the GPU
 PREFILL_TOKENS = 16384  # prompt tokens per prefill chunk (bounds activation memory)
+# torch.cuda.graph() synchronises and empties the allocator cache of every device when a capture begins,
+# which breaks a capture running at the same time in another thread (replicas on other GPUs): one at a time.
+_CAPTURE_LOCK = threading.Lock()
 
 
 def unsupported_reason(model: Any, spec: SamplingSpec) -> str | None:
@@ -271,6 +275,18 @@ class StaticDecoder:
 
     def _capture(self, rows: int, attended: int) -> Any:
         """Warm the step up on a side stream (state restored afterwards), then capture it as a CUDA graph."""
+        with _CAPTURE_LOCK:
+            return self._capture_locked(rows, attended)
+
+    def release(self) -> None:
+        """Free graphs and cache on the decoder's own device (a CUDA graph must die where it was captured)."""
+        if self.device.type == "cuda":
+            with torch.cuda.device(self.device):
+                self._graphs.clear()
+                self.cache, self._pool, self.capacity = [], None, 0
+                torch.cuda.synchronize()
+
+    def _capture_locked(self, rows: int, attended: int) -> Any:
         saved = [t.clone() for t in self.state.small()]
         side = torch.cuda.Stream(self.device)
         side.wait_stream(torch.cuda.current_stream(self.device))

@@ -36,7 +36,7 @@ def small_llama(device: str, dtype: torch.dtype, vocab: int = VOCAB) -> LlamaFor
 def spec(max_new: int, eos: int, min_new: int = 1) -> SamplingSpec:
     return SamplingSpec(max_new_tokens=max_new, min_new_tokens=min_new, greedy=True, temperature=0.0, top_k=0,
                         top_p=1.0, num_beams=1, repetition_penalty=1.0, presence_penalty=0.0, length_penalty=1.0,
-                        early_stopping=True, eos_token_id=eos, pad_token_id=eos)
+                        early_stopping=True, eos_token_id=eos, pad_token_id=eos if eos < VOCAB else 0)
 
 
 def prompts(lengths: Sequence[int], seed: int = 1) -> list[list[int]]:
@@ -152,5 +152,7 @@ def test_two_gpus_decode_concurrently_in_threads() -> None:
         thread.start()
     for thread in threads:
         thread.join(300)
+    for decoder in decoders:
+        decoder.release()  # graphs must be destroyed on their own device, not in whatever is current here
     for index, model in enumerate(models):
         assert results[index] == StaticDecoder(model, spec(64, VOCAB + 5), 4, use_graphs=False).generate(batch)
