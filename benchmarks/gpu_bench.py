@@ -303,6 +303,15 @@ def compare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return {"bandwidth_bytes_s": bandwidth, "compare": rows}
 
 
+def _scaling(offline: list[Any]) -> float | None:
+    if len(offline) == 2 and offline[0] and offline[1]:
+        ratio = (offline[1]["result_tokens_per_second"] or 0) / offline[0]["result_tokens_per_second"]
+        print(table(offline, RUN_COLUMNS))
+        print(f"two replicas / one replica: {ratio:.3f}   per replica: {offline[1]['per_replica']}")
+        return ratio
+    return None
+
+
 def harness_runs(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Harness Offline with 1 replica and (with 2+ GPUs) 2 replicas, the decoder alone, and a Server run."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -314,6 +323,8 @@ def harness_runs(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     offline = [guarded(f"Offline {n} replica(s)", lambda n=n: harness_run(
         work, shape, "Offline", n, args.run_batch, args.new_tokens, {"min_query_count": samples}, device,
         tokenizer, args.round)) for n in replica_counts]
+    if args.offline_only:
+        return {"runs": offline, "gpus": gpus, "scaling": _scaling(offline)}
     direct = guarded("static decoder alone", lambda: direct_tokens_per_s(run_config(
         work, shape, "Offline", 1, args.run_batch, args.new_tokens, {}, device, tokenizer, args.round),
         samples // 2))
@@ -348,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server-batch", type=int, default=32, help="max_batch_size of the Server run")
     parser.add_argument("--samples", type=int, default=1024, help="Offline samples of the harness runs")
     parser.add_argument("--round", default="v5.0", help="round of the harness runs (v5.0 needs LoadGen 5.0.x)")
+    parser.add_argument("--offline-only", action="store_true", help="harness: only the Offline 1/2-replica runs")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of this script")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -138,6 +138,7 @@ class StaticDecoder:
         self.state = _State(self.max_rows, spec.max_new_tokens, self.device)
         self._graphs: dict[tuple[int, int], Any] = {}
         self._pool: Any = None
+        self._capture_stream: Any = None
 
     @staticmethod
     def _layer(layer: Any) -> _Layer:
@@ -297,8 +298,10 @@ class StaticDecoder:
             tensor.copy_(value)
         if self._pool is None:
             self._pool = torch.cuda.graph_pool_handle()
+        if self._capture_stream is None:  # torch.cuda.graph's default stream lives on the first device used
+            self._capture_stream = torch.cuda.Stream(self.device)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self._pool, capture_error_mode="thread_local"):
+        with torch.cuda.graph(graph, pool=self._pool, stream=self._capture_stream, capture_error_mode="thread_local"):
             self._step(rows, attended)
         self._graphs[(rows, attended)] = graph
         return graph
