@@ -96,14 +96,16 @@ class _State:
     """Static device tensors one decode step reads and writes (sized for the largest batch)."""
 
     def __init__(self, rows: int, max_new: int, device: torch.device) -> None:
-        long = {"dtype": torch.long, "device": device}
-        self.token = torch.zeros(rows, 1, **long)  # last generated token per row
-        self.position = torch.zeros(rows, 1, **long)  # RoPE position of that token
-        self.pad = torch.zeros(rows, 1, **long)  # left-padding slots per row
-        self.slot = torch.zeros(1, **long)  # cache slot the step writes
-        self.count = torch.zeros(1, **long)  # tokens generated so far
+        def longs(*shape: int) -> torch.Tensor:
+            return torch.zeros(shape, dtype=torch.long, device=device)
+
+        self.token = longs(rows, 1)  # last generated token per row
+        self.position = longs(rows, 1)  # RoPE position of that token
+        self.pad = longs(rows, 1)  # left-padding slots per row
+        self.slot = longs(1)  # cache slot the step writes
+        self.count = longs(1)  # tokens generated so far
         self.done = torch.zeros(rows, dtype=torch.bool, device=device)
-        self.out = torch.zeros(rows, max_new, **long)
+        self.out = longs(rows, max_new)
 
     def small(self) -> list[torch.Tensor]:
         return [self.token, self.position, self.slot, self.count, self.done]
