@@ -115,6 +115,9 @@ class HfConfig(_Section):
     max_batch_size: int = Field(8, ge=1)
     batch_wait_ms: float = Field(20.0, ge=0, description="Server: wait this long to fill a batch")
     threads: int | None = Field(None, ge=1, description="torch CPU threads; default: all cores")
+    decode: Literal["auto", "static", "generate"] = Field(
+        "auto", description="static: static KV cache + CUDA graphs (greedy Llama); generate: transformers "
+                            "generate(); auto: static on CUDA when the model and sampling allow it")
 
 
 class TrtllmConfig(_Section):
