@@ -134,6 +134,8 @@ class TrtllmConfig(_Section):
     enable_chunked_prefill: bool = False
     gpu_check: bool = Field(True, description="refuse to start when allocated GPUs != TP x PP x replicas")
     llm_args: dict[str, Any] = Field(default_factory=dict, description="extra LLM(...) keyword arguments, verbatim")
+    stages: dict[str, str] = Field(default_factory=dict, description="quantize/convert/build for `harness slurm`: "
+                                   "preset, work_dir, hf_model_dir, trtllm_examples, modelopt_examples")
 
     @model_validator(mode="after")
     def _engine_fixes_kv_dtype(self) -> TrtllmConfig:

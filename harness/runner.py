@@ -206,6 +206,8 @@ class _Run:
 
     def _capture_counters(self, phase: str, plan: replicas.BackendPlan) -> None:
         """RDMA/NIC counters of every host before and after LoadGen (deltas land in the run dir)."""
+        if not self.config.preflight.capture_counters:
+            return
         gathered = [counters.snapshot(), *(counters.snapshot_from_json(s) for s in plan.remote_counter_snapshots())]
         capture.capture(self.run.path, phase, gathered)  # type: ignore[arg-type]  # phase is before/after
 

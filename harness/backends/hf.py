@@ -9,6 +9,7 @@ token as soon as the first decode step ends. EOS trimming and n_tokens are the S
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import threading
 import time
@@ -40,6 +41,15 @@ def pick_device(requested: str) -> str:
         raise ConfigError(f"backend.device is {requested!r} but no CUDA device is visible",
                           hint="use backend.device: cpu (or auto), or run on a GPU node")
     return requested
+
+
+def cpu_threads_per_rank(environ: dict[str, str] | None = None) -> int:
+    """Cores of this host divided among the ranks on it: oversubscribed OpenMP threads spin and crawl."""
+    env = os.environ if environ is None else environ
+    local = next((int(env[v]) for v in ("OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_STEP_TASKS_PER_NODE",
+                                         "SLURM_NTASKS_PER_NODE", "LOCAL_WORLD_SIZE")
+                  if env.get(v, "").split("(")[0].isdigit()), 1)
+    return max(1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1) // local)
 
 
 def pick_dtype(requested: str, device: str) -> torch.dtype:
@@ -101,8 +111,7 @@ class HfBackend:
     def start(self) -> BackendInfo:
         """Load tokenizer and model (offline only), then start the worker thread."""
         force_offline()
-        if self.options.threads:
-            torch.set_num_threads(self.options.threads)
+        torch.set_num_threads(self.options.threads or cpu_threads_per_rank())
         self._device = pick_device(self.options.device)
         dtype = pick_dtype(self.options.dtype, self._device)
         tokenizer = load_tokenizer(self.config.model.tokenizer or self.config.model.path)
@@ -121,6 +130,9 @@ class HfBackend:
 
     def _load_model(self, dtype: torch.dtype) -> Any:
         from transformers import AutoModelForCausalLM
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # our own progress display is the one the user watches
 
         files = resolve_model(self.config.model.path)
         kwargs: dict[str, Any] = {"dtype": dtype}
