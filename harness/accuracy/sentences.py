@@ -72,18 +72,18 @@ def _nltk310_classes() -> tuple[Any, Any]:
 
         def _word_tokenizer_re(self) -> Any:
             try:
-                return self._re_word_tokenizer
+                return self._re_word_tokenizer  # type: ignore[has-type]  # slot of nltk's class
             except AttributeError:
-                self._re_word_tokenizer = regex.compile(self._word_tokenize_fmt % self._parts(),
-                                                        regex.UNICODE | regex.VERBOSE)
+                self._re_word_tokenizer = regex.compile(  # type: ignore[misc]  # slot of nltk's class
+                    self._word_tokenize_fmt % self._parts(), regex.UNICODE | regex.VERBOSE)
                 return self._re_word_tokenizer
 
         def period_context_re(self) -> Any:
             try:
-                return self._re_period_context
+                return self._re_period_context  # type: ignore[has-type]  # slot of nltk's class
             except AttributeError:
-                self._re_period_context = regex.compile(self._period_context_fmt % self._parts(),
-                                                        regex.UNICODE | regex.VERBOSE)
+                self._re_period_context = regex.compile(  # type: ignore[misc]  # slot of nltk's class
+                    self._period_context_fmt % self._parts(), regex.UNICODE | regex.VERBOSE)
                 return self._re_period_context
 
         def _parts(self) -> dict[str, str]:
