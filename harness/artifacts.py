@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +82,7 @@ class Manifest(BaseModel):
 
 def utc_now() -> str:
     """Current UTC time as ISO 8601 with seconds."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -124,7 +124,7 @@ def recorded_environment(environ: dict[str, str] | None = None) -> dict[str, str
 
 def default_run_dir(root: Path, scenario: str, mode: str) -> Path:
     """runs/<UTC time>-<scenario>-<mode>, made unique with a counter."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     base = root / f"{stamp}-{scenario.lower()}-{mode}"
     candidate, n = base, 1
     while candidate.exists():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import string
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -37,7 +37,7 @@ class RenderedJob:
 
 def default_job_dir(root: Path = Path("slurm-jobs")) -> Path:
     """A fresh folder per render/submit call: slurm-jobs/<UTC time>."""
-    return root / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    return root / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
 def quote_arg(arg: str) -> str:
@@ -121,7 +121,7 @@ def render_text(stage: str, config: RunConfig, job_dir: Path, source: str | None
     return template.substitute(
         stage=stage, description=" ".join(command.description.split()), config_path=config_path,
         source_note=f", written from {source}" if source else "",
-        rendered_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        rendered_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         script_path=job_dir / f"{stage}{SCRIPT_SUFFIX}",
         sbatch_lines="\n".join(sbatch_lines(config.slurm, stage, command, job_dir)),
         env_block=env_block(config.slurm), ntasks=command.layout.ntasks,

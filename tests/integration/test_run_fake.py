@@ -112,3 +112,20 @@ def test_ctrl_c_stops_loadgen_and_marks_the_run_aborted(tmp_path: Path) -> None:
     data = manifest(run)
     assert data["status"] == "aborted" and data["submittable"] is False
     assert (run / "mlperf_log_summary.txt").exists()
+
+
+def test_sigterm_marks_the_run_failed_with_the_reason(tmp_path: Path) -> None:
+    """A batch time limit or scancel sends SIGTERM: the run directory must not stay 'running'."""
+    run = tmp_path / "terminated"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen([sys.executable, "-m", "harness", "run", *FAKE, "--set", "backend.delay_ms=60000",
+                                "--output-dir", str(run)], env=env, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (run / "mlperf_log_detail.txt").exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 4, stderr
+    data = manifest(run)
+    assert data["status"] == "failed" and "terminated by signal 15" in data["error"]
