@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 
 
-class Scenario(str, enum.Enum):
+class Scenario(enum.StrEnum):
     """LoadGen scenario as named in the submission tree (Interactive is a LoadGen Server run)."""
 
     OFFLINE = "Offline"
@@ -24,7 +24,7 @@ class Scenario(str, enum.Enum):
         return "Offline" if self is Scenario.OFFLINE else "Server"
 
 
-class TestMode(str, enum.Enum):
+class TestMode(enum.StrEnum):
     """What a run measures."""
 
     __test__ = False  # not a pytest test class
@@ -33,7 +33,7 @@ class TestMode(str, enum.Enum):
     ACCURACY = "accuracy"
 
 
-class RunStatus(str, enum.Enum):
+class RunStatus(enum.StrEnum):
     """Life cycle of a run directory, recorded in its manifest."""
 
     RUNNING = "running"
@@ -42,7 +42,7 @@ class RunStatus(str, enum.Enum):
     FAILED = "failed"
 
 
-class CheckStatus(str, enum.Enum):
+class CheckStatus(enum.StrEnum):
     """Outcome of one check."""
 
     PASS = "PASS"
