@@ -6,13 +6,12 @@ thread, first token before completion) so the SUT and LoadGen path is exercised 
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from harness.backends.base import BackendInfo, TokenSink
+from harness.backends.worker import RequestQueue
 from harness.config import FakeConfig, RunConfig
 from harness.types import GenerationRequest
 
@@ -31,32 +30,26 @@ class FakeBackend:
         self.options = options
         self.max_new_tokens = max_new_tokens
         self._oracle = oracle
-        self._queue: queue.Queue[tuple[list[GenerationRequest], TokenSink] | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._cancelled = threading.Event()
+        self._requests = RequestQueue("fake-backend")
         self._fixed: dict[int, list[int]] = {}
 
     def start(self) -> BackendInfo:
         """Start the worker thread."""
-        self._thread = threading.Thread(target=self._work, name="fake-backend", daemon=True)
-        self._thread.start()
+        self._requests.start(self._work)
         return BackendInfo(name=f"fake ({self.options.behaviour})", eos_token_id=self.options.eos_token_id,
                            max_batch_size=1 << 20, streaming=True, submittable=False, device="none")
 
     def submit(self, requests: Sequence[GenerationRequest], sink: TokenSink) -> None:
         """Queue requests for the worker."""
-        self._queue.put((list(requests), sink))
+        self._requests.put(requests, sink)
 
     def cancel_all(self) -> None:
         """Drop everything queued."""
-        self._cancelled.set()
+        self._requests.cancel()
 
     def stop(self) -> None:
         """Stop the worker."""
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._requests.stop()
 
     def answer(self, request: GenerationRequest) -> list[int]:
         """The tokens this fake generates for a request (before the SUT trims them)."""
@@ -74,12 +67,12 @@ class FakeBackend:
 
     def _work(self) -> None:
         while True:
-            item = self._queue.get()
+            item = self._requests.jobs.get()
             if item is None:
                 return
             requests, sink = item
             for request in requests:
-                if self._cancelled.is_set():
+                if self._requests.cancelled.is_set():
                     sink.fail(request.request_id, RuntimeError("cancelled"))
                     continue
                 self._serve(request, sink)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
-import threading
 import time
 from collections.abc import Sequence
 from importlib import metadata
@@ -24,6 +23,7 @@ import torch
 from harness.backends.base import BackendInfo, TokenSink
 from harness.backends.sampling import SamplingSpec, check_streaming_support, hf_generate_kwargs, sampling_spec
 from harness.backends.streaming import StreamRelay
+from harness.backends.worker import RequestQueue
 from harness.config import HfConfig, RunConfig
 from harness.errors import BackendError, ConfigError
 from harness.model_files import EMBEDDED_NAME, force_offline, resolve_model
@@ -105,9 +105,7 @@ class HfBackend:
         self.config = config
         self.model: Any = None
         self.spec: SamplingSpec | None = None
-        self._queue: queue.Queue[tuple[list[Any], TokenSink] | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._cancelled = threading.Event()
+        self._requests = RequestQueue("hf-backend", stop_timeout_s=60)
         self._device = "cpu"
         self._static: Any = None
         self._notes: list[str] = []
@@ -124,8 +122,7 @@ class HfBackend:
         check_streaming_support(self.spec, self.config.scenario.streams_first_token, "hf")
         self.model = self._load_model(dtype)
         self._static = self._static_decoder()
-        self._thread = threading.Thread(target=self._work, name="hf-backend", daemon=True)
-        self._thread.start()
+        self._requests.start(self._work)
         name = self.config.model.name or (EMBEDDED_NAME if self.config.model.is_embedded else self.config.model.path)
         decode = "static decode" if self._static is not None else "generate"
         return BackendInfo(
@@ -170,18 +167,15 @@ class HfBackend:
 
     def submit(self, requests: Sequence[Any], sink: TokenSink) -> None:
         """Queue requests; the worker batches them in order."""
-        self._queue.put((list(requests), sink))
+        self._requests.put(requests, sink)
 
     def cancel_all(self) -> None:
         """Drop queued requests (each fails with 'cancelled')."""
-        self._cancelled.set()
+        self._requests.cancel()
 
     def stop(self) -> None:
         """Stop the worker and free the model."""
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=60)
-            self._thread = None
+        self._requests.stop()
         if self._static is not None:
             self._static.release()
         self.model = None
@@ -195,7 +189,7 @@ class HfBackend:
             if timeout is not None and timeout <= 0:
                 break
             try:
-                item = self._queue.get(timeout=timeout)
+                item = self._requests.jobs.get(timeout=timeout)
             except queue.Empty:
                 break
             if item is None:
@@ -210,7 +204,7 @@ class HfBackend:
             batch = self._next_batch(backlog)
             if not batch:
                 return
-            if self._cancelled.is_set():
+            if self._requests.cancelled.is_set():
                 for request, sink in batch:
                     sink.fail(request.request_id, RuntimeError("cancelled"))
                 continue
