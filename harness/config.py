@@ -10,7 +10,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness.errors import ConfigError, InputError
+from harness.network.config import PreflightConfig
 from harness.rounds import DEFAULT_ROUND, round_spec
+from harness.slurm.config import SlurmConfig
 from harness.types import Scenario, TestMode
 
 Round = Literal["v4.0", "v4.1", "v5.0", "v5.1", "v6.0"]
@@ -114,7 +116,39 @@ class HfConfig(_Section):
     threads: int | None = Field(None, ge=1, description="torch CPU threads; default: all cores")
 
 
-BackendConfig = Annotated[FakeConfig | HfConfig, Field(discriminator="kind")]
+class TrtllmConfig(_Section):
+    """TensorRT-LLM LLM API (1.x): an HF/ModelOpt checkpoint (pytorch) or a trtllm-build engine dir (tensorrt)."""
+
+    kind: Literal["trtllm"] = "trtllm"
+    backend: Literal["pytorch", "tensorrt"] = Field(
+        "pytorch", description="pytorch: model.path is an HF checkpoint; tensorrt: an engine dir (TRT-LLM <= 1.2)")
+    tensor_parallel_size: int = Field(1, ge=1)
+    pipeline_parallel_size: int = Field(1, ge=1)
+    max_batch_size: int | None = Field(None, ge=1, description="null = TensorRT-LLM's default")
+    max_num_tokens: int | None = Field(None, ge=1, description="null = TensorRT-LLM's default")
+    max_seq_len: int | None = Field(None, ge=2)
+    kv_cache_free_gpu_memory_fraction: float = Field(0.9, gt=0.0, le=1.0)
+    kv_cache_dtype: Literal["auto", "fp8"] = Field("auto", description="pytorch only; engines fix it at quantize time")
+    enable_block_reuse: bool = Field(False, description="KV-cache prefix reuse (off: each sample is independent)")
+    enable_chunked_prefill: bool = False
+    gpu_check: bool = Field(True, description="refuse to start when allocated GPUs != TP x PP x replicas")
+    llm_args: dict[str, Any] = Field(default_factory=dict, description="extra LLM(...) keyword arguments, verbatim")
+
+    @model_validator(mode="after")
+    def _engine_fixes_kv_dtype(self) -> TrtllmConfig:
+        if self.backend == "tensorrt" and self.kv_cache_dtype != "auto":
+            raise ValueError(
+                f"kv_cache_dtype {self.kv_cache_dtype!r} has no effect on a tensorrt engine (it is fixed when the "
+                "checkpoint is quantized); use kv_cache_dtype: auto and quantize with --kv_cache_dtype fp8")
+        return self
+
+    @property
+    def gpus_per_replica(self) -> int:
+        """GPUs one model instance spans: tensor x pipeline parallel size."""
+        return self.tensor_parallel_size * self.pipeline_parallel_size
+
+
+BackendConfig = Annotated[FakeConfig | HfConfig | TrtllmConfig, Field(discriminator="kind")]
 
 
 class DistributedConfig(_Section):
@@ -138,6 +172,8 @@ class RunConfig(_Section):
     loadgen: LoadGenConfig = LoadGenConfig()
     backend: BackendConfig = Field(default_factory=HfConfig)
     distributed: DistributedConfig = DistributedConfig()
+    slurm: SlurmConfig = SlurmConfig()
+    preflight: PreflightConfig = PreflightConfig()
     output_dir: str | None = Field(None, description="run directory; default runs/<time>-<scenario>-<mode>")
     overwrite: bool = Field(False, description="replace an existing run directory")
     compliance_test: Literal["TEST06"] | None = Field(None, description="set by `compliance run`")
@@ -152,6 +188,13 @@ class RunConfig(_Section):
                 f"scenario {self.scenario.value} does not exist in round {self.round} "
                 f"(scenarios: {', '.join(spec.scenarios)}); Interactive needs round v5.1 or newer"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _trtllm_needs_model_path(self) -> RunConfig:
+        if isinstance(self.backend, TrtllmConfig) and self.model.path is None:
+            raise ValueError("backend.kind trtllm needs model.path (an HF checkpoint or a trtllm-build engine dir); "
+                             "the embedded SmolLM2 GGUF runs only on the hf backend")
         return self
 
     @property

@@ -21,7 +21,7 @@ stdout = Console(highlight=False)
 def run_cli(app: typer.Typer, argv: Sequence[str] | None = None) -> int:
     """Run a Typer app; HarnessError becomes 'error: ...' plus 'hint: ...' and its exit code."""
     try:
-        app(args=list(argv) if argv is not None else None, standalone_mode=False)
+        code = app(args=list(argv) if argv is not None else None, standalone_mode=False)
     except HarnessError as err:
         report_error(err)
         return err.exit_code
@@ -38,16 +38,16 @@ def run_cli(app: typer.Typer, argv: Sequence[str] | None = None) -> int:
             raise
         stderr.print(f"error: {usage}")
         return 2
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def _click_usage_error(err: Exception) -> str | None:
-    import click
-
-    if isinstance(err, click.exceptions.Abort):
+    """Usage errors of click or of the click copy vendored in typer (same duck type)."""
+    if type(err).__name__ == "Abort":
         return "aborted"
-    if isinstance(err, click.ClickException):
-        return err.format_message()
+    format_message = getattr(err, "format_message", None)
+    if callable(format_message) and hasattr(err, "exit_code"):
+        return str(format_message()) + "; see --help"
     return None
 
 

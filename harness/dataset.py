@@ -25,14 +25,17 @@ _ALLOWED_MODULE_PREFIXES = (
     "pandas.core.arrays", "pandas.core.dtypes", "pandas._libs.internals", "pandas._libs.tslibs",
     "pandas._libs.arrays", "pandas._libs.missing", "pandas.core.base",
     "numpy.core.multiarray", "numpy._core.multiarray", "numpy.core.numeric", "numpy._core.numeric",
-    "numpy.dtypes",
+    "numpy.dtypes", "pandas.arrays",
 )
 _ALLOWED_GLOBALS = {
     ("numpy", "dtype"), ("numpy", "ndarray"), ("builtins", "slice"), ("builtins", "range"),
     ("builtins", "object"), ("builtins", "complex"), ("builtins", "frozenset"), ("builtins", "set"),
     ("copyreg", "_reconstructor"), ("collections", "OrderedDict"), ("datetime", "datetime"),
+    ("__builtin__", "slice"), ("__builtin__", "object"), ("_codecs", "encode"),
+    *(("pandas", name) for name in ("DataFrame", "Series", "Index", "RangeIndex", "MultiIndex", "StringDtype",
+                                    "CategoricalDtype", "Categorical", "Timestamp", "Int64Dtype", "ArrowDtype")),
 }
-_FORBIDDEN_NAME_PARTS = ("eval", "exec", "read", "load", "open", "system", "query", "import", "pickle")
+_FORBIDDEN_NAME_PARTS = ("eval", "exec", "read", "load", "open", "system", "query", "import", "to_")
 
 
 class _RestrictedUnpickler(pickle.Unpickler):

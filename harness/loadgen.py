@@ -130,10 +130,18 @@ def run_test(plan: TestPlan, sut: SutCallbacks, on_interrupt: Callable[[bool], N
         if plan.audit_config is not None:
             (workdir / AUDIT_CONFIG).write_text(plan.audit_config)
         os.chdir(workdir)
-        thread = threading.Thread(target=lg.StartTestWithLogSettings,
-                                  args=(handle, qsl, settings, log_settings, AUDIT_CONFIG), name="loadgen")
+        finished = threading.Event()
+
+        def start_test() -> None:
+            try:
+                lg.StartTestWithLogSettings(handle, qsl, settings, log_settings, AUDIT_CONFIG)
+            finally:
+                finished.set()
+
+        thread = threading.Thread(target=start_test, name="loadgen")
         thread.start()
-        aborted = _wait(thread, sut, on_interrupt)
+        aborted = _wait(finished, sut, on_interrupt)
+        thread.join()
     finally:
         os.chdir(previous_cwd)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -142,11 +150,13 @@ def run_test(plan: TestPlan, sut: SutCallbacks, on_interrupt: Callable[[bool], N
     return aborted
 
 
-def _wait(thread: threading.Thread, sut: SutCallbacks, on_interrupt: Callable[[bool], None] | None) -> bool:
+def _wait(finished: threading.Event, sut: SutCallbacks, on_interrupt: Callable[[bool], None] | None) -> bool:
+    # An Event, not Thread.join/is_alive: a KeyboardInterrupt inside join() can make is_alive() report a
+    # still-running thread as finished (CPython < 3.13), and destroying LoadGen's SUT then crashes it.
     aborted = False
-    while thread.is_alive():
+    while not finished.is_set():
         try:
-            thread.join(0.2)
+            finished.wait(0.2)
         except KeyboardInterrupt:
             if on_interrupt is not None:
                 on_interrupt(aborted)  # second interrupt: the caller records the abort

@@ -35,6 +35,7 @@ from harness.loadgen import (
     require_round_support,
     run_test,
 )
+from harness.network import capture, counters
 from harness.results import loadgen_result
 from harness.rounds import round_spec
 from harness.sut.base import SutCore
@@ -192,7 +193,9 @@ class _Run:
         try:
             info = backend.start()
             self._record_backend(info)
+            self._capture_counters("before", plan)
             self._loadgen(config, dataset, backend, info, mlperf_conf, user_conf)
+            self._capture_counters("after", plan)
         finally:
             backend.stop()
             plan.close()
@@ -200,6 +203,11 @@ class _Run:
                 self.manifest.details["output_cache"] = backend.report()
         if config.mode is TestMode.ACCURACY and self.manifest.status != RunStatus.ABORTED:
             self.manifest.result.update(_evaluate(config, self.run, dataset, tokenizer))
+
+    def _capture_counters(self, phase: str, plan: replicas.BackendPlan) -> None:
+        """RDMA/NIC counters of every host before and after LoadGen (deltas land in the run dir)."""
+        gathered = [counters.snapshot(), *(counters.snapshot_from_json(s) for s in plan.remote_counter_snapshots())]
+        capture.capture(self.run.path, phase, gathered)  # type: ignore[arg-type]  # phase is before/after
 
     def _record_backend(self, info: BackendInfo) -> None:
         self.manifest.backend_name, self.manifest.eos_token_id = info.name, info.eos_token_id
@@ -220,7 +228,10 @@ class _Run:
             plan = TestPlan(config.loadgen_model_name, config.scenario.loadgen_scenario, config.mode, mlperf_conf,
                             user_conf, self.run.path, len(dataset), len(dataset), self.audit_config)
             callbacks = SutCallbacks(sut.issue, sut.flush, sut.load_samples, sut.unload_samples, sut.abort)
-            aborted = run_test(plan, callbacks, self._on_interrupt)
+            try:
+                aborted = run_test(plan, callbacks, self._on_interrupt)
+            finally:
+                sut.close()
         _write_samples(self.run, sut, self.dispatcher)
         if self.dispatcher is not None:
             self.manifest.details["replicas"] = {"names": self.dispatcher.names, "completed": self.dispatcher.completed,

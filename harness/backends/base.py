@@ -76,6 +76,7 @@ class BackendFactory(Protocol):
 BACKENDS: dict[str, str] = {
     "fake": "harness.backends.fake:create_fake_backend",
     "hf": "harness.backends.hf:create_hf_backend",
+    "trtllm": "harness.backends.trtllm:create_trtllm_backend",
 }
 
 

@@ -34,6 +34,7 @@ class FakeBackend:
         self._queue: queue.Queue[tuple[list[GenerationRequest], TokenSink] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._cancelled = threading.Event()
+        self._fixed: dict[int, list[int]] = {}
 
     def start(self) -> BackendInfo:
         """Start the worker thread."""
@@ -65,7 +66,10 @@ class FakeBackend:
         elif self.options.behaviour == "oracle" and self._oracle is not None:
             tokens = [*self._oracle[request.sample_index][: self.max_new_tokens - 1], eos]
         else:
-            tokens = fixed_answer(request.sample_index, min(self.options.output_tokens, self.max_new_tokens), eos)
+            tokens = self._fixed.get(request.sample_index)
+            if tokens is None:
+                length = min(self.options.output_tokens, self.max_new_tokens)
+                tokens = self._fixed.setdefault(request.sample_index, fixed_answer(request.sample_index, length, eos))
         return tokens
 
     def _work(self) -> None:

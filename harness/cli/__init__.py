@@ -5,9 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-import harness.cli.pipeline  # registers pipeline
-import harness.cli.report  # noqa: F401  (registers report)
-from harness.cli import commands  # noqa: F401  (registers run, config, dataset commands)
+from harness.cli import (  # noqa: F401  (each module registers its commands)
+    commands,
+    evaluate,
+    pipeline,
+    preflight,
+    report,
+    slurm,
+)
 from harness.cli._app import app
 from harness.console import run_cli
 

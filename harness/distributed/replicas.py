@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from harness.backends.base import Backend, create
 from harness.config import RunConfig, apply_overrides
@@ -24,13 +25,18 @@ from harness.errors import ConfigError
 from harness.types import Scenario
 
 
+def _no_remote_snapshots() -> list[Any]:
+    return []
+
+
 @dataclass
 class BackendPlan:
-    """The backend for rank 0, the dispatcher when there are replicas, and cleanup."""
+    """The backend for rank 0, the dispatcher when there are replicas, cleanup, and remote counter reads."""
 
     backend: Backend
     dispatcher: DispatchBackend | None
     close: Callable[[], None]
+    remote_counter_snapshots: Callable[[], list[Any]] = _no_remote_snapshots
 
 
 def _local_rank() -> int:
@@ -98,7 +104,7 @@ def build_backend(config: RunConfig, ctx: LaunchContext, on_worker_lost: Callabl
         names.append(f"rank {rank}")
     receiver.start()
     dispatcher = DispatchBackend(members, names, _chunk(config))
-    return BackendPlan(dispatcher, dispatcher, receiver.close)
+    return BackendPlan(dispatcher, dispatcher, receiver.close, receiver.gather_snapshots)
 
 
 def init_mpi(ctx: LaunchContext) -> None:

@@ -23,7 +23,8 @@ from harness.backends.streaming import StreamRelay
 from harness.errors import BackendError
 from harness.types import GenerationRequest
 
-TAG_READY, TAG_REQUESTS, TAG_FIRST, TAG_DONE, TAG_FAIL, TAG_HEARTBEAT, TAG_STOP, TAG_CANCEL, TAG_ERROR = range(1, 10)
+(TAG_READY, TAG_REQUESTS, TAG_FIRST, TAG_DONE, TAG_FAIL, TAG_HEARTBEAT, TAG_STOP, TAG_CANCEL, TAG_ERROR,
+ TAG_SNAPSHOT) = range(1, 11)
 HEARTBEAT_S = 1.0
 POLL_S = 0.001
 
@@ -104,6 +105,7 @@ class Receiver:
         self.ready: dict[int, tuple[BackendInfo, str]] = {}
         self.last_seen: dict[int, float] = {}
         self.lost: dict[int, str] = {}
+        self.snapshots: dict[int, Any] = {}
         self._send_lock = threading.Lock()
         self._stop = threading.Event()
         self._last_beat = 0.0
@@ -132,6 +134,17 @@ class Receiver:
                 raise BackendError(self.lost[rank], hint="see the worker's output above for its own error")
             time.sleep(0.05)
         return self.ready[rank]
+
+    def gather_snapshots(self, timeout_s: float = 15.0) -> list[Any]:
+        """Ask every live worker for its network counter snapshot (JSON dicts); wait up to timeout_s."""
+        ranks = [rank for rank in self.replicas if rank not in self.lost]
+        for rank in ranks:
+            self.snapshots.pop(rank, None)
+            self.send(rank, TAG_SNAPSHOT, None)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and any(r not in self.snapshots for r in ranks if r not in self.lost):
+            time.sleep(0.01)
+        return [self.snapshots[rank] for rank in ranks if rank in self.snapshots]
 
     def close(self) -> None:
         """Stop polling."""
@@ -166,6 +179,8 @@ class Receiver:
     def _handle(self, source: int, tag: int, payload: Any) -> None:
         if tag == TAG_READY:
             self.ready[source] = payload
+        elif tag == TAG_SNAPSHOT:
+            self.snapshots[source] = payload
         elif tag == TAG_ERROR:
             self._lose(source, f"rank {source} failed: {payload}")
         elif tag in (TAG_FIRST, TAG_DONE, TAG_FAIL) and source in self.replicas:
@@ -201,6 +216,12 @@ class _ReplySink:
 
     def fail(self, request_id: int, error: BaseException) -> None:
         self.send(TAG_FAIL, (request_id, str(error)))
+
+
+def _counter_snapshot() -> Any:
+    from harness.network.counters import snapshot, to_json
+
+    return to_json(snapshot())
 
 
 def serve_worker(comm: Any, host: str, make_backend: Callable[[], Backend], timeout_s: float = 30.0) -> None:
@@ -252,5 +273,7 @@ def _worker_loop(comm: Any, backend: Backend, sink: _ReplySink, timeout_s: float
             return
         if tag == TAG_CANCEL:
             backend.cancel_all()
+        elif tag == TAG_SNAPSHOT:
+            sink.send(TAG_SNAPSHOT, _counter_snapshot())
         elif tag == TAG_REQUESTS:
             backend.submit([GenerationRequest(*item) for item in payload], sink)

@@ -93,6 +93,7 @@ class SutCore:
         self._first_sent: dict[int, int] = {}
         self._lock = threading.Lock()
         self._aborted = threading.Event()
+        self._closed = False
 
     # --- QSL -------------------------------------------------------------------------------------------
     def load_samples(self, indices: Sequence[int]) -> None:
@@ -130,7 +131,8 @@ class SutCore:
         if not self.streams_first_token:
             return
         with self._lock:
-            if request_id in self._first_sent or request_id not in self.records:
+            record = self.records.get(request_id)
+            if self._closed or record is None or record.completed_ns is not None or request_id in self._first_sent:
                 return
             self._first_sent[request_id] = int(token_id)
             self.records[request_id].first_token_ns = time.monotonic_ns()
@@ -139,11 +141,14 @@ class SutCore:
     def complete(self, request_id: int, token_ids: Sequence[int]) -> None:
         """Build the rule-abiding response and report it."""
         response = build_response(token_ids, self.eos_token_id)
+        with self._lock:
+            record = self.records.get(request_id)
+            if self._closed or record is None or record.completed_ns is not None:
+                return  # late answer after an abort, or a duplicate: LoadGen must not hear of it again
         if self.streams_first_token:
             self._ensure_first_token(request_id, response)
         with self._lock:
-            record = self.records.get(request_id)
-            if record is None:
+            if record.completed_ns is not None:
                 return
             record.completed_ns = time.monotonic_ns()
             record.n_tokens = len(response)
@@ -184,6 +189,11 @@ class SutCore:
     def aborted(self) -> bool:
         """True after abort()."""
         return self._aborted.is_set()
+
+    def close(self) -> None:
+        """After the LoadGen test: ignore whatever a backend still reports."""
+        with self._lock:
+            self._closed = True
 
     def flush(self) -> None:
         """LoadGen's flush callback (nothing is buffered)."""

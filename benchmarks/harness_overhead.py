@@ -1,0 +1,124 @@
+"""Harness overhead: the instant fake backend through the full harness vs a bare LoadGen SUT, same run.
+
+Offline: 24,576 samples, samples/s ratio (harness / bare). Server: rising target QPS; for each, whether
+the run is VALID with no LoadGen errors, for both. Answers are 294 int32 tokens (the reference mean).
+Every measurement is a separate process (one LoadGen test per process). Prints a table of ratios.
+
+    python benchmarks/harness_overhead.py [--qps 5000,10000,20000,30000] [--server-seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = 24576
+TOKENS = 294
+
+BARE_SUT = textwrap.dedent("""
+    import array, sys, mlperf_loadgen as lg
+    scenario, mode_conf, user_conf, outdir = sys.argv[1:5]
+    tokens = array.array("i", list(range(100, 100 + %(tokens)d - 1)) + [2])
+    first = array.array("i", tokens[:1])
+    ptr, size = tokens.buffer_info(); fptr, fsize = first.buffer_info()
+    server = scenario == "Server"
+    def issue(samples):
+        if server:
+            lg.FirstTokenComplete([lg.QuerySampleResponse(s.id, fptr, fsize * 4) for s in samples])
+        lg.QuerySamplesComplete([lg.QuerySampleResponse(s.id, ptr, size * 4, %(tokens)d) for s in samples])
+    ts = lg.TestSettings()
+    ts.FromConfig(mode_conf, "llama2-70b", scenario); ts.FromConfig(user_conf, "llama2-70b", scenario)
+    ts.scenario = getattr(lg.TestScenario, scenario); ts.mode = lg.TestMode.PerformanceOnly
+    ls = lg.LogSettings(); ls.log_output.outdir = outdir; ls.enable_trace = False
+    sut = lg.ConstructSUT(issue, lambda: None)
+    qsl = lg.ConstructQSL(%(samples)d, %(samples)d, lambda s: None, lambda s: None)
+    lg.StartTestWithLogSettings(sut, qsl, ts, ls)
+""") % {"tokens": TOKENS, "samples": SAMPLES}
+
+
+def _detail(run_dir: Path) -> dict[str, object]:
+    values: dict[str, object] = {"errors": 0}
+    for line in (run_dir / "mlperf_log_detail.txt").read_text().splitlines():
+        if line.startswith(":::MLLOG"):
+            record = json.loads(line[8:])
+            values.setdefault(record["key"], record["value"])
+            values["errors"] = int(values["errors"]) + int(bool(record["metadata"].get("is_error")))
+    return values
+
+
+def _user_conf(scenario: str, qps: float, seconds: int) -> str:
+    lines = [f"llama2-70b.{scenario}.target_qps = {qps}", f"llama2-70b.{scenario}.min_duration = {seconds * 1000}"]
+    if scenario == "Offline":
+        lines.append("llama2-70b.Offline.min_duration = 0")
+    return "\n".join(lines) + "\n"
+
+
+def run_bare(work: Path, scenario: str, qps: float, seconds: int) -> dict[str, object]:
+    out = work / f"bare-{scenario}-{qps}"
+    out.mkdir()
+    (out / "user.conf").write_text(_user_conf(scenario, qps, seconds))
+    script = work / "bare_sut.py"
+    script.write_text(BARE_SUT)
+    mlperf_conf = REPO / "harness/data/mlperf-v4.0.conf"
+    subprocess.run([sys.executable, str(script), scenario, str(mlperf_conf), str(out / "user.conf"), str(out)],
+                   check=True, capture_output=True, cwd=work)
+    return _detail(out)
+
+
+def run_harness(work: Path, dataset: Path, scenario: str, qps: float, seconds: int) -> dict[str, object]:
+    out = work / f"harness-{scenario}-{qps}"
+    overrides = ["backend.kind=fake", f"backend.output_tokens={TOKENS}", f"dataset.path={dataset}",
+                 f"scenario={scenario}", f"loadgen.target_qps={qps}", f"output_dir={out}",
+                 f"loadgen.min_duration={0 if scenario == 'Offline' else seconds * 1000}",
+                 f"generation.max_new_tokens={TOKENS + 10}"]
+    args = [sys.executable, "-m", "harness", "run", "--no-progress"]
+    for override in overrides:
+        args += ["--set", override]
+    subprocess.run(args, capture_output=True, cwd=work, env={**os.environ, "PYTHONPATH": str(REPO)})
+    return _detail(out)
+
+
+def synthetic_dataset(work: Path) -> Path:
+    """24,576 samples in the OpenOrca pickle schema (prompt ids only matter to the fake backend)."""
+    frame = pd.DataFrame({"tok_input": [[1, 100 + i % 1000, 29871] for i in range(SAMPLES)],
+                          "output": ["reference"] * SAMPLES})
+    path = work / "synthetic.pkl"
+    frame.to_pickle(path)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--qps", default="5000,10000,20000,30000")
+    parser.add_argument("--server-seconds", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="harness-overhead-") as tmp:
+        work = Path(tmp)
+        dataset = synthetic_dataset(work)
+        bare = run_bare(work, "Offline", 1e6, 0)
+        ours = run_harness(work, dataset, "Offline", 1e6, 0)
+        ratio = float(ours["result_samples_per_second"]) / float(bare["result_samples_per_second"])
+        print(f"Offline {SAMPLES} samples: bare {float(bare['result_samples_per_second']):,.0f} samples/s, "
+              f"harness {float(ours['result_samples_per_second']):,.0f} samples/s, ratio {ratio:.2f} "
+              f"(errors bare {bare['errors']}, harness {ours['errors']})")
+        print("Server target QPS | bare: validity, errors, completed/s | harness: validity, errors, completed/s")
+        for qps in (float(q) for q in args.qps.split(",")):
+            b = run_bare(work, "Server", qps, args.server_seconds)
+            h = run_harness(work, dataset, "Server", qps, args.server_seconds)
+            print(f"{qps:>10,.0f} | {b.get('result_validity')}, {b['errors']}, "
+                  f"{float(b.get('result_completed_samples_per_sec', 0)):,.0f} | "
+                  f"{h.get('result_validity')}, {h['errors']}, "
+                  f"{float(h.get('result_completed_samples_per_sec', 0)):,.0f}")
+
+
+if __name__ == "__main__":
+    main()

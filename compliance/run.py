@@ -1,0 +1,62 @@
+"""`compliance run TEST06`: one harness run with the TEST06 audit settings, then its verification.
+
+The audit.config text goes to harness.runner.run, which writes it into a private working directory of
+the LoadGen process and removes it afterwards; the run's manifest records compliance_test=TEST06 and
+marks the run as never submittable as a performance result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from compliance.test06 import AUDIT_CONFIG, AUDIT_WARNING
+from compliance.verify import Overrides, Verification, verify_run
+from harness import runner
+from harness.artifacts import DETAIL
+from harness.config import RunConfig, build_config
+from harness.errors import RunError
+from harness.logs import parse_detail_log
+from harness.types import RunStatus, TestMode
+
+
+@dataclass(frozen=True)
+class Test06Run:
+    """A finished TEST06 audit run and its verification."""
+
+    __test__ = False
+
+    run_dir: Path
+    verification: Verification
+    loadgen_errors: int
+
+
+def audit_run_config(config: RunConfig, scenario: str | None = None, output_dir: Path | None = None) -> RunConfig:
+    """The run config of a TEST06 audit run: performance mode, compliance_test=TEST06."""
+    data = config.model_dump(mode="json")
+    data.update(mode=TestMode.PERFORMANCE.value, compliance_test="TEST06")
+    if scenario is not None:
+        data["scenario"] = scenario
+    if output_dir is not None:
+        data["output_dir"] = str(output_dir)
+    return build_config(data)
+
+
+def run_test06(config: RunConfig, *, command: list[str] | None = None, progress: bool = True) -> Test06Run:
+    """Run LoadGen with the TEST06 audit settings and verify the accuracy log it wrote."""
+    outcome = runner.run(config, audit_config=AUDIT_CONFIG, command=command, progress=progress)
+    if outcome.manifest.status is not RunStatus.COMPLETED:
+        raise RunError(f"the TEST06 run in {outcome.run_dir} ended {outcome.manifest.status.value}")
+    require_audit_applied(outcome.run_dir)
+    verification = verify_run(outcome.run_dir, Overrides())
+    errors = int(outcome.manifest.result.get("loadgen_errors", 0))
+    return Test06Run(outcome.run_dir, verification, errors)
+
+
+def require_audit_applied(run_dir: Path) -> None:
+    """LoadGen logs a warning when it reads audit.config; without it the run is not an audit run."""
+    log = parse_detail_log(run_dir / DETAIL)
+    if not any(AUDIT_WARNING in str(m.value) for m in log.warnings):
+        raise RunError(f"{run_dir / DETAIL} does not show that LoadGen read audit.config; "
+                       "the run is not a TEST06 audit run",
+                       hint="check that the installed LoadGen reads audit.config from its working directory")

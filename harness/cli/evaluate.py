@@ -1,0 +1,43 @@
+"""`harness evaluate`: score an mlperf_log_accuracy.json like the MLCommons reference, offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from harness.accuracy.evaluate import accuracy_text, score_accuracy_log, write_accuracy_outputs
+from harness.accuracy.verdict import verdict_checks
+from harness.cli._app import app
+from harness.console import checks_table, stderr, stdout
+from harness.dataset import load_references
+from harness.errors import CheckFailed
+from harness.tokenizer import load_tokenizer
+
+
+@app.command("evaluate")
+def evaluate_command(
+    accuracy_log: Annotated[Path, typer.Option(help="LoadGen's mlperf_log_accuracy.json")],
+    dataset: Annotated[str | None, typer.Option(help="OpenOrca pickle (omit: embedded smoke set)")] = None,
+    tokenizer: Annotated[str | None, typer.Option(help="checkpoint dir (omit: embedded SmolLM2)")] = None,
+    dtype: Annotated[str, typer.Option(help="response buffer dtype: int32, int64 or float32")] = "int32",
+    benchmark: Annotated[str, typer.Option(help="llama2-70b-99 or llama2-70b-99.9")] = "llama2-70b-99",
+    splitter: Annotated[str, typer.Option(help="nltk-3.8 (reference pin) or nltk-3.10")] = "nltk-3.8",
+    output_dir: Annotated[Path | None, typer.Option(help="where accuracy.txt/json go (default: log dir)")] = None,
+    overwrite: Annotated[bool, typer.Option(help="replace an existing accuracy.txt/json")] = False,
+    require_pass: Annotated[bool, typer.Option(help="exit 1 when a target is missed")] = False,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress display")] = False,
+) -> None:
+    """Score an accuracy log exactly as evaluate-accuracy.py does; print accuracy.txt and the verdict."""
+    references = load_references(dataset)
+    report = score_accuracy_log(accuracy_log, references, load_tokenizer(tokenizer), dtype=dtype,
+                                benchmark=benchmark, splitter=splitter, progress=not no_progress)
+    paths = write_accuracy_outputs(report, output_dir or accuracy_log.parent, overwrite=overwrite)
+    for warning in report.warnings:
+        stderr.print(f"warning: {warning}", markup=False)
+    stdout.print(accuracy_text(report), end="", markup=False, soft_wrap=True)
+    stdout.print(checks_table(verdict_checks(report.verdicts, benchmark), title="accuracy verdict"))
+    stdout.print(f"wrote {', '.join(map(str, paths))}", markup=False, soft_wrap=True)
+    if require_pass and not report.passed:
+        raise CheckFailed(f"accuracy targets of {benchmark} not met", hint="see the verdict table above")

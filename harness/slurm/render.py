@@ -1,0 +1,144 @@
+"""Render a stage into a commented, shellcheck-clean sbatch script plus the run config it came from."""
+
+from __future__ import annotations
+
+import shlex
+import string
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from harness.artifacts import write_text_atomic
+from harness.config import RunConfig
+from harness.errors import ConfigError
+from harness.slurm.config import SlurmConfig
+from harness.slurm.stages import JOB_ID, StageCommand, StageOptions, build_stage
+
+SCRIPT_SUFFIX = ".sbatch"
+CONFIG_SUFFIX = ".config.yaml"
+
+
+class _Template(string.Template):
+    delimiter = "@"  # bash owns "$"
+
+
+@dataclass(frozen=True)
+class RenderedJob:
+    """A job script on disk and the config copy it runs."""
+
+    stage: str
+    script_path: Path
+    config_path: Path
+    text: str
+
+
+def default_job_dir(root: Path = Path("slurm-jobs")) -> Path:
+    """A fresh folder per render/submit call: slurm-jobs/<UTC time>."""
+    return root / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def quote_arg(arg: str) -> str:
+    """Shell-quote one argv element; ${SLURM_JOB_ID} is the only expansion allowed (inside double quotes)."""
+    if JOB_ID not in arg:
+        return shlex.quote(arg)
+    rest = arg.replace(JOB_ID, "")
+    if any(c in rest for c in '"$`\\!\n'):
+        raise ConfigError(f"argument {arg!r} mixes {JOB_ID} with shell-special characters",
+                          hint="use a plain path around ${SLURM_JOB_ID}")
+    return f'"{arg}"'
+
+
+def sbatch_lines(slurm: SlurmConfig, stage: str, command: StageCommand, log_dir: Path) -> list[str]:
+    """The #SBATCH header: typed fields first, then the validated extra_args."""
+    layout = command.layout
+    options = [f"--job-name={slurm.job_name}-{stage}"]
+    options += [f"--partition={slurm.partition}"] if slurm.partition else []
+    options += [f"--account={slurm.account}"] if slurm.account else []
+    options += [f"--nodes={layout.nodes}", f"--ntasks-per-node={layout.ntasks_per_node}"]
+    if command.needs_gpus and layout.gpus_per_node:
+        options.append(f"--gpus-per-node={layout.gpus_per_node}")
+    options += [f"--cpus-per-task={slurm.cpus_per_task}"] if slurm.cpus_per_task else []
+    options += [f"--time={slurm.time_limit}", f"--output={log_dir / stage}-%j.out"]
+    options += [f"--chdir={slurm.workdir}"] if slurm.workdir else []
+    options += list(slurm.extra_args)
+    for option in options:
+        if any(c.isspace() for c in option):
+            raise ConfigError(f"sbatch option {option!r} contains whitespace, which #SBATCH cannot carry",
+                              hint="render into a folder whose path has no spaces")
+    return [f"#SBATCH {option}" for option in options]
+
+
+def _single_quote(value: str) -> str:
+    """Always quote (shlex.quote leaves '=eth0' bare, which reads as '==' after the assignment)."""
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+def env_block(slurm: SlurmConfig) -> str:
+    """export lines for the fabric environment (slurm.env), plus unbuffered Python output for the log."""
+    lines = ["# Fabric environment from slurm.env in the run config."] if slurm.env else []
+    lines += [f"export {name}={_single_quote(value)}" for name, value in sorted(slurm.env.items())]
+    lines.append("export PYTHONUNBUFFERED=1")
+    return "\n".join(lines) + "\n"
+
+
+def srun_flags(slurm: SlurmConfig, command: StageCommand) -> list[str]:
+    """srun flags: task count, MPI plugin, fail-fast, and the Pyxis container flags."""
+    layout = command.layout
+    flags = [f"--ntasks={layout.ntasks}", f"--mpi={slurm.mpi}" if layout.mpi else "--mpi=none",
+             "--kill-on-bad-exit=1"]
+    if slurm.container_image:
+        flags.append(f"--container-image={shlex.quote(slurm.container_image)}")
+        if slurm.container_mounts:
+            flags.append(f"--container-mounts={shlex.quote(','.join(slurm.container_mounts))}")
+        if slurm.container_workdir:
+            flags.append(f"--container-workdir={shlex.quote(slurm.container_workdir)}")
+    return flags
+
+
+def _launch(slurm: SlurmConfig, command: StageCommand) -> str:
+    parts = ["srun", *srun_flags(slurm, command), " ".join(quote_arg(a) for a in command.argv)]
+    return " \\\n  ".join(parts)
+
+
+def _launch_comment(slurm: SlurmConfig, command: StageCommand) -> str:
+    where = f" inside the Pyxis container {slurm.container_image}" if slurm.container_image else ""
+    if command.layout.mpi:
+        return (f"One task per MPI rank{where}.\n# Open MPI ranks find each other through PMIx "
+                f"(srun --mpi={slurm.mpi}); rank 0 runs LoadGen.\n"
+                "# --kill-on-bad-exit ends every rank as soon as one fails.")
+    return f"{command.layout.ntasks} plain task(s){where}, no MPI."
+
+
+def render_text(stage: str, config: RunConfig, job_dir: Path, source: str | None = None) -> str:
+    """The script text for a stage; job_dir is where the script, its config copy and the logs live."""
+    job_dir = job_dir.resolve()
+    config_path = job_dir / f"{stage}{CONFIG_SUFFIX}"
+    command = build_stage(stage, config, StageOptions(config_path=str(config_path)))
+    template = _Template(resources.files("harness.slurm").joinpath("templates/sbatch.sh.tmpl").read_text())
+    return template.substitute(
+        stage=stage, description=" ".join(command.description.split()), config_path=config_path,
+        source_note=f", written from {source}" if source else "",
+        rendered_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        script_path=job_dir / f"{stage}{SCRIPT_SUFFIX}",
+        sbatch_lines="\n".join(sbatch_lines(config.slurm, stage, command, job_dir)),
+        env_block=env_block(config.slurm), ntasks=command.layout.ntasks,
+        launch_comment=_launch_comment(config.slurm, command), launch=_launch(config.slurm, command))
+
+
+def render_job(stage: str, config: RunConfig, job_dir: Path, source: str | None = None,
+               overwrite: bool = False) -> RenderedJob:
+    """Write <job_dir>/<stage>.sbatch and <job_dir>/<stage>.config.yaml; refuse to replace them unasked."""
+    text = render_text(stage, config, job_dir, source)
+    job_dir = job_dir.resolve()
+    script, config_copy = job_dir / f"{stage}{SCRIPT_SUFFIX}", job_dir / f"{stage}{CONFIG_SUFFIX}"
+    for path in (script, config_copy):
+        if path.exists() and not overwrite:
+            raise ConfigError(f"{path} already exists", hint="pass --overwrite or choose another --job-dir")
+    job_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(config_copy, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    write_text_atomic(script, text)
+    script.chmod(0o755)
+    return RenderedJob(stage, script, config_copy, text)

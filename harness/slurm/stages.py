@@ -1,0 +1,116 @@
+"""Stage registry: a stage name -> a builder (RunConfig, StageOptions) -> StageCommand that a job script runs.
+
+The harness registers run, accuracy and compliance here. Other packages (the TensorRT-LLM quantize,
+convert and build steps) call `register()` with their own builders; rendering, submission and
+pipelines then treat them like the built-in stages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from harness.config import RunConfig
+from harness.errors import ConfigError
+
+JOB_ID = "${SLURM_JOB_ID}"  # the one shell expansion an argv element may contain (see render.py)
+
+
+@dataclass(frozen=True)
+class TasksLayout:
+    """How many nodes and ranks a stage occupies, and whether ranks talk MPI (srun --mpi=...)."""
+
+    nodes: int = 1
+    ntasks_per_node: int = 1
+    gpus_per_node: int = 0
+    mpi: bool = False
+
+    @property
+    def ntasks(self) -> int:
+        """Total tasks (ranks) of the job."""
+        return self.nodes * self.ntasks_per_node
+
+
+@dataclass(frozen=True)
+class StageOptions:
+    """What the renderer passes to a builder: the run config file next to the script, where to write."""
+
+    config_path: str
+    run_dir: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StageCommand:
+    """The command every task of the job runs, with a one-line description for the script header."""
+
+    argv: tuple[str, ...]
+    description: str
+    needs_gpus: bool
+    layout: TasksLayout
+
+
+StageBuilder = Callable[[RunConfig, StageOptions], StageCommand]
+_REGISTRY: dict[str, StageBuilder] = {}
+
+
+def register(name: str, builder: StageBuilder, *, replace: bool = False) -> None:
+    """Make a stage available to `harness slurm render|submit|pipeline`."""
+    if not name.isidentifier():
+        raise ConfigError(f"stage name {name!r} is not an identifier", hint="use e.g. 'quantize' or 'build'")
+    if name in _REGISTRY and not replace:
+        raise ConfigError(f"stage {name!r} is already registered", hint="pass replace=True to override it")
+    _REGISTRY[name] = builder
+
+
+def stage_names() -> list[str]:
+    """The registered stage names, in registration order."""
+    return list(_REGISTRY)
+
+
+def build_stage(name: str, config: RunConfig, options: StageOptions) -> StageCommand:
+    """The StageCommand of a registered stage for this config."""
+    builder = _REGISTRY.get(name)
+    if builder is None:
+        raise ConfigError(f"unknown Slurm stage {name!r}; registered stages: {', '.join(_REGISTRY)}",
+                          hint="pick one of the registered stages")
+    return builder(config, options)
+
+
+def _replica_layout(config: RunConfig) -> TasksLayout:
+    slurm = config.slurm
+    return TasksLayout(slurm.nodes, slurm.ntasks_per_node, slurm.gpus_per_node, mpi=True)
+
+
+def _run_dir(config: RunConfig, options: StageOptions, label: str) -> str:
+    return options.run_dir or config.output_dir or f"runs/{label}-{JOB_ID}"
+
+
+def _harness_run(config: RunConfig, options: StageOptions, mode: str | None) -> tuple[str, ...]:
+    argv: tuple[str, ...] = (config.slurm.python, "-m", "harness", "run", "--config", options.config_path)
+    argv += ("--mode", mode) if mode else ()
+    return (*argv, "--output-dir", _run_dir(config, options, mode or config.mode.value))
+
+
+def _run_stage(config: RunConfig, options: StageOptions) -> StageCommand:
+    return StageCommand(_harness_run(config, options, None),
+                        f"LoadGen {config.scenario.value} {config.mode.value} run, {config.backend.kind} backend",
+                        config.slurm.gpus_per_node > 0, _replica_layout(config))
+
+
+def _accuracy_stage(config: RunConfig, options: StageOptions) -> StageCommand:
+    return StageCommand(_harness_run(config, options, "accuracy"),
+                        f"LoadGen {config.scenario.value} accuracy run + ROUGE, {config.backend.kind} backend",
+                        config.slurm.gpus_per_node > 0, _replica_layout(config))
+
+
+def _compliance_stage(config: RunConfig, options: StageOptions) -> StageCommand:
+    argv = (config.slurm.python, "-m", "compliance", "run", "TEST06", "--config", options.config_path,
+            "--output-dir", _run_dir(config, options, "TEST06"))
+    return StageCommand(argv, f"TEST06 compliance run + verification, {config.backend.kind} backend",
+                        config.slurm.gpus_per_node > 0, _replica_layout(config))
+
+
+register("run", _run_stage)
+register("accuracy", _accuracy_stage)
+register("compliance", _compliance_stage)

@@ -1,0 +1,351 @@
+"""TensorRT-LLM model preparation as typed stages: quantize -> (convert) -> build, presets, argv and launch lines.
+
+Two flows:
+- ``engine`` (the seed's, TensorRT-LLM <= 1.2): examples/quantization/quantize.py writes a TensorRT-LLM
+  checkpoint, ``trtllm-build`` turns it into one engine per rank; run with backend.backend: tensorrt.
+  ``convert`` (examples/llama/convert_checkpoint.py --model_dir) replaces quantize only for unquantized
+  or weight-only checkpoints: never both, since quantize.py already writes the checkpoint.
+- ``hf`` (TensorRT-LLM >= 1.0 default): ModelOpt's hf_ptq.py writes an FP8 HF checkpoint that
+  backend.backend: pytorch loads directly; there is no convert or build step.
+Directory names derive from TP and PP in one place, so every stage agrees on them (the seed's README read
+``..._tp8`` after writing ``..._tp8_pp2``). Nothing here runs a command: it returns argv lists.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from harness.config import RunConfig, TrtllmConfig
+from harness.errors import ConfigError
+
+
+class _Stage(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class QuantizeStage(_Stage):
+    """Post-training quantization with ModelOpt (calibration needs the GPUs of one node)."""
+
+    flow: Literal["engine", "hf"] = Field("engine", description="engine: quantize.py -> TRT-LLM checkpoint; "
+                                                                 "hf: ModelOpt hf_ptq.py -> HF checkpoint")
+    qformat: Literal["fp8", "int8_sq", "int8_wo", "int4_awq"] = "fp8"
+    kv_cache_dtype: Literal["fp8", "int8"] | None = "fp8"
+    dtype: Literal["float16", "bfloat16"] = "float16"
+    calib_size: int = Field(512, ge=1)
+
+    @model_validator(mode="after")
+    def _formats_fit_flow(self) -> QuantizeStage:
+        if self.flow == "hf" and (self.qformat != "fp8" or self.kv_cache_dtype == "int8"):
+            raise ValueError("the hf flow (PyTorch backend) is used here for FP8 only; use flow: engine for INT8")
+        return self
+
+
+class ConvertStage(_Stage):
+    """HF -> TensorRT-LLM checkpoint without calibration (unquantized or weight-only)."""
+
+    dtype: Literal["float16", "bfloat16"] = "float16"
+    weight_only_precision: Literal["int8", "int4"] | None = None
+
+
+class BuildStage(_Stage):
+    """trtllm-build limits and plugins; the engine is fixed to the checkpoint's TP x PP."""
+
+    max_batch_size: int = Field(512, ge=1)
+    max_input_len: int = Field(1024, ge=1, description="OpenOrca prompts are cut at 1024 tokens")
+    max_seq_len: int = Field(2048, ge=2, description="input + max_new_tokens (1024)")
+    max_num_tokens: int = Field(8192, ge=1)
+    max_beam_width: int = Field(1, ge=1, description="> 1 only for open-division beam search")
+    gemm_plugin: Literal["auto", "float16", "bfloat16", "fp8"] = "auto"
+    use_paged_context_fmha: bool = True
+    use_fp8_context_fmha: bool = False
+    workers: int | None = Field(None, ge=1, description="parallel rank builds; default min(TP x PP, 8)")
+
+
+class TrtllmPipeline(_Stage):
+    """The stages for one model layout. Paths are as seen inside the job (container paths)."""
+
+    hf_model_dir: str = "/models/Llama-2-70b-chat-hf"
+    work_dir: str = "/models/trtllm"
+    trtllm_examples: str = Field("/app/tensorrt_llm/examples", description="TensorRT-LLM examples/ of the release")
+    modelopt_examples: str = Field("/app/TensorRT-Model-Optimizer/examples", description="ModelOpt examples/")
+    tensor_parallel_size: int = Field(8, ge=1)
+    pipeline_parallel_size: int = Field(2, ge=1)
+    quantize: QuantizeStage | None = QuantizeStage()
+    convert: ConvertStage | None = None
+    build: BuildStage | None = BuildStage()
+
+    @model_validator(mode="after")
+    def _stages_fit_together(self) -> TrtllmPipeline:
+        if self.quantize is not None and self.convert is not None:
+            raise ValueError("quantize and convert both write the TensorRT-LLM checkpoint; quantize.py replaces "
+                             "convert_checkpoint.py (keep one: quantize for FP8/INT8, convert for FP16/weight-only)")
+        if self.quantize is not None and self.quantize.flow == "hf" and self.build is not None:
+            raise ValueError("the hf flow runs on the PyTorch backend, which has no build step; set build: null")
+        if self.quantize is None and self.convert is None and self.build is not None:
+            raise ValueError("build needs a checkpoint: enable quantize or convert")
+        return self
+
+    @property
+    def world_size(self) -> int:
+        """Ranks (GPUs) one model instance spans."""
+        return self.tensor_parallel_size * self.pipeline_parallel_size
+
+    @property
+    def layout(self) -> str:
+        """'16gpu_tp8_pp2': the suffix every directory of this pipeline carries."""
+        return f"{self.world_size}gpu_tp{self.tensor_parallel_size}_pp{self.pipeline_parallel_size}"
+
+    @property
+    def checkpoint_dir(self) -> str:
+        """TensorRT-LLM checkpoint written by quantize (engine flow) or convert."""
+        return f"{self.work_dir}/tllm_checkpoint_{self.layout}"
+
+    @property
+    def engine_dir(self) -> str:
+        """Engine directory written by trtllm-build (model.path for backend.backend: tensorrt)."""
+        return f"{self.work_dir}/engine_{self.layout}"
+
+    @property
+    def hf_quantized_dir(self) -> str:
+        """FP8 HF checkpoint written by the hf flow (model.path for backend.backend: pytorch); any TP/PP."""
+        assert self.quantize is not None
+        return f"{self.work_dir}/llama2-70b-{self.quantize.qformat}-hf"
+
+    @property
+    def model_path(self) -> str:
+        """What the run's model.path must be after these stages."""
+        if self.quantize is not None and self.quantize.flow == "hf":
+            return self.hf_quantized_dir
+        return self.engine_dir if self.build is not None else self.hf_model_dir
+
+    @property
+    def runtime_backend(self) -> Literal["pytorch", "tensorrt"]:
+        """backend.backend for the run."""
+        return "tensorrt" if self.build is not None else "pytorch"
+
+
+_FP8_BUILD = BuildStage(gemm_plugin="auto", use_fp8_context_fmha=True)
+PRESETS: dict[str, TrtllmPipeline] = {
+    "h100-fp8": TrtllmPipeline(quantize=QuantizeStage(qformat="fp8", kv_cache_dtype="fp8"), build=_FP8_BUILD),
+    "h200-fp8": TrtllmPipeline(quantize=QuantizeStage(qformat="fp8", kv_cache_dtype="fp8"),
+                               build=_FP8_BUILD.model_copy(update={"max_batch_size": 1024})),
+    "h100-fp8-pytorch": TrtllmPipeline(quantize=QuantizeStage(flow="hf", qformat="fp8", kv_cache_dtype="fp8"),
+                                       build=None),
+    "a100-int8": TrtllmPipeline(quantize=QuantizeStage(qformat="int8_sq", kv_cache_dtype="int8"),
+                                build=BuildStage(gemm_plugin="float16")),
+    "a100-fp16": TrtllmPipeline(quantize=None, convert=ConvertStage(), build=BuildStage(gemm_plugin="float16")),
+}
+
+
+def preset(name: str, **changes: object) -> TrtllmPipeline:
+    """A preset with top-level fields replaced (e.g. work_dir, tensor_parallel_size), re-validated."""
+    if name not in PRESETS:
+        raise ConfigError(f"TensorRT-LLM preset {name!r} does not exist; expected one of {', '.join(PRESETS)}")
+    data = PRESETS[name].model_dump()
+    data.update(changes)
+    try:
+        return TrtllmPipeline.model_validate(data)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'stages'}: {e['msg'].removeprefix('Value error, ')}"
+                             for e in err.errors())
+        raise ConfigError(f"preset {name} with {sorted(changes)} changed: {problems}",
+                          hint="see docs/tensorrt-llm.md for which stages fit together") from None
+
+
+def quantize_argv(pipe: TrtllmPipeline) -> list[str]:
+    """quantize.py (engine flow) or ModelOpt hf_ptq.py (hf flow)."""
+    stage = pipe.quantize
+    if stage is None:
+        raise ConfigError("this pipeline has no quantize stage")
+    if stage.flow == "hf":
+        return ["python3", f"{pipe.modelopt_examples}/llm_ptq/hf_ptq.py", "--pyt_ckpt_path", pipe.hf_model_dir,
+                "--qformat", stage.qformat, "--kv_cache_qformat", stage.kv_cache_dtype or "none",
+                "--calib_size", str(stage.calib_size), "--export_path", pipe.hf_quantized_dir]
+    argv = ["python3", f"{pipe.trtllm_examples}/quantization/quantize.py", "--model_dir", pipe.hf_model_dir,
+            "--dtype", stage.dtype, "--qformat", stage.qformat]
+    if stage.kv_cache_dtype is not None:
+        argv += ["--kv_cache_dtype", stage.kv_cache_dtype]
+    return [*argv, "--calib_size", str(stage.calib_size), "--tp_size", str(pipe.tensor_parallel_size),
+            "--pp_size", str(pipe.pipeline_parallel_size), "--output_dir", pipe.checkpoint_dir]
+
+
+def convert_argv(pipe: TrtllmPipeline) -> list[str]:
+    """convert_checkpoint.py with --model_dir (HF weights; --meta_ckpt_dir is for Meta's original format)."""
+    stage = pipe.convert
+    if stage is None:
+        raise ConfigError("this pipeline has no convert stage (quantize.py already wrote the checkpoint)")
+    argv = ["python3", f"{pipe.trtllm_examples}/llama/convert_checkpoint.py", "--model_dir", pipe.hf_model_dir,
+            "--output_dir", pipe.checkpoint_dir, "--dtype", stage.dtype,
+            "--tp_size", str(pipe.tensor_parallel_size), "--pp_size", str(pipe.pipeline_parallel_size)]
+    if stage.weight_only_precision is not None:
+        argv += ["--use_weight_only", "--weight_only_precision", stage.weight_only_precision]
+    return argv
+
+
+def build_argv(pipe: TrtllmPipeline) -> list[str]:
+    """trtllm-build reading exactly the checkpoint directory the previous stage wrote."""
+    stage = pipe.build
+    if stage is None:
+        raise ConfigError("this pipeline has no build stage (the PyTorch backend loads the checkpoint directly)")
+    argv = ["trtllm-build", "--checkpoint_dir", pipe.checkpoint_dir, "--output_dir", pipe.engine_dir,
+            "--max_batch_size", str(stage.max_batch_size), "--max_input_len", str(stage.max_input_len),
+            "--max_seq_len", str(stage.max_seq_len), "--max_num_tokens", str(stage.max_num_tokens),
+            "--max_beam_width", str(stage.max_beam_width), "--gemm_plugin", stage.gemm_plugin,
+            "--workers", str(stage.workers or min(pipe.world_size, 8))]
+    if stage.use_paged_context_fmha:
+        argv += ["--use_paged_context_fmha", "enable"]
+    if stage.use_fp8_context_fmha:
+        argv += ["--use_fp8_context_fmha", "enable"]
+    return argv
+
+
+def run_overrides(pipe: TrtllmPipeline, replicas: int = 1) -> list[str]:
+    """`harness run --set` overrides that point the run at this pipeline's output."""
+    sets = ["backend.kind=trtllm", f"backend.backend={pipe.runtime_backend}", f"model.path={pipe.model_path}",
+            f"model.tokenizer={pipe.hf_model_dir}", f"backend.tensor_parallel_size={pipe.tensor_parallel_size}",
+            f"backend.pipeline_parallel_size={pipe.pipeline_parallel_size}"]
+    if pipe.runtime_backend == "pytorch" and pipe.quantize is not None and pipe.quantize.kv_cache_dtype == "fp8":
+        sets.append("backend.kv_cache_dtype=fp8")
+    if replicas > 1:
+        sets.append(f"distributed.replicas={replicas}")
+    return [part for item in sets for part in ("--set", item)]
+
+
+@dataclass(frozen=True)
+class StageCommand:
+    """One stage as the Slurm renderer needs it: argv, what it does, and the srun shape it runs in."""
+
+    name: str
+    argv: list[str]
+    description: str
+    nodes: int = 1
+    ntasks_per_node: int = 1
+    mpi: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def run_command(pipe: TrtllmPipeline, harness_args: list[str], gpus_per_node: int = 8,
+                replicas: int = 1) -> StageCommand:
+    """The run stage: one TP x PP model under trtllm-llmapi-launch, or `replicas` single-node models."""
+    if replicas == 1:
+        if pipe.world_size % gpus_per_node and pipe.world_size > gpus_per_node:
+            raise ConfigError(f"TP x PP = {pipe.world_size} does not fill whole {gpus_per_node}-GPU nodes",
+                              hint="choose TP x PP as a multiple of the GPUs per node")
+        nodes = max(1, pipe.world_size // gpus_per_node)
+        command = ["python3", "-m", "harness", "run", *harness_args, *run_overrides(pipe)]
+        _check_launchable(command)
+        return StageCommand("run", ["trtllm-llmapi-launch", *command],
+                            f"LoadGen on rank 0, TP{pipe.tensor_parallel_size} x PP{pipe.pipeline_parallel_size} "
+                            f"over {nodes} node(s)", nodes, min(pipe.world_size, gpus_per_node), "pmix")
+    if pipe.world_size > gpus_per_node:
+        raise ConfigError(f"replicas of TP x PP = {pipe.world_size} GPUs do not fit one {gpus_per_node}-GPU node",
+                          hint="data-parallel replicas are single-node models: use TP x PP <= GPUs per node")
+    per_node = gpus_per_node // pipe.world_size
+    nodes = -(-replicas // per_node)
+    command = ["python3", "-m", "harness", "run", *harness_args, *run_overrides(pipe, replicas)]
+    return StageCommand("run", command, f"{replicas} data-parallel TP{pipe.tensor_parallel_size} replicas, "
+                        "LoadGen on rank 0 (MPI dispatch)", nodes, min(per_node, replicas), "pmix",
+                        ["each rank's LLM starts its own TP workers on its node"])
+
+
+def _check_launchable(argv: list[str]) -> None:
+    """trtllm-llmapi-launch re-splits its command on whitespace (``$task_with_command``): refuse such args."""
+    bad = [arg for arg in argv if not arg or any(c.isspace() or c in "*?[]$`\"'\\" for c in arg)]
+    if bad:
+        raise ConfigError(f"argument {bad[0]!r} cannot pass through trtllm-llmapi-launch, which re-splits the "
+                          "command on spaces and expands globs", hint="use paths without spaces or special characters")
+
+
+def stage_commands(pipe: TrtllmPipeline) -> list[StageCommand]:
+    """The preparation stages of a pipeline, in order (each on one node)."""
+    commands: list[StageCommand] = []
+    if pipe.quantize is not None:
+        what = f"{pipe.quantize.qformat} quantization ({pipe.quantize.flow} flow), {pipe.quantize.calib_size} samples"
+        commands.append(StageCommand("quantize", quantize_argv(pipe), what))
+    if pipe.convert is not None:
+        commands.append(StageCommand("convert", convert_argv(pipe), "HF -> TensorRT-LLM checkpoint"))
+    if pipe.build is not None:
+        commands.append(StageCommand("build", build_argv(pipe), f"trtllm-build, {pipe.layout} engines"))
+    return commands
+
+
+def shell_line(argv: list[str]) -> str:
+    """argv as one safely quoted shell line."""
+    return shlex.join(argv)
+
+
+class SlurmJob(_Stage):
+    """Site settings for the interim sbatch renderer (harness/slurm's renderer supersedes it once on main)."""
+
+    partition: str | None = None
+    account: str | None = None
+    time: str = "04:00:00"
+    gpus_per_node: int = Field(8, ge=1)
+    container_image: str | None = Field(None, description="pyxis/enroot image, e.g. a .sqsh of the TRT-LLM release")
+    container_mounts: str | None = Field(None, description="pyxis --container-mounts, e.g. /lustre/models:/models")
+
+
+def render_sbatch(command: StageCommand, job: SlurmJob) -> str:
+    """An sbatch script running one stage through srun (pyxis flags when a container image is set)."""
+    header = [f"--job-name=llama2-70b-{command.name}", f"--nodes={command.nodes}",
+              f"--ntasks-per-node={command.ntasks_per_node}", f"--gpus-per-node={job.gpus_per_node}",
+              f"--time={job.time}", "--output=%x-%j.out"]
+    header += [f"--partition={job.partition}"] if job.partition else []
+    header += [f"--account={job.account}"] if job.account else []
+    srun = ["srun", *([f"--mpi={command.mpi}"] if command.mpi else []), f"--nodes={command.nodes}",
+            f"--ntasks-per-node={command.ntasks_per_node}"]
+    if job.container_image:
+        srun += [f"--container-image={job.container_image}"]
+        srun += [f"--container-mounts={job.container_mounts}"] if job.container_mounts else []
+    lines = ["#!/bin/bash", *(f"#SBATCH {shlex.quote(item)}" for item in header),
+             f"# {command.name}: {command.description}", *(f"# note: {note}" for note in command.notes),
+             "set -euo pipefail", f"{shell_line(srun)} \\", f"    {shell_line(command.argv)}", ""]
+    return "\n".join(lines)
+
+
+def pipeline_for(config: RunConfig, options: Mapping[str, str]) -> TrtllmPipeline:
+    """The stages that prepare what a trtllm run config reads: preset + the run's TP/PP and model paths.
+
+    ``options`` (the Slurm renderer's extra options): ``preset`` (default h100-fp8), ``work_dir``,
+    ``hf_model_dir`` (default model.tokenizer), ``trtllm_examples``, ``modelopt_examples``.
+    """
+    backend = config.backend
+    if not isinstance(backend, TrtllmConfig):
+        raise ConfigError(f"quantize/convert/build stages need backend.kind trtllm; the config has {backend.kind!r}",
+                          hint="set backend.kind: trtllm (see docs/tensorrt-llm.md)")
+    changes: dict[str, object] = {"tensor_parallel_size": backend.tensor_parallel_size,
+                                  "pipeline_parallel_size": backend.pipeline_parallel_size}
+    if config.model.tokenizer:
+        changes["hf_model_dir"] = config.model.tokenizer
+    for key in ("work_dir", "hf_model_dir", "trtllm_examples", "modelopt_examples"):
+        if options.get(key):
+            changes[key] = options[key]
+    pipe = preset(options.get("preset", "h100-fp8"), **changes)
+    check_run_matches(pipe, config)
+    return pipe
+
+
+def check_run_matches(pipe: TrtllmPipeline, config: RunConfig) -> None:
+    """Refuse stages whose output is not what the run reads (the seed built ..._tp8, then ran ..._tp8_pp2)."""
+    backend = config.backend
+    assert isinstance(backend, TrtllmConfig)
+    if backend.backend != pipe.runtime_backend:
+        raise ConfigError(f"the stages produce a {pipe.runtime_backend} model, but backend.backend is "
+                          f"{backend.backend!r}", hint=f"set backend.backend: {pipe.runtime_backend} or pick "
+                                                       "another preset")
+    if config.model.path is not None and config.model.path.rstrip("/") != pipe.model_path:
+        raise ConfigError(f"model.path is {config.model.path}, but the stages write {pipe.model_path}",
+                          hint=f"set model.path: {pipe.model_path} (or work_dir to {config.model.path}'s parent)")
+
+
+def launch_prefix(config: RunConfig) -> list[str]:
+    """['trtllm-llmapi-launch'] when the run serves one TP x PP > 1 model across srun ranks, else []."""
+    backend = config.backend
+    if isinstance(backend, TrtllmConfig) and backend.gpus_per_replica > 1 and config.distributed.replicas == 1:
+        return ["trtllm-llmapi-launch"]
+    return []

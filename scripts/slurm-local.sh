@@ -1,0 +1,131 @@
+#!/bin/bash
+# Start, stop or query a single-host Slurm cluster (munged + slurmctld + slurmd) that keeps its state,
+# logs and config under one folder, with a private munged (other clusters on the host are untouched).
+# It installs nothing (see scripts/install-system.sh).
+#
+#   scripts/slurm-local.sh start  STATE_DIR   # idempotent; prints the SLURM_CONF line to export
+#   scripts/slurm-local.sh stop   STATE_DIR   # stops only the daemons this folder started
+#   scripts/slurm-local.sh status STATE_DIR
+#
+# Environment: SLURM_LOCAL_CPUS (default 8: more than the real cores, so 3-rank jobs schedule),
+# SLURM_LOCAL_PORT (slurmctld port, default 6817; slurmd uses the next one).
+# Recipe: shared/docs/environment.md section 6. Must run as root (munged runs as the munge user).
+set -euo pipefail
+
+usage() { echo "usage: $0 start|stop|status STATE_DIR" >&2; exit 2; }
+[ $# -eq 2 ] || usage
+ACTION=$1
+mkdir -p "$2"
+STATE_DIR=$(cd "$2" && pwd)
+CONF=$STATE_DIR/slurm.conf
+CPUS=${SLURM_LOCAL_CPUS:-8}
+PORT=${SLURM_LOCAL_PORT:-6817}
+# munged runs as the munge user, which may not traverse STATE_DIR (pytest's tmp folders are 0700), so its
+# socket, pid and log live under /run/slurm-local, in a folder named after STATE_DIR.
+MUNGE_DIR=/run/slurm-local/munge-$(printf '%s' "$STATE_DIR" | md5sum | cut -c1-12)
+MUNGE_SOCKET=$MUNGE_DIR/munge.socket
+export SLURM_CONF=$CONF
+
+alive() {  # alive PIDFILE: true when the file names a running process
+  [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
+}
+
+write_conf() {  # slurm.conf does not expand variables, so the shell writes the paths in
+  cat > "$CONF.tmp" <<CONF
+# Written by scripts/slurm-local.sh: one node, state under $STATE_DIR
+ClusterName=local
+SlurmctldHost=localhost
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$MUNGE_SOCKET
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SchedulerType=sched/backfill
+MpiDefault=none
+ReturnToService=2
+SlurmdParameters=config_overrides
+StateSaveLocation=$STATE_DIR/state
+SlurmdSpoolDir=$STATE_DIR/spool
+SlurmctldPidFile=$STATE_DIR/slurmctld.pid
+SlurmdPidFile=$STATE_DIR/slurmd.pid
+SlurmctldLogFile=$STATE_DIR/slurmctld.log
+SlurmdLogFile=$STATE_DIR/slurmd.log
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+SlurmctldPort=$PORT
+SlurmdPort=$((PORT + 1))
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=16000 State=UNKNOWN
+PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+CONF
+  mv "$CONF.tmp" "$CONF"
+}
+
+start_munged() {  # a private munged on a socket inside STATE_DIR, so other clusters are untouched
+  if alive "$MUNGE_DIR/munged.pid"; then return; fi
+  mkdir -p "$MUNGE_DIR"
+  chmod 0755 /run/slurm-local
+  chown munge:munge "$MUNGE_DIR"
+  chmod 0755 "$MUNGE_DIR"  # munged wants the socket folder searchable by all
+  runuser -u munge -- munged --socket="$MUNGE_SOCKET" --pid-file="$MUNGE_DIR/munged.pid" \
+    --log-file="$MUNGE_DIR/munged.log" --seed-file="$MUNGE_DIR/munged.seed"
+}
+
+wait_idle() {
+  for _ in $(seq 1 300); do
+    if [ "$(sinfo -h -o %T 2>/dev/null)" = idle ]; then return 0; fi
+    sleep 0.1
+  done
+  echo "slurm-local: node not idle after 30 s; see $STATE_DIR/slurmctld.log and slurmd.log" >&2
+  return 1
+}
+
+start() {
+  mkdir -p "$STATE_DIR/state" "$STATE_DIR/spool"
+  alive "$STATE_DIR/slurmctld.pid" || write_conf
+  start_munged
+  alive "$STATE_DIR/slurmctld.pid" || slurmctld -c
+  alive "$STATE_DIR/slurmd.pid" || slurmd -N localhost
+  wait_idle
+  echo "export SLURM_CONF=$CONF"
+}
+
+stop_pid() {  # stop_pid PIDFILE: TERM the process and wait up to 10 s for it to leave
+  alive "$1" || return 0
+  local pid
+  pid=$(cat "$1")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  echo "slurm-local: process $pid ($1) did not stop" >&2
+  return 1
+}
+
+stop() {
+  if alive "$STATE_DIR/slurmctld.pid"; then scontrol shutdown >/dev/null 2>&1 || true; fi
+  stop_pid "$STATE_DIR/slurmd.pid"
+  stop_pid "$STATE_DIR/slurmctld.pid"
+  stop_pid "$MUNGE_DIR/munged.pid"
+  rm -rf "$MUNGE_DIR"
+  echo "slurm-local: stopped ($STATE_DIR)"
+}
+
+status() {
+  local name file
+  for name in munged slurmctld slurmd; do
+    file=$STATE_DIR/$name.pid
+    [ "$name" = munged ] && file=$MUNGE_DIR/munged.pid
+    if alive "$file"; then echo "$name: running (pid $(cat "$file"))"; else echo "$name: stopped"; fi
+  done
+  if alive "$STATE_DIR/slurmctld.pid"; then sinfo -h -o "node %N: %T"; fi
+}
+
+case $ACTION in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  *) usage ;;
+esac

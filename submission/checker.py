@@ -1,0 +1,111 @@
+"""Run the official MLCommons submission checker from the user's checkout and judge its log strictly.
+
+The tag script (tools/submission/submission_checker.py, v4.0-v5.1) or HEAD's module
+(tools/submission/submission_checker/, `python -m submission_checker.main`) is run as a subprocess.
+A tree passes only when the log says `SUMMARY: submission looks OK`, shows no traceback, and reports
+`Open Results=` equal to the number of scenario dirs packaged with `NoResults=0`: an empty or
+misplaced tree also "looks OK" (mlperf-rules.md §3.2, §10.1-§10.2).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import EnvironmentProblem, InputError
+from harness.types import Check, CheckStatus
+
+SUMMARY_OK = "SUMMARY: submission looks OK"
+_COUNTS = re.compile(r"Results=(\d+), NoResults=(\d+)")
+_OPEN = re.compile(r"Open Results=(\d+)")
+_ERROR = re.compile(r"^\[[^\]]* ERROR\] (.*)$")
+TIMEOUT_S = 1800
+
+
+@dataclass
+class OfficialVerdict:
+    """What the official checker said, and whether that counts as a pass."""
+
+    command: list[str]
+    returncode: int
+    log: str
+    expected_results: int
+    summary_ok: bool = False
+    open_results: int | None = None
+    no_results: int | None = None
+    crashed: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """OK summary, no crash, the expected number of open results, no NoResults."""
+        return (self.returncode == 0 and self.summary_ok and not self.crashed
+                and self.open_results == self.expected_results and self.no_results == 0)
+
+    def checks(self) -> list[Check]:
+        """The verdict as checks: each logged ERROR, then the summary judgement."""
+        found = [Check("official", CheckStatus.FAIL, line, "", "") for line in self.errors]
+        detail = (f"rc={self.returncode}, summary {'OK' if self.summary_ok else 'not OK'}, "
+                  f"Open Results={self.open_results} (expected {self.expected_results}), "
+                  f"NoResults={self.no_results}{', crashed (Traceback)' if self.crashed else ''}")
+        fix = "" if self.passed else "read the ERROR lines; `submission check` explains each rule"
+        found.append(Check("official-summary", CheckStatus.PASS if self.passed else CheckStatus.FAIL, detail, fix))
+        return found
+
+
+def parse_log(log: str, returncode: int, expected: int, command: list[str]) -> OfficialVerdict:
+    """Read the checker's combined output into a verdict."""
+    verdict = OfficialVerdict(command, returncode, log, expected)
+    verdict.summary_ok = any(line.rstrip().endswith(SUMMARY_OK) for line in log.splitlines())
+    verdict.crashed = "Traceback (most recent call last)" in log
+    counts = _COUNTS.search(log)
+    if counts:
+        verdict.no_results = int(counts.group(2))
+    opened = _OPEN.search(log)
+    if opened:
+        verdict.open_results = int(opened.group(1))
+    verdict.errors = [m.group(1) for line in log.splitlines() if (m := _ERROR.match(line))
+                      and "SUMMARY" not in m.group(1)]
+    return verdict
+
+
+def official_command(checkout: Path, root: Path, round_name: str, submitter: str, csv: Path
+                     ) -> tuple[list[str], Path]:
+    """The command line and working directory that run the checker of this checkout."""
+    tools = checkout / "tools" / "submission"
+    args = ["--input", str(root.resolve()), "--version", round_name, "--submitter", submitter,
+            "--csv", str(csv)]
+    if (tools / "submission_checker.py").is_file():
+        return [sys.executable, str(tools / "submission_checker.py"), *args], checkout
+    if (tools / "submission_checker" / "main.py").is_file():
+        return [sys.executable, "-m", "submission_checker.main", *args], tools
+    raise InputError(f"--official {checkout} is not a checkout of mlcommons/inference: neither "
+                     "tools/submission/submission_checker.py nor tools/submission/submission_checker/ exists",
+                     hint="git clone https://github.com/mlcommons/inference and check out the round's tag")
+
+
+def packaged_scenarios(root: Path) -> tuple[str, int]:
+    """The single submitter under open/ and the number of results/<sys>/<bench>/<scenario> dirs."""
+    orgs = sorted(p for p in (root / "open").glob("*") if p.is_dir()) if (root / "open").is_dir() else []
+    if len(orgs) != 1:
+        raise InputError(f"{root}/open holds {len(orgs)} submitter dirs; expected exactly one",
+                         hint="pass the root written by `submission package`")
+    count = sum(1 for p in (orgs[0] / "results").glob("*/*/*") if p.is_dir())
+    return orgs[0].name, count
+
+
+def run_official(root: Path, round_name: str, checkout: Path) -> OfficialVerdict:
+    """Run the official checker of the checkout on root and judge its output."""
+    submitter, expected = packaged_scenarios(root)
+    with tempfile.TemporaryDirectory(prefix="submission-check-") as scratch:
+        command, cwd = official_command(checkout, root, round_name, submitter, Path(scratch) / "summary.csv")
+        try:
+            proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_S)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise EnvironmentProblem(f"the official checker could not run: {err}",
+                                     hint="check the --official checkout and its Python dependencies") from None
+    return parse_log(proc.stdout + proc.stderr, proc.returncode, expected, command)

@@ -1,0 +1,116 @@
+"""Round-aware paths of the official submission tree: open/<org>/{systems,code|src,measurements,results,compliance}.
+
+v4.0-v5.1 keep measurements/ and compliance/ as top-level dirs beside results/ and the code in code/;
+v6.0 moves measurements (as measurements.json) and TEST06 into results/<sys>/<bench>/<scenario>/ and
+renames code/ to src/ (mlperf-rules.md §1.1, §1.5). Pure: no file is touched here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import ConfigError
+from harness.rounds import ROUNDS
+
+DIVISION = "open"
+BENCHMARKS = ("llama2-70b-99", "llama2-70b-99.9")
+PERF_REQUIRED = ("mlperf_log_summary.txt", "mlperf_log_detail.txt")
+PERF_OPTIONAL = ("mlperf_log_accuracy.json", "mlperf_log_trace.json", "results.json")
+ACCURACY_FILES = ("mlperf_log_summary.txt", "mlperf_log_detail.txt", "accuracy.txt", "mlperf_log_accuracy.json")
+TEST06 = "TEST06"
+
+
+@dataclass(frozen=True)
+class RoundLayout:
+    """How one round lays out the tree and which files it requires."""
+
+    name: str
+    scenarios: tuple[str, ...]
+    needs_mlperf_conf: bool
+    measurements_in_results: bool
+    code_dir: str
+
+    @property
+    def measure_files(self) -> tuple[str, ...]:
+        """Non-empty files every measurements dir must hold, besides its JSON."""
+        return ("mlperf.conf", "user.conf", "README.md") if self.needs_mlperf_conf else ("user.conf", "README.md")
+
+
+_LAYOUTS = {
+    "v4.0": RoundLayout("v4.0", ("Offline", "Server"), True, False, "code"),
+    "v4.1": RoundLayout("v4.1", ("Offline", "Server"), True, False, "code"),
+    "v5.0": RoundLayout("v5.0", ("Offline", "Server"), False, False, "code"),
+    "v5.1": RoundLayout("v5.1", ("Offline", "Server", "Interactive"), False, False, "code"),
+    "v6.0": RoundLayout("v6.0", ("Offline", "Server", "Interactive"), False, True, "src"),
+}
+assert set(_LAYOUTS) == set(ROUNDS)
+
+
+def round_layout(name: str) -> RoundLayout:
+    """The layout of a round, or a ConfigError listing the rounds."""
+    try:
+        return _LAYOUTS[name]
+    except KeyError:
+        raise ConfigError(f"--round is {name!r}; expected one of {', '.join(_LAYOUTS)}",
+                          hint="pass --round v4.0 (primary), v4.1, v5.0, v5.1 or v6.0") from None
+
+
+@dataclass(frozen=True)
+class Tree:
+    """Paths inside one submitter directory of one round."""
+
+    root: Path
+    submitter: str
+    layout: RoundLayout
+
+    @property
+    def org(self) -> Path:
+        """open/<submitter>."""
+        return self.root / DIVISION / self.submitter
+
+    def system_json(self, system: str) -> Path:
+        """systems/<system>.json."""
+        return self.org / "systems" / f"{system}.json"
+
+    def code(self, benchmark: str, implementation: str) -> Path:
+        """code/<benchmark>/<implementation> (src/ from v6.0)."""
+        return self.org / self.layout.code_dir / benchmark / implementation
+
+    def scenario(self, system: str, benchmark: str, scenario: str) -> Path:
+        """results/<system>/<benchmark>/<scenario>."""
+        return self.org / "results" / system / benchmark / scenario
+
+    def performance(self, system: str, benchmark: str, scenario: str) -> Path:
+        """results/.../<scenario>/performance/run_1."""
+        return self.scenario(system, benchmark, scenario) / "performance" / "run_1"
+
+    def accuracy(self, system: str, benchmark: str, scenario: str) -> Path:
+        """results/.../<scenario>/accuracy."""
+        return self.scenario(system, benchmark, scenario) / "accuracy"
+
+    def measurements(self, system: str, benchmark: str, scenario: str) -> Path:
+        """measurements/<system>/<benchmark>/<scenario> (the results scenario dir from v6.0)."""
+        if self.layout.measurements_in_results:
+            return self.scenario(system, benchmark, scenario)
+        return self.org / "measurements" / system / benchmark / scenario
+
+    def measurements_json(self, system: str, benchmark: str, scenario: str, implementation: str) -> Path:
+        """<system>_<implementation>_<scenario>.json (measurements.json from v6.0)."""
+        name = ("measurements.json" if self.layout.measurements_in_results
+                else f"{system}_{implementation}_{scenario}.json")
+        return self.measurements(system, benchmark, scenario) / name
+
+    def compliance(self, system: str, benchmark: str, scenario: str) -> Path:
+        """compliance/<system>/<benchmark>/<scenario>/TEST06 (inside the results scenario dir from v6.0)."""
+        if self.layout.measurements_in_results:
+            return self.scenario(system, benchmark, scenario) / TEST06
+        return self.org / "compliance" / system / benchmark / scenario / TEST06
+
+
+def check_name(kind: str, value: str) -> str:
+    """A name that becomes a directory or file name: no spaces, no leading dot, no separators."""
+    if not value or value.startswith(".") or any(c.isspace() or c in "/\\" for c in value):
+        raise ConfigError(f"{kind} is {value!r}; the checker refuses names with spaces, a leading '.' or '/'",
+                          hint=f"choose a {kind} of letters, digits, '-', '_' and '.'")
+    return value

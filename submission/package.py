@@ -1,0 +1,196 @@
+"""Assemble the official open-division tree from run directories, all at once or not at all.
+
+The tree is written into a temporary directory beside --output, checked with our own rules, and only
+then renamed into place; the untruncated accuracy logs go to <output>-originals/ beside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness import artifacts
+from harness.errors import CheckFailed, ConfigError, InputError
+from harness.types import Check
+from submission import measurements
+from submission.inputs import VERIFY_TXT, CollectedRuns, ScenarioRuns, collect_runs
+from submission.layout import TEST06, Tree, check_name, round_layout
+from submission.system import SystemDescription, load_system, system_id
+
+VIEWABLE_CHARS = 4096
+ELLIPSIS = "\n\n...\n\n"
+DEFAULT_IMPLEMENTATION = "mlperf-llm-harness"
+
+
+@dataclass(frozen=True)
+class PackageRequest:
+    """What `submission package` was asked to build."""
+
+    round: str
+    submitter: str
+    system_file: Path
+    run_dirs: list[Path]
+    output: Path
+    implementation: str = DEFAULT_IMPLEMENTATION
+    allow_unsubmittable: bool = False
+    both_benchmarks: bool = False
+    measurements_file: Path | None = None
+
+
+@dataclass
+class PackageResult:
+    """Where the tree went, what it holds, and what our checker found in it."""
+
+    root: Path
+    originals: Path
+    scenarios: list[tuple[str, str]]
+    unsubmittable: list[str]
+    findings: list[Check] = field(default_factory=list)
+
+
+def originals_dir(output: Path) -> Path:
+    """Where the untruncated accuracy logs are kept: <output>-originals beside the tree."""
+    return output.with_name(output.name + "-originals")
+
+
+def package_submission(request: PackageRequest) -> PackageResult:
+    """Build the tree for request.round; refuse unsubmittable runs unless allowed; never half-write."""
+    layout = round_layout(request.round)
+    check_name("--submitter", request.submitter)
+    check_name("--implementation", request.implementation)
+    system = _load_system(request)
+    collected = collect_runs(request.run_dirs, layout, request.both_benchmarks)
+    if collected.unsubmittable and not request.allow_unsubmittable:
+        more = f" (and {len(collected.unsubmittable) - 1} more)" if len(collected.unsubmittable) > 1 else ""
+        raise InputError(f"not submittable: {collected.unsubmittable[0]}{more}",
+                         hint="package real, full-length, completed runs; --allow-unsubmittable packages "
+                              "them anyway and the README says so")
+    _refuse_existing(request.output)
+    request.output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{request.output.name}.", dir=request.output.parent))
+    try:
+        tree = Tree(staging / "tree", request.submitter, layout)
+        _write_tree(tree, request, system, collected, staging / "originals")
+        findings = _self_check(tree, request, collected)
+        os.rename(staging / "originals", originals_dir(request.output))
+        os.rename(staging / "tree", request.output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    scenarios = [(g.benchmark, g.scenario) for g in collected.scenarios]
+    return PackageResult(request.output, originals_dir(request.output), scenarios, collected.unsubmittable,
+                         findings)
+
+
+def _load_system(request: PackageRequest) -> SystemDescription:
+    system = load_system(request.system_file)
+    system_id(request.system_file)
+    if system.submitter.lower() != request.submitter.lower():
+        raise InputError(f"{request.system_file}: submitter is {system.submitter!r} but --submitter is "
+                         f"{request.submitter!r}; the checker needs them equal (case-insensitive)",
+                         hint="fix one of the two")
+    if system.division != "open":
+        raise InputError(f"{request.system_file}: division is {system.division!r}; this tool packages the "
+                         "open division", hint='set "division": "open"')
+    return system
+
+
+def _refuse_existing(output: Path) -> None:
+    for path in (output, originals_dir(output)):
+        if path.exists():
+            raise ConfigError(f"{path} already exists; packaging never replaces an earlier tree",
+                              hint="choose a new --output, or move the old tree away")
+
+
+def _self_check(tree: Tree, request: PackageRequest, collected: CollectedRuns) -> list[Check]:
+    from submission.rules import check_tree
+
+    findings = check_tree(tree.root, request.round, expected_results=len(collected.scenarios)).checks
+    failures = [f for f in findings if f.failed]
+    if failures and not request.allow_unsubmittable:
+        first = failures[0]
+        raise CheckFailed(f"the packaged tree would fail the {request.round} checker: {first.path}: "
+                          f"{first.detail}", hint=first.fix or "run `submission check` on the runs' tree")
+    return findings
+
+
+def _write_tree(tree: Tree, request: PackageRequest, system: SystemDescription, collected: CollectedRuns,
+                originals: Path) -> None:
+    sys_id = system_id(request.system_file)
+    _copy(request.system_file, tree.system_json(sys_id))
+    override = measurements.read_measurements_override(request.measurements_file)
+    for group in collected.scenarios:
+        _write_results(tree, sys_id, group, originals)
+        _write_measurements(tree, request, sys_id, system, group, collected.unsubmittable, override)
+        if group.test06 is not None:
+            target = tree.compliance(sys_id, group.benchmark, group.scenario)
+            _copy(group.test06.file(f"{TEST06}/{VERIFY_TXT}"), target / VERIFY_TXT)
+            _copy(group.test06.file(f"{TEST06}/accuracy/{artifacts.ACCURACY_LOG}"),
+                  target / "accuracy" / artifacts.ACCURACY_LOG)
+    for benchmark in sorted({g.benchmark for g in collected.scenarios}):
+        readme = _code_readme(request, collected)
+        artifacts.write_text_atomic(tree.code(benchmark, request.implementation) / "README.md", readme)
+
+
+def _write_results(tree: Tree, sys_id: str, group: ScenarioRuns, originals: Path) -> None:
+    assert group.performance is not None and group.accuracy is not None
+    perf = tree.performance(sys_id, group.benchmark, group.scenario)
+    for name in (artifacts.SUMMARY, artifacts.DETAIL):
+        _copy(group.performance.file(name), perf / name)
+    acc = tree.accuracy(sys_id, group.benchmark, group.scenario)
+    for name in (artifacts.SUMMARY, artifacts.DETAIL, artifacts.ACCURACY_TXT):
+        _copy(group.accuracy.file(name), acc / name)
+    original = originals / sys_id / group.benchmark / group.scenario / "accuracy" / artifacts.ACCURACY_LOG
+    _copy(group.accuracy.file(artifacts.ACCURACY_LOG), original)
+    truncate_accuracy_log(original, acc / artifacts.ACCURACY_LOG, acc / artifacts.ACCURACY_TXT)
+
+
+def truncate_accuracy_log(original: Path, target: Path, accuracy_txt: Path) -> str:
+    """Write the viewable head and tail of the log to target; append hash=<sha256 of original>."""
+    digest = hashlib.sha256(original.read_bytes()).hexdigest()
+    text = original.read_text(errors="replace")
+    if len(text) > 2 * VIEWABLE_CHARS + len(ELLIPSIS):
+        text = text[:VIEWABLE_CHARS] + ELLIPSIS + text[-VIEWABLE_CHARS:]
+    artifacts.write_text_atomic(target, text)
+    existing = accuracy_txt.read_text()
+    lines = [line for line in existing.splitlines() if not line.startswith("hash=")]
+    artifacts.write_text_atomic(accuracy_txt, "\n".join(lines).rstrip("\n") + f"\nhash={digest}\n")
+    return digest
+
+
+def _write_measurements(tree: Tree, request: PackageRequest, sys_id: str, system: SystemDescription,
+                        group: ScenarioRuns, unsubmittable: list[str], override: dict[str, str]) -> None:
+    assert group.performance is not None
+    perf = group.performance
+    where = tree.measurements(sys_id, group.benchmark, group.scenario)
+    info = measurements.derive_info(perf.manifest, measurements.run_config(perf.path), override)
+    target = tree.measurements_json(sys_id, group.benchmark, group.scenario, request.implementation)
+    artifacts.write_json_atomic(target, info.model_dump())
+    runs = [(role, run.manifest) for role, run in group.runs()]
+    readme = measurements.render_readme(runs, system, request.round, unsubmittable)
+    artifacts.write_text_atomic(where / "README.md", readme)
+    _copy(perf.file(artifacts.USER_CONF), where / artifacts.USER_CONF)
+    if tree.layout.needs_mlperf_conf:
+        _copy(perf.file(artifacts.MLPERF_CONF), where / artifacts.MLPERF_CONF)
+
+
+def _code_readme(request: PackageRequest, collected: CollectedRuns) -> str:
+    manifests = [run.manifest for group in collected.scenarios for _, run in group.runs()]
+    commits = sorted({m.git_commit or "unknown" for m in manifests})
+    versions = sorted({m.versions.get("mlperf-llm-harness", "unknown") for m in manifests})
+    return "\n".join([
+        f"# {request.implementation}", "",
+        "These results were produced with mlperf-llm-harness, an open-source harness that drives MLPerf",
+        "LoadGen against TensorRT-LLM (or the transformers reference backend) on Slurm GPU clusters.", "",
+        f"- harness version(s): {', '.join(versions)}", f"- harness git commit(s): {', '.join(commits)}", "",
+        "The exact command of every run is in measurements/<system>/<benchmark>/<scenario>/README.md",
+        "(results/<system>/<benchmark>/<scenario>/README.md from round v6.0).", "",
+    ])
+
+
+def _copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)

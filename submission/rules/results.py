@@ -1,0 +1,250 @@
+"""Rules for results/<sys>/<bench>/<scenario>: performance/run_1 detail log, accuracy/ files and scores.
+
+Each rule carries the checker families that fail on it (mlperf-rules.md §3.3-§3.6 and the §9 table);
+elsewhere it is a warning, so a tree that is clean here passes every round's checker.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from compliance.results import checker_passes
+from harness.errors import InputError
+from harness.logs import DetailLog, parse_detail_log
+from harness.rounds import round_spec
+from submission.layout import ACCURACY_FILES, PERF_OPTIONAL, PERF_REQUIRED, TEST06
+from submission.rules._base import TAG_SCRIPTS, Findings
+
+SAMPLES = 24576
+MIN_DURATION_MS = 600000
+MAX_ACCURACY_LOG = 10 * 1024
+_V4, _V5, _HEAD = frozenset({"v4"}), frozenset({"v5"}), frozenset({"head"})
+_V5_HEAD = frozenset({"v5", "head"})
+# (TTFT p99, TPOT p99) limits in ns, strict "<".
+SERVER_LIMITS = (2_000_000_000, 200_000_000)
+INTERACTIVE_LIMITS = (450_000_000, 40_000_000)
+TARGETS = {
+    "llama2-70b-99": {"rouge1": 43.986888, "rouge2": 21.814848, "rougeL": 28.330038},
+    "llama2-70b-99.9": {"rouge1": 44.3867688, "rouge2": 22.0131648, "rougeL": 28.5875838},
+}
+TOKENS_PER_SAMPLE = (265.005, 323.895)
+_ROUGE_V4 = r".*'{0}':\s([\d.]+).*"
+_ROUGE_V5 = r".*'{0}':\s+'?([\d.]+)'?.*"
+_TOKENS = re.compile(r".*'tokens_per_sample':\s([\d.]+).*")
+_HASH = re.compile(r"^hash=([\w\d]+)$")
+
+
+def check_scenario(f: Findings, path: Path, benchmark: str) -> None:
+    """All rules for one results scenario dir."""
+    scenario = path.name
+    if scenario not in ("Offline", "Server", "Interactive") or (
+            scenario == "Interactive" and f.round in ("v4.0", "v4.1", "v5.0")):
+        f.add("scenario-name", path, f"{scenario} is not a scenario of round {f.round} for Llama 2 70B",
+              "use Offline or Server (Interactive from v5.1), in exactly that case")
+        return
+    check_performance(f, path / "performance" / "run_1", scenario)
+    check_accuracy(f, path / "accuracy", benchmark)
+    test06 = path / TEST06 if (path / TEST06).is_dir() else None
+    if test06 is not None:
+        check_test06(f, test06)
+
+
+def _files(f: Findings, where: Path, required: tuple[str, ...], optional: tuple[str, ...], rule: str,
+           extra_fails: frozenset[str]) -> bool:
+    if not where.is_dir():
+        f.add(rule, where, f"{where.name}/ is missing", f"add {', '.join(required)}")
+        return False
+    present = {p.name for p in where.iterdir()}
+    missing = [name for name in required if name not in present]
+    for name in missing:
+        f.add(rule, where / name, f"{name} is missing", f"copy {name} from the run directory")
+    for name in sorted(present - set(required) - set(optional)):
+        f.add(rule, where / name, f"{name} is not allowed in {where.name}/",
+              f"keep only {', '.join(required)} here", extra_fails)
+    return not missing
+
+
+def check_performance(f: Findings, run: Path, scenario: str) -> None:
+    """performance/run_1: allowed files and the detail-log keys the checker reads."""
+    if not _files(f, run, PERF_REQUIRED, PERF_OPTIONAL, "performance-files", TAG_SCRIPTS):
+        return
+    detail = run / "mlperf_log_detail.txt"
+    try:
+        log = parse_detail_log(detail)
+    except InputError as err:
+        f.add("detail-log", detail, err.message, "copy LoadGen's untouched mlperf_log_detail.txt")
+        return
+    _check_settings(f, detail, log)
+    _check_metric(f, detail, log, scenario)
+    if scenario == "Offline":
+        _check_offline(f, detail, log)
+    else:
+        _check_server(f, detail, log, scenario)
+
+
+def _check_settings(f: Findings, detail: Path, log: DetailLog) -> None:
+    if log["requested_use_token_latencies"] is not True:
+        f.add("token-latencies", detail, "requested_use_token_latencies is not true",
+              "run with LoadGen model name llama2-70b so mlperf.conf enables token latencies")
+    if log.num_errors():
+        f.add("loadgen-errors", detail, f"LoadGen logged {log.num_errors()} error(s): "
+              f"{'; '.join(str(m.value) for m in log.errors[:2])}", "fix the cause and rerun", TAG_SCRIPTS)
+    if (log["effective_performance_sample_count"] or 0) < SAMPLES:
+        f.add("performance-sample-count", detail, "effective_performance_sample_count is "
+              f"{log['effective_performance_sample_count']}; expected >= {SAMPLES}", "run the full 24576-sample QSL")
+    seeds = round_spec(f.round).seeds
+    expected = {"effective_qsl_rng_seed": seeds.qsl, "effective_sample_index_rng_seed": seeds.sample_index,
+                "effective_schedule_rng_seed": seeds.schedule}
+    for key, value in expected.items():
+        if log[key] != value:
+            f.add("seeds", detail, f"{key} is {log[key]}; round {f.round} needs {value}",
+                  f"run with the LoadGen of round {f.round} (and its mlperf.conf for v4.x)")
+    if log["result_validity"] != "VALID":
+        f.add("result-validity", detail, f"result_validity is {log['result_validity']}",
+              "meet min duration, min queries, latency limits and early stopping", _V5)
+    duration = log["effective_min_duration_ms"]
+    if duration is not None and duration < MIN_DURATION_MS:
+        f.add("min-duration", detail, f"effective_min_duration_ms is {duration}; expected >= {MIN_DURATION_MS}",
+              "do not lower min_duration in user.conf", _V5_HEAD)
+    if f.family != "v4" and log["effective_sample_concatenate_permutation"] is not True:
+        f.add("equal-issue", detail, "effective_sample_concatenate_permutation is not true",
+              "do not turn off sample_concatenate_permutation", _V5)
+
+
+def _metric_key(f: Findings, scenario: str) -> str:
+    if scenario == "Offline":
+        return "result_tokens_per_second"
+    return "result_completed_samples_per_sec" if f.family == "v4" else "result_completed_tokens_per_second"
+
+
+def _check_metric(f: Findings, detail: Path, log: DetailLog, scenario: str) -> None:
+    key = _metric_key(f, scenario)
+    value = log[key]
+    if not isinstance(value, (int, float)) or value <= 0:
+        f.add("metric", detail, f"{key} is {value}; the checker counts no result",
+              "package a finished performance run")
+
+
+def _check_offline(f: Findings, detail: Path, log: DetailLog) -> None:
+    spq = log["effective_samples_per_query"] or 0
+    if spq < SAMPLES:
+        f.add("samples-per-query", detail, f"effective_samples_per_query is {spq}; expected >= {SAMPLES}",
+              "do not lower Offline min_query_count; set target_qps to the real throughput", TAG_SCRIPTS)
+    if (log["effective_min_query_count"] or 0) < 1:
+        f.add("min-query-count", detail, "effective_min_query_count < 1", "do not set min_query_count to 0")
+
+
+def _check_server(f: Findings, detail: Path, log: DetailLog, scenario: str) -> None:
+    ttft = log["result_first_token_99.00_percentile_latency_ns"]
+    tpot = log["result_time_per_output_token_99.00_percentile_ns"]
+    for name, value, limit in (("TTFT", ttft, SERVER_LIMITS[0]), ("TPOT", tpot, SERVER_LIMITS[1])):
+        if not isinstance(value, (int, float)) or value >= limit:
+            f.add("latency", detail, f"{name} p99 is {value} ns; the limit is < {limit} ns",
+                  "lower target_qps until the latency limits hold")
+        elif scenario == "Interactive":
+            tight = INTERACTIVE_LIMITS[0] if name == "TTFT" else INTERACTIVE_LIMITS[1]
+            if value >= tight:
+                f.add("latency", detail, f"{name} p99 is {value} ns; Interactive needs < {tight} ns",
+                      "lower target_qps until the Interactive limits hold", _V5)
+    if log["early_stopping_met"] is False:
+        f.add("early-stopping", detail, "early_stopping_met is false", "run longer or at a lower target_qps",
+              _HEAD)
+    target = log["effective_target_latency_ns"]
+    if target is not None and target > 20_000_000_000:
+        f.add("target-latency", detail, f"effective_target_latency_ns is {target}; expected <= 2e10",
+              "do not set target_latency in user.conf")
+
+
+def check_accuracy(f: Findings, acc: Path, benchmark: str) -> None:
+    """accuracy/: exactly its four files, a parsable accuracy.txt with hash, a truncated log, no errors."""
+    if not acc.is_dir():
+        f.add("accuracy-files", acc, "accuracy/ is missing", "add the accuracy run's files")
+        return
+    present = {p.name for p in acc.iterdir()}
+    if "accuracy.txt" not in present:
+        f.add("accuracy-files", acc / "accuracy.txt", "accuracy.txt is missing",
+              "add the scoring output (submission package writes it with the hash line)")
+    for name in sorted(set(ACCURACY_FILES) - present - {"accuracy.txt"}):
+        fails = _V5_HEAD if name == "mlperf_log_accuracy.json" else _V5
+        f.add("accuracy-files", acc / name, f"{name} is missing", f"add {name}", fails)
+    for name in sorted(present - set(ACCURACY_FILES)):
+        f.add("accuracy-files", acc / name, f"{name} is not allowed in accuracy/",
+              "accuracy/ must hold exactly its four files; move extra files out", _V5)
+    log = acc / "mlperf_log_accuracy.json"
+    if log.is_file() and log.stat().st_size > MAX_ACCURACY_LOG:
+        f.add("accuracy-log-size", log, f"{log.stat().st_size} bytes; the limit is {MAX_ACCURACY_LOG}",
+              "truncate it (submission package does, keeping the original)", _HEAD)
+    if "accuracy.txt" in present:
+        _check_accuracy_txt(f, acc / "accuracy.txt", benchmark)
+    if "mlperf_log_detail.txt" in present:
+        _check_accuracy_detail(f, acc / "mlperf_log_detail.txt")
+
+
+def _scores(lines: list[str], pattern: str) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for metric in ("rouge1", "rouge2", "rougeL"):
+        regex = re.compile(pattern.format(metric))
+        for line in lines:
+            match = regex.match(line)
+            if match:
+                found[metric] = float(match.group(1))
+    for line in lines:
+        match = _TOKENS.match(line)
+        if match:
+            found["tokens_per_sample"] = float(match.group(1))
+    return found
+
+
+def _check_accuracy_txt(f: Findings, path: Path, benchmark: str) -> None:
+    lines = path.read_text(errors="replace").splitlines()
+    if not any(_HASH.match(line) for line in lines):
+        f.add("accuracy-hash", path, "no hash= line", "truncate with submission package, which appends it",
+              frozenset())
+    v4 = _scores(lines, _ROUGE_V4)
+    v5 = _scores(lines, _ROUGE_V5)
+    if not v5:
+        f.add("accuracy-parse", path, "no metric can be read (numpy 2 prints np.float64(...))",
+              "print plain floats: {'rouge1': 44.43, ...}", _V5)
+    elif len(v4) < 4:
+        f.add("accuracy-parse", path, f"only {', '.join(sorted(v4))} can be read", "print plain floats",
+              frozenset())
+    _check_targets(f, path, benchmark, v5)
+
+
+def _check_targets(f: Findings, path: Path, benchmark: str, scores: dict[str, Any]) -> None:
+    for metric, target in TARGETS.get(benchmark, {}).items():
+        if metric in scores and scores[metric] < target:
+            f.add("accuracy-target", path, f"{metric} {scores[metric]} is below the {benchmark} target {target}",
+                  "closed needs it; open accepts it but reviewers read it", frozenset())
+    tps = scores.get("tokens_per_sample")
+    if tps is not None and not TOKENS_PER_SAMPLE[0] <= tps <= TOKENS_PER_SAMPLE[1]:
+        f.add("accuracy-target", path, f"tokens_per_sample {tps} is outside {TOKENS_PER_SAMPLE}",
+              "closed needs it; open accepts it", frozenset())
+
+
+def _check_accuracy_detail(f: Findings, detail: Path) -> None:
+    try:
+        log = parse_detail_log(detail)
+    except InputError as err:
+        f.add("detail-log", detail, err.message, "copy LoadGen's untouched accuracy-run detail log")
+        return
+    if log.num_errors():
+        f.add("accuracy-loadgen-errors", detail, f"LoadGen logged {log.num_errors()} error(s) in the accuracy run "
+              "(the v5.1 checker crashes on it)", "fix the cause and rerun the accuracy run", _V5_HEAD)
+    count = log["effective_accuracy_sample_count"] or log["qsl_reported_total_count"]
+    if count != SAMPLES:
+        f.add("accuracy-sample-count", detail, f"the accuracy run covered {count} samples; expected {SAMPLES}",
+              "score the full dataset", _HEAD)
+
+
+def check_test06(f: Findings, test06: Path) -> None:
+    """TEST06/verify_accuracy.txt: open never needs it, so failures are warnings."""
+    verify = test06 / "verify_accuracy.txt"
+    if not verify.is_file():
+        f.add("test06", verify, "verify_accuracy.txt is missing", "run `compliance run TEST06`", frozenset())
+        return
+    if not checker_passes(verify.read_text(errors="replace").splitlines()):
+        f.add("test06", verify, "TEST06 verification did not pass", "fix the SUT's token reporting",
+              frozenset())

@@ -1,0 +1,263 @@
+"""Implementation of the tensorrt_llm fake: the LLM API surface harness.backends.trtllm uses, and an access log.
+
+Written from the TensorRT-LLM 1.x sources (release named in tests/unit/harness/backends/test_trtllm_surface.py):
+- tensorrt_llm/llmapi/llm.py: LLM.__init__(model, tokenizer=None, tokenizer_mode='auto', skip_tokenizer_init=False,
+  trust_remote_code=False, tensor_parallel_size=1, dtype='auto', revision=None, tokenizer_revision=None, **kwargs);
+  generate_async(inputs, sampling_params=None, ..., streaming=False, ...) -> RequestOutput; shutdown().
+- tensorrt_llm/executor/result.py: GenerationResult (RequestOutput's base) is awaitable (aresult), async-iterable
+  (each step extends outputs[i].token_ids cumulatively), has `finished` and abort(); CompletionOutput fields.
+  Its queue is an asyncio queue only when created inside a running event loop.
+- tensorrt_llm/sampling_params.py: SamplingParams is a kw_only dataclass; pad_id defaults to end_id.
+- tensorrt_llm/llmapi/llm_args.py: KvCacheConfig(free_gpu_memory_fraction, enable_block_reuse, dtype, ...).
+Generated tokens are a deterministic function of the prompt; nothing here imitates model quality.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+ACCESSED: set[str] = set()
+
+
+def record(name: str) -> None:
+    """Log one touched API name (module attribute, method, field or keyword)."""
+    ACCESSED.add(name)
+
+
+@dataclass
+class State:
+    """Knobs the tests turn: version, device count, whether end_id appears in token_ids, time per token."""
+
+    version: str = "1.2.1"
+    device_count: int = 8
+    include_end_id: bool = False
+    step_delay_s: float = 0.0
+    llms: list[Any] = field(default_factory=list)
+
+
+STATE = State()
+
+
+def reset() -> None:
+    """Forget the access log and restore default knobs."""
+    ACCESSED.clear()
+    STATE.__init__()  # type: ignore[misc]
+
+
+class _Recorded:
+    """Logs every public attribute read as '<record_as>.<name>'."""
+
+    _record_as: ClassVar[str] = ""
+
+    def __getattribute__(self, name: str) -> Any:
+        if not name.startswith("_"):
+            record(f"{type(self)._record_as}.{name}")
+        return object.__getattribute__(self, name)
+
+
+@dataclass(slots=True, kw_only=True)
+class SamplingParams:
+    """Field names, defaults and validation of tensorrt_llm.sampling_params.SamplingParams (subset of fields)."""
+
+    end_id: int | None = None
+    pad_id: int | None = None
+    max_tokens: int = 32
+    stop_token_ids: list[int] | None = None
+    n: int = 1
+    best_of: int | None = None
+    use_beam_search: bool = False
+    top_k: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    temperature: float | None = None
+    min_tokens: int | None = None
+    repetition_penalty: float | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    length_penalty: float | None = None
+    early_stopping: int | None = None
+    ignore_eos: bool = False
+    detokenize: bool = True
+    skip_special_tokens: bool = True
+
+    def __post_init__(self) -> None:
+        for item in dataclasses.fields(self):
+            if getattr(self, item.name) != item.default:
+                record(f"tensorrt_llm.SamplingParams({item.name}=)")
+        if self.pad_id is None:
+            self.pad_id = self.end_id
+        self.best_of = self.best_of or self.n
+        if self.best_of < self.n:
+            raise ValueError(f"best_of ({self.best_of}) cannot be less than n ({self.n})")
+        greedy = not self.use_beam_search and self.top_k in (None, 1) and self.top_p in (None, 0.0)
+        if self.best_of > 1 and greedy:
+            raise ValueError("Greedy decoding in the LLM API does not allow multiple returns.")
+
+
+class KvCacheConfig:
+    """tensorrt_llm.llmapi.KvCacheConfig: a pydantic model with extra='forbid' in the real package."""
+
+    _FIELDS: ClassVar[dict[str, Any]] = {"free_gpu_memory_fraction": None, "enable_block_reuse": True,
+                                         "max_tokens": None, "dtype": "auto", "host_cache_size": None}
+
+    def __init__(self, **kwargs: Any) -> None:
+        unknown = set(kwargs) - set(self._FIELDS)
+        if unknown:
+            raise ValueError(f"KvCacheConfig: extra fields not permitted: {sorted(unknown)}")
+        for name, default in self._FIELDS.items():
+            setattr(self, name, kwargs.get(name, default))
+        for name in kwargs:
+            record(f"tensorrt_llm.llmapi.KvCacheConfig({name}=)")
+
+
+class CompletionOutput(_Recorded):
+    """tensorrt_llm.executor.result.CompletionOutput: index, text, token_ids, finish_reason, ..."""
+
+    _record_as = "CompletionOutput"
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.text = ""
+        self.token_ids: list[int] = []
+        self.finish_reason: str | None = None
+
+
+class RequestOutput(_Recorded):
+    """tensorrt_llm.llmapi.RequestOutput (a GenerationResult): await it, or `async for` over its steps."""
+
+    _record_as = "RequestOutput"
+
+    def __init__(self, request_id: int, prompt_token_ids: list[int], params: SamplingParams, streaming: bool) -> None:
+        self.request_id = request_id
+        self.prompt_token_ids = prompt_token_ids
+        self._prompt = prompt_token_ids
+        self._params = params
+        self._streaming = streaming
+        self._outputs = [CompletionOutput(i) for i in range(params.best_of or 1)]
+        self._done = False
+        self._aborted = False
+        self._queue: asyncio.Queue[tuple[list[int], str | None]] = asyncio.Queue()
+
+    @property
+    def outputs(self) -> list[CompletionOutput]:
+        return self._outputs[: self._params.n]
+
+    @property
+    def finished(self) -> bool:
+        return self._done
+
+    def abort(self) -> None:
+        self._aborted = True
+
+    async def _step(self) -> None:
+        new_tokens, finish_reason = await self._queue.get()
+        for output in self._outputs:
+            fields = vars(output)  # internal bookkeeping: not an adapter access, so not logged
+            fields["token_ids"].extend(new_tokens)
+            if finish_reason is not None:
+                fields["finish_reason"] = finish_reason
+        self._done = finish_reason is not None
+
+    async def aresult(self) -> RequestOutput:
+        while not self._done:
+            await self._step()
+        return self
+
+    def __await__(self) -> Any:
+        return self.aresult().__await__()
+
+    def __aiter__(self) -> RequestOutput:
+        record("RequestOutput.__aiter__")
+        return self
+
+    async def __anext__(self) -> RequestOutput:
+        if self._done:
+            raise StopAsyncIteration
+        await self._step()
+        return self
+
+
+def fake_tokens(prompt: list[int], params: SamplingParams) -> tuple[list[int], str]:
+    """The deterministic answer for a prompt: (generated ids, finish reason), honouring min/max tokens."""
+    natural = 3 + (sum(prompt) + len(prompt)) % 11
+    minimum = max(params.min_tokens or 1, 1)
+    length = min(max(natural, minimum), params.max_tokens)
+    body = [1000 + (sum(prompt) * 31 + k * 17) % 5000 for k in range(length)]
+    body = [t + 1 if t == params.end_id else t for t in body]
+    if length < params.max_tokens:
+        return ([*body, params.end_id] if STATE.include_end_id else body), "stop"
+    return body, "length"
+
+
+class LLM:
+    """tensorrt_llm.LLM (PyTorch backend in 1.x) and tensorrt_llm._tensorrt_engine.LLM (engine dirs)."""
+
+    _record_as: ClassVar[str] = "tensorrt_llm.LLM"
+    # LlmArgs fields the fake accepts as **kwargs (the real TorchLlmArgs/TrtLlmArgs forbid unknown ones).
+    _LLM_ARGS: ClassVar[set[str]] = {"pipeline_parallel_size", "kv_cache_config", "max_batch_size", "max_num_tokens",
+                                     "max_seq_len", "enable_chunked_prefill", "scheduler_config", "backend",
+                                     "build_config", "enable_attention_dp", "cuda_graph_config"}
+
+    def __init__(self, model: str, tokenizer: Any = None, tokenizer_mode: str = "auto",
+                 skip_tokenizer_init: bool = False, trust_remote_code: bool = False, tensor_parallel_size: int = 1,
+                 dtype: str = "auto", revision: str | None = None, tokenizer_revision: str | None = None,
+                 **kwargs: Any) -> None:
+        given = {"tokenizer": tokenizer, "skip_tokenizer_init": skip_tokenizer_init,
+                 "tensor_parallel_size": tensor_parallel_size, **kwargs}
+        record(f"{self._record_as}(model=)")
+        for name, value in given.items():
+            if value not in (None, False) or name in kwargs:
+                record(f"{self._record_as}({name}=)")
+        unknown = set(kwargs) - self._LLM_ARGS
+        if unknown:
+            raise ValueError(f"Failed to parse the arguments for the LLM constructor: unknown {sorted(unknown)}")
+        world = tensor_parallel_size * int(kwargs.get("pipeline_parallel_size", 1))
+        if os.environ.get("TLLM_SPAWN_PROXY_PROCESS") != "1" and world > STATE.device_count:
+            raise RuntimeError(f"Only {STATE.device_count} GPUs are available, but {world} are required.")
+        self.model = model
+        self.kwargs = kwargs
+        self.world_size = world
+        self.shut_down = False
+        self._next_id = 0
+        self.requests: list[list[int]] = []
+        STATE.llms.append(self)
+
+    def generate_async(self, inputs: Any, sampling_params: SamplingParams | None = None, lora_request: Any = None,
+                       prompt_adapter_request: Any = None, streaming: bool = False, **kwargs: Any) -> RequestOutput:
+        record(f"{self._record_as}.generate_async")
+        record(f"{self._record_as}.generate_async(streaming=)")
+        asyncio.get_running_loop()  # the real result's async queue needs one (executor/result.py)
+        if self.shut_down:
+            raise RuntimeError("LLM is shut down")
+        if not isinstance(inputs, list) or not all(isinstance(t, int) for t in inputs):
+            raise TypeError(f"The inputs must be type str or list of int, but got {type(inputs)}")
+        params = sampling_params or SamplingParams()
+        self._next_id += 1
+        self.requests.append(list(inputs))
+        result = RequestOutput(self._next_id, list(inputs), params, streaming)
+        asyncio.get_running_loop().create_task(self._produce(result))
+        return result
+
+    async def _produce(self, result: RequestOutput) -> None:
+        tokens, reason = fake_tokens(result._prompt, result._params)
+        for position, token in enumerate(tokens):
+            await asyncio.sleep(STATE.step_delay_s)
+            if result._aborted:
+                result._queue.put_nowait(([], "cancelled"))
+                return
+            last = position == len(tokens) - 1
+            result._queue.put_nowait(([token], reason if last else None))
+
+    def shutdown(self) -> None:
+        record(f"{self._record_as}.shutdown")
+        self.shut_down = True
+
+
+class EngineLLM(LLM):
+    """tensorrt_llm._tensorrt_engine.LLM (the llmapi _TrtLLM class), for trtllm-build engine dirs."""
+
+    _record_as: ClassVar[str] = "tensorrt_llm._tensorrt_engine.LLM"

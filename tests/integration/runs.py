@@ -1,0 +1,47 @@
+"""Helpers for integration tests: run the real `harness` CLI in a subprocess and read its run directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def harness(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """`python -m harness ARGS` with the repository on PYTHONPATH; output captured as text."""
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, env=full_env, text=True,
+                          capture_output=True, timeout=timeout)
+
+
+def manifest(run_dir: Path) -> dict[str, Any]:
+    """The run's manifest.json."""
+    return json.loads((run_dir / "manifest.json").read_text())
+
+
+def detail(run_dir: Path) -> dict[str, Any]:
+    """First value of every key in mlperf_log_detail.txt, plus the list of error messages."""
+    values: dict[str, Any] = {}
+    errors = []
+    for line in (run_dir / "mlperf_log_detail.txt").read_text().splitlines():
+        if line.startswith(":::MLLOG"):
+            record = json.loads(line[len(":::MLLOG"):])
+            values.setdefault(record["key"], record["value"])
+            if record["metadata"].get("is_error"):
+                errors.append(record)
+    values["__errors__"] = errors
+    return values
+
+
+def accuracy_tokens(run_dir: Path) -> dict[int, str]:
+    """qsl_idx -> hex response data from mlperf_log_accuracy.json (first occurrence wins)."""
+    found: dict[int, str] = {}
+    for entry in json.loads((run_dir / "mlperf_log_accuracy.json").read_text()):
+        found.setdefault(entry["qsl_idx"], entry["data"])
+    return found

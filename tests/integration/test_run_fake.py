@@ -1,0 +1,114 @@
+"""`harness run` end to end with real LoadGen 4.0.1 and the instant fake backend (stands in for a model)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tests.integration.runs import REPO, detail, harness, manifest
+
+V40_SEEDS = (13281865557512327830, 198141574272810017, 7575108116881280410)
+FAKE = ["--set", "backend.kind=fake", "--no-progress"]
+
+
+def test_offline_performance_run_writes_official_logs_and_an_honest_manifest(tmp_path: Path) -> None:
+    run = tmp_path / "offline"
+    result = harness("run", *FAKE, "--output-dir", str(run), env={"HF_TOKEN": "hf_very_secret"})
+    assert result.returncode == 0, result.stderr
+    log = detail(run)
+    assert log["__errors__"] == []
+    assert (log["effective_qsl_rng_seed"], log["effective_sample_index_rng_seed"],
+            log["effective_schedule_rng_seed"]) == V40_SEEDS
+    assert log["requested_use_token_latencies"] is True and log["result_validity"] == "VALID"
+    assert log["effective_scenario"] == "Offline"
+    data = manifest(run)
+    assert data["status"] == "completed" and data["submittable"] is False
+    assert any("test fake" in reason for reason in data["not_submittable_reasons"])
+    assert data["response_dtype"] == "int32" and data["versions"]["mlcommons-loadgen"] == "4.0.1"
+    for name, digest in data["files"].items():
+        assert hashlib.sha256((run / name).read_bytes()).hexdigest() == digest
+    assert {"user.conf", "mlperf.conf", "config.yaml", "samples.jsonl", "mlperf_log_summary.txt",
+            "network_counters_before.json", "network_counters_delta.json"} <= set(data["files"])
+    assert (run / "mlperf.conf").read_text() == (REPO / "harness/data/mlperf-v4.0.conf").read_text()
+    everything = "".join(p.read_text(errors="ignore") for p in run.iterdir() if p.is_file())
+    assert "hf_very_secret" not in everything
+
+
+def test_server_run_reports_first_tokens_and_token_latencies(tmp_path: Path) -> None:
+    run = tmp_path / "server"
+    result = harness("run", *FAKE, "--scenario", "Server", "--set", "loadgen.target_qps=40",
+                     "--set", "backend.first_token_delay_ms=2", "--output-dir", str(run))
+    log = detail(run)
+    assert log["__errors__"] == [], log["__errors__"]
+    assert log["effective_scenario"] == "Server"
+    assert log["result_first_token_99.00_percentile_latency_ns"] > 0
+    assert "result_time_per_output_token_99.00_percentile_ns" in log
+    assert result.returncode in (0, 1)  # 1 only when LoadGen judges the tiny run INVALID (early stopping)
+    assert (result.returncode == 0) == (log["result_validity"] == "VALID")
+
+
+def test_accuracy_log_holds_int32_responses_with_one_eos(tmp_path: Path) -> None:
+    run = tmp_path / "acc"
+    harness("run", *FAKE, "--set", "backend.output_tokens=7", "--mode", "accuracy", "--output-dir", str(run))
+    import json
+
+    entries = json.loads((run / "mlperf_log_accuracy.json").read_text())
+    assert len({e["qsl_idx"] for e in entries}) == manifest(run)["sample_count"]
+    for entry in entries:
+        tokens = np.frombuffer(bytes.fromhex(entry["data"]), np.int32)
+        assert len(tokens) == entry["token_count"] == 7 and tokens[-1] == 2 and list(tokens).count(2) == 1
+
+
+def test_an_existing_run_directory_is_never_overwritten(tmp_path: Path) -> None:
+    run = tmp_path / "kept"
+    run.mkdir()
+    (run / "mlperf_log_detail.txt").write_text("a previous run")
+    result = harness("run", *FAKE, "--output-dir", str(run))
+    assert result.returncode == 2
+    assert "already exists" in result.stderr and "Traceback" not in result.stderr
+    assert (run / "mlperf_log_detail.txt").read_text() == "a previous run"
+
+
+def test_a_stray_audit_config_in_the_working_directory_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "audit.config").write_text("*.*.mode = 2\n")
+    result = harness("run", *FAKE, cwd=tmp_path)
+    assert result.returncode == 2 and "audit.config" in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_round_the_installed_loadgen_cannot_produce_is_refused_with_the_fix(tmp_path: Path) -> None:
+    result = harness("run", *FAKE, "--set", "round=v5.1", "--output-dir", str(tmp_path / "r"))
+    assert result.returncode == 3
+    assert "mlcommons-loadgen 4.0.1 is installed" in result.stderr and "pip install" in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_bad_config_value_exits_2_with_one_clear_line(tmp_path: Path) -> None:
+    result = harness("run", *FAKE, "--set", "generation.max_new_tokens=1")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: generation.max_new_tokens:") and "Traceback" not in result.stderr
+
+
+def test_ctrl_c_stops_loadgen_and_marks_the_run_aborted(tmp_path: Path) -> None:
+    run = tmp_path / "interrupted"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen([sys.executable, "-m", "harness", "run", *FAKE, "--set", "backend.delay_ms=60000",
+                                "--output-dir", str(run)], env=env, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (run / "mlperf_log_detail.txt").exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(1)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    data = manifest(run)
+    assert data["status"] == "aborted" and data["submittable"] is False
+    assert (run / "mlperf_log_summary.txt").exists()

@@ -1,0 +1,174 @@
+"""Real Slurm on this host: sbatch of rendered stages, srun --mpi=pmix ranks, afterok pipelines, job status.
+
+The session fixture starts munged + slurmctld + slurmd through scripts/slurm-local.sh (state in a temporary
+folder, private munge socket, free ports) and stops them at the end. Jobs are polled with scontrol/squeue
+(not `sbatch --wait`, which polls slowly). Pyxis cannot run here: its flags are tested in test_render.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.cli import app
+from harness.config import RunConfig, build_config, load_config
+from harness.console import run_cli
+from harness.errors import RunError
+from harness.slurm import stages
+from harness.slurm.render import render_job
+from harness.slurm.stages import StageCommand, StageOptions, TasksLayout
+from harness.slurm.submit import JobStatus, job_status, submit_pipeline, submit_stage
+
+REPO = Path(__file__).resolve().parents[2]
+DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch", "srun", "scontrol", "squeue")
+pytestmark = [pytest.mark.multinode,
+              pytest.mark.skipif(any(shutil.which(d) is None for d in DAEMONS),
+                                 reason="Slurm/munge are not installed (scripts/install-system.sh)")]
+
+
+def _free_port_pair() -> int:
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port < 65000:
+            with socket.socket() as second:
+                try:
+                    second.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+            return int(port)
+    raise AssertionError("no free port pair for slurmctld/slurmd")
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A running single-node cluster; yields its SLURM_CONF (also exported to this process)."""
+    state = tmp_path_factory.mktemp("slurm-state")
+    script = str(REPO / "scripts" / "slurm-local.sh")
+    env = {**os.environ, "SLURM_LOCAL_PORT": str(_free_port_pair())}
+    started = subprocess.run([script, "start", str(state)], env=env, capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr
+    conf = started.stdout.strip().splitlines()[-1].removeprefix("export SLURM_CONF=")
+    previous = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = conf
+    try:
+        yield Path(conf)
+    finally:
+        subprocess.run([script, "stop", str(state)], env=env, capture_output=True, timeout=120)
+        if previous is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = previous
+
+
+def _wait(job_id: str, timeout_s: float = 600, until: str | None = None) -> JobStatus:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = job_status(job_id)
+        if status.finished or (until is not None and status.reason == until):
+            return status
+        time.sleep(0.5)
+    raise AssertionError(f"job {job_id} still {status.state} after {timeout_s} s")
+
+
+def _config(tmp_path: Path, *overrides: str) -> RunConfig:
+    return load_config(None, [f"slurm.workdir={REPO}", f"slurm.python={sys.executable}",
+                              f"output_dir={tmp_path / 'run'}", *overrides])
+
+
+def _manifest(run_dir: Path) -> dict[str, Any]:
+    return dict(json.loads((run_dir / "manifest.json").read_text()))
+
+
+def test_run_stage_under_sbatch_with_three_pmix_ranks_completes(slurm_cluster: Path, tmp_path: Path) -> None:
+    config = _config(tmp_path, "backend.kind=fake", "slurm.ntasks_per_node=3")
+    job = render_job("run", config, tmp_path / "jobs", source="test")
+    submitted = submit_stage(job)
+    status = _wait(submitted.job_id)
+    log = next((tmp_path / "jobs").glob("run-*.out")).read_text()
+    assert (status.state, status.exit_code) == ("COMPLETED", "0:0"), log
+    manifest = _manifest(tmp_path / "run")
+    assert manifest["status"] == "completed"
+    assert manifest["details"]["launch"]["world_size"] == 3
+    assert manifest["environment"]["SLURM_JOB_ID"] == submitted.job_id
+    replicas = {json.loads(line)["replica"] for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()}
+    assert len(replicas) == 3
+    assert f"job {submitted.job_id} on " in log
+
+
+def _probe_stage(code: str) -> stages.StageBuilder:
+    def build(config: RunConfig, options: StageOptions) -> StageCommand:
+        return StageCommand((sys.executable, "-c", code), "test probe", False, TasksLayout())
+    return build
+
+
+def test_pipeline_runs_stages_in_order_and_holds_back_after_a_failure(
+        slurm_cluster: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stages registered like the TensorRT-LLM ones; afterok must order them and stop after a failure."""
+    monkeypatch.setattr(stages, "_REGISTRY", dict(stages._REGISTRY))
+    marks = tmp_path / "marks.txt"
+    append = f"import os, time; open({str(marks)!r}, 'a').write(os.environ['SLURM_JOB_ID'] + chr(10))"
+    stages.register("first", _probe_stage(f"import time; time.sleep(1); {append}"))
+    stages.register("second", _probe_stage(append))
+    stages.register("broken", _probe_stage("raise SystemExit(3)"))
+    stages.register("never", _probe_stage(append))
+    jobs = submit_pipeline(["first", "second", "broken", "never"], build_config({}), tmp_path / "jobs")
+    assert [j.depends_on for j in jobs] == [None, jobs[0].job_id, jobs[1].job_id, jobs[2].job_id]
+    assert _wait(jobs[2].job_id).exit_code == "3:0"
+    held = _wait(jobs[3].job_id, until="DependencyNeverSatisfied")
+    subprocess.run(["scancel", jobs[3].job_id], check=False)
+    assert [(s.state, s.exit_code) for s in map(job_status, (jobs[0].job_id, jobs[1].job_id))] == [
+        ("COMPLETED", "0:0"), ("COMPLETED", "0:0")]
+    assert (held.state, held.reason) == ("PENDING", "DependencyNeverSatisfied")
+    assert marks.read_text().split() == [jobs[0].job_id, jobs[1].job_id]
+
+
+def test_status_command_exits_1_for_a_failed_job_and_0_for_a_completed_one(
+        slurm_cluster: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(stages, "_REGISTRY", dict(stages._REGISTRY))
+    stages.register("ok", _probe_stage("pass"))
+    stages.register("fails", _probe_stage("raise SystemExit(5)"))
+    ok, fails = (submit_stage(render_job(name, build_config({}), tmp_path)) for name in ("ok", "fails"))
+    _wait(ok.job_id), _wait(fails.job_id)
+    assert run_cli(app, ["slurm", "status", ok.job_id]) == 0
+    assert run_cli(app, ["slurm", "status", fails.job_id]) == 1
+    assert f"job {fails.job_id} ended FAILED (exit 5:0)" in capsys.readouterr().err
+
+
+def test_sbatch_refusal_is_reported_with_its_reason(slurm_cluster: Path, tmp_path: Path) -> None:
+    config = build_config({"slurm": {"partition": "nosuchpartition"}})
+    with pytest.raises(RunError, match="Invalid partition name specified"):
+        submit_stage(render_job("run", config, tmp_path))
+
+
+def _accuracy_tokens(run_dir: Path) -> dict[int, str]:
+    entries = json.loads((run_dir / "mlperf_log_accuracy.json").read_text())
+    return {entry["qsl_idx"]: entry["data"] for entry in entries}
+
+
+@pytest.mark.model
+def test_hf_accuracy_under_srun_pmix_matches_a_single_process_run(slurm_cluster: Path, tmp_path: Path) -> None:
+    """Acceptance of issue 6: srun -n 3 --mpi=pmix inside a real sbatch gives the single-process token ids."""
+    common = ["mode=accuracy", "dataset.max_samples=4", "generation.max_new_tokens=8", "backend.max_batch_size=2"]
+    single = subprocess.run([sys.executable, "-m", "harness", "run", "--no-progress", "--output-dir",
+                             str(tmp_path / "single"), *(f"--set={o}" for o in common)],
+                            cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert single.returncode == 0, single.stderr
+    job = render_job("run", _config(tmp_path, *common, "slurm.ntasks_per_node=3"), tmp_path / "jobs")
+    status = _wait(submit_stage(job).job_id)
+    log = next((tmp_path / "jobs").glob("run-*.out")).read_text()
+    assert (status.state, status.exit_code) == ("COMPLETED", "0:0"), log
+    assert _accuracy_tokens(tmp_path / "run") == _accuracy_tokens(tmp_path / "single")
+    assert _manifest(tmp_path / "run")["details"]["launch"]["world_size"] == 3

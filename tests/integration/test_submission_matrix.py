@@ -1,0 +1,265 @@
+"""The mutation matrix of mlperf-rules.md §9: each single mutation of a passing tree, for v4.0, v5.1 and v6.0.
+
+`submission check` must fail a mutated tree for exactly the rounds whose official checker fails it
+(the verdicts below are the doc's table; v6.0 is judged by HEAD's checker). Where the mirror of
+mlcommons/inference exists, the official checker of each round is also run on the same tree and must
+agree. The passing baseline is a tree packaged from real fake-backend runs, lifted to full length by
+trees.lift_to_full_length (which stands in for 24576-sample, 600 s runs).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from submission.checker import run_official
+from submission.cli import main
+from submission.layout import Tree, round_layout
+from submission.rules import check_tree, family
+from tests.unit.submission import trees
+
+ROUNDS = ("v4.0", "v5.1", "v6.0")
+SYS = trees.SYSTEM.stem
+BENCH = "llama2-70b-99"
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """A mutable copy of a baseline tree."""
+
+    root: Path
+    round: str
+
+    @property
+    def tree(self) -> Tree:
+        return Tree(self.root, "MyOrg", round_layout(self.round))
+
+    @property
+    def org(self) -> Path:
+        return self.tree.org
+
+    def scenario(self, scenario: str) -> Path:
+        return self.tree.scenario(SYS, BENCH, scenario)
+
+    def perf(self, scenario: str) -> Path:
+        return self.tree.performance(SYS, BENCH, scenario) / "mlperf_log_detail.txt"
+
+    def acc(self, scenario: str) -> Path:
+        return self.tree.accuracy(SYS, BENCH, scenario)
+
+    def system(self) -> Path:
+        return self.tree.system_json(SYS)
+
+    def edit_system(self, **values: object) -> None:
+        data = json.loads(self.system().read_text())
+        data.update(values)
+        self.system().write_text(json.dumps(data, indent=2))
+
+    def measurements_json(self, scenario: str) -> Path:
+        return self.tree.measurements_json(SYS, BENCH, scenario, "mlperf-llm-harness")
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """One change to a passing tree and the checker families (v4, v5, head) that fail on it."""
+
+    name: str
+    apply: Callable[[Ctx], None]
+    fails: frozenset[str]
+
+
+def _f(*families: str) -> frozenset[str]:
+    return frozenset(families)
+
+
+ALL, TAGS, NONE = _f("v4", "v5", "head"), _f("v4", "v5"), _f()
+
+
+def _accuracy_text(ctx: Ctx, transform: Callable[[str], str]) -> None:
+    path = ctx.acc("Offline") / "accuracy.txt"
+    path.write_text(transform(path.read_text()))
+
+
+def _untruncated(ctx: Ctx) -> None:
+    log = ctx.acc("Offline") / "mlperf_log_accuracy.json"
+    original = ctx.root.parent / "originals" / SYS / BENCH / "Offline" / "accuracy" / "mlperf_log_accuracy.json"
+    entries = json.loads(original.read_text())
+    log.write_text(json.dumps(entries * 4, indent=0))
+    assert log.stat().st_size > 10240
+
+
+def _numpy2(ctx: Ctx) -> None:
+    text = (ctx.acc("Offline") / "accuracy.txt").read_text()
+    for key in ("rouge1", "rouge2", "rougeL", "rougeLsum", "tokens_per_sample"):
+        text = _wrap(text, key)
+    (ctx.acc("Offline") / "accuracy.txt").write_text(text)
+
+
+def _wrap(text: str, key: str) -> str:
+    head, sep, tail = text.partition(f"'{key}': ")
+    value, comma, rest = tail.partition(",") if "," in tail.split("}")[0] else tail.partition("}")
+    return f"{head}{sep}np.float64({value}){comma}{rest}"
+
+
+def _remove_server(ctx: Ctx) -> None:
+    shutil.rmtree(ctx.scenario("Server"))
+    measurements = ctx.tree.measurements(SYS, BENCH, "Server")
+    if measurements.exists():
+        shutil.rmtree(measurements)
+    compliance = ctx.org / "compliance"
+    if compliance.exists():
+        shutil.rmtree(compliance)
+
+
+def _rename_benchmark(ctx: Ctx, mapping: bool) -> None:
+    custom = "llama2-70b-custom"
+    for base in ("results", "measurements"):
+        path = ctx.org / base / SYS / BENCH
+        if path.exists():
+            path.rename(path.with_name(custom))
+    code = ctx.org / ctx.tree.layout.code_dir / BENCH
+    code.rename(code.with_name(custom))
+    if mapping:
+        (ctx.org / "model_mapping.json").write_text(json.dumps({custom: BENCH}))
+
+
+def _drop_measurement_key(ctx: Ctx) -> None:
+    for scenario in ("Offline", "Server"):
+        path = ctx.measurements_json(scenario)
+        data = json.loads(path.read_text())
+        del data["weight_data_types"]
+        path.write_text(json.dumps(data))
+
+
+def _drop_mlperf_conf(ctx: Ctx) -> None:
+    for scenario in ("Offline", "Server"):
+        (ctx.tree.measurements(SYS, BENCH, scenario) / "mlperf.conf").unlink(missing_ok=True)
+
+
+def _empty_dir(ctx: Ctx) -> None:
+    (ctx.org / "systems" / "empty").mkdir()
+
+
+MUTATIONS = [
+    Mutation("result_validity INVALID (Offline)",
+             lambda c: trees.rewrite_detail(c.perf("Offline"), {"result_validity": "INVALID"}), _f("v5")),
+    Mutation("early_stopping_met false (Server)",
+             lambda c: trees.rewrite_detail(c.perf("Server"), {"early_stopping_met": False}), _f("head")),
+    Mutation("min_duration 120000 (Server)",
+             lambda c: trees.rewrite_detail(c.perf("Server"), {"effective_min_duration_ms": 120000}),
+             _f("v5", "head")),
+    Mutation("samples_per_query 2000 (Offline)",
+             lambda c: trees.rewrite_detail(c.perf("Offline"), {"effective_samples_per_query": 2000}), TAGS),
+    Mutation("equal-issue off",
+             lambda c: trees.rewrite_detail(c.perf("Offline"),
+                                            {"effective_sample_concatenate_permutation": False}), _f("v5")),
+    Mutation("TTFT p99 2.1 s (Server)", lambda c: trees.rewrite_detail(
+        c.perf("Server"), {"result_first_token_99.00_percentile_latency_ns": 2_100_000_000}), ALL),
+    Mutation("requested_use_token_latencies false",
+             lambda c: trees.rewrite_detail(c.perf("Offline"), {"requested_use_token_latencies": False}), ALL),
+    Mutation("wrong seed", lambda c: trees.rewrite_detail(c.perf("Offline"), {"effective_qsl_rng_seed": 12345}),
+             ALL),
+    Mutation("LoadGen ERROR in perf log",
+             lambda c: trees.rewrite_detail(c.perf("Offline"), {}, error="injected error"), TAGS),
+    Mutation("LoadGen ERROR in accuracy log",
+             lambda c: trees.rewrite_detail(c.acc("Offline") / "mlperf_log_detail.txt", {},
+                                            error="injected error"), _f("v5", "head")),
+    Mutation("accuracy log not truncated", _untruncated, _f("head")),
+    Mutation("no hash= line",
+             lambda c: _accuracy_text(c, lambda t: "".join(
+                 line for line in t.splitlines(keepends=True) if not line.startswith("hash="))), NONE),
+    Mutation("ROUGE below target",
+             lambda c: _accuracy_text(c, lambda t: t.replace("'rouge1': ", "'rouge1': 1.0, 'x': ", 1)), NONE),
+    Mutation("numpy-2 np.float64 in accuracy.txt", _numpy2, _f("v5")),
+    Mutation("extra file in accuracy/",
+             lambda c: (c.acc("Offline") / "eval.log").write_text("extra\n"), _f("v5")),
+    Mutation("extra file in performance/run_1",
+             lambda c: (c.perf("Offline").parent / "console.log").write_text("extra\n"), TAGS),
+    Mutation(".gitkeep", lambda c: (c.org / "systems" / ".gitkeep").write_text(""), TAGS),
+    Mutation("empty dir", _empty_dir, TAGS),
+    Mutation("file in root", lambda c: (c.root / "notes.txt").write_text("x\n"), TAGS),
+    Mutation("Offline only", _remove_server, _f("v5")),
+    Mutation("extra unused systems/other.json",
+             lambda c: shutil.copyfile(c.system(), c.system().with_name("other.json")), _f("v5")),
+    Mutation("is_network false (JSON bool)", lambda c: c.edit_system(is_network=False), ALL),
+    Mutation("is_network \"false\" (string)", lambda c: c.edit_system(is_network="false"), _f("head")),
+    Mutation("framework: 7", lambda c: c.edit_system(framework=7), TAGS),
+    Mutation("system_type edge", lambda c: c.edit_system(system_type="edge"), TAGS),
+    Mutation("system_type \"datacenter, edge\"", lambda c: c.edit_system(system_type="datacenter, edge"), ALL),
+    Mutation("division \"Open\"", lambda c: c.edit_system(division="Open"), TAGS),
+    Mutation("cooling empty", lambda c: c.edit_system(cooling=""), ALL),
+    Mutation("measurements JSON missing weight_data_types", _drop_measurement_key, ALL),
+    Mutation("code/<bench> missing",
+             lambda c: shutil.rmtree(c.org / c.tree.layout.code_dir / BENCH), TAGS),
+    Mutation("measurements mlperf.conf missing", _drop_mlperf_conf, _f("v4")),
+    Mutation("custom benchmark dir without model_mapping.json", lambda c: _rename_benchmark(c, False), ALL),
+    Mutation("custom benchmark dir with model_mapping.json", lambda c: _rename_benchmark(c, True), NONE),
+    Mutation("qsl_reported_total_count 1000 (accuracy)", lambda c: trees.rewrite_detail(
+        c.acc("Offline") / "mlperf_log_detail.txt",
+        {"qsl_reported_total_count": 1000, "effective_accuracy_sample_count": 1000}), _f("head")),
+]
+
+
+@pytest.fixture(scope="module")
+def baselines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A passing tree per round: packaged from real runs, then lifted to full length."""
+    runs = trees.fake_runs()
+    found = {}
+    for round_name in ROUNDS:
+        out = tmp_path_factory.mktemp(f"baseline-{round_name}") / "tree"
+        with pytest.raises(SystemExit) as exit_:
+            main(trees.package_args(runs, out, round_name))
+        assert exit_.value.code == 0
+        trees.lift_to_full_length(out, round_name)
+        found[round_name] = out
+    return found
+
+
+def _copy(baseline: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "tree"
+    shutil.copytree(baseline, root)
+    shutil.copytree(baseline.with_name("tree-originals"), tmp_path / "originals")
+    return root
+
+
+@pytest.mark.parametrize("round_name", ROUNDS)
+def test_baseline_tree_passes_our_check_and_the_official_checker(baselines: dict[str, Path],
+                                                                  round_name: str) -> None:
+    report = check_tree(baselines[round_name], round_name, expected_results=2)
+    assert report.failures == []
+    assert report.results == 2
+    checker = trees.export_checker(trees.CHECKER_TAGS[round_name])
+    if checker is not None:
+        verdict = run_official(baselines[round_name], round_name, checker)
+        assert verdict.passed, verdict.log[-3000:]
+
+
+@pytest.mark.parametrize("round_name", ROUNDS)
+@pytest.mark.parametrize("mutation", MUTATIONS, ids=lambda m: m.name)
+def test_check_fails_a_mutation_for_exactly_the_rounds_the_official_checker_fails(
+        baselines: dict[str, Path], tmp_path: Path, mutation: Mutation, round_name: str) -> None:
+    ctx = Ctx(_copy(baselines[round_name], tmp_path), round_name)
+    mutation.apply(ctx)
+    report = check_tree(ctx.root, round_name)
+    expected_fail = family(round_name) in mutation.fails
+    assert (not report.passed) == expected_fail, [(c.name, c.path, c.detail) for c in report.failures]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("round_name", ROUNDS)
+@pytest.mark.parametrize("mutation", MUTATIONS, ids=lambda m: m.name)
+def test_official_checker_agrees_with_the_matrix(baselines: dict[str, Path], tmp_path: Path, mutation: Mutation,
+                                                  round_name: str) -> None:
+    """Slow (about a second per official run, 105 runs): the official checkers give the table's verdicts."""
+    checker = trees.export_checker(trees.CHECKER_TAGS[round_name])
+    if checker is None:
+        pytest.skip("mirror of mlcommons/inference absent (set MLPERF_INFERENCE_GIT)")
+    ctx = Ctx(_copy(baselines[round_name], tmp_path), round_name)
+    mutation.apply(ctx)
+    verdict = run_official(ctx.root, round_name, checker)
+    assert (not verdict.passed) == (family(round_name) in mutation.fails), verdict.log[-3000:]

@@ -1,0 +1,63 @@
+"""StreamRelay: exactly one first token (when wanted) before exactly one completion or failure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness.backends.streaming import StreamRelay
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, int, object]] = []
+
+    def first_token(self, request_id: int, token_id: int) -> None:
+        self.events.append(("first", request_id, token_id))
+
+    def complete(self, request_id: int, token_ids: Sequence[int]) -> None:
+        self.events.append(("complete", request_id, list(token_ids)))
+
+    def fail(self, request_id: int, error: BaseException) -> None:
+        self.events.append(("fail", request_id, str(error)))
+
+
+def test_cumulative_updates_forward_the_first_token_once_then_complete() -> None:
+    sink = _Sink()
+    relay = StreamRelay(sink)
+    relay.open(1, want_first_token=True)
+    relay.update_cumulative(1, [])
+    relay.update_cumulative(1, [5])
+    relay.update_cumulative(1, [5, 6, 7])
+    relay.finish(1)
+    relay.finish(1)  # a second finish is ignored
+    assert sink.events == [("first", 1, 5), ("complete", 1, [5, 6, 7])]
+
+
+def test_finish_with_final_tokens_sends_the_missing_first_token_first() -> None:
+    sink = _Sink()
+    relay = StreamRelay(sink)
+    relay.open(3, want_first_token=True)
+    relay.finish(3, [9, 2])
+    assert sink.events == [("first", 3, 9), ("complete", 3, [9, 2])]
+
+
+def test_offline_requests_get_no_first_token_and_unknown_ids_are_ignored() -> None:
+    sink = _Sink()
+    relay = StreamRelay(sink)
+    relay.open(1, want_first_token=False)
+    relay.extend(1, [4, 5])
+    relay.extend(42, [1])
+    relay.finish(1)
+    assert sink.events == [("complete", 1, [4, 5])]
+
+
+def test_fail_all_fails_every_open_request_once() -> None:
+    sink = _Sink()
+    relay = StreamRelay(sink)
+    for request_id in (1, 2):
+        relay.open(request_id, want_first_token=True)
+    relay.extend(1, [8])
+    relay.fail_all(RuntimeError("backend died"))
+    relay.finish(2)
+    assert sink.events == [("first", 1, 8), ("fail", 1, "backend died"), ("fail", 2, "backend died")]
+    assert relay.open_count == 0

@@ -1,0 +1,464 @@
+"""TrtllmBackend against tests/fakes/tensorrt_llm, a fake of TensorRT-LLM 1.2.1's LLM API surface.
+
+The fake stands in for the real package (which cannot be installed in CI or on the CPU machines): it has the
+real names and signatures, streams cumulative RequestOutput token lists asynchronously on the caller's event
+loop, and logs every attribute the adapter touches (checked against the release in test_api_surface_*).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from harness.backends.base import create
+from harness.backends.trtllm import TrtllmBackend
+from harness.config import RunConfig, build_config
+from harness.errors import BackendError, ConfigError, EnvironmentProblem, PreflightError
+from harness.tokenizer import load_tokenizer
+from harness.types import GenerationRequest
+
+FAKES = str(Path(__file__).resolve().parents[3] / "fakes")
+LAUNCHER_ENV = ("TLLM_SPAWN_PROXY_PROCESS", "tllm_mpi_size", "SLURM_NTASKS", "WORLD_SIZE", "SLURM_GPUS_ON_NODE",
+                "CUDA_VISIBLE_DEVICES", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS_PER_NODE",
+                "OMPI_COMM_WORLD_LOCAL_SIZE")
+
+
+def _drop_fake_modules() -> None:
+    for name in [n for n in sys.modules if n == "tensorrt_llm" or n.startswith("tensorrt_llm.")]:
+        del sys.modules[name]
+
+
+@pytest.fixture
+def fake_trtllm(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    """Put the fake tensorrt_llm on sys.path, with a clean access log and no launcher/Slurm variables."""
+    for name in LAUNCHER_ENV:
+        monkeypatch.delenv(name, raising=False)
+    _drop_fake_modules()
+    monkeypatch.syspath_prepend(FAKES)
+    from tensorrt_llm import _fake
+
+    _fake.reset()
+    yield _fake
+    _drop_fake_modules()
+
+
+@pytest.fixture(scope="module")
+def tokenizer_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A small real HF tokenizer directory (EOS '</s>' = 2), loaded through harness.tokenizer like Llama 2's."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, **{f"w{i}": i + 3 for i in range(8000)}}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    directory = tmp_path_factory.mktemp("tokenizer")
+    PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>",
+                            unk_token="<unk>").save_pretrained(directory)
+    return str(directory)
+
+
+def make_config(tokenizer_path: str, model_path: str = "/models/llama-2-70b-fp8", **settings: Any) -> RunConfig:
+    backend = {"kind": "trtllm", **settings.pop("backend", {})}
+    data = {"model": {"path": model_path, "tokenizer": tokenizer_path}, "backend": backend, **settings}
+    return build_config(data)
+
+
+class Recorder:
+    """A TokenSink that keeps every call in order and signals when `expected` requests have ended."""
+
+    def __init__(self, expected: int) -> None:
+        self.events: list[tuple[str, int, Any]] = []
+        self.expected = expected
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+
+    def _add(self, event: tuple[str, int, Any], final: bool) -> None:
+        with self.lock:
+            self.events.append(event)
+            if final and sum(1 for e in self.events if e[0] != "first") >= self.expected:
+                self.done.set()
+
+    def first_token(self, request_id: int, token_id: int) -> None:
+        self._add(("first", request_id, token_id), False)
+
+    def complete(self, request_id: int, token_ids: Sequence[int]) -> None:
+        self._add(("complete", request_id, list(token_ids)), True)
+
+    def fail(self, request_id: int, error: BaseException) -> None:
+        self._add(("fail", request_id, error), True)
+
+    def of(self, kind: str) -> dict[int, Any]:
+        return {rid: value for k, rid, value in self.events if k == kind}
+
+
+PROMPTS = [(1, 15043, 29892, 590), (1, 450, 7483), (1, 1724, 338, 278, 7483, 310), (1, 306)]
+
+
+def serve(backend: TrtllmBackend, want_first: bool, prompts: Sequence[tuple[int, ...]] = PROMPTS) -> Recorder:
+    recorder = Recorder(len(prompts))
+    requests = [GenerationRequest(request_id=100 + i, sample_index=i, input_ids=p, want_first_token=want_first)
+                for i, p in enumerate(prompts)]
+    backend.submit(requests, recorder)
+    assert recorder.done.wait(20), f"backend did not finish: {recorder.events}"
+    return recorder
+
+
+def expected_answer(fake: ModuleType, prompt: tuple[int, ...], backend: TrtllmBackend, eos: int) -> list[int]:
+    tokens, reason = fake.fake_tokens(list(prompt), backend._params)
+    return [*tokens, eos] if reason == "stop" and eos not in tokens else tokens
+
+
+def test_offline_returns_generated_ids_with_eos_appended_on_stop(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
+    backend = TrtllmBackend(make_config(tokenizer_path))
+    info = backend.start()
+    try:
+        eos = load_tokenizer(tokenizer_path).eos_token_id
+        assert info.eos_token_id == eos == 2 and info.versions == {"tensorrt_llm": "1.2.1"}
+        recorder = serve(backend, want_first=False)
+    finally:
+        backend.stop()
+    llm = fake_trtllm.STATE.llms[0]
+    assert llm.requests == [list(p) for p in PROMPTS]
+    assert recorder.of("first") == {}
+    completed = recorder.of("complete")
+    assert completed == {100 + i: expected_answer(fake_trtllm, p, backend, eos) for i, p in enumerate(PROMPTS)}
+    assert all(tokens[-1] == eos and tokens.count(eos) == 1 for tokens in completed.values())
+
+
+def test_sampling_params_follow_generation_config(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
+    config = make_config(tokenizer_path, generation={"max_new_tokens": 64, "min_new_tokens": 2})
+    backend = TrtllmBackend(config)
+    info = backend.start()
+    backend.stop()
+    params = backend._params
+    assert (params.end_id, params.pad_id) == (info.eos_token_id, load_tokenizer(tokenizer_path).pad_token_id)
+    assert (params.max_tokens, params.min_tokens, params.top_k, params.detokenize) == (64, 2, 1, False)
+    assert params.use_beam_search is False and params.temperature is None
+
+
+def test_server_reports_first_token_before_completion(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
+    backend = TrtllmBackend(make_config(tokenizer_path, scenario="Server"))
+    backend.start()
+    try:
+        recorder = serve(backend, want_first=True)
+    finally:
+        backend.stop()
+    completed = recorder.of("complete")
+    assert set(completed) == {100, 101, 102, 103}
+    for request_id, tokens in completed.items():
+        kinds = [kind for kind, rid, _ in recorder.events if rid == request_id]
+        assert kinds == ["first", "complete"]
+        assert recorder.of("first")[request_id] == tokens[0]
+
+
+def test_end_id_already_in_output_is_not_doubled(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
+    fake_trtllm.STATE.include_end_id = True
+    backend = TrtllmBackend(make_config(tokenizer_path))
+    info = backend.start()
+    try:
+        completed = serve(backend, want_first=False).of("complete")
+    finally:
+        backend.stop()
+    assert all(tokens.count(info.eos_token_id) == 1 and tokens[-1] == info.eos_token_id
+               for tokens in completed.values())
+
+
+def test_length_limited_answer_gets_no_eos(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
+    backend = TrtllmBackend(make_config(tokenizer_path, generation={"max_new_tokens": 2}))
+    info = backend.start()
+    try:
+        completed = serve(backend, want_first=False).of("complete")
+    finally:
+        backend.stop()
+    assert all(len(tokens) == 2 and info.eos_token_id not in tokens for tokens in completed.values())
+
+
+def test_llm_gets_parallel_sizes_and_kv_cache_config(fake_trtllm: ModuleType, tokenizer_path: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TLLM_SPAWN_PROXY_PROCESS", "1")
+    monkeypatch.setenv("tllm_mpi_size", "16")
+    config = make_config(tokenizer_path, backend={
+        "tensor_parallel_size": 8, "pipeline_parallel_size": 2, "max_batch_size": 896, "max_num_tokens": 8192,
+        "kv_cache_dtype": "fp8", "kv_cache_free_gpu_memory_fraction": 0.85})
+    backend = TrtllmBackend(config)
+    info = backend.start()
+    backend.stop()
+    llm = fake_trtllm.STATE.llms[0]
+    kv = llm.kwargs["kv_cache_config"]
+    assert llm.world_size == 16 and llm.kwargs["max_batch_size"] == 896 and llm.kwargs["max_num_tokens"] == 8192
+    assert (kv.dtype, kv.free_gpu_memory_fraction, kv.enable_block_reuse) == ("fp8", 0.85, False)
+    assert llm.shut_down and "TP8xPP2" in info.name
+    assert any("tllm_mpi_size" in note for note in info.notes)
+
+
+def test_engine_dir_uses_tensorrt_engine_llm(fake_trtllm: ModuleType, tokenizer_path: str, tmp_path: Path) -> None:
+    engine = tmp_path / "engine_tp2_pp1"
+    engine.mkdir()
+    (engine / "config.json").write_text(json.dumps({"pretrained_config": {"mapping": {"tp_size": 2, "pp_size": 1}}}))
+    for rank in range(2):
+        (engine / f"rank{rank}.engine").write_bytes(b"engine")
+    config = make_config(tokenizer_path, str(engine), backend={"backend": "tensorrt", "tensor_parallel_size": 2})
+    backend = TrtllmBackend(config)
+    backend.start()
+    try:
+        completed = serve(backend, want_first=False).of("complete")
+    finally:
+        backend.stop()
+    llm = fake_trtllm.STATE.llms[0]
+    assert type(llm).__name__ == "EngineLLM" and llm.model == str(engine) and len(completed) == len(PROMPTS)
+    assert not hasattr(llm.kwargs["kv_cache_config"], "dtype") or llm.kwargs["kv_cache_config"].dtype == "auto"
+    assert "tensorrt_llm.llmapi.KvCacheConfig(dtype=)" not in fake_trtllm.ACCESSED
+
+
+def test_engine_built_for_other_layout_is_refused(fake_trtllm: ModuleType, tokenizer_path: str,
+                                                  tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"pretrained_config": {"mapping": {"tp_size": 8, "pp_size": 1}}}))
+    config = make_config(tokenizer_path, str(tmp_path), backend={
+        "backend": "tensorrt", "tensor_parallel_size": 8, "pipeline_parallel_size": 2, "gpu_check": False})
+    with pytest.raises(ConfigError, match=r"built for TP 8 x PP 1, but the config asks for TP 8 x PP 2"):
+        TrtllmBackend(config).start()
+    assert fake_trtllm.STATE.llms == []
+
+
+def test_missing_package_is_an_environment_problem(tokenizer_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _drop_fake_modules()
+    monkeypatch.setitem(sys.modules, "tensorrt_llm", None)  # import fails exactly as when not installed
+    with pytest.raises(EnvironmentProblem) as caught:
+        TrtllmBackend(make_config(tokenizer_path)).start()
+    assert caught.value.exit_code == 3
+    assert "tensorrt_llm" in caught.value.message and "tensorrt-llm" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize(("version", "engine", "message"), [
+    ("0.17.0", False, "too old"),
+    ("1.3.0rc2", True, "no TensorRT engine backend"),
+])
+def test_unsupported_versions_are_refused(fake_trtllm: ModuleType, tokenizer_path: str, tmp_path: Path,
+                                          version: str, engine: bool, message: str) -> None:
+    fake_trtllm.STATE.version = version
+    settings = {"backend": "tensorrt"} if engine else {}
+    with pytest.raises(EnvironmentProblem, match=message):
+        TrtllmBackend(make_config(tokenizer_path, str(tmp_path), backend=settings)).start()
+    assert fake_trtllm.STATE.llms == []
+
+
+def test_newer_version_runs_with_a_note(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
+    fake_trtllm.STATE.version = "1.4.0"
+    backend = TrtllmBackend(make_config(tokenizer_path))
+    info = backend.start()
+    backend.stop()
+    assert any("newer than the release" in note for note in info.notes)
+
+
+def test_gpu_count_mismatch_is_refused_before_loading(fake_trtllm: ModuleType, tokenizer_path: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The seed layout launched without trtllm-llmapi-launch: 16 harness ranks with one GPU each."""
+    for name, value in (("SLURM_NTASKS", "16"), ("SLURM_GPUS_ON_NODE", "8"), ("SLURM_NTASKS_PER_NODE", "8")):
+        monkeypatch.setenv(name, value)
+    config = make_config(tokenizer_path, backend={"tensor_parallel_size": 8, "pipeline_parallel_size": 2})
+    with pytest.raises(PreflightError, match=r"= 16 GPUs per model, but this process has 1") as caught:
+        TrtllmBackend(config).start()
+    assert "trtllm-llmapi-launch" in (caught.value.hint or "")
+    assert fake_trtllm.STATE.llms == []
+
+
+def test_llm_load_failure_becomes_backend_error(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
+    fake_trtllm.STATE.device_count = 4
+    config = make_config(tokenizer_path, backend={"tensor_parallel_size": 8, "gpu_check": False})
+    with pytest.raises(BackendError, match="Only 4 GPUs are available, but 8 are required") as caught:
+        TrtllmBackend(config).start()
+    assert caught.value.exit_code == 4
+
+
+def test_beam_search_offline_and_refused_for_server(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
+    backend = TrtllmBackend(make_config(tokenizer_path, generation={"num_beams": 4}))
+    backend.start()
+    backend.stop()
+    assert (backend._params.use_beam_search, backend._params.best_of, backend._params.n) == (True, 4, 1)
+    with pytest.raises(ConfigError, match="num_beams is 4"):
+        TrtllmBackend(make_config(tokenizer_path, scenario="Server", generation={"num_beams": 4})).start()
+
+
+def test_cancel_all_fails_requests_not_yet_served(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
+    backend = TrtllmBackend(make_config(tokenizer_path))
+    backend.start()
+    try:
+        backend.cancel_all()
+        recorder = serve(backend, want_first=False)
+    finally:
+        backend.stop()
+    failed = recorder.of("fail")
+    assert set(failed) == {100, 101, 102, 103} and recorder.of("complete") == {}
+    assert all(isinstance(error, BackendError) for error in failed.values())
+
+
+def test_stop_is_idempotent_and_factory_is_registered(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
+    backend = create(make_config(tokenizer_path))
+    assert isinstance(backend, TrtllmBackend)
+    backend.start()
+    backend.stop()
+    backend.stop()
+    assert fake_trtllm.STATE.llms[0].shut_down
+
+
+def test_cancel_all_aborts_requests_in_flight(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
+    fake_trtllm.STATE.step_delay_s = 0.05
+    backend = TrtllmBackend(make_config(tokenizer_path))
+    backend.start()
+    recorder = Recorder(len(PROMPTS))
+    try:
+        backend.submit([GenerationRequest(request_id=i, sample_index=i, input_ids=p) for i, p in enumerate(PROMPTS)],
+                       recorder)
+        while len(backend._inflight) < len(PROMPTS):
+            threading.Event().wait(0.01)
+        backend.cancel_all()
+        assert recorder.done.wait(20)
+    finally:
+        backend.stop()
+    assert set(recorder.of("fail")) == {0, 1, 2, 3} and recorder.of("complete") == {}
+    assert "RequestOutput.abort" in fake_trtllm.ACCESSED
+
+
+# Every tensorrt_llm name the adapter touches, with where TensorRT-LLM v1.2.1 (tag v1.2.1, commit 376f7e1b, the
+# source the 1.2.1 docs link) defines it. Reviewers: check each entry against that tag. Paths are relative to
+# tensorrt_llm/. "X(name=)" is a keyword argument or field passed to X; "X.name" an attribute read or call.
+# Written from the 1.x sources read while writing the adapter: llmapi/llm_args.py (BaseLlmArgs with
+# extra="forbid", KvCacheConfig.dtype "only for the Pytorch backend"), sampling_params.py (tag 1.0.0rc4),
+# executor/result.py, _tensorrt_engine/__init__.py, llmapi/trtllm-llmapi-launch. Symbols, not line numbers, are
+# cited because line numbers move between patch releases.
+_LLM_INIT = "llmapi/llm.py: BaseLLM.__init__(model, tokenizer=None, tokenizer_mode, skip_tokenizer_init, " \
+            "trust_remote_code, tensor_parallel_size=1, dtype, revision, tokenizer_revision, **kwargs)"
+_LLM_ARGS = "llmapi/llm_args.py: BaseLlmArgs field (reaches LlmArgs through LLM(**kwargs))"
+_GENERATE = "llmapi/llm.py: BaseLLM.generate_async(inputs, sampling_params=None, lora_request=None, " \
+            "prompt_adapter_request=None, streaming=False, ...) -> RequestOutput"
+_SAMPLING = "sampling_params.py: @dataclass(slots=True, kw_only=True) class SamplingParams, field"
+_LLM_NAMES = {
+    "(model=)": _LLM_INIT, "(skip_tokenizer_init=)": _LLM_INIT, "(tensor_parallel_size=)": _LLM_INIT,
+    "(pipeline_parallel_size=)": _LLM_ARGS, "(kv_cache_config=)": _LLM_ARGS, "(max_batch_size=)": _LLM_ARGS,
+    "(max_num_tokens=)": _LLM_ARGS, "(max_seq_len=)": _LLM_ARGS,
+    ".generate_async": _GENERATE, ".generate_async(streaming=)": _GENERATE,
+    ".shutdown": "llmapi/llm.py: BaseLLM.shutdown()",
+}
+API_SURFACE_V1_2_1: dict[str, str] = {
+    "tensorrt_llm.__version__": "version.py: __version__ (imported by __init__.py)",
+    "tensorrt_llm.LLM": "__init__.py exports llmapi.LLM (llmapi/llm.py: class LLM(_TorchLLM), PyTorch backend)",
+    **{f"tensorrt_llm.LLM{key}": where for key, where in _LLM_NAMES.items()},
+    "tensorrt_llm.LLM(enable_chunked_prefill=)": _LLM_ARGS,
+    "tensorrt_llm._tensorrt_engine.LLM": "_tensorrt_engine/__init__.py: from tensorrt_llm.llmapi.llm import "
+                                         "_TrtLLM as LLM",
+    **{f"tensorrt_llm._tensorrt_engine.LLM{key}": where for key, where in _LLM_NAMES.items()
+       if key not in ("(max_batch_size=)", "(max_num_tokens=)", "(max_seq_len=)")},
+    "tensorrt_llm.SamplingParams": "__init__.py exports sampling_params.SamplingParams",
+    **{f"tensorrt_llm.SamplingParams({name}=)": _SAMPLING for name in (
+        "end_id", "pad_id", "max_tokens", "min_tokens", "detokenize", "top_k", "top_p", "temperature",
+        "use_beam_search", "best_of", "length_penalty", "early_stopping", "repetition_penalty", "presence_penalty")},
+    "tensorrt_llm.llmapi.KvCacheConfig": "llmapi/__init__.py exports llm_args.KvCacheConfig",
+    "tensorrt_llm.llmapi.KvCacheConfig(free_gpu_memory_fraction=)": "llmapi/llm_args.py: KvCacheConfig field",
+    "tensorrt_llm.llmapi.KvCacheConfig(enable_block_reuse=)": "llmapi/llm_args.py: KvCacheConfig field",
+    "tensorrt_llm.llmapi.KvCacheConfig(dtype=)": "llmapi/llm_args.py: KvCacheConfig.dtype (PyTorch backend only)",
+    "RequestOutput.__aiter__": "executor/result.py: GenerationResult.__aiter__/__anext__ (one step per response)",
+    "RequestOutput.aresult": "executor/result.py: async GenerationResult.aresult()",
+    "RequestOutput.outputs": "executor/result.py: GenerationResultBase.outputs -> list[CompletionOutput]",
+    "RequestOutput.abort": "executor/result.py: GenerationResult.abort()",
+    "CompletionOutput.token_ids": "executor/result.py: CompletionOutput.token_ids (cumulative in streaming)",
+    "CompletionOutput.finish_reason": "executor/result.py: CompletionOutput.finish_reason "
+                                      "('stop'|'length'|'timeout'|'cancelled')",
+}
+
+
+def _exercise(tokenizer_path: str, engine_dir: Path, **settings: Any) -> None:
+    model = str(engine_dir) if settings.get("backend", {}).get("backend") == "tensorrt" else "/models/llama"
+    backend = TrtllmBackend(make_config(tokenizer_path, model, **settings))
+    backend.start()
+    try:
+        serve(backend, want_first=settings.get("scenario") == "Server")
+    finally:
+        backend.stop()
+
+
+def test_api_surface_matches_the_named_release(fake_trtllm: ModuleType, tokenizer_path: str, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every configuration path of the adapter together touches exactly API_SURFACE_V1_2_1."""
+    (tmp_path / "config.json").write_text(json.dumps({"pretrained_config": {"mapping": {"tp_size": 1}}}))
+    (tmp_path / "rank0.engine").write_bytes(b"engine")
+    monkeypatch.setenv("TLLM_SPAWN_PROXY_PROCESS", "1")
+    monkeypatch.setenv("tllm_mpi_size", "2")
+    _exercise(tokenizer_path, tmp_path, backend={
+        "pipeline_parallel_size": 2, "max_batch_size": 64, "max_num_tokens": 4096, "max_seq_len": 2048,
+        "enable_chunked_prefill": True, "kv_cache_dtype": "fp8"})
+    monkeypatch.setenv("tllm_mpi_size", "1")
+    _exercise(tokenizer_path, tmp_path, scenario="Server")
+    _exercise(tokenizer_path, tmp_path, generation={"temperature": 0.7, "top_k": 40, "top_p": 0.9,
+                                                    "repetition_penalty": 1.1, "presence_penalty": 0.5})
+    _exercise(tokenizer_path, tmp_path, generation={"num_beams": 2, "length_penalty": 0.8})
+    _exercise(tokenizer_path, tmp_path, backend={"backend": "tensorrt"})
+    test_cancel_all_aborts_requests_in_flight(fake_trtllm, tokenizer_path)
+    assert sorted(fake_trtllm.ACCESSED) == sorted(API_SURFACE_V1_2_1)
+
+
+def _run_config(tokenizer_path: str, tmp_path: Path, scenario: str, mode: str) -> RunConfig:
+    (tmp_path / "model").mkdir(exist_ok=True)
+    return build_config({
+        "model": {"path": str(tmp_path / "model"), "tokenizer": tokenizer_path}, "backend": {"kind": "trtllm"},
+        "dataset": {"max_samples": 6, "chat_template": False}, "generation": {"max_new_tokens": 12},
+        "scenario": scenario, "mode": mode, "output_dir": str(tmp_path / f"run-{scenario}"),
+        "loadgen": {"min_duration": 0, "min_query_count": 12, "target_qps": 200}})
+
+
+def _samples(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+
+
+def test_full_offline_run_through_real_loadgen(fake_trtllm: ModuleType, tokenizer_path: str, tmp_path: Path) -> None:
+    """harness.runner.run with real LoadGen: every sample's n_tokens is the adapter's answer, EOS included."""
+    from harness import runner
+    from harness.dataset import load_dataset
+
+    config = _run_config(tokenizer_path, tmp_path, "Offline", "performance")
+    outcome = runner.run(config, progress=False)
+    assert outcome is not None and outcome.manifest.status.value == "completed", outcome
+    prompts = {s.index: list(s.input_ids) for s in load_dataset(config, load_tokenizer(tokenizer_path)).samples}
+    params = fake_trtllm.SamplingParams(end_id=2, max_tokens=12, min_tokens=1)
+    expected = {}
+    for index, prompt in prompts.items():
+        tokens, reason = fake_trtllm.fake_tokens(prompt, params)
+        expected[index] = len(tokens) + (reason == "stop")
+    samples = _samples(outcome.run_dir)
+    assert len(samples) >= 12 and {s["qsl_idx"]: s["n_tokens"] for s in samples} == expected
+    assert sorted(map(tuple, fake_trtllm.STATE.llms[0].requests)) == sorted(tuple(prompts[s["qsl_idx"]])
+                                                                            for s in samples)
+    assert fake_trtllm.STATE.llms[0].shut_down
+
+
+def test_full_server_run_reports_first_tokens(fake_trtllm: ModuleType, tokenizer_path: str, tmp_path: Path) -> None:
+    from harness import runner
+
+    outcome = runner.run(_run_config(tokenizer_path, tmp_path, "Server", "performance"), progress=False)
+    assert outcome is not None and outcome.manifest.status.value == "completed", outcome
+    samples = _samples(outcome.run_dir)
+    assert len(samples) >= 12
+    assert all(s["issued_ns"] <= s["first_token_ns"] <= s["completed_ns"] and s["n_tokens"] >= 2 for s in samples)
+
+
+def test_cli_run_without_tensorrt_llm_exits_3_with_install_hint(tokenizer_path: str, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    _drop_fake_modules()
+    monkeypatch.setitem(sys.modules, "tensorrt_llm", None)
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "--set", "backend.kind=trtllm", "--set", f"model.path={tmp_path}", "--set",
+              f"model.tokenizer={tokenizer_path}", "--set", "dataset.chat_template=false",
+              "--output-dir", str(tmp_path / "run"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 3
+    assert "error: backend.kind trtllm needs the tensorrt_llm package" in err and "hint:" in err
+    assert "Traceback" not in err

@@ -1,0 +1,80 @@
+"""Least-in-flight dispatch over replicas, with whole-batch chunks for Offline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness.backends.base import BackendInfo, TokenSink
+from harness.distributed.dispatch import DispatchBackend
+from harness.distributed.launch import detect
+from harness.types import GenerationRequest
+
+
+class _Replica:
+    """A replica that holds requests until told to answer (to control in-flight counts)."""
+
+    def __init__(self) -> None:
+        self.held: list[tuple[GenerationRequest, TokenSink]] = []
+
+    def start(self) -> BackendInfo:
+        return BackendInfo(name="held", eos_token_id=2, max_batch_size=4, streaming=True)
+
+    def submit(self, requests: Sequence[GenerationRequest], sink: TokenSink) -> None:
+        self.held.extend((r, sink) for r in requests)
+
+    def answer_all(self) -> None:
+        held, self.held = self.held, []
+        for request, sink in held:
+            sink.complete(request.request_id, [1, 2])
+
+    def cancel_all(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.completed: list[int] = []
+
+    def first_token(self, request_id: int, token_id: int) -> None: ...
+
+    def complete(self, request_id: int, token_ids: Sequence[int]) -> None:
+        self.completed.append(request_id)
+
+    def fail(self, request_id: int, error: BaseException) -> None: ...
+
+
+def _requests(ids: range) -> list[GenerationRequest]:
+    return [GenerationRequest(i, i, (1, 2, 3)) for i in ids]
+
+
+def test_requests_go_to_the_replica_with_fewest_in_flight() -> None:
+    replicas = [_Replica(), _Replica(), _Replica()]
+    dispatcher = DispatchBackend(replicas)
+    info = dispatcher.start()
+    assert info.max_batch_size == 12 and info.name.startswith("3×")
+    sink = _Sink()
+    dispatcher.submit(_requests(range(0, 6)), sink)
+    assert [len(r.held) for r in replicas] == [2, 2, 2]
+    replicas[1].answer_all()
+    dispatcher.submit(_requests(range(6, 8)), sink)
+    assert [len(r.held) for r in replicas] == [2, 2, 2]
+    assert dispatcher.assignments[6] == 1 and dispatcher.assignments[7] == 1
+    assert dispatcher.completed == [0, 2, 0] and dispatcher.in_flight == [2, 2, 2]
+
+
+def test_offline_chunks_keep_whole_batches_together() -> None:
+    replicas = [_Replica(), _Replica()]
+    dispatcher = DispatchBackend(replicas, chunk=4)
+    dispatcher.start()
+    dispatcher.submit(_requests(range(10)), _Sink())
+    assert [r.request_id for r, _ in replicas[0].held] == [0, 1, 2, 3, 8, 9]
+    assert [r.request_id for r, _ in replicas[1].held] == [4, 5, 6, 7]
+
+
+def test_launch_context_from_open_mpi_and_slurm_variables() -> None:
+    ctx = detect({"OMPI_COMM_WORLD_RANK": "2", "OMPI_COMM_WORLD_SIZE": "3"})
+    assert (ctx.rank, ctx.world_size, ctx.launcher, ctx.is_loadgen_rank) == (2, 3, "mpirun", False)
+    ctx = detect({"OMPI_COMM_WORLD_RANK": "0", "OMPI_COMM_WORLD_SIZE": "4", "SLURM_STEP_ID": "0"})
+    assert ctx.launcher == "srun --mpi=pmix" and ctx.distributed
+    assert detect({}).world_size == 1

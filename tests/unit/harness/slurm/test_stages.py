@@ -1,0 +1,58 @@
+"""The stage registry: built-in run/accuracy/compliance stages and registration of new ones."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.config import build_config
+from harness.errors import ConfigError
+from harness.slurm import stages
+from harness.slurm.stages import StageCommand, StageOptions, TasksLayout, build_stage, register, stage_names
+
+CONFIG = build_config({"backend": {"kind": "fake"}, "slurm": {"nodes": 2, "ntasks_per_node": 3,
+                                                              "gpus_per_node": 4, "python": "python3.11"}})
+OPTIONS = StageOptions(config_path="/jobs/run.config.yaml")
+
+
+def test_builtin_stages_are_registered_in_order() -> None:
+    assert stage_names()[:3] == ["run", "accuracy", "compliance"]
+
+
+def test_run_stage_runs_the_config_as_written_on_every_rank() -> None:
+    command = build_stage("run", CONFIG, OPTIONS)
+    assert command.argv == ("python3.11", "-m", "harness", "run", "--config", "/jobs/run.config.yaml",
+                            "--output-dir", "runs/performance-${SLURM_JOB_ID}")
+    assert command.layout == TasksLayout(nodes=2, ntasks_per_node=3, gpus_per_node=4, mpi=True)
+    assert command.needs_gpus
+
+
+def test_accuracy_stage_forces_accuracy_mode_and_honours_output_dir() -> None:
+    config = build_config(CONFIG.model_dump(mode="json"), ["output_dir=/runs/acc"])
+    command = build_stage("accuracy", config, OPTIONS)
+    assert command.argv[-4:] == ("--mode", "accuracy", "--output-dir", "/runs/acc")
+
+
+def test_compliance_stage_calls_the_compliance_script_for_test06() -> None:
+    command = build_stage("compliance", CONFIG, StageOptions("/j/c.yaml", run_dir="/runs/t6"))
+    assert command.argv == ("python3.11", "-m", "compliance", "run", "TEST06", "--config", "/j/c.yaml",
+                            "--output-dir", "/runs/t6")
+
+
+def test_unknown_stage_lists_the_registered_ones() -> None:
+    with pytest.raises(ConfigError, match="registered stages: run, accuracy, compliance"):
+        build_stage("quantise", CONFIG, OPTIONS)
+
+
+def test_a_new_stage_can_be_registered_once_and_replaced_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stages, "_REGISTRY", dict(stages._REGISTRY))
+
+    def quantize(config: object, options: StageOptions) -> StageCommand:
+        return StageCommand(("trtllm-quantize", options.config_path), "quantize", True, TasksLayout(gpus_per_node=8))
+
+    register("quantize", quantize)
+    assert build_stage("quantize", CONFIG, OPTIONS).argv == ("trtllm-quantize", "/jobs/run.config.yaml")
+    with pytest.raises(ConfigError, match="already registered"):
+        register("quantize", quantize)
+    register("quantize", quantize, replace=True)
+    with pytest.raises(ConfigError, match="not an identifier"):
+        register("bad name", quantize)
