@@ -1,19 +1,22 @@
 """Slurm mode: one job per selected stage, chained with afterok, each job running `--only <stage>`.
 
 Because every job runs `harness pipeline --config FILE --only STAGE`, the skip rules and the state file
-behave inside the allocation exactly as locally. Rendering and sbatch submission belong to harness.slurm
-(issue 6); this module only plans the chain and hands it over.
+behave inside the allocation exactly as locally. Scripts are rendered and submitted by harness.slurm
+(one registered stage per pipeline job), into <output_dir>/slurm.
 """
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from harness.errors import EnvironmentProblem
+from harness.config import RunConfig
+from harness.errors import ConfigError
+from harness.slurm.render import RenderedJob, render_job
+from harness.slurm.stages import StageCommand, StageOptions, TasksLayout, register
+from harness.slurm.submit import SubmittedJob, submit_stage
 
 if TYPE_CHECKING:
     from harness.pipeline.driver import PipelineRequest
@@ -40,7 +43,7 @@ def plan_chain(plan: Plan, request: PipelineRequest, decisions: list[Decision]) 
     """The jobs for the stages that need to run, each afterok on the previous one."""
     jobs: list[ChainJob] = []
     for decision in (d for d in decisions if d.run):
-        argv = ("python", "-m", "harness", "pipeline", "--config", str(request.config.resolve()),
+        argv: tuple[str, ...] = ("python", "-m", "harness", "pipeline", "--config", str(request.config.resolve()),
                 "--output-dir", str(plan.root), "--only", decision.stage.id)
         if request.force:
             argv += ("--force",)
@@ -48,27 +51,41 @@ def plan_chain(plan: Plan, request: PipelineRequest, decisions: list[Decision]) 
     return jobs
 
 
-def _slurm_submitter() -> Callable[..., Any]:
-    try:
-        module = importlib.import_module("harness.slurm.submit")
-    except ImportError:
-        module = None
-    submitter = getattr(module, "submit_pipeline_jobs", None)
-    if submitter is None:
-        raise EnvironmentProblem(
-            "executor: slurm needs harness.slurm.submit.submit_pipeline_jobs (Slurm rendering, issue 6), "
-            "which this installation does not have yet",
-            hint="use executor: local, or `--dry-run` to see the stages; the chain is in docs/pipeline.md",
-        )
-    return submitter  # type: ignore[no-any-return]  # looked up dynamically
+def _stage_builder(job: ChainJob) -> Callable[[RunConfig, StageOptions], StageCommand]:
+    def build(config: RunConfig, options: StageOptions) -> StageCommand:
+        # One task: the pipeline process; the stage's run inside it uses in-process replicas.
+        layout = TasksLayout(1, 1, config.slurm.gpus_per_node, mpi=False)
+        return StageCommand((config.slurm.python, *job.argv[1:]), f"harness pipeline stage {job.stage_id}",
+                            config.slurm.gpus_per_node > 0, layout)
+
+    return build
+
+
+def render_chain(plan: Plan, request: PipelineRequest, decisions: list[Decision]) -> list[tuple[ChainJob, RenderedJob]]:
+    """Write one sbatch script per job under <output_dir>/slurm (through harness.slurm); submit nothing."""
+    jobs = plan_chain(plan, request, decisions)
+    configs = {s.id: s.config for s in plan.stages if s.config is not None}
+    fallback = next(iter(configs.values()), None)
+    rendered = []
+    for job in jobs:
+        config = configs.get(job.stage_id, fallback)
+        if config is None:
+            raise ConfigError("executor: slurm needs at least one run stage for its slurm: settings",
+                              hint="add a run stage, or use executor: local for package/check alone")
+        register(job.name, _stage_builder(job), replace=True)
+        rendered.append((job, render_job(job.name, config, plan.root / "slurm", str(request.config.resolve()),
+                                         overwrite=True)))
+    return rendered
 
 
 def submit_chain(plan: Plan, request: PipelineRequest, decisions: list[Decision],
-                 echo: Callable[[str], None]) -> list[ChainJob]:
-    """Submit the chain through harness.slurm; print each job."""
-    jobs = plan_chain(plan, request, decisions)
-    submit = _slurm_submitter()
-    for job in jobs:
-        echo(f"slurm job {job.name}: {' '.join(job.argv)}" + (f" (after {job.after})" if job.after else ""))
-    submit(jobs, plan.root / "slurm")
-    return jobs
+                 echo: Callable[[str], None]) -> list[SubmittedJob]:
+    """Render the chain and sbatch it, each job afterok on the previous one."""
+    submitted: list[SubmittedJob] = []
+    for job, script in render_chain(plan, request, decisions):
+        submitted.append(submit_stage(script, submitted[-1].job_id if submitted else None))
+        after = submitted[-1].depends_on
+        echo(f"submitted {job.stage_id} as Slurm job {submitted[-1].job_id}" + (f" (afterok:{after})" if after else ""))
+    if not submitted:
+        echo("nothing to submit: every selected stage is up to date")
+    return submitted

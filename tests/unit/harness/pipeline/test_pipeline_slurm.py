@@ -5,13 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
-from harness.errors import EnvironmentProblem
-from harness.pipeline.driver import PipelineRequest, run_pipeline
+from harness.pipeline.driver import PipelineRequest
 from harness.pipeline.executor import Decision
 from harness.pipeline.plan import build_plan
-from harness.pipeline.slurm import plan_chain
+from harness.pipeline.slurm import plan_chain, render_chain
 from harness.pipeline.spec import load_pipeline
 
 
@@ -35,7 +32,15 @@ def test_each_stage_to_run_becomes_a_job_afterok_on_the_previous_one(tmp_path: P
     assert [j.after for j in both] == [None, "llama2_70b_99__Offline__accuracy"]
 
 
-def test_slurm_mode_without_the_slurm_renderer_says_what_is_missing(tmp_path: Path) -> None:
-    with pytest.raises(EnvironmentProblem, match="submit_pipeline_jobs"):
-        run_pipeline(PipelineRequest(_file(tmp_path, "slurm")), lambda _: None)
-    assert not (tmp_path / "pipeline").exists()
+def test_each_job_script_runs_the_pipeline_for_its_one_stage(tmp_path: Path) -> None:
+    path = _file(tmp_path, "slurm")
+    spec, base = load_pipeline(path)
+    plan = build_plan(spec, base, path)
+    rendered = render_chain(plan, PipelineRequest(path), [Decision(s, True, "never ran") for s in plan.stages])
+    assert [job.name for job, _ in rendered] == ["llama2_70b_99__Offline__accuracy",
+                                                 "llama2_70b_99__Offline__performance"]
+    script = rendered[1][1].script_path
+    assert script.parent == tmp_path / "pipeline" / "slurm" and script.is_file()
+    text = script.read_text()
+    assert f"--config {path} --output-dir {tmp_path / 'pipeline'} --only llama2-70b-99/Offline/performance" in text
+    assert "--ntasks-per-node=1" in text and "--mpi=none" in text  # one plain task: the pipeline process
