@@ -63,6 +63,14 @@ def test_pipeline_runs_then_is_a_noop_then_reruns_only_the_changed_scenario(tmp_
     assert "llama2-70b.Server.target_qps = 30" in (tmp_path / "out" / "runs" / RUN_IDS[1] / "user.conf").read_text()
     assert _state(tmp_path)[RUN_IDS[0]]["started_at"] == started[RUN_IDS[0]]
 
+    runs = [str(tmp_path / "out" / "runs" / i) for i in RUN_IDS]
+    report = subprocess.run([sys.executable, "-m", "harness", "report", *runs, "--output", str(tmp_path / "rep")],
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, text=True, capture_output=True, timeout=600)
+    assert report.returncode == 0, report.stderr
+    table = (tmp_path / "rep" / "runs.md").read_text()
+    assert "| Offline/performance | Offline | performance | VALID |" in table and table in report.stdout
+    assert len(list((tmp_path / "rep").rglob("*.png"))) == 8 and (tmp_path / "rep" / "index.html").is_file()
+
 
 def test_a_failing_stage_stops_with_the_reason_and_the_resume_command(tmp_path: Path) -> None:
     config = tmp_path / "pipeline.yaml"
