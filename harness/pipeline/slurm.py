@@ -44,7 +44,7 @@ def plan_chain(plan: Plan, request: PipelineRequest, decisions: list[Decision]) 
     jobs: list[ChainJob] = []
     for decision in (d for d in decisions if d.run):
         argv: tuple[str, ...] = ("python", "-m", "harness", "pipeline", "--config", str(request.config.resolve()),
-                "--output-dir", str(plan.root), "--only", decision.stage.id)
+                "--output-dir", str(plan.root), "--executor", "local", "--only", decision.stage.id)
         if request.force:
             argv += ("--force",)
         jobs.append(ChainJob(job_name(decision.stage.id), decision.stage.id, argv, jobs[-1].name if jobs else None))

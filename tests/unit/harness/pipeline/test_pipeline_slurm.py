@@ -27,7 +27,8 @@ def test_each_stage_to_run_becomes_a_job_afterok_on_the_previous_one(tmp_path: P
     jobs = plan_chain(plan, PipelineRequest(path), decisions)
     assert [(j.name, j.after) for j in jobs] == [("llama2_70b_99__Offline__performance", None)]
     assert jobs[0].argv == ("python", "-m", "harness", "pipeline", "--config", str(path), "--output-dir",
-                            str(tmp_path / "pipeline"), "--only", "llama2-70b-99/Offline/performance")
+                            str(tmp_path / "pipeline"), "--executor", "local", "--only",
+                            "llama2-70b-99/Offline/performance")
     both = plan_chain(plan, PipelineRequest(path), [Decision(s, True, "never ran") for s in plan.stages])
     assert [j.after for j in both] == [None, "llama2_70b_99__Offline__accuracy"]
 
@@ -42,5 +43,6 @@ def test_each_job_script_runs_the_pipeline_for_its_one_stage(tmp_path: Path) -> 
     script = rendered[1][1].script_path
     assert script.parent == tmp_path / "pipeline" / "slurm" and script.is_file()
     text = script.read_text()
-    assert f"--config {path} --output-dir {tmp_path / 'pipeline'} --only llama2-70b-99/Offline/performance" in text
+    assert (f"--config {path} --output-dir {tmp_path / 'pipeline'} --executor local "
+            "--only llama2-70b-99/Offline/performance") in text
     assert "--ntasks-per-node=1" in text and "--mpi=none" in text  # one plain task: the pipeline process
