@@ -7,16 +7,15 @@ marks the run as never submittable as a performance result.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from compliance.test06 import AUDIT_CONFIG, AUDIT_WARNING
+from compliance.test06 import AUDIT_CONFIG, audit_applied
 from compliance.verify import Overrides, Verification, verify_run
 from harness import runner
 from harness.artifacts import DETAIL
 from harness.config import RunConfig, build_config
 from harness.errors import RunError
-from harness.logs import parse_detail_log
 from harness.types import RunStatus, TestMode
 
 
@@ -50,13 +49,16 @@ def run_test06(config: RunConfig, *, command: list[str] | None = None, progress:
     require_audit_applied(outcome.run_dir)
     verification = verify_run(outcome.run_dir, Overrides())
     errors = int(outcome.manifest.result.get("loadgen_errors", 0))
+    if errors:
+        note = f"LoadGen logged {errors} error(s) in this run; see {DETAIL} (e.g. a response with n_tokens < 2)"
+        verification = replace(verification, result=replace(verification.result,
+                                                            warnings=(*verification.result.warnings, note)))
     return Test06Run(outcome.run_dir, verification, errors)
 
 
 def require_audit_applied(run_dir: Path) -> None:
     """LoadGen logs a warning when it reads audit.config; without it the run is not an audit run."""
-    log = parse_detail_log(run_dir / DETAIL)
-    if not any(AUDIT_WARNING in str(m.value) for m in log.warnings):
+    if not (run_dir / DETAIL).is_file() or not audit_applied(run_dir / DETAIL):
         raise RunError(f"{run_dir / DETAIL} does not show that LoadGen read audit.config; "
                        "the run is not a TEST06 audit run",
                        hint="check that the installed LoadGen reads audit.config from its working directory")

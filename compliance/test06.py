@@ -201,17 +201,22 @@ def verify_entries(samples: list[Any], settings: VerifySettings, source: str = "
 def _length_cause(samples: list[Any], settings: VerifySettings) -> str:
     """The sample-length cause, naming the element size the buffers really have when it is consistent."""
     itemsize = np.dtype(DTYPES[settings.dtype]).itemsize
-    sizes = set()
+    sizes: set[int] = set()
     for sample in samples:
         try:
             size, count = len(bytes.fromhex(sample["data"])), int(sample["token_count"])
         except Exception:
             continue
-        sizes.add(size // count if count > 0 and size % count == 0 else None)
+        sizes.add(size // count if count > 0 and size % count == 0 else 0)
     if len(sizes) == 1 and (size := sizes.pop()) in (2, 4, 8) and size != itemsize:
         return (f"the buffers hold {size}-byte elements but are read as {settings.dtype} ({itemsize} bytes): "
                 "the response dtype recorded for the run (or --dtype) does not match what the SUT sent")
     return CAUSES[SAMPLE_LENGTH]
+
+
+def audit_applied(detail_log: Path) -> bool:
+    """Whether LoadGen's detail log shows it read audit.config (raw text: some values span lines)."""
+    return AUDIT_WARNING in detail_log.read_text(errors="replace")
 
 
 def load_entries(path: Path) -> list[Any]:

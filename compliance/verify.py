@@ -9,14 +9,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from compliance.results import ACCURACY_DIR, ACCURACY_LOG, TEST06, VERIFY_FILE, ComplianceResult
-from compliance.test06 import AUDIT_WARNING, DTYPES, LLAMA2_EOS, VerifySettings, verify_log
+from compliance.test06 import DTYPES, LLAMA2_EOS, VerifySettings, audit_applied, verify_log
 from harness.artifacts import DETAIL, MANIFEST, Manifest, RunArtifacts, write_text_atomic
 from harness.errors import ConfigError, InputError
-from harness.logs import parse_detail_log
 from harness.types import RunStatus
 
 SCENARIOS = ("Offline", "Server", "Interactive", "SingleStream", "MultiStream")
@@ -100,7 +99,7 @@ def _audit_warnings(run_dir: Path) -> list[str]:
     """LoadGen logs a warning when it applies audit.config; its absence means this was no audit run."""
     if not (run_dir / DETAIL).is_file():
         return []
-    if any(AUDIT_WARNING in str(m.value) for m in parse_detail_log(run_dir / DETAIL).warnings):
+    if audit_applied(run_dir / DETAIL):
         return []
     return [f"{DETAIL} does not show that LoadGen read audit.config: this is not a TEST06 audit run"]
 
@@ -115,8 +114,7 @@ def verify_run(run_dir: Path, overrides: Overrides = Overrides(), output_dir: Pa
     log = run_dir / ACCURACY_LOG
     result = verify_log(log, settings)
     if warnings:
-        result = ComplianceResult(result.test, result.verdict, result.findings, result.causes,
-                                  (*warnings, *result.warnings), result.sample_count, result.settings)
+        result = replace(result, warnings=(*warnings, *result.warnings))
     target = (output_dir or run_dir) / TEST06
     write_outputs(result, log, target, overwrite)
     if target.parent.resolve() == run_dir.resolve() and (run_dir / MANIFEST).is_file():

@@ -109,11 +109,15 @@ class HfConfig(_Section):
     """PyTorch/transformers backend: CPU or CUDA, HF checkpoint directory or GGUF file."""
 
     kind: Literal["hf"] = "hf"
-    device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda)(:\d+)?$",
+                        description="auto, cpu, cuda or cuda:N (auto:N = GPU N if CUDA is available)")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     max_batch_size: int = Field(8, ge=1)
     batch_wait_ms: float = Field(20.0, ge=0, description="Server: wait this long to fill a batch")
     threads: int | None = Field(None, ge=1, description="torch CPU threads; default: all cores")
+    decode: Literal["auto", "static", "generate"] = Field(
+        "auto", description="static: static KV cache + CUDA graphs (greedy Llama); generate: transformers "
+                            "generate(); auto: static on CUDA when the model and sampling allow it")
 
 
 class TrtllmConfig(_Section):
@@ -133,6 +137,8 @@ class TrtllmConfig(_Section):
     enable_chunked_prefill: bool = False
     gpu_check: bool = Field(True, description="refuse to start when allocated GPUs != TP x PP x replicas")
     llm_args: dict[str, Any] = Field(default_factory=dict, description="extra LLM(...) keyword arguments, verbatim")
+    stages: dict[str, str] = Field(default_factory=dict, description="quantize/convert/build for `harness slurm`: "
+                                   "preset, work_dir, hf_model_dir, trtllm_examples, modelopt_examples")
 
     @model_validator(mode="after")
     def _engine_fixes_kv_dtype(self) -> TrtllmConfig:

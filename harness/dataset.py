@@ -89,7 +89,7 @@ class SmokeEntry:
 
 def smoke_entries() -> list[SmokeEntry]:
     """The embedded smoke set shipped inside the package."""
-    raw = json.loads(resources.files("harness").joinpath(SMOKE_FILE).read_text())
+    raw = json.loads(resources.files("harness").joinpath(SMOKE_FILE).read_text(encoding="utf-8"))
     return [SmokeEntry(e["id"], e.get("system_prompt", ""), e["question"], e["output"]) for e in raw]
 
 

@@ -55,16 +55,34 @@ class DetailLog:
         return int(logged) if logged is not None else len(self.errors)
 
 
+def _records(path: Path) -> list[tuple[int, str]]:
+    """(line number, JSON text) per :::MLLOG record. LoadGen writes some string values (e.g.
+    result_invalid_reason) with raw newlines, so lines that do not start a record continue the previous one."""
+    records: list[tuple[int, str]] = []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        if line.startswith(_MARKER):
+            records.append((number, line[len(_MARKER):]))
+        elif records and not _complete(records[-1][1]):
+            records[-1] = (records[-1][0], records[-1][1] + "\n" + line)
+    return records
+
+
+def _complete(text: str) -> bool:
+    try:
+        json.loads(text, strict=False)
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
 def parse_detail_log(path: Path) -> DetailLog:
     """Parse every :::MLLOG line strictly; a malformed line is an InputError naming the line."""
     if not path.is_file():
         raise InputError(f"{path} does not exist; expected LoadGen's mlperf_log_detail.txt")
     log = DetailLog()
-    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
-        if not line.startswith(_MARKER):
-            continue
+    for number, text in _records(path):
         try:
-            record = json.loads(line[len(_MARKER):])
+            record = json.loads(text, strict=False)  # raw newlines inside strings (LoadGen)
         except json.JSONDecodeError as err:
             raise InputError(f"{path}:{number}: malformed :::MLLOG line ({err.msg})") from None
         meta = record.get("metadata") or {}

@@ -54,7 +54,9 @@ class PreflightReport:
 def under_mpi(environ: Mapping[str, str] | None = None) -> bool:
     """True when an MPI launcher (mpirun, srun --mpi=pmix) started this process with other ranks."""
     env = os.environ if environ is None else environ
-    size = env.get("OMPI_COMM_WORLD_SIZE") or env.get("PMIX_SIZE") or env.get("PMI_SIZE") or "1"
+    size = env.get("OMPI_COMM_WORLD_SIZE") or env.get("PMI_SIZE") or "1"
+    if "PMIX_RANK" in env:  # srun --mpi=pmix sets no size variable of PMIx's own
+        size = env.get("SLURM_STEP_NUM_TASKS") or env.get("SLURM_NTASKS") or size
     return size.isdigit() and int(size) > 1
 
 

@@ -206,6 +206,8 @@ class _Run:
 
     def _capture_counters(self, phase: str, plan: replicas.BackendPlan) -> None:
         """RDMA/NIC counters of every host before and after LoadGen (deltas land in the run dir)."""
+        if not self.config.preflight.capture_counters:
+            return
         gathered = [counters.snapshot(), *(counters.snapshot_from_json(s) for s in plan.remote_counter_snapshots())]
         capture.capture(self.run.path, phase, gathered)  # type: ignore[arg-type]  # phase is before/after
 
@@ -256,8 +258,9 @@ class _Run:
         os._exit(RunError.exit_code)
 
     def _on_terminate(self, signum: int, _frame: object) -> None:
-        reason = (f"terminated by signal {signum}; under mpirun/srun this means another rank exited "
-                  "(see the launcher's message naming the rank and host)")
+        reason = f"terminated by signal {signum} (a time limit, scancel, or the launcher stopping this rank)"
+        if self.ctx.distributed:
+            reason += "; under mpirun/srun this usually means another rank exited (see the launcher's message)"
         self.finish(RunStatus.FAILED, reason)
         stderr.print(f"error: {reason}; run directory {self.run.path} marked failed", markup=False)
         os._exit(RunError.exit_code)
@@ -286,8 +289,7 @@ def run(config: RunConfig, *, audit_config: str | None = None, command: list[str
         return None
     _refuse_stray_audit_config()
     state = _Run(config, command if command is not None else sys.argv, progress, audit_config, ctx)
-    if ctx.distributed:
-        signal.signal(signal.SIGTERM, state._on_terminate)
+    signal.signal(signal.SIGTERM, state._on_terminate)
     state.manifest.versions["mlcommons-loadgen"] = loadgen_version
     try:
         state.execute()

@@ -9,19 +9,23 @@ Two flows:
   backend.backend: pytorch loads directly; there is no convert or build step.
 Directory names derive from TP and PP in one place, so every stage agrees on them (the seed's README read
 ``..._tp8`` after writing ``..._tp8_pp2``). Nothing here runs a command: it returns argv lists.
+Importing this module registers quantize/convert/build with harness.slurm.stages and wraps run/accuracy/
+compliance so that one TP x PP model runs under trtllm-llmapi-launch (register_slurm_stages).
 """
 
 from __future__ import annotations
 
-import shlex
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness.config import RunConfig, TrtllmConfig
 from harness.errors import ConfigError
+from harness.slurm import stages as slurm_stages
 
 
 class _Stage(BaseModel):
@@ -204,56 +208,16 @@ def build_argv(pipe: TrtllmPipeline) -> list[str]:
     return argv
 
 
-def run_overrides(pipe: TrtllmPipeline, replicas: int = 1) -> list[str]:
-    """`harness run --set` overrides that point the run at this pipeline's output."""
-    sets = ["backend.kind=trtllm", f"backend.backend={pipe.runtime_backend}", f"model.path={pipe.model_path}",
-            f"model.tokenizer={pipe.hf_model_dir}", f"backend.tensor_parallel_size={pipe.tensor_parallel_size}",
-            f"backend.pipeline_parallel_size={pipe.pipeline_parallel_size}"]
-    if pipe.runtime_backend == "pytorch" and pipe.quantize is not None and pipe.quantize.kv_cache_dtype == "fp8":
-        sets.append("backend.kv_cache_dtype=fp8")
-    if replicas > 1:
-        sets.append(f"distributed.replicas={replicas}")
-    return [part for item in sets for part in ("--set", item)]
-
-
 @dataclass(frozen=True)
 class StageCommand:
-    """One stage as the Slurm renderer needs it: argv, what it does, and the srun shape it runs in."""
+    """One preparation stage: its name, argv, and a one-line description (harness.trtllm_slurm wraps it)."""
 
     name: str
     argv: list[str]
     description: str
-    nodes: int = 1
-    ntasks_per_node: int = 1
-    mpi: str | None = None
-    notes: list[str] = field(default_factory=list)
 
 
-def run_command(pipe: TrtllmPipeline, harness_args: list[str], gpus_per_node: int = 8,
-                replicas: int = 1) -> StageCommand:
-    """The run stage: one TP x PP model under trtllm-llmapi-launch, or `replicas` single-node models."""
-    if replicas == 1:
-        if pipe.world_size % gpus_per_node and pipe.world_size > gpus_per_node:
-            raise ConfigError(f"TP x PP = {pipe.world_size} does not fill whole {gpus_per_node}-GPU nodes",
-                              hint="choose TP x PP as a multiple of the GPUs per node")
-        nodes = max(1, pipe.world_size // gpus_per_node)
-        command = ["python3", "-m", "harness", "run", *harness_args, *run_overrides(pipe)]
-        _check_launchable(command)
-        return StageCommand("run", ["trtllm-llmapi-launch", *command],
-                            f"LoadGen on rank 0, TP{pipe.tensor_parallel_size} x PP{pipe.pipeline_parallel_size} "
-                            f"over {nodes} node(s)", nodes, min(pipe.world_size, gpus_per_node), "pmix")
-    if pipe.world_size > gpus_per_node:
-        raise ConfigError(f"replicas of TP x PP = {pipe.world_size} GPUs do not fit one {gpus_per_node}-GPU node",
-                          hint="data-parallel replicas are single-node models: use TP x PP <= GPUs per node")
-    per_node = gpus_per_node // pipe.world_size
-    nodes = -(-replicas // per_node)
-    command = ["python3", "-m", "harness", "run", *harness_args, *run_overrides(pipe, replicas)]
-    return StageCommand("run", command, f"{replicas} data-parallel TP{pipe.tensor_parallel_size} replicas, "
-                        "LoadGen on rank 0 (MPI dispatch)", nodes, min(per_node, replicas), "pmix",
-                        ["each rank's LLM starts its own TP workers on its node"])
-
-
-def _check_launchable(argv: list[str]) -> None:
+def check_launchable(argv: list[str]) -> None:
     """trtllm-llmapi-launch re-splits its command on whitespace (``$task_with_command``): refuse such args."""
     bad = [arg for arg in argv if not arg or any(c.isspace() or c in "*?[]$`\"'\\" for c in arg)]
     if bad:
@@ -274,58 +238,34 @@ def stage_commands(pipe: TrtllmPipeline) -> list[StageCommand]:
     return commands
 
 
-def shell_line(argv: list[str]) -> str:
-    """argv as one safely quoted shell line."""
-    return shlex.join(argv)
-
-
-class SlurmJob(_Stage):
-    """Site settings for the interim sbatch renderer (harness/slurm's renderer supersedes it once on main)."""
-
-    partition: str | None = None
-    account: str | None = None
-    time: str = "04:00:00"
-    gpus_per_node: int = Field(8, ge=1)
-    container_image: str | None = Field(None, description="pyxis/enroot image, e.g. a .sqsh of the TRT-LLM release")
-    container_mounts: str | None = Field(None, description="pyxis --container-mounts, e.g. /lustre/models:/models")
-
-
-def render_sbatch(command: StageCommand, job: SlurmJob) -> str:
-    """An sbatch script running one stage through srun (pyxis flags when a container image is set)."""
-    header = [f"--job-name=llama2-70b-{command.name}", f"--nodes={command.nodes}",
-              f"--ntasks-per-node={command.ntasks_per_node}", f"--gpus-per-node={job.gpus_per_node}",
-              f"--time={job.time}", "--output=%x-%j.out"]
-    header += [f"--partition={job.partition}"] if job.partition else []
-    header += [f"--account={job.account}"] if job.account else []
-    srun = ["srun", *([f"--mpi={command.mpi}"] if command.mpi else []), f"--nodes={command.nodes}",
-            f"--ntasks-per-node={command.ntasks_per_node}"]
-    if job.container_image:
-        srun += [f"--container-image={job.container_image}"]
-        srun += [f"--container-mounts={job.container_mounts}"] if job.container_mounts else []
-    lines = ["#!/bin/bash", *(f"#SBATCH {shlex.quote(item)}" for item in header),
-             f"# {command.name}: {command.description}", *(f"# note: {note}" for note in command.notes),
-             "set -euo pipefail", f"{shell_line(srun)} \\", f"    {shell_line(command.argv)}", ""]
-    return "\n".join(lines)
+STAGE_OPTION_KEYS = ("preset", "work_dir", "hf_model_dir", "trtllm_examples", "modelopt_examples")
 
 
 def pipeline_for(config: RunConfig, options: Mapping[str, str]) -> TrtllmPipeline:
     """The stages that prepare what a trtllm run config reads: preset + the run's TP/PP and model paths.
 
-    ``options`` (the Slurm renderer's extra options): ``preset`` (default h100-fp8), ``work_dir``,
+    Options come from backend.stages, then ``options`` (the Slurm renderer's extras): ``preset`` (default
+    h100-fp8, or h100-fp8-pytorch for backend.backend pytorch), ``work_dir`` (default: model.path's parent),
     ``hf_model_dir`` (default model.tokenizer), ``trtllm_examples``, ``modelopt_examples``.
     """
     backend = config.backend
     if not isinstance(backend, TrtllmConfig):
         raise ConfigError(f"quantize/convert/build stages need backend.kind trtllm; the config has {backend.kind!r}",
                           hint="set backend.kind: trtllm (see docs/tensorrt-llm.md)")
+    merged = {**backend.stages, **options}
+    unknown = sorted(set(backend.stages) - set(STAGE_OPTION_KEYS))
+    if unknown:
+        raise ConfigError(f"backend.stages has unknown key(s) {', '.join(unknown)}",
+                          hint=f"allowed: {', '.join(STAGE_OPTION_KEYS)}")
     changes: dict[str, object] = {"tensor_parallel_size": backend.tensor_parallel_size,
                                   "pipeline_parallel_size": backend.pipeline_parallel_size}
     if config.model.tokenizer:
         changes["hf_model_dir"] = config.model.tokenizer
-    for key in ("work_dir", "hf_model_dir", "trtllm_examples", "modelopt_examples"):
-        if options.get(key):
-            changes[key] = options[key]
-    pipe = preset(options.get("preset", "h100-fp8"), **changes)
+    if config.model.path:
+        changes["work_dir"] = str(PurePosixPath(config.model.path.rstrip("/")).parent)
+    changes.update({key: merged[key] for key in STAGE_OPTION_KEYS[1:] if merged.get(key)})
+    default = "h100-fp8" if backend.backend == "tensorrt" else "h100-fp8-pytorch"
+    pipe = preset(merged.get("preset") or default, **changes)
     check_run_matches(pipe, config)
     return pipe
 
@@ -349,3 +289,68 @@ def launch_prefix(config: RunConfig) -> list[str]:
     if isinstance(backend, TrtllmConfig) and backend.gpus_per_replica > 1 and config.distributed.replicas == 1:
         return ["trtllm-llmapi-launch"]
     return []
+
+
+PREPARATION_STAGES = ("quantize", "convert", "build")
+_JOB_ID = "${SLURM_JOB_ID}"  # expanded by the job shell before trtllm-llmapi-launch sees it
+
+
+def _builder(name: str) -> slurm_stages.StageBuilder:
+    def build(config: RunConfig, options: slurm_stages.StageOptions) -> slurm_stages.StageCommand:
+        pipe = pipeline_for(config, options.extra)
+        found = {command.name: command for command in stage_commands(pipe)}
+        if name not in found:
+            raise ConfigError(f"the TensorRT-LLM stages for this config ({', '.join(found) or 'none'}) have no "
+                              f"{name} step", hint="render the listed stages, or change backend.stages.preset")
+        command = found[name]
+        gpus = config.slurm.gpus_per_node or 8
+        return slurm_stages.StageCommand(tuple(command.argv), command.description, True,
+                                         slurm_stages.TasksLayout(1, 1, gpus, mpi=False))
+
+    return build
+
+
+def slurm_builders() -> dict[str, slurm_stages.StageBuilder]:
+    """Stage name -> builder for harness.slurm.stages.register (one node, one task each)."""
+    return {name: _builder(name) for name in PREPARATION_STAGES}
+
+
+def launcher_argv(config: RunConfig, argv: Sequence[str]) -> tuple[str, ...]:
+    """argv behind trtllm-llmapi-launch when the run serves one TP x PP > 1 model; checks the task count."""
+    prefix = launch_prefix(config)
+    if not prefix:
+        return tuple(argv)
+    backend = config.backend
+    assert isinstance(backend, TrtllmConfig)
+    ranks = config.slurm.nodes * config.slurm.ntasks_per_node
+    if ranks != backend.gpus_per_replica:
+        per_node = min(backend.gpus_per_replica, config.slurm.gpus_per_node or 8)
+        raise ConfigError(
+            f"slurm.nodes x slurm.ntasks_per_node = {ranks} ranks, but trtllm-llmapi-launch needs one rank per GPU "
+            f"of the TP x PP = {backend.gpus_per_replica} model",
+            hint=f"set slurm.nodes: {-(-backend.gpus_per_replica // per_node)} and slurm.ntasks_per_node: {per_node}")
+    check_launchable([arg.replace(_JOB_ID, "0") for arg in argv])
+    return (*prefix, *argv)
+
+
+def _with_launcher(base: slurm_stages.StageBuilder) -> slurm_stages.StageBuilder:
+    def build(config: RunConfig, options: slurm_stages.StageOptions) -> slurm_stages.StageCommand:
+        command = base(config, options)
+        return dataclasses.replace(command, argv=launcher_argv(config, command.argv))
+
+    build.trtllm_launcher = True  # type: ignore[attr-defined]
+    return build
+
+
+def register_slurm_stages() -> None:
+    """Register quantize/convert/build, and put trtllm-llmapi-launch in front of run/accuracy/compliance. Idempotent."""
+    for name, build in slurm_builders().items():
+        if name not in slurm_stages.stage_names():
+            slurm_stages.register(name, build)
+    for name in ("run", "accuracy", "compliance"):
+        base = slurm_stages.builder(name)
+        if not getattr(base, "trtllm_launcher", False):
+            slurm_stages.register(name, _with_launcher(base), replace=True)
+
+
+register_slurm_stages()

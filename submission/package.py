@@ -170,7 +170,10 @@ def _write_measurements(tree: Tree, request: PackageRequest, sys_id: str, system
     target = tree.measurements_json(sys_id, group.benchmark, group.scenario, request.implementation)
     artifacts.write_json_atomic(target, info.model_dump())
     runs = [(role, run.manifest) for role, run in group.runs()]
-    readme = measurements.render_readme(runs, system, request.round, unsubmittable)
+    own = [r for r in unsubmittable if any(r.startswith(f"{run.path}:") for _, run in group.runs())]
+    if unsubmittable and not own:
+        own = ["other results packaged in this tree are not submittable (see their README.md)"]
+    readme = measurements.render_readme(runs, system, request.round, own)
     artifacts.write_text_atomic(where / "README.md", readme)
     _copy(perf.file(artifacts.USER_CONF), where / artifacts.USER_CONF)
     if tree.layout.needs_mlperf_conf:

@@ -24,6 +24,7 @@ SPLITTERS = ("nltk-3.8", "nltk-3.10")
 
 # Characters nltk >= 3.10.2 adds to the closing punctuation of English Punkt (a fact about that
 # release's behaviour, proven against a real nltk 3.10.4 by tests/unit/harness/accuracy).
+_MAX_CACHED_DECISIONS = 1_000_000
 _CURLY_CLOSERS = "\u2018\u2019\u201c\u201d\xab\xbb"
 
 
@@ -71,18 +72,18 @@ def _nltk310_classes() -> tuple[Any, Any]:
 
         def _word_tokenizer_re(self) -> Any:
             try:
-                return self._re_word_tokenizer
+                return self._re_word_tokenizer  # type: ignore[has-type]  # slot of nltk's class
             except AttributeError:
-                self._re_word_tokenizer = regex.compile(self._word_tokenize_fmt % self._parts(),
-                                                        regex.UNICODE | regex.VERBOSE)
+                self._re_word_tokenizer = regex.compile(  # type: ignore[misc]  # slot of nltk's class
+                    self._word_tokenize_fmt % self._parts(), regex.UNICODE | regex.VERBOSE)
                 return self._re_word_tokenizer
 
         def period_context_re(self) -> Any:
             try:
-                return self._re_period_context
+                return self._re_period_context  # type: ignore[has-type]  # slot of nltk's class
             except AttributeError:
-                self._re_period_context = regex.compile(self._period_context_fmt % self._parts(),
-                                                        regex.UNICODE | regex.VERBOSE)
+                self._re_period_context = regex.compile(  # type: ignore[misc]  # slot of nltk's class
+                    self._period_context_fmt % self._parts(), regex.UNICODE | regex.VERBOSE)
                 return self._re_period_context
 
         def _parts(self) -> dict[str, str]:
@@ -113,8 +114,49 @@ def sentence_splitter(name: str = DEFAULT_SPLITTER) -> Any:
     check_splitter(name)
     if name == "nltk-3.10":
         lang_vars, token_cls = _nltk310_classes()
-        return PunktSentenceTokenizer(english_parameters(), lang_vars=lang_vars, token_cls=token_cls)
-    return PunktSentenceTokenizer(english_parameters())
+        return _memoizing(PunktSentenceTokenizer)(english_parameters(), lang_vars=lang_vars, token_cls=token_cls)
+    return _memoizing(PunktSentenceTokenizer)(english_parameters())
+
+
+def _memoizing(base: type) -> type:
+    """nltk's tokenizer with its boundary decisions memoized; the splits are exactly nltk's.
+
+    Punkt decides each candidate boundary with ``text_contains_sentbreak(context)``: the context's words
+    are annotated in two passes, and the context holds a break when a word other than the last ends up
+    marked ``sentbreak``. A word's final mark depends only on the word and the next one (nltk annotates
+    the next word's first pass before the pair's second pass). So the decision is memoized per context
+    and, below it, per word pair, and each pair is still decided by nltk's own annotation code.
+    """
+
+    class _MemoizingPunkt(base):  # type: ignore[misc,valid-type]  # nltk is untyped
+        def text_contains_sentbreak(self, text: str) -> bool:
+            contexts = _bounded(self.__dict__.setdefault("_contexts", {}))
+            decision = contexts.get(text)
+            if decision is None:
+                words = [word for line in text.split("\n") if line.strip()
+                         for word in self._lang_vars.word_tokenize(line)]
+                decision = contexts[text] = any(
+                    self._pair_breaks(words[i], words[i + 1]) for i in range(len(words) - 1))
+            return decision
+
+        def _pair_breaks(self, word: str, next_word: str) -> bool:
+            pairs = _bounded(self.__dict__.setdefault("_pairs", {}))
+            decision = pairs.get((word, next_word))
+            if decision is None:
+                first, second = self._Token(word), self._Token(next_word)
+                self._first_pass_annotation(first)
+                self._first_pass_annotation(second)
+                self._second_pass_annotation(first, second)
+                decision = pairs[(word, next_word)] = bool(first.sentbreak)
+            return decision
+
+    return _MemoizingPunkt
+
+
+def _bounded(cache: dict[Any, bool]) -> dict[Any, bool]:
+    if len(cache) >= _MAX_CACHED_DECISIONS:
+        cache.clear()
+    return cache
 
 
 def split_sentences(text: str, splitter: str = DEFAULT_SPLITTER) -> list[str]:

@@ -1,14 +1,17 @@
-"""PyTorch/transformers backend: batched generate() on CPU or CUDA, first tokens streamed per batch.
+"""PyTorch/transformers backend: batched generate() on CPU, a static-cache graph decoder on CUDA.
 
 A worker thread takes queued requests in the order the SUT submitted them (Offline: sorted by input
 length), forms batches of up to max_batch_size (waiting batch_wait_ms to fill one when requests trickle
 in, as in Server), left-pads them and calls generate(). A streamer forwards each row's first generated
 token as soon as the first decode step ends. EOS trimming and n_tokens are the SUT's job.
+On CUDA (backend.decode auto/static), greedy Llama models decode through harness.backends.hf_decode
+(static KV cache, CUDA-graph steps, no per-token host sync); everything else uses transformers generate().
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import threading
 import time
@@ -33,10 +36,22 @@ def pick_device(requested: str) -> str:
     """auto -> cuda when available, else cpu; an explicit cuda without a GPU is an error."""
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("auto:"):  # replica N of a data-parallel run
+        index = int(requested.partition(":")[2])
+        return f"cuda:{index % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
     if requested.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"backend.device is {requested!r} but no CUDA device is visible",
                           hint="use backend.device: cpu (or auto), or run on a GPU node")
     return requested
+
+
+def cpu_threads_per_rank(environ: dict[str, str] | None = None) -> int:
+    """Cores of this host divided among the ranks on it: oversubscribed OpenMP threads spin and crawl."""
+    env = os.environ if environ is None else environ
+    counts = (env.get(v, "").split("(")[0] for v in ("OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_STEP_TASKS_PER_NODE",
+                                                      "SLURM_NTASKS_PER_NODE", "LOCAL_WORLD_SIZE"))
+    local = next((int(count) for count in counts if count.isdigit()), 1)
+    return max(1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1) // local)
 
 
 def pick_dtype(requested: str, device: str) -> torch.dtype:
@@ -94,12 +109,13 @@ class HfBackend:
         self._thread: threading.Thread | None = None
         self._cancelled = threading.Event()
         self._device = "cpu"
+        self._static: Any = None
+        self._notes: list[str] = []
 
     def start(self) -> BackendInfo:
         """Load tokenizer and model (offline only), then start the worker thread."""
         force_offline()
-        if self.options.threads:
-            torch.set_num_threads(self.options.threads)
+        torch.set_num_threads(self.options.threads or cpu_threads_per_rank())
         self._device = pick_device(self.options.device)
         dtype = pick_dtype(self.options.dtype, self._device)
         tokenizer = load_tokenizer(self.config.model.tokenizer or self.config.model.path)
@@ -107,17 +123,39 @@ class HfBackend:
         self.spec = sampling_spec(self.config.generation, eos, tokenizer.pad_token_id)
         check_streaming_support(self.spec, self.config.scenario.streams_first_token, "hf")
         self.model = self._load_model(dtype)
+        self._static = self._static_decoder()
         self._thread = threading.Thread(target=self._work, name="hf-backend", daemon=True)
         self._thread.start()
         name = self.config.model.name or (EMBEDDED_NAME if self.config.model.is_embedded else self.config.model.path)
+        decode = "static decode" if self._static is not None else "generate"
         return BackendInfo(
-            name=f"hf ({name}, {self._device}, {str(dtype).removeprefix('torch.')})",
+            name=f"hf ({name}, {self._device}, {str(dtype).removeprefix('torch.')}, {decode})",
             eos_token_id=eos, max_batch_size=self.options.max_batch_size, streaming=True,
-            device=self._device, versions=_versions(),
+            device=self._device, versions=_versions(), notes=tuple(self._notes),
         )
+
+    def _static_decoder(self) -> Any:
+        """The static-cache decoder when backend.decode allows it and the model/sampling suit it; else None."""
+        mode = self.options.decode
+        if mode == "generate" or (mode == "auto" and not self._device.startswith("cuda")):
+            return None
+        from harness.backends.hf_decode import StaticDecoder, unsupported_reason
+
+        assert self.spec is not None
+        reason = unsupported_reason(self.model, self.spec)
+        if reason is None:
+            return StaticDecoder(self.model, self.spec, self.options.max_batch_size)
+        if mode == "static":
+            raise ConfigError(f"backend.decode is 'static', but {reason}",
+                              hint="set backend.decode to auto or generate for this model and sampling")
+        self._notes.append(f"hf decodes with generate(): {reason}")
+        return None
 
     def _load_model(self, dtype: torch.dtype) -> Any:
         from transformers import AutoModelForCausalLM
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # our own progress display is the one the user watches
 
         files = resolve_model(self.config.model.path)
         kwargs: dict[str, Any] = {"dtype": dtype}
@@ -144,7 +182,10 @@ class HfBackend:
             self._queue.put(None)
             self._thread.join(timeout=60)
             self._thread = None
+        if self._static is not None:
+            self._static.release()
         self.model = None
+        self._static = None
 
     def _next_batch(self, backlog: list[tuple[Any, TokenSink]]) -> list[tuple[Any, TokenSink]] | None:
         limit = self.options.max_batch_size
@@ -193,6 +234,11 @@ class HfBackend:
                  request_ids: list[int] | None = None, stream_first: bool = False) -> list[list[int]]:
         """Greedy/sampled generation for a batch of token-id prompts; returns generated ids per row."""
         assert self.spec is not None
+        if self._static is not None:
+            on_first = None
+            if stream_first and relay is not None and request_ids is not None:
+                on_first = _first_token_forwarder(relay, request_ids)
+            return self._static.generate(prompts, on_first)
         width = max(len(p) for p in prompts)
         pad = self.spec.pad_token_id
         ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self._device)
@@ -206,6 +252,13 @@ class HfBackend:
             kwargs["streamer"] = _FirstTokenStreamer(relay, request_ids)
         output = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
         return [row.tolist() for row in output[:, width:].cpu()]
+
+
+def _first_token_forwarder(relay: StreamRelay, request_ids: list[int]) -> Any:
+    def forward(tokens: list[int]) -> None:
+        for request_id, token in zip(request_ids, tokens, strict=False):
+            relay.extend(request_id, [token])
+    return forward
 
 
 class _MultiSink:

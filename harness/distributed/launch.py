@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 _RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID")
-_SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS")
+_SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS", "PMI_SIZE", "SLURM_NTASKS")
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def detect(environ: Mapping[str, str] | None = None) -> LaunchContext:
     if "OMPI_COMM_WORLD_SIZE" in env:
         launcher = "srun --mpi=pmix" if "SLURM_STEP_ID" in env or "SLURM_STEPID" in env else "mpirun"
     elif "SLURM_PROCID" in env:
-        launcher = "srun"
+        launcher = "srun --mpi=pmix" if "PMIX_RANK" in env else "srun"
     else:
         launcher = "none"
     return LaunchContext(rank=rank, world_size=max(size, 1), host=socket.gethostname(), launcher=launcher)

@@ -50,11 +50,8 @@ def replica_config(config: RunConfig, index: int) -> RunConfig:
     """The config of replica `index`: an hf replica on CUDA gets its own GPU."""
     if config.backend.kind != "hf" or config.backend.device not in ("auto", "cuda"):
         return config
-    import torch  # hf is installed when kind == "hf"
-
-    if not torch.cuda.is_available():
-        return config
-    return apply_overrides(config, [f"backend.device=cuda:{index % torch.cuda.device_count()}"])
+    # "auto:N": the hf backend picks GPU N (modulo the GPUs it sees) when CUDA is available, else the CPU.
+    return apply_overrides(config, [f"backend.device=auto:{index}"])
 
 
 def _chunk(config: RunConfig) -> int:

@@ -63,6 +63,13 @@ def register(name: str, builder: StageBuilder, *, replace: bool = False) -> None
     _REGISTRY[name] = builder
 
 
+def builder(name: str) -> StageBuilder:
+    """The builder registered under name (to wrap it, e.g. with a launcher), or ConfigError."""
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown Slurm stage {name!r}; registered stages: {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
 def stage_names() -> list[str]:
     """The registered stage names, in registration order."""
     return list(_REGISTRY)
@@ -111,6 +118,14 @@ def _compliance_stage(config: RunConfig, options: StageOptions) -> StageCommand:
                         config.slurm.gpus_per_node > 0, _replica_layout(config))
 
 
+def _preflight_stage(config: RunConfig, options: StageOptions) -> StageCommand:
+    report = options.run_dir or f"preflight-{JOB_ID}.json"
+    argv = (config.slurm.python, "-m", "harness", "preflight", "--config", options.config_path, "--json", report)
+    return StageCommand(argv, "network preflight: inventory, MPI all-pairs, NCCL busbw, RDMA ports",
+                        config.slurm.gpus_per_node > 0, _replica_layout(config))
+
+
+register("preflight", _preflight_stage)
 register("run", _run_stage)
 register("accuracy", _accuracy_stage)
 register("compliance", _compliance_stage)

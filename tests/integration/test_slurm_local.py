@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -51,11 +53,14 @@ def _free_port_pair() -> int:
     raise AssertionError("no free port pair for slurmctld/slurmd")
 
 
+SCRIPT = str(REPO / "scripts" / "slurm-local.sh")
+
+
 @pytest.fixture(scope="session")
 def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A running single-node cluster; yields its SLURM_CONF (also exported to this process)."""
     state = tmp_path_factory.mktemp("slurm-state")
-    script = str(REPO / "scripts" / "slurm-local.sh")
+    script = SCRIPT
     env = {**os.environ, "SLURM_LOCAL_PORT": str(_free_port_pair())}
     started = subprocess.run([script, "start", str(state)], env=env, capture_output=True, text=True, timeout=120)
     assert started.returncode == 0, started.stderr
@@ -72,6 +77,17 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ["SLURM_CONF"] = previous
 
 
+def test_starting_again_is_a_no_op_and_status_shows_the_daemons(slurm_cluster: Path) -> None:
+    state = str(slurm_cluster.parent)
+    pids = (slurm_cluster.parent / "slurmctld.pid").read_text()
+    again = subprocess.run([SCRIPT, "start", state], capture_output=True, text=True, timeout=60)
+    assert (again.returncode, again.stdout.strip()) == (0, f"export SLURM_CONF={slurm_cluster}")
+    assert (slurm_cluster.parent / "slurmctld.pid").read_text() == pids
+    status = subprocess.run([SCRIPT, "status", state], capture_output=True, text=True, timeout=60).stdout
+    assert [line.split(":")[1].split()[0] for line in status.splitlines()[:3]] == ["running"] * 3
+    assert status.splitlines()[3] == "node localhost: idle"
+
+
 def _wait(job_id: str, timeout_s: float = 600, until: str | None = None) -> JobStatus:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -80,6 +96,11 @@ def _wait(job_id: str, timeout_s: float = 600, until: str | None = None) -> JobS
             return status
         time.sleep(0.5)
     raise AssertionError(f"job {job_id} still {status.state} after {timeout_s} s")
+
+
+def _job_log(tmp_path: Path, stage: str) -> str:
+    """The job's output file; ranks write to it concurrently, so multi-byte characters may be split."""
+    return next((tmp_path / "jobs").glob(f"{stage}-*.out")).read_text(errors="replace")
 
 
 def _config(tmp_path: Path, *overrides: str) -> RunConfig:
@@ -96,7 +117,7 @@ def test_run_stage_under_sbatch_with_three_pmix_ranks_completes(slurm_cluster: P
     job = render_job("run", config, tmp_path / "jobs", source="test")
     submitted = submit_stage(job)
     status = _wait(submitted.job_id)
-    log = next((tmp_path / "jobs").glob("run-*.out")).read_text()
+    log = _job_log(tmp_path, "run")
     assert (status.state, status.exit_code) == ("COMPLETED", "0:0"), log
     manifest = _manifest(tmp_path / "run")
     assert manifest["status"] == "completed"
@@ -105,6 +126,59 @@ def test_run_stage_under_sbatch_with_three_pmix_ranks_completes(slurm_cluster: P
     replicas = {json.loads(line)["replica"] for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()}
     assert len(replicas) == 3
     assert f"job {submitted.job_id} on " in log
+
+
+def _task_pid(job_id: str, procid: int) -> int:
+    """The pid of the harness process that srun started as task `procid` of the job."""
+    wanted = (f"SLURM_JOB_ID={job_id}".encode(), f"SLURM_PROCID={procid}".encode())
+    for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if all(w in environ for w in wanted) and b"harness" in cmdline:
+            return pid
+    raise AssertionError(f"no task {procid} of job {job_id} found")
+
+
+def test_a_killed_worker_rank_fails_the_job_and_the_run_quickly(slurm_cluster: Path, tmp_path: Path) -> None:
+    """Acceptance of issue 6: a dead worker ends the run within 30 s, run dir marked failed (srun path)."""
+    config = _config(tmp_path, "backend.kind=fake", "backend.delay_ms=120000", "slurm.ntasks_per_node=3")
+    submitted = submit_stage(render_job("run", config, tmp_path / "jobs"))
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "run" / "mlperf_log_detail.txt").exists():
+        assert time.monotonic() < deadline, "LoadGen never started"
+        time.sleep(0.5)
+    os.kill(_task_pid(submitted.job_id, 2), signal.SIGKILL)
+    killed_at = time.monotonic()
+    status = _wait(submitted.job_id, timeout_s=120)
+    ended_after = time.monotonic() - killed_at
+    log = _job_log(tmp_path, "run")
+    assert status.state == "FAILED", log
+    assert ended_after < 30, log  # the issue's limit for a dead worker, not a performance figure
+    assert "localhost: task 2: Killed" in log  # srun names the rank (task) and host that died
+    manifest = _manifest(tmp_path / "run")
+    assert (manifest["status"], manifest["submittable"]) == ("failed", False)
+    assert manifest["error"]
+
+
+def test_preflight_stage_submitted_from_the_cli_measures_two_pmix_ranks(
+        slurm_cluster: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(REPO))  # sbatch passes the environment on; the job runs in tmp_path
+    code = run_cli(app, ["slurm", "submit", "preflight", "--job-dir", str(tmp_path / "jobs"),
+                         "--set", "slurm.ntasks_per_node=2", "--set", f"slurm.workdir={tmp_path}",
+                         "--set", f"slurm.python={sys.executable}", "--set", "preflight.mpi_message_bytes=65536"])
+    assert code == 0
+    job_id = re.search(r"preflight\s*│\s*(\d+)", capsys.readouterr().out)
+    assert job_id is not None
+    status = _wait(job_id.group(1), timeout_s=300)
+    log = _job_log(tmp_path, "preflight")
+    assert (status.state, status.exit_code) == ("COMPLETED", "0:0"), log
+    report = json.loads((tmp_path / f"preflight-{job_id.group(1)}.json").read_text())
+    assert report["world_size"] == 2
+    assert [(p["rank_a"], p["rank_b"]) for p in report["mpi_pairs"]] == [(0, 1)]
 
 
 def _probe_stage(code: str) -> stages.StageBuilder:
@@ -153,6 +227,16 @@ def test_sbatch_refusal_is_reported_with_its_reason(slurm_cluster: Path, tmp_pat
         submit_stage(render_job("run", config, tmp_path))
 
 
+def test_compliance_stage_runs_test06_and_its_verification_under_sbatch(slurm_cluster: Path,
+                                                                       tmp_path: Path) -> None:
+    config = _config(tmp_path, "backend.kind=fake")
+    status = _wait(submit_stage(render_job("compliance", config, tmp_path / "jobs")).job_id)
+    log = _job_log(tmp_path, "compliance")
+    assert (status.state, status.exit_code) == ("COMPLETED", "0:0"), log
+    assert (tmp_path / "run" / "TEST06" / "verify_accuracy.txt").exists()
+    assert _manifest(tmp_path / "run")["compliance_test"] == "TEST06"
+
+
 def _accuracy_tokens(run_dir: Path) -> dict[int, str]:
     entries = json.loads((run_dir / "mlperf_log_accuracy.json").read_text())
     return {entry["qsl_idx"]: entry["data"] for entry in entries}
@@ -166,9 +250,9 @@ def test_hf_accuracy_under_srun_pmix_matches_a_single_process_run(slurm_cluster:
                              str(tmp_path / "single"), *(f"--set={o}" for o in common)],
                             cwd=REPO, capture_output=True, text=True, timeout=600)
     assert single.returncode == 0, single.stderr
-    job = render_job("run", _config(tmp_path, *common, "slurm.ntasks_per_node=3"), tmp_path / "jobs")
+    job = render_job("accuracy", _config(tmp_path, *common[1:], "slurm.ntasks_per_node=3"), tmp_path / "jobs")
     status = _wait(submit_stage(job).job_id)
-    log = next((tmp_path / "jobs").glob("run-*.out")).read_text()
+    log = _job_log(tmp_path, "accuracy")
     assert (status.state, status.exit_code) == ("COMPLETED", "0:0"), log
     assert _accuracy_tokens(tmp_path / "run") == _accuracy_tokens(tmp_path / "single")
     assert _manifest(tmp_path / "run")["details"]["launch"]["world_size"] == 3

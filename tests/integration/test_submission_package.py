@@ -179,13 +179,8 @@ def test_a_999_run_fills_both_benchmarks(runs: dict[tuple[str, str], Path], tmp_
                                                    ("v6.0", "results/{sys}/llama2-70b-99/Server/TEST06")])
 def test_test06_run_goes_to_the_rounds_compliance_dir(runs: dict[tuple[str, str], Path], tmp_path: Path,
                                                       round_name: str, where: str) -> None:
-    """A copy of the Server performance run, marked TEST06 with a written TEST06/ dir, stands in for
-    `compliance run TEST06` (merged from another branch)."""
-    test06 = _retag(runs[("Server", "performance")], tmp_path / "t06", compliance_test="TEST06")
-    (test06 / "TEST06/accuracy").mkdir(parents=True)
-    verify = "First token check pass: True\nEOS check pass: True\nSample length check pass: True\n"
-    (test06 / "TEST06/verify_accuracy.txt").write_text(verify + "TEST06 verification complete\n")
-    shutil.copyfile(test06 / "mlperf_log_accuracy.json", test06 / "TEST06/accuracy/mlperf_log_accuracy.json")
+    """A real `compliance run TEST06` (fake backend) lands where the round's checker looks for it."""
+    test06 = trees.compliance_run(trees.scratch("test06") / "Server", "Server")
     out = tmp_path / "sub"
     assert _main([*trees.package_args(runs, out, round_name), str(test06)]) == 0
     target = out / "open/MyOrg" / where.format(sys=SYS)

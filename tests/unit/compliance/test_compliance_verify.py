@@ -128,3 +128,12 @@ def test_crashing_log_writes_nothing(tmp_path: Path) -> None:
 def test_missing_run_dir(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a directory"):
         verify_run(tmp_path / "nowhere")
+
+
+def test_audit_detection_survives_multiline_loadgen_values(tmp_path: Path) -> None:
+    """LoadGen writes result_invalid_reason with a raw newline; the audit check must still read the log."""
+    run = make_run(tmp_path / "r", [])
+    broken = ':::MLLOG {"key": "result_invalid_reason", "value": "TTFT constrain not met: Reduce target QPS.\n'
+    (run / "mlperf_log_detail.txt").write_text(AUDIT_LINE + "\n" + broken + ' ", "metadata": {}}\n')
+    _, warnings = resolve_settings(run, Overrides())
+    assert warnings == []

@@ -19,8 +19,11 @@ ROCE = DATA / "sysfs" / "roce_before"
 NCCL_LOG, PERF_LOG = DATA / "network" / "all_reduce_perf.txt", DATA / "network" / "ib_write_bw.txt"
 
 
-@pytest.mark.parametrize(("env", "expected"), [({}, False), ({"OMPI_COMM_WORLD_SIZE": "1"}, False),
-                                               ({"OMPI_COMM_WORLD_SIZE": "3"}, True), ({"PMIX_SIZE": "2"}, True)])
+@pytest.mark.parametrize(("env", "expected"), [
+    ({}, False), ({"OMPI_COMM_WORLD_SIZE": "1"}, False), ({"OMPI_COMM_WORLD_SIZE": "3"}, True),
+    ({"PMIX_RANK": "1", "SLURM_STEP_NUM_TASKS": "2", "SLURM_NTASKS": "2"}, True),  # srun --mpi=pmix
+    ({"SLURM_NTASKS": "3"}, False),  # the sbatch script itself, before srun
+])
 def test_mpi_is_detected_from_the_launcher_environment(env: dict[str, str], expected: bool) -> None:
     assert under_mpi(env) is expected
 

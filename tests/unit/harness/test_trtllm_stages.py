@@ -1,7 +1,7 @@
-"""quantize -> convert -> build stages, presets and rendered Slurm scripts (bash -n, shellcheck, real execution).
+"""quantize -> convert -> build stages, presets, and the scripts harness.slurm renders for them.
 
-The rendered scripts are executed with stand-in `srun` and `trtllm-llmapi-launch` executables on PATH that
-record the argv they receive: that checks the quoting end to end without a GPU cluster.
+Rendered scripts are checked with bash -n and shellcheck, and executed with a stand-in `srun` on PATH that
+records the argv it receives: that checks the quoting end to end without a GPU cluster.
 """
 
 from __future__ import annotations
@@ -11,30 +11,46 @@ import shutil
 import stat
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness.config import RunConfig, build_config
 from harness.errors import ConfigError
+from harness.slurm.render import render_text
+from harness.slurm.stages import StageOptions, build_stage, stage_names
 from harness.trtllm_stages import (
     PRESETS,
-    SlurmJob,
-    StageCommand,
     build_argv,
     convert_argv,
     launch_prefix,
     pipeline_for,
     preset,
     quantize_argv,
-    render_sbatch,
-    run_command,
     stage_commands,
 )
 
 SEED = preset("h100-fp8")  # 2 nodes x 8 GPUs, TP8 x PP2, as in the seed
-JOB = SlurmJob(partition="gpu", container_image="/lustre/images/trtllm-1.2.1.sqsh",
-               container_mounts="/lustre/models:/models")
-HARNESS_ARGS = ["--config", "/work/llama2-70b-offline.yaml", "--output-dir", "/work/runs/offline-perf"]
+SLURM = {"gpus_per_node": 8, "partition": "gpu", "container_image": "/lustre/images/trtllm-1.2.1.sqsh",
+         "container_mounts": ["/lustre/models:/models"]}
+
+
+def seed_config(**changes: Any) -> RunConfig:
+    """The seed's run: the TP8 x PP2 engine on 2 nodes x 8 GPUs."""
+    data: dict[str, Any] = {
+        "model": {"path": SEED.engine_dir, "tokenizer": SEED.hf_model_dir},
+        "backend": {"kind": "trtllm", "backend": "tensorrt", "tensor_parallel_size": 8, "pipeline_parallel_size": 2},
+        "slurm": {**SLURM, "nodes": 2, "ntasks_per_node": 8}}
+    for key, value in changes.items():
+        data[key] = {**data.get(key, {}), **value}
+    return build_config(data)
+
+
+def replicas_config() -> RunConfig:
+    """The data-parallel alternative: two TP8 engines, one harness rank per node."""
+    tp8 = preset("h100-fp8", pipeline_parallel_size=1)
+    return seed_config(model={"path": tp8.engine_dir}, backend={"pipeline_parallel_size": 1},
+                       slurm={"ntasks_per_node": 1}, distributed={"replicas": 2})
 
 
 def _flag(argv: list[str], name: str) -> str:
@@ -74,54 +90,64 @@ def test_pytorch_flow_has_no_build_and_runs_the_hf_checkpoint() -> None:
     argv = quantize_argv(pipe)
     assert argv[1].endswith("llm_ptq/hf_ptq.py") and _flag(argv, "--export_path") == pipe.hf_quantized_dir
     assert [c.name for c in stage_commands(pipe)] == ["quantize"]
-    run = run_command(pipe, HARNESS_ARGS).argv
-    assert "backend.backend=pytorch" in run and f"model.path={pipe.hf_quantized_dir}" in run
-    assert "backend.kv_cache_dtype=fp8" in run
+    assert (pipe.runtime_backend, pipe.model_path) == ("pytorch", pipe.hf_quantized_dir)
     with pytest.raises(ConfigError, match="no build step"):
         preset("h100-fp8-pytorch", build={})
 
 
-def test_unknown_preset_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match="expected one of h100-fp8"):
-        preset("b200-fp4")
+def test_stages_are_registered_with_the_slurm_renderer() -> None:
+    assert {"quantize", "convert", "build", "run"} <= set(stage_names())
+    quantize = build_stage("quantize", seed_config(), StageOptions(config_path="/jobs/quantize.config.yaml"))
+    assert list(quantize.argv) == quantize_argv(SEED)
+    assert (quantize.layout.nodes, quantize.layout.ntasks, quantize.layout.mpi, quantize.needs_gpus) == (1, 1, False,
+                                                                                                         True)
+    with pytest.raises(ConfigError, match="have no convert step"):
+        build_stage("convert", seed_config(), StageOptions(config_path="/jobs/c.yaml"))
 
 
-def test_seed_run_launches_trtllm_llmapi_launch_under_srun_pmix() -> None:
-    run = run_command(SEED, HARNESS_ARGS)
-    assert (run.nodes, run.ntasks_per_node, run.mpi) == (2, 8, "pmix")
-    assert run.argv[:5] == ["trtllm-llmapi-launch", "python3", "-m", "harness", "run"]
-    assert "backend.backend=tensorrt" in run.argv and f"model.path={SEED.engine_dir}" in run.argv
-    script = render_sbatch(run, JOB)
-    assert "srun --mpi=pmix --nodes=2 --ntasks-per-node=8" in script
-    assert "#SBATCH --nodes=2" in script and "trtllm-llmapi-launch python3 -m harness run" in script
+def _render(stage: str, config: RunConfig, job_dir: Path) -> str:
+    return render_text(stage, config, job_dir)
 
 
-def test_two_tp8_replicas_are_one_rank_per_node() -> None:
-    run = run_command(preset("h100-fp8", pipeline_parallel_size=1), HARNESS_ARGS, replicas=2)
-    assert (run.nodes, run.ntasks_per_node, run.mpi) == (2, 1, "pmix")
-    assert "trtllm-llmapi-launch" not in run.argv and "distributed.replicas=2" in run.argv
-    with pytest.raises(ConfigError, match="do not fit one 8-GPU node"):
-        run_command(SEED, HARNESS_ARGS, replicas=2)
+def test_seed_run_launches_trtllm_llmapi_launch_under_srun_pmix(tmp_path: Path) -> None:
+    script = _render("run", seed_config(), tmp_path)
+    assert "#SBATCH --nodes=2" in script and "#SBATCH --ntasks-per-node=8" in script
+    assert "--ntasks=16" in script and "--mpi=pmix" in script
+    assert "  trtllm-llmapi-launch python3 -m harness run --config" in script
 
 
-def test_launcher_refuses_arguments_it_would_resplit() -> None:
+def test_two_tp8_replicas_are_one_rank_per_node_without_the_launcher(tmp_path: Path) -> None:
+    script = _render("run", replicas_config(), tmp_path)
+    assert "#SBATCH --nodes=2" in script and "#SBATCH --ntasks-per-node=1" in script and "--mpi=pmix" in script
+    assert "trtllm-llmapi-launch" not in script
+
+
+def test_launcher_needs_one_rank_per_gpu_of_the_model(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"= 8 ranks, but trtllm-llmapi-launch needs") as caught:
+        _render("run", seed_config(slurm={"nodes": 1}), tmp_path)
+    assert "slurm.nodes: 2" in (caught.value.hint or "")
+
+
+def test_launcher_refuses_arguments_it_would_resplit(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="re-splits the command on spaces"):
-        run_command(SEED, ["--config", "/work/my configs/offline.yaml"])
+        _render("run", seed_config(), tmp_path / "my jobs")
 
 
-def _all_scripts() -> dict[str, str]:
-    scripts = {}
+def _all_scripts(job_dir: Path) -> dict[str, str]:
+    scripts = {f"seed-{stage}.sbatch": _render(stage, seed_config(), job_dir)
+               for stage in ("quantize", "build", "run", "accuracy", "compliance")}
+    scripts["replicas-run.sbatch"] = _render("run", replicas_config(), job_dir)
     for name in PRESETS:
         pipe = preset(name)
-        commands: list[StageCommand] = [*stage_commands(pipe), run_command(pipe, HARNESS_ARGS)]
-        scripts.update({f"{name}-{c.name}.sbatch": render_sbatch(c, JOB) for c in commands})
-    replicas = run_command(preset("h100-fp8", pipeline_parallel_size=1), HARNESS_ARGS, replicas=2)
-    scripts["replicas-run.sbatch"] = render_sbatch(replicas, SlurmJob())
+        config = seed_config(model={"path": pipe.model_path},
+                             backend={"backend": pipe.runtime_backend, "stages": {"preset": name}})
+        scripts.update({f"{name}-{c.name}.sbatch": _render(c.name, config, job_dir) for c in stage_commands(pipe)})
     return scripts
 
 
 def test_rendered_scripts_pass_bash_n_and_shellcheck(tmp_path: Path) -> None:
-    scripts = _all_scripts()
+    scripts = _all_scripts(tmp_path)
+    assert len(scripts) >= 12
     for name, text in scripts.items():
         (tmp_path / name).write_text(text)
     paths = sorted(str(tmp_path / name) for name in scripts)
@@ -139,21 +165,30 @@ def _stub(directory: Path, name: str, body: str) -> None:
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
 
 
-def test_rendered_run_script_delivers_the_exact_argv(tmp_path: Path) -> None:
-    """Run the script with stand-ins: srun records its argv, then trtllm-llmapi-launch records the command."""
+@pytest.mark.parametrize("stage", ["quantize", "build", "run"])
+def test_rendered_script_delivers_the_exact_argv(tmp_path: Path, stage: str) -> None:
+    """Run the script with a stand-in srun that records its argv: the stage's argv arrives unchanged."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     _stub(bin_dir, "srun", 'printf "%s\\n" "$@" > "$RECORD/srun"')
-    run = run_command(SEED, HARNESS_ARGS)
-    script = tmp_path / "run.sbatch"
-    script.write_text(render_sbatch(run, JOB))
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RECORD": str(tmp_path)}
+    config = seed_config()
+    command = build_stage(stage, config, StageOptions(config_path=str(tmp_path / f"{stage}.config.yaml")))
+    script = tmp_path / f"{stage}.sbatch"
+    script.write_text(_render(stage, config, tmp_path))
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RECORD": str(tmp_path), "SLURM_JOB_ID": "42"}
     result = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     recorded = (tmp_path / "srun").read_text().splitlines()
-    assert recorded[:3] == ["--mpi=pmix", "--nodes=2", "--ntasks-per-node=8"]
-    assert recorded[recorded.index("trtllm-llmapi-launch"):] == run.argv
+    expected = [arg.replace("${SLURM_JOB_ID}", "42") for arg in command.argv]
+    assert recorded[-len(expected):] == expected
     assert "--container-image=/lustre/images/trtllm-1.2.1.sqsh" in recorded
+    assert ("--mpi=pmix" in recorded) == (stage == "run")
+    assert (expected[0] == "trtllm-llmapi-launch") == (stage == "run")
+
+
+def test_unknown_preset_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match="expected one of h100-fp8"):
+        preset("b200-fp4")
 
 
 def _trtllm_run(model_path: str, backend: str = "tensorrt", pp: int = 2, replicas: int = 1) -> RunConfig:
@@ -173,7 +208,7 @@ def test_pipeline_refuses_stages_the_run_would_not_read() -> None:
     with pytest.raises(ConfigError, match=r"model\.path is /lustre/trt/engine_8gpu_tp8_pp1, but the stages write"):
         pipeline_for(_trtllm_run("/lustre/trt/engine_8gpu_tp8_pp1"), {"work_dir": "/lustre/trt"})
     with pytest.raises(ConfigError, match=r"produce a tensorrt model, but backend\.backend is 'pytorch'"):
-        pipeline_for(_trtllm_run("/lustre/trt/engine_16gpu_tp8_pp2", backend="pytorch"), {"work_dir": "/lustre/trt"})
+        pipeline_for(_trtllm_run("/lustre/trt/engine_16gpu_tp8_pp2", backend="pytorch"), {"preset": "h100-fp8"})
     with pytest.raises(ConfigError, match=r"need backend\.kind trtllm"):
         pipeline_for(build_config({"backend": {"kind": "fake"}}), {})
 
@@ -182,3 +217,17 @@ def test_launch_prefix_only_for_one_multi_gpu_model() -> None:
     assert launch_prefix(_trtllm_run("/m")) == ["trtllm-llmapi-launch"]
     assert launch_prefix(_trtllm_run("/m", pp=1, replicas=2)) == []
     assert launch_prefix(build_config({"backend": {"kind": "fake"}})) == []
+
+
+def test_pipeline_defaults_come_from_the_run_config() -> None:
+    pipe = pipeline_for(_trtllm_run("/lustre/trt/engine_16gpu_tp8_pp2"), {})
+    assert (pipe.work_dir, pipe.quantize.qformat if pipe.quantize else None) == ("/lustre/trt", "fp8")
+    hf = pipeline_for(_trtllm_run("/lustre/trt/llama2-70b-fp8-hf", backend="pytorch", pp=1), {})
+    assert hf.build is None and hf.model_path == "/lustre/trt/llama2-70b-fp8-hf"
+    int8 = build_config({"model": {"path": "/a/engine_8gpu_tp8_pp1", "tokenizer": "/models/hf"},
+                         "backend": {"kind": "trtllm", "backend": "tensorrt", "tensor_parallel_size": 8,
+                                     "stages": {"preset": "a100-int8"}}})
+    assert _flag(quantize_argv(pipeline_for(int8, {})), "--qformat") == "int8_sq"
+    with pytest.raises(ConfigError, match="unknown key"):
+        pipeline_for(build_config({"model": {"path": "/a/b"}, "backend": {"kind": "trtllm",
+                                                                          "stages": {"presets": "x"}}}), {})

@@ -24,7 +24,7 @@ MIRROR = Path(os.environ.get("MLPERF_INFERENCE_GIT", "/work/.mirror/mlcommons+in
 _CACHE: dict[str, Any] = {}
 
 
-def _scratch(name: str) -> Path:
+def scratch(name: str) -> Path:
     if "root" not in _CACHE:
         root = Path(tempfile.mkdtemp(prefix="submission-tests-"))
         atexit.register(shutil.rmtree, root, True)
@@ -33,35 +33,18 @@ def _scratch(name: str) -> Path:
     return path
 
 
-def harness_run(out: Path, scenario: str, mode: str, *sets: str) -> subprocess.CompletedProcess[str]:
-    """`python -m harness run` with the fake backend, from a scratch CWD, this repository on PYTHONPATH."""
+def harness_run(out: Path, scenario: str, mode: str, *sets: str, fake: bool = True
+                ) -> subprocess.CompletedProcess[str]:
+    """`python -m harness run` (fake backend unless fake=False: the embedded SmolLM2 default), from a scratch
+    CWD, this repository on PYTHONPATH."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    args = [sys.executable, "-m", "harness", "run", "--set", "backend.kind=fake", "--scenario", scenario,
-            "--mode", mode, "--output-dir", str(out), "--set", "loadgen.target_qps=50"]
+    args = [sys.executable, "-m", "harness", "run", "--scenario", scenario, "--mode", mode, "--output-dir",
+            str(out), "--set", "loadgen.target_qps=50"] + (["--set", "backend.kind=fake"] if fake else [])
     for item in sets:
         args += ["--set", item]
     cwd = out.parent
     cwd.mkdir(parents=True, exist_ok=True)
     return subprocess.run(args, cwd=cwd, env=env, text=True, capture_output=True, timeout=600)
-
-
-def stand_in_accuracy_txt(run_dir: Path) -> None:
-    """Stands in for harness.accuracy (the ROUGE scorer, merged from another branch) when it is absent.
-
-    gen_num and tokens_per_sample are computed from the run's real mlperf_log_accuracy.json; ROUGE is
-    written as 0.0 because it cannot be computed without the scorer. Only used when the run did not
-    write accuracy.txt itself.
-    """
-    if (run_dir / "accuracy.txt").is_file():
-        return
-    entries = json.loads((run_dir / "mlperf_log_accuracy.json").read_text())
-    seen: dict[int, int] = {}
-    for entry in entries:
-        seen.setdefault(entry["qsl_idx"], len(bytes.fromhex(entry["data"])) // 4)
-    tokens = sum(seen.values())
-    result = {"rouge1": 0.0, "rouge2": 0.0, "rougeL": 0.0, "rougeLsum": 0.0, "gen_len": 0, "gen_num": len(seen),
-              "gen_tok_len": tokens, "tokens_per_sample": round(tokens / max(len(seen), 1), 1)}
-    (run_dir / "accuracy.txt").write_text(f"\nResults\n\n{result}\n")
 
 
 def fake_runs(scenarios: tuple[str, ...] = ("Offline", "Server")) -> dict[tuple[str, str], Path]:
@@ -71,11 +54,9 @@ def fake_runs(scenarios: tuple[str, ...] = ("Offline", "Server")) -> dict[tuple[
         found = {}
         for scenario in scenarios:
             for mode in ("performance", "accuracy"):
-                out = _scratch("runs") / f"{scenario}-{mode}"
+                out = scratch("runs") / f"{scenario}-{mode}"
                 proc = harness_run(out, scenario, mode)
-                if mode == "accuracy":
-                    stand_in_accuracy_txt(out)
-                assert (out / "manifest.json").is_file(), proc.stderr[-2000:]
+                assert (out / "mlperf_log_detail.txt").is_file(), proc.stderr[-2000:]
                 found[(scenario, mode)] = out
         _CACHE[key] = found
     runs: dict[tuple[str, str], Path] = _CACHE[key]
@@ -140,7 +121,7 @@ def export_checker(tag: str) -> Path | None:
         return None
     key = f"checker-{tag}"
     if key not in _CACHE:
-        target = _scratch(key)
+        target = scratch(key)
         target.mkdir(parents=True)
         paths = ["tools/submission/submission_checker", "tools/submission/log_parser.py"] if tag == "HEAD" else [
             "tools/submission/submission_checker.py", "tools/submission/log_parser.py"]
@@ -153,3 +134,18 @@ def export_checker(tag: str) -> Path | None:
 
 
 CHECKER_TAGS = {"v4.0": "v4.0", "v5.1": "v5.1", "v6.0": "HEAD"}
+
+
+def compliance_run(out: Path, scenario: str) -> Path:
+    """A real `python -m compliance run TEST06` with the fake backend (run + verification), once per session."""
+    key = f"test06-{scenario}"
+    if key not in _CACHE:
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        args = [sys.executable, "-m", "compliance", "run", "TEST06", "--scenario", scenario, "--set",
+                "backend.kind=fake", "--set", "loadgen.target_qps=50", "--output-dir", str(out), "--no-progress"]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run(args, cwd=out.parent, env=env, text=True, capture_output=True, timeout=600)
+        assert (out / "TEST06" / "verify_accuracy.txt").is_file(), proc.stderr[-2000:]
+        _CACHE[key] = out
+    path: Path = _CACHE[key]
+    return path

@@ -38,11 +38,11 @@ def test_print_emits_the_unwrapped_script_and_writes_nothing(tmp_path: Path,
 
 def test_stages_lists_the_registry(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(app, ["slurm", "stages"]) == 0
-    assert capsys.readouterr().out.split()[:3] == ["run", "accuracy", "compliance"]
+    assert capsys.readouterr().out.split()[:4] == ["preflight", "run", "accuracy", "compliance"]
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["render", "build"], "unknown Slurm stage 'build'"),
+    (["render", "finetune"], "unknown Slurm stage 'finetune'"),
     (["render", "run", "--set", "slurm.time_limit=forever"], "slurm.time_limit"),
     (["status", "12;rm"], "is not a Slurm job id"),
 ])

@@ -78,3 +78,8 @@ def test_launch_context_from_open_mpi_and_slurm_variables() -> None:
     ctx = detect({"OMPI_COMM_WORLD_RANK": "0", "OMPI_COMM_WORLD_SIZE": "4", "SLURM_STEP_ID": "0"})
     assert ctx.launcher == "srun --mpi=pmix" and ctx.distributed
     assert detect({}).world_size == 1
+
+
+def test_launch_context_under_srun_pmix_uses_the_step_task_count() -> None:
+    ctx = detect({"PMIX_RANK": "1", "SLURM_PROCID": "1", "SLURM_STEP_NUM_TASKS": "3", "SLURM_NTASKS": "6"})
+    assert (ctx.rank, ctx.world_size, ctx.launcher) == (1, 3, "srun --mpi=pmix")

@@ -15,7 +15,14 @@ OPTIONS = StageOptions(config_path="/jobs/run.config.yaml")
 
 
 def test_builtin_stages_are_registered_in_order() -> None:
-    assert stage_names()[:3] == ["run", "accuracy", "compliance"]
+    assert stage_names()[:4] == ["preflight", "run", "accuracy", "compliance"]
+
+
+def test_preflight_stage_writes_its_json_per_job_on_every_rank() -> None:
+    command = build_stage("preflight", CONFIG, OPTIONS)
+    assert command.argv == ("python3.11", "-m", "harness", "preflight", "--config", "/jobs/run.config.yaml",
+                            "--json", "preflight-${SLURM_JOB_ID}.json")
+    assert command.layout.mpi and command.layout.ntasks == 6
 
 
 def test_run_stage_runs_the_config_as_written_on_every_rank() -> None:
@@ -39,7 +46,7 @@ def test_compliance_stage_calls_the_compliance_script_for_test06() -> None:
 
 
 def test_unknown_stage_lists_the_registered_ones() -> None:
-    with pytest.raises(ConfigError, match="registered stages: run, accuracy, compliance"):
+    with pytest.raises(ConfigError, match="registered stages: preflight, run, accuracy, compliance"):
         build_stage("quantise", CONFIG, OPTIONS)
 
 
@@ -49,10 +56,10 @@ def test_a_new_stage_can_be_registered_once_and_replaced_on_request(monkeypatch:
     def quantize(config: object, options: StageOptions) -> StageCommand:
         return StageCommand(("trtllm-quantize", options.config_path), "quantize", True, TasksLayout(gpus_per_node=8))
 
-    register("quantize", quantize)
-    assert build_stage("quantize", CONFIG, OPTIONS).argv == ("trtllm-quantize", "/jobs/run.config.yaml")
+    register("calibrate", quantize)
+    assert build_stage("calibrate", CONFIG, OPTIONS).argv == ("trtllm-quantize", "/jobs/run.config.yaml")
     with pytest.raises(ConfigError, match="already registered"):
-        register("quantize", quantize)
-    register("quantize", quantize, replace=True)
+        register("calibrate", quantize)
+    register("calibrate", quantize, replace=True)
     with pytest.raises(ConfigError, match="not an identifier"):
         register("bad name", quantize)

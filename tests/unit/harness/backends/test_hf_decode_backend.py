@@ -1,0 +1,89 @@
+"""HfBackend on the CPU: decode auto keeps transformers generate(); decode static gives the same tokens."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+import torch
+from tokenizers import Tokenizer
+from tokenizers.models import WordLevel
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from harness.backends.hf import HfBackend
+from harness.config import build_config
+from harness.errors import ConfigError
+from harness.types import GenerationRequest
+
+VOCAB = 64
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Llama checkpoint with a word-level tokenizer (EOS id 2) saved side by side."""
+    path = tmp_path_factory.mktemp("tiny-llama")
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2} | {f"w{i}": i for i in range(3, VOCAB)}
+    fast = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(WordLevel(vocab, unk_token="<unk>")),
+                                   unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<unk>")
+    fast.save_pretrained(path)
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, bos_token_id=1, eos_token_id=2,
+                         pad_token_id=0)
+    LlamaForCausalLM(config).save_pretrained(path)
+    return path
+
+
+class _Sink:
+    def __init__(self, expected: int) -> None:
+        self.finals: dict[int, list[int]] = {}
+        self.firsts: dict[int, int] = {}
+        self.done = threading.Event()
+        self.expected = expected
+
+    def first_token(self, request_id: int, token_id: int) -> None:
+        self.firsts[request_id] = token_id
+
+    def complete(self, request_id: int, token_ids: Sequence[int]) -> None:
+        self.finals[request_id] = list(token_ids)
+        if len(self.finals) == self.expected:
+            self.done.set()
+
+    def fail(self, request_id: int, error: BaseException) -> None:
+        raise AssertionError(f"request {request_id} failed: {error}")
+
+
+def serve(model_dir: Path, decode: str, scenario: str = "Offline") -> tuple[str, _Sink]:
+    config = build_config({"scenario": scenario, "model": {"path": str(model_dir)},
+                           "generation": {"max_new_tokens": 12},
+                           "backend": {"kind": "hf", "device": "cpu", "decode": decode, "max_batch_size": 4,
+                                       "threads": 1, "batch_wait_ms": 50}})
+    backend = HfBackend(config)
+    info = backend.start()
+    generator = torch.Generator().manual_seed(3)
+    prompts = [torch.randint(3, VOCAB, (n,), generator=generator).tolist() for n in (5, 9, 2)]
+    sink = _Sink(len(prompts))
+    try:
+        backend.submit([GenerationRequest(i, i, tuple(p), scenario != "Offline") for i, p in enumerate(prompts)],
+                       sink)
+        assert sink.done.wait(120)
+    finally:
+        backend.stop()
+    return info.name, sink
+
+
+def test_cpu_auto_uses_generate_and_static_gives_the_same_tokens(model_dir: Path) -> None:
+    auto_name, auto = serve(model_dir, "auto")
+    static_name, static = serve(model_dir, "static", scenario="Server")
+    assert auto_name.endswith("generate)") and static_name.endswith("static decode)")
+    assert static.finals == auto.finals and len(auto.finals) == 3
+    assert static.firsts == {rid: tokens[0] for rid, tokens in static.finals.items()}
+
+
+def test_static_refused_with_sampling(model_dir: Path) -> None:
+    config = build_config({"model": {"path": str(model_dir)}, "generation": {"temperature": 0.7},
+                           "backend": {"kind": "hf", "device": "cpu", "decode": "static"}})
+    with pytest.raises(ConfigError, match=r"backend\.decode is 'static', but only greedy"):
+        HfBackend(config).start()
