@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,13 @@ from harness.cli._app import app
 from harness.console import stderr, stdout
 from harness.errors import CheckFailed
 from harness.pipeline.driver import PipelineOutcome, PipelineRequest, run_pipeline
+
+
+class Executor(str, enum.Enum):
+    """Where the stages run."""
+
+    LOCAL = "local"
+    SLURM = "slurm"
 
 
 def _table(outcome: PipelineOutcome) -> Table:
@@ -45,9 +53,10 @@ def pipeline_command(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan; run nothing")] = False,
     force: Annotated[bool, typer.Option("--force", help="re-run selected stages even when up to date")] = False,
     output_dir: Annotated[Path | None, typer.Option(help="override the file's output_dir")] = None,
+    executor: Annotated[Executor | None, typer.Option(help="override the file's executor")] = None,
 ) -> None:
     """Accuracy, performance and TEST06 runs per benchmark × scenario, then package and check."""
-    request = PipelineRequest(config, start, only, dry_run, force, output_dir)
+    request = PipelineRequest(config, start, only, dry_run, force, output_dir, executor.value if executor else None)
     outcome = run_pipeline(request, lambda line: stderr.print(line, markup=False, soft_wrap=True))
     if dry_run:
         for decision in outcome.decisions:

@@ -20,6 +20,6 @@ def report_command(
 ) -> None:
     """Throughput, TTFT/TPOT CDFs, output lengths and per-replica load per run, plus a table across runs."""
     report = write_report(run_dirs, output, overwrite)
-    stdout.print((output / TABLE).read_text(), markup=False)
+    stdout.print((output / TABLE).read_text(), markup=False, soft_wrap=True, end="")
     figures = sum(len(f) for f in report.figures.values())
     stdout.print(f"report: {output / INDEX} ({figures} figures, table in {output / TABLE})", markup=False)

@@ -7,5 +7,6 @@ Modules:
     state        pipeline-state.json: per-stage fingerprint, status and result, written atomically
     process      runs one stage command, output live and logged
     executor     local execution: skip up-to-date stages, stop at the first failure with a resume command
+    slurm        Slurm mode: an afterok chain of `--only STAGE` jobs rendered and submitted by harness.slurm
     driver       run_pipeline(): the one call the CLI makes
 """

@@ -23,6 +23,7 @@ class PipelineRequest:
     dry_run: bool = False
     force: bool = False
     output_dir: Path | None = None
+    executor: str | None = None  # overrides the file's executor (Slurm jobs pass "local")
 
 
 @dataclass
@@ -59,7 +60,7 @@ def run_pipeline(request: PipelineRequest, echo: Callable[[str], None]) -> Pipel
     decisions = executor.decide(stages, request.force)
     if request.dry_run:
         return PipelineOutcome(plan, decisions, None)
-    if spec.executor == "slurm":
+    if (request.executor or spec.executor) == "slurm":
         from harness.pipeline.slurm import submit_chain
 
         submit_chain(plan, request, decisions, echo)

@@ -107,7 +107,7 @@ class Executor:
             if force:
                 decisions.append(Decision(stage, True, "forced (--force)"))
             elif upstream_runs:
-                decisions.append(Decision(stage, True, f"upstream {upstream_runs[0]} runs"))
+                decisions.append(Decision(stage, True, f"upstream {upstream_runs[-1]} runs"))
             else:
                 reason = self._stale_reason(stage)
                 decisions.append(Decision(stage, reason is not None, reason or "up to date"))

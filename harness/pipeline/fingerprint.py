@@ -19,6 +19,7 @@ from harness.artifacts import sha256_file
 from harness.backends.cache import harness_version
 from harness.config import RunConfig
 from harness.dataset import SMOKE_FILE
+from harness.errors import HarnessError
 from harness.model_files import resolve_model
 
 # Keys that decide where and how a run directory is written, not what it contains.
@@ -75,10 +76,14 @@ def config_hash(config: RunConfig) -> str:
 
 def model_hash(config: RunConfig, hasher: FileHasher) -> str:
     """Content hash of the model (and a separately configured tokenizer)."""
-    files = resolve_model(config.model.path)
+    try:
+        files = resolve_model(config.model.path)
+    except HarnessError as err:  # the stage itself reports the missing model, with its own hint
+        return f"unavailable: {err}"
     parts = [hasher.tree(files.directory / files.gguf_file if files.gguf_file else files.directory)]
-    if config.model.tokenizer and config.model.tokenizer != config.model.path:
-        parts.append(hasher.tree(Path(config.model.tokenizer)))
+    tokenizer = Path(config.model.tokenizer) if config.model.tokenizer else None
+    if tokenizer is not None and config.model.tokenizer != config.model.path:
+        parts.append(hasher.tree(tokenizer) if tokenizer.exists() else f"missing {tokenizer}")
     return sha256_text(canonical_json(parts))
 
 
@@ -86,7 +91,8 @@ def dataset_hash(config: RunConfig, hasher: FileHasher) -> str:
     """The same sha256 the run manifest records as details.dataset_sha256."""
     if config.dataset.path is None:
         return hashlib.sha256(resources.files("harness").joinpath(SMOKE_FILE).read_bytes()).hexdigest()
-    return hasher.file(Path(config.dataset.path))
+    path = Path(config.dataset.path)
+    return hasher.file(path) if path.is_file() else f"missing {path}"  # the stage reports it
 
 
 def run_inputs(kind: str, config: RunConfig, hasher: FileHasher) -> dict[str, str]:

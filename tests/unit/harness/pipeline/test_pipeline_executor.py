@@ -91,8 +91,8 @@ def test_changing_a_performance_only_override_reruns_only_performance_stages(tmp
     assert {d.stage.id: d.reason for d in decisions if d.run} == {
         "llama2-70b-99/Offline/performance": "inputs changed: config",
         "llama2-70b-99/Server/performance": "inputs changed: config",
-        "package": "upstream llama2-70b-99/Offline/performance runs",
-        "check": "upstream llama2-70b-99/Offline/performance runs",
+        "package": "upstream llama2-70b-99/Server/performance runs",
+        "check": "upstream package runs",
     }
 
 
