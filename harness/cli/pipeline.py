@@ -15,7 +15,7 @@ from harness.errors import CheckFailed
 from harness.pipeline.driver import PipelineOutcome, PipelineRequest, run_pipeline
 
 
-class Executor(str, enum.Enum):
+class Executor(enum.StrEnum):
     """Where the stages run."""
 
     LOCAL = "local"
