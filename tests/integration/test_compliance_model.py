@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_compliance_run import MIRROR, official_lines
 
 from compliance.results import read_test06
+from tests.integration.test_compliance_run import MIRROR, official_lines
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 

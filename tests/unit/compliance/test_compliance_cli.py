@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from compliance_logs import entry
 
 from compliance.cli import main
+from tests.unit.compliance.compliance_logs import entry
 
 
 def _run(argv: list[str]) -> int:

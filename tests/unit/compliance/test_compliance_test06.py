@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from compliance_logs import entry, hexed
 
 from compliance.results import EOS, FIRST_TOKEN, SAMPLE_LENGTH
 from compliance.test06 import AUDIT_CONFIG, VerifySettings, load_entries, trailing_eos, verify_entries, verify_log
 from harness.errors import InputError
+from tests.unit.compliance.compliance_logs import entry, hexed
 
 
 def lines(first: str, eos: bool, length: bool) -> list[str]:

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from compliance_logs import entry
 
 from compliance.verify import Overrides, resolve_settings, verify_run
 from harness.artifacts import Manifest, RunArtifacts
 from harness.errors import ConfigError, InputError
 from harness.types import RunStatus
+from tests.unit.compliance.compliance_logs import entry
 
 AUDIT_LINE = (':::MLLOG {"key": "warning_generic_message", "value": "Found Audit Config file (audit.config). '
               'Overriding TestSettings from audit.config file.", "metadata": {"is_error": false, "is_warning": true}}')
