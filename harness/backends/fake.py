@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from harness.backends.base import BackendInfo, TokenSink
@@ -16,11 +17,18 @@ from harness.config import FakeConfig, RunConfig
 from harness.types import GenerationRequest
 
 
+@lru_cache(maxsize=64)
+def _fixed_tail(length: int, eos_token_id: int) -> tuple[int, ...]:
+    body = [100 + (k * 7) % 20000 for k in range(1, max(length - 1, 0))]
+    return (*(t if t != eos_token_id else t + 1 for t in body), eos_token_id)
+
+
 def fixed_answer(sample_index: int, length: int, eos_token_id: int) -> list[int]:
-    """A deterministic answer of `length` tokens (EOS last) that depends on the sample index."""
-    body = [100 + (sample_index * 31 + k * 7) % 20000 for k in range(max(length - 1, 0))]
-    body = [t if t != eos_token_id else t + 1 for t in body]
-    return [*body, eos_token_id]
+    """A deterministic answer of `length` tokens (EOS last) whose first token depends on the sample index."""
+    if length <= 1:
+        return [eos_token_id]
+    first = 100 + (sample_index * 31) % 20000
+    return [first if first != eos_token_id else first + 1, *_fixed_tail(length, eos_token_id)]
 
 
 class FakeBackend:
@@ -31,7 +39,6 @@ class FakeBackend:
         self.max_new_tokens = max_new_tokens
         self._oracle = oracle
         self._requests = RequestQueue("fake-backend")
-        self._fixed: dict[int, list[int]] = {}
 
     def start(self) -> BackendInfo:
         """Start the worker thread."""
@@ -59,10 +66,7 @@ class FakeBackend:
         elif self.options.behaviour == "oracle" and self._oracle is not None:
             tokens = [*self._oracle[request.sample_index][: self.max_new_tokens - 1], eos]
         else:
-            tokens = self._fixed.get(request.sample_index)
-            if tokens is None:
-                length = min(self.options.output_tokens, self.max_new_tokens)
-                tokens = self._fixed.setdefault(request.sample_index, fixed_answer(request.sample_index, length, eos))
+            tokens = fixed_answer(request.sample_index, min(self.options.output_tokens, self.max_new_tokens), eos)
         return tokens
 
     def _work(self) -> None:

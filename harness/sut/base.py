@@ -9,6 +9,7 @@ Rules enforced here for every backend (mlperf-rules.md §5.3, §6.5):
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Sequence
@@ -38,9 +39,9 @@ class ProgressSink(Protocol):
 
 def build_response(generated: Sequence[int], eos_token_id: int) -> list[int]:
     """Trim at the first EOS (kept once) and pad a too-short answer with EOS to n_tokens >= 2."""
-    tokens = [int(t) for t in generated]
-    if eos_token_id in tokens:
-        tokens = tokens[: tokens.index(eos_token_id) + 1]
+    tokens = list(generated)
+    with contextlib.suppress(ValueError):  # no EOS: max_new_tokens was reached
+        del tokens[tokens.index(eos_token_id) + 1:]
     while len(tokens) < 2:
         tokens.append(eos_token_id)
     return tokens
