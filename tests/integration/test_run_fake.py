@@ -96,8 +96,8 @@ def test_bad_config_value_exits_2_with_one_clear_line(tmp_path: Path) -> None:
     assert result.stderr.startswith("error: generation.max_new_tokens:") and "Traceback" not in result.stderr
 
 
-def test_ctrl_c_stops_loadgen_and_marks_the_run_aborted(tmp_path: Path) -> None:
-    run = tmp_path / "interrupted"
+def _start_slow_run(run: Path) -> subprocess.Popen[str]:
+    """A fake-backend run whose samples take a minute; returns once LoadGen has started logging."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen([sys.executable, "-m", "harness", "run", *FAKE, "--set", "backend.delay_ms=60000",
                                 "--output-dir", str(run)], env=env, text=True, stdout=subprocess.PIPE,
@@ -105,6 +105,12 @@ def test_ctrl_c_stops_loadgen_and_marks_the_run_aborted(tmp_path: Path) -> None:
     deadline = time.monotonic() + 120
     while not (run / "mlperf_log_detail.txt").exists() and time.monotonic() < deadline:
         time.sleep(0.5)
+    return process
+
+
+def test_ctrl_c_stops_loadgen_and_marks_the_run_aborted(tmp_path: Path) -> None:
+    run = tmp_path / "interrupted"
+    process = _start_slow_run(run)
     time.sleep(1)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
@@ -117,13 +123,7 @@ def test_ctrl_c_stops_loadgen_and_marks_the_run_aborted(tmp_path: Path) -> None:
 def test_sigterm_marks_the_run_failed_with_the_reason(tmp_path: Path) -> None:
     """A batch time limit or scancel sends SIGTERM: the run directory must not stay 'running'."""
     run = tmp_path / "terminated"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen([sys.executable, "-m", "harness", "run", *FAKE, "--set", "backend.delay_ms=60000",
-                                "--output-dir", str(run)], env=env, text=True, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while not (run / "mlperf_log_detail.txt").exists() and time.monotonic() < deadline:
-        time.sleep(0.5)
+    process = _start_slow_run(run)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 4, stderr
