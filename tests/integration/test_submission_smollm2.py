@@ -10,7 +10,8 @@ from submission.cli import main
 from submission.rules import check_tree
 from tests.unit.submission import trees
 
-pytestmark = pytest.mark.model
+# Slow: three real SmolLM2 runs; the packaging logic is covered with fake-backend runs in the default suite.
+pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
