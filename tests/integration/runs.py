@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness.logs import parse_detail_log
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -26,16 +28,15 @@ def manifest(run_dir: Path) -> dict[str, Any]:
 
 
 def detail(run_dir: Path) -> dict[str, Any]:
-    """First value of every key in mlperf_log_detail.txt, plus the list of error messages."""
+    """First value of every key in mlperf_log_detail.txt, plus the list of error messages.
+
+    Parsed with harness.logs, which handles LoadGen's string values that contain raw newlines.
+    """
+    log = parse_detail_log(run_dir / "mlperf_log_detail.txt")
     values: dict[str, Any] = {}
-    errors = []
-    for line in (run_dir / "mlperf_log_detail.txt").read_text().splitlines():
-        if line.startswith(":::MLLOG"):
-            record = json.loads(line[len(":::MLLOG"):])
-            values.setdefault(record["key"], record["value"])
-            if record["metadata"].get("is_error"):
-                errors.append(record)
-    values["__errors__"] = errors
+    for message in log.messages:
+        values.setdefault(message.key, message.value)
+    values["__errors__"] = [{"key": m.key, "value": m.value} for m in log.errors]
     return values
 
 
