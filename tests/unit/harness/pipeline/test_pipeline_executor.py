@@ -98,7 +98,7 @@ def test_changing_a_performance_only_override_reruns_only_performance_stages(tmp
 
 def test_changing_a_generation_field_reruns_every_stage(tmp_path: Path) -> None:
     _ran(*_executor(_write(tmp_path)))
-    changed = _write(tmp_path, set=["backend.kind=fake", "generation.max_new_tokens=64"])
+    changed = _write(tmp_path, set=["backend.kind=fake", "generation.max_new_tokens=96"])
     assert len(_ran(*_executor(changed))) == 6
 
 

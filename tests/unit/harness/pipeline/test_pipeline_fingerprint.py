@@ -26,7 +26,7 @@ def test_file_hashes_are_memoised_until_size_or_mtime_changes(tmp_path: Path) ->
 def test_the_config_hash_ignores_where_a_run_is_written_but_not_what_it_runs() -> None:
     config = load_config(None, ["backend.kind=fake"])
     moved = apply_overrides(config, ["output_dir=/elsewhere", "overwrite=true", "cache=/c"])
-    changed = apply_overrides(config, ["generation.max_new_tokens=64"])
+    changed = apply_overrides(config, [f"generation.max_new_tokens={config.generation.max_new_tokens + 1}"])
     assert fp.config_hash(moved) == fp.config_hash(config) != fp.config_hash(changed)
 
 
