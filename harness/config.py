@@ -103,6 +103,8 @@ class FakeConfig(_Section):
     delay_ms: float = Field(0.0, ge=0, description="simulated time per request")
     first_token_delay_ms: float = Field(0.0, ge=0)
     eos_token_id: int = 2
+    max_batch_size: int = Field(1024, ge=1, description="without delays: answers reported per batch of this "
+                                                         "many queued requests (one LoadGen call each)")
 
 
 class HfConfig(_Section):

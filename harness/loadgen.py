@@ -8,6 +8,7 @@ answered at once so LoadGen can finish and write its logs); a second one exits i
 from __future__ import annotations
 
 import array
+import gc
 import os
 import shutil
 import tempfile
@@ -18,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 
 import mlperf_loadgen as lg
+import numpy as np
 
 from harness.errors import EnvironmentProblem, RunError
 from harness.rounds import RoundSpec
@@ -50,21 +52,23 @@ def require_round_support(spec: RoundSpec) -> str:
 
 
 class LoadGenCompleter:
-    """Reports int32 responses to LoadGen (implements harness.sut.base.Completer)."""
+    """Reports int32 responses to LoadGen, one call per batch (implements harness.sut.base.Completer)."""
 
-    def first_token(self, response_id: int, token_id: int) -> None:
-        """FirstTokenComplete with a one-element int32 buffer."""
-        buffer = array.array("i", [token_id])
-        address, count = buffer.buffer_info()
-        lg.FirstTokenComplete([lg.QuerySampleResponse(response_id, address, count * buffer.itemsize)])
+    def first_tokens(self, firsts: Sequence[tuple[int, int]]) -> None:
+        """FirstTokenComplete for every pair, each with a one-element int32 buffer, in one call."""
+        buffer = array.array("i", [token_id for _, token_id in firsts])
+        address, itemsize = buffer.buffer_info()[0], buffer.itemsize
+        lg.FirstTokenComplete([lg.QuerySampleResponse(response_id, address + k * itemsize, itemsize)
+                               for k, (response_id, _) in enumerate(firsts)])
 
-    def complete(self, response_id: int, token_ids: Sequence[int]) -> None:
-        """QuerySamplesComplete with the whole int32 response and n_tokens = its length."""
-        buffer = array.array("i", token_ids)
-        address, count = buffer.buffer_info()
-        lg.QuerySamplesComplete(
-            [lg.QuerySampleResponse(response_id, address, count * buffer.itemsize, len(token_ids))]
-        )
+    def complete_buffer(self, response_ids: Sequence[int], buffer: np.ndarray, offsets: Sequence[int],
+                        lengths: Sequence[int]) -> None:
+        """One QuerySamplesComplete: response k is buffer[offsets[k]:][:lengths[k]] (int32), n_tokens = its length."""
+        buffer = np.ascontiguousarray(buffer, dtype=np.int32)
+        address, itemsize = buffer.ctypes.data, buffer.itemsize
+        response = lg.QuerySampleResponse
+        lg.QuerySamplesComplete([response(response_id, address + offset * itemsize, count * itemsize, count)
+                                 for response_id, offset, count in zip(response_ids, offsets, lengths, strict=True)])
 
 
 @dataclass(frozen=True)
@@ -138,11 +142,16 @@ def run_test(plan: TestPlan, sut: SutCallbacks, on_interrupt: Callable[[bool], N
             finally:
                 finished.set()
 
+        # Everything alive now (model, dataset, imported modules) stays alive for the whole test: freezing it
+        # keeps the cyclic garbage collector from walking millions of objects inside LoadGen's timed window.
+        gc.collect()
+        gc.freeze()
         thread = threading.Thread(target=start_test, name="loadgen")
         thread.start()
         aborted = _wait(finished, sut, on_interrupt)
         thread.join()
     finally:
+        gc.unfreeze()
         os.chdir(previous_cwd)
         shutil.rmtree(workdir, ignore_errors=True)
         lg.DestroyQSL(qsl)

@@ -114,17 +114,16 @@ def _write_inputs(config: RunConfig, run: RunArtifacts, sample_count: int) -> tu
 
 def _make_sut(config: RunConfig, dataset: Dataset, backend: Backend, info: BackendInfo,
               progress: Progress) -> SutCore:
-    cls = OfflineSut if config.scenario is Scenario.OFFLINE else ServerSut
-    return cls(dataset.samples, backend, LoadGenCompleter(), info.eos_token_id,
-               config.scenario.streams_first_token, progress)
+    args = (dataset.samples, backend, LoadGenCompleter(), info.eos_token_id, config.scenario.streams_first_token,
+            progress)
+    if config.scenario is Scenario.OFFLINE:  # one backend batch per submission (unknown size: all at once)
+        return OfflineSut(*args, submit_chunk=info.max_batch_size or len(dataset.samples))
+    return ServerSut(*args)
 
 
 def _write_samples(run: RunArtifacts, sut: SutCore, dispatcher: DispatchBackend | None) -> None:
-    records = sorted(sut.records.values(), key=lambda r: r.issued_ns)
-    if dispatcher is not None:
-        for record in records:
-            record.replica = dispatcher.assignments.get(record.request_id)
-    lines = [json.dumps(asdict(r)) for r in records]
+    replicas = dispatcher.assignments if dispatcher is not None else None
+    lines = [json.dumps(record) for record in sut.records.as_json(replicas)]
     artifacts.write_text_atomic(run.file(artifacts.SAMPLES), "\n".join(lines) + ("\n" if lines else ""))
 
 
@@ -193,6 +192,7 @@ class _Run:
         try:
             info = backend.start()
             self._record_backend(info)
+            self._warm_up(backend, info, dataset)
             self._capture_counters("before", plan)
             self._loadgen(config, dataset, backend, info, mlperf_conf, user_conf)
             self._capture_counters("after", plan)
@@ -203,6 +203,17 @@ class _Run:
                 self.manifest.details["output_cache"] = backend.report()
         if config.mode is TestMode.ACCURACY and self.manifest.status != RunStatus.ABORTED:
             self.manifest.result.update(_evaluate(config, self.run, dataset, tokenizer))
+
+    def _warm_up(self, backend: Backend, info: BackendInfo, dataset: Dataset) -> None:
+        """Let the backend prepare for this dataset's prompts (graphs, caches) before LoadGen's clock starts."""
+        longest = max((len(sample.input_ids) for sample in dataset.samples), default=1)
+        largest = max(1, info.max_batch_size)
+        # Offline runs full batches (and one last partial one); Server forms batches of any size up to the limit.
+        every = {1 << k for k in range(largest.bit_length())} | {largest}
+        sizes = [largest] if self.config.scenario is Scenario.OFFLINE else sorted(every)
+        note = backend.warm_up(longest, sizes)
+        if note:
+            self.manifest.details["warm_up"] = note
 
     def _capture_counters(self, phase: str, plan: replicas.BackendPlan) -> None:
         """RDMA/NIC counters of every host before and after LoadGen (deltas land in the run dir)."""

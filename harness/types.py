@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple, overload
 
 
 class Scenario(enum.StrEnum):
@@ -77,14 +79,59 @@ class Sample:
     reference_token_count: int = 0
 
 
-@dataclass(frozen=True)
-class GenerationRequest:
-    """What a backend is asked to generate: one prompt, identified by a request id."""
+class GenerationRequest(NamedTuple):
+    """What a backend is asked to generate: one prompt, identified by a request id.
+
+    A NamedTuple, not a dataclass: the Offline path builds 24,576 of them inside LoadGen's timed window.
+    """
 
     request_id: int
     sample_index: int
     input_ids: tuple[int, ...]
     want_first_token: bool = False
+
+
+class RequestBatch(Sequence[GenerationRequest]):
+    """Requests held in columns; reads as a sequence of GenerationRequest, each built only when accessed.
+
+    The SUT hands the Offline query to the backend in these, so that a backend which only needs ids (the
+    fake one, a remote dispatcher) never pays for 24,576 request objects inside LoadGen's timed window.
+    """
+
+    __slots__ = ("request_ids", "sample_indices", "samples", "want_first_token")
+
+    def __init__(self, request_ids: list[int], sample_indices: list[int], samples: Sequence[Sample],
+                 want_first_token: bool) -> None:
+        self.request_ids = request_ids
+        self.sample_indices = sample_indices
+        self.samples = samples
+        self.want_first_token = want_first_token
+
+    def __len__(self) -> int:
+        return len(self.request_ids)
+
+    @overload
+    def __getitem__(self, item: int) -> GenerationRequest: ...
+
+    @overload
+    def __getitem__(self, item: slice) -> RequestBatch: ...
+
+    def __getitem__(self, item: int | slice) -> GenerationRequest | RequestBatch:
+        if isinstance(item, slice):
+            return RequestBatch(self.request_ids[item], self.sample_indices[item], self.samples,
+                                self.want_first_token)
+        index = self.sample_indices[item]
+        return GenerationRequest(self.request_ids[item], index, self.samples[index].input_ids, self.want_first_token)
+
+
+def request_ids_of(requests: Sequence[GenerationRequest]) -> list[int]:
+    """The request ids, straight from the columns when the requests are a RequestBatch."""
+    return requests.request_ids if isinstance(requests, RequestBatch) else [r.request_id for r in requests]
+
+
+def sample_indices_of(requests: Sequence[GenerationRequest]) -> list[int]:
+    """The QSL indices, straight from the columns when the requests are a RequestBatch."""
+    return requests.sample_indices if isinstance(requests, RequestBatch) else [r.sample_index for r in requests]
 
 
 @dataclass

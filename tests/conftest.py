@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -22,17 +23,23 @@ class RecordingCompleter:
 
     def __init__(self) -> None:
         self.events: list[tuple[str, int, list[int]]] = []
+        self.calls: list[tuple[str, int]] = []  # (method, responses in the call): one LoadGen call each
         self.done = threading.Event()
         self.expected = 0
         self._lock = threading.Lock()
 
-    def first_token(self, response_id: int, token_id: int) -> None:
+    def first_tokens(self, firsts: Sequence[tuple[int, int]]) -> None:
         with self._lock:
-            self.events.append(("first", response_id, [token_id]))
+            self.calls.append(("first_tokens", len(firsts)))
+            self.events.extend(("first", response_id, [token_id]) for response_id, token_id in firsts)
 
-    def complete(self, response_id: int, token_ids: Sequence[int]) -> None:
+    def complete_buffer(self, response_ids: Sequence[int], buffer: np.ndarray, offsets: Sequence[int],
+                        lengths: Sequence[int]) -> None:
+        assert buffer.dtype == np.int32, f"LoadGen reads int32 responses, got {buffer.dtype}"
         with self._lock:
-            self.events.append(("complete", response_id, list(token_ids)))
+            self.calls.append(("complete_buffer", len(response_ids)))
+            for response_id, offset, length in zip(response_ids, offsets, lengths, strict=True):
+                self.events.append(("complete", response_id, buffer[offset:offset + length].tolist()))
             if sum(1 for e in self.events if e[0] == "complete") >= self.expected:
                 self.done.set()
 

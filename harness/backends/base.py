@@ -6,6 +6,8 @@ trimming, n_tokens and response buffers (harness.sut.base), so every backend obe
 
 Threading contract: ``submit`` returns at once; the backend calls the sink from its own thread(s).
 For each request it calls ``first_token`` at most once, then exactly one of ``complete`` or ``fail``.
+A backend that produces many results at once (a batch's prefill, a finished batch) reports them with
+``first_tokens`` / ``complete_batch``: one call, and one LoadGen call behind it, per batch.
 """
 
 from __future__ import annotations
@@ -15,11 +17,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
+
 from harness.errors import ConfigError, EnvironmentProblem
 from harness.types import GenerationRequest
 
 if TYPE_CHECKING:
     from harness.config import RunConfig
+
+
+Completion = tuple[int, Sequence[int]]  # (request_id, generated token ids)
 
 
 class TokenSink(Protocol):
@@ -28,11 +35,53 @@ class TokenSink(Protocol):
     def first_token(self, request_id: int, token_id: int) -> None:
         """The first generated token of a request."""
 
+    def first_tokens(self, firsts: Sequence[tuple[int, int]]) -> None:
+        """First tokens of several requests, as (request_id, token_id) pairs."""
+
     def complete(self, request_id: int, token_ids: Sequence[int]) -> None:
         """All generated token ids of a request (prompt excluded; may end with EOS or padding)."""
 
+    def complete_batch(self, completions: Sequence[Completion]) -> None:
+        """Several finished requests, as (request_id, token_ids) pairs."""
+
+    def complete_rows(self, request_ids: Sequence[int], rows: np.ndarray) -> None:
+        """Several finished requests as a matrix: row k holds request k's generated ids; whatever follows a
+        row's first EOS is ignored, and a row without EOS is used whole (max_new_tokens reached)."""
+
     def fail(self, request_id: int, error: BaseException) -> None:
         """The request could not be served."""
+
+
+def response_lengths(rows: np.ndarray, eos_token_id: int) -> np.ndarray:
+    """Per row of generated ids: the index of the first EOS plus one, or the row width when there is none."""
+    is_eos = rows == eos_token_id
+    return np.where(is_eos.any(axis=1), is_eos.argmax(axis=1) + 1, rows.shape[1])
+
+
+class SinkBase:
+    """Batch methods for a sink that handles one request at a time: they call the single ones in order."""
+
+    def first_token(self, request_id: int, token_id: int) -> None:
+        """Subclasses implement."""
+        raise NotImplementedError
+
+    def complete(self, request_id: int, token_ids: Sequence[int]) -> None:
+        """Subclasses implement."""
+        raise NotImplementedError
+
+    def first_tokens(self, firsts: Sequence[tuple[int, int]]) -> None:
+        """One first_token call per pair."""
+        for request_id, token_id in firsts:
+            self.first_token(request_id, token_id)
+
+    def complete_batch(self, completions: Sequence[Completion]) -> None:
+        """One complete call per pair."""
+        for request_id, token_ids in completions:
+            self.complete(request_id, token_ids)
+
+    def complete_rows(self, request_ids: Sequence[int], rows: np.ndarray) -> None:
+        """The rows as lists, through complete_batch."""
+        self.complete_batch(list(zip(request_ids, np.asarray(rows).tolist(), strict=True)))
 
 
 @dataclass(frozen=True)
@@ -54,6 +103,10 @@ class Backend(Protocol):
 
     def start(self) -> BackendInfo:
         """Load the model; return what the harness must know. Raises BackendError on failure."""
+
+    def warm_up(self, longest_prompt: int, batch_sizes: Sequence[int]) -> str | None:
+        """Before the timed run: get ready for prompts of up to `longest_prompt` tokens in batches of these
+        sizes (caches, compiled graphs). Generates nothing for LoadGen. Returns a note for the manifest."""
 
     def submit(self, requests: Sequence[GenerationRequest], sink: TokenSink) -> None:
         """Queue requests (the caller has ordered them); return immediately."""

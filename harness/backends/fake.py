@@ -1,34 +1,41 @@
 """Fake backends for tests and overhead benchmarks: echo, fixed-length and oracle answers, instantly.
 
 Runs made with them are marked not submittable. They obey the Backend contract exactly (own worker
-thread, first token before completion) so the SUT and LoadGen path is exercised for real.
+thread, first token before completion) so the SUT and LoadGen path is exercised for real. Without
+delays the worker behaves like a batching backend: it takes everything queued, up to max_batch_size
+requests, and reports their first tokens and answers with one batch call each. With a delay every
+request is served alone, one after the other (slow runs for interrupt tests).
 """
 
 from __future__ import annotations
 
+import array
+import queue
 import time
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
+
 from harness.backends.base import BackendInfo, TokenSink
 from harness.backends.worker import RequestQueue
 from harness.config import FakeConfig, RunConfig
-from harness.types import GenerationRequest
+from harness.types import GenerationRequest, RequestBatch, request_ids_of, sample_indices_of
 
 
 @lru_cache(maxsize=64)
-def _fixed_tail(length: int, eos_token_id: int) -> tuple[int, ...]:
+def _fixed_tail(length: int, eos_token_id: int) -> array.array[int]:
     body = [100 + (k * 7) % 20000 for k in range(1, max(length - 1, 0))]
-    return (*(t if t != eos_token_id else t + 1 for t in body), eos_token_id)
+    return array.array("i", [*(t if t != eos_token_id else t + 1 for t in body), eos_token_id])
 
 
-def fixed_answer(sample_index: int, length: int, eos_token_id: int) -> list[int]:
-    """A deterministic answer of `length` tokens (EOS last) whose first token depends on the sample index."""
+def fixed_answer(sample_index: int, length: int, eos_token_id: int) -> array.array[int]:
+    """A deterministic int32 answer of `length` tokens (EOS last) whose first token depends on the sample."""
     if length <= 1:
-        return [eos_token_id]
+        return array.array("i", [eos_token_id])
     first = 100 + (sample_index * 31) % 20000
-    return [first if first != eos_token_id else first + 1, *_fixed_tail(length, eos_token_id)]
+    return array.array("i", [first if first != eos_token_id else first + 1]) + _fixed_tail(length, eos_token_id)
 
 
 class FakeBackend:
@@ -44,7 +51,12 @@ class FakeBackend:
         """Start the worker thread."""
         self._requests.start(self._work)
         return BackendInfo(name=f"fake ({self.options.behaviour})", eos_token_id=self.options.eos_token_id,
-                           max_batch_size=1 << 20, streaming=True, submittable=False, device="none")
+                           max_batch_size=self.options.max_batch_size, streaming=True, submittable=False,
+                           device="none")
+
+    def warm_up(self, longest_prompt: int, batch_sizes: Sequence[int]) -> str | None:
+        """Nothing to prepare."""
+        return None
 
     def submit(self, requests: Sequence[GenerationRequest], sink: TokenSink) -> None:
         """Queue requests for the worker."""
@@ -58,38 +70,98 @@ class FakeBackend:
         """Stop the worker."""
         self._requests.stop()
 
-    def answer(self, request: GenerationRequest) -> list[int]:
+    def answer(self, request: GenerationRequest) -> Sequence[int]:
         """The tokens this fake generates for a request (before the SUT trims them)."""
         eos = self.options.eos_token_id
         if self.options.behaviour == "echo":
-            tokens = [*list(request.input_ids)[: self.max_new_tokens - 1], eos]
-        elif self.options.behaviour == "oracle" and self._oracle is not None:
-            tokens = [*self._oracle[request.sample_index][: self.max_new_tokens - 1], eos]
-        else:
-            tokens = fixed_answer(request.sample_index, min(self.options.output_tokens, self.max_new_tokens), eos)
-        return tokens
+            return [*list(request.input_ids)[: self.max_new_tokens - 1], eos]
+        if self.options.behaviour == "oracle" and self._oracle is not None:
+            return [*self._oracle[request.sample_index][: self.max_new_tokens - 1], eos]
+        return fixed_answer(request.sample_index, min(self.options.output_tokens, self.max_new_tokens), eos)
+
+    @property
+    def _instant(self) -> bool:
+        return not (self.options.delay_ms or self.options.first_token_delay_ms)
 
     def _work(self) -> None:
-        while True:
-            item = self._requests.jobs.get()
-            if item is None:
-                return
-            requests, sink = item
-            for request in requests:
-                if self._requests.cancelled.is_set():
-                    sink.fail(request.request_id, RuntimeError("cancelled"))
-                    continue
-                self._serve(request, sink)
+        batch = self.options.max_batch_size if self._instant else 1
+        stopping = False
+        while not stopping:
+            jobs, stopping = self._drain()
+            for requests, sink in _merge_small_jobs(jobs, batch):
+                for start in range(0, len(requests), batch):
+                    chunk = requests[start:start + batch]
+                    if self._requests.cancelled.is_set():
+                        for request_id in request_ids_of(chunk):
+                            sink.fail(request_id, RuntimeError("cancelled"))
+                        continue
+                    self._serve(chunk, sink)
 
-    def _serve(self, request: GenerationRequest, sink: TokenSink) -> None:
-        tokens = self.answer(request)
+    def _drain(self) -> tuple[list[tuple[Sequence[GenerationRequest], TokenSink]], bool]:
+        """Wait for work, then take everything queued up to a stop marker; True when told to stop."""
+        jobs = []
+        item = self._requests.jobs.get()
+        while item is not None:
+            jobs.append(item)
+            try:
+                item = self._requests.jobs.get_nowait()
+            except queue.Empty:
+                return jobs, False
+        return jobs, True
+
+    def _serve(self, requests: Sequence[GenerationRequest], sink: TokenSink) -> None:
         if self.options.first_token_delay_ms:
             time.sleep(self.options.first_token_delay_ms / 1000)
-        if request.want_first_token:
-            sink.first_token(request.request_id, tokens[0])
+        request_ids = request_ids_of(requests)
+        if self.options.behaviour == "fixed":
+            rows = self.fixed_rows(sample_indices_of(requests))
+            firsts = rows[:, 0].tolist()
+        else:
+            answers = [self.answer(request) for request in requests]
+            firsts = [int(tokens[0]) for tokens in answers]
+        wanted = [(request_id, first) for request_id, first, request in zip(request_ids, firsts, requests, strict=True)
+                  if request.want_first_token] if _any_wants_first(requests) else []
+        if wanted:
+            sink.first_tokens(wanted)
         if self.options.delay_ms:
             time.sleep(self.options.delay_ms / 1000)
-        sink.complete(request.request_id, tokens)
+        if self.options.behaviour == "fixed":
+            sink.complete_rows(request_ids, rows)
+        else:
+            sink.complete_batch(list(zip(request_ids, answers, strict=True)))
+
+    def fixed_rows(self, sample_indices: Sequence[int]) -> np.ndarray:
+        """fixed_answer for many samples at once, as an int32 matrix (one row per sample)."""
+        length = min(self.options.output_tokens, self.max_new_tokens)
+        template = np.frombuffer(fixed_answer(0, length, self.options.eos_token_id), dtype=np.int32)
+        rows = np.repeat(template[None, :], len(sample_indices), axis=0)
+        if length > 1:
+            first = 100 + (np.asarray(sample_indices, dtype=np.int64) * 31) % 20000
+            rows[:, 0] = np.where(first == self.options.eos_token_id, first + 1, first)
+        return rows
+
+
+def _any_wants_first(requests: Sequence[GenerationRequest]) -> bool:
+    if isinstance(requests, RequestBatch):
+        return requests.want_first_token
+    return any(request.want_first_token for request in requests)
+
+
+def _merge_small_jobs(jobs: list[tuple[Sequence[GenerationRequest], TokenSink]], batch: int
+                      ) -> list[tuple[Sequence[GenerationRequest], TokenSink]]:
+    """Consecutive jobs for the same sink are served together up to a batch (Server queries come one per job)."""
+    merged: list[tuple[Sequence[GenerationRequest], TokenSink]] = []
+    grown: set[int] = set()  # positions in `merged` whose request list this function owns
+    for requests, sink in jobs:
+        if merged and merged[-1][1] is sink and len(merged[-1][0]) + len(requests) <= batch:
+            last = len(merged) - 1
+            if last not in grown:
+                merged[last] = (list(merged[last][0]), sink)
+                grown.add(last)
+            merged[last][0].extend(requests)  # type: ignore[attr-defined]
+        else:
+            merged.append((requests, sink))
+    return merged
 
 
 def _oracle_tokens(config: RunConfig) -> list[list[int]]:

@@ -18,9 +18,10 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
+import numpy as np
 import torch
 
-from harness.backends.base import BackendInfo, TokenSink
+from harness.backends.base import BackendInfo, Completion, SinkBase, TokenSink
 from harness.backends.sampling import SamplingSpec, check_streaming_support, hf_generate_kwargs, sampling_spec
 from harness.backends.streaming import StreamRelay
 from harness.backends.worker import RequestQueue
@@ -88,8 +89,8 @@ class _FirstTokenStreamer:
         self.calls += 1
         if self.calls != 2:
             return
-        for request_id, token in zip(self.request_ids, value.reshape(-1).tolist(), strict=False):
-            self.relay.extend(request_id, [token])
+        self.relay.extend_each([(request_id, [token]) for request_id, token
+                                in zip(self.request_ids, value.reshape(-1).tolist(), strict=False)])
 
     def end(self) -> None:
         return None
@@ -165,6 +166,16 @@ class HfBackend:
                                hint="check model.path points at a complete HF checkpoint or GGUF file") from err
         return model.to(self._device).eval()
 
+    def warm_up(self, longest_prompt: int, batch_sizes: Sequence[int]) -> str | None:
+        """Static decoder: size the KV cache and capture the decode graphs before the timed run."""
+        if self._static is None:
+            return None
+        started = time.monotonic()
+        limit = self.options.max_batch_size
+        captured = self._static.warm_up(longest_prompt, [min(size, limit) for size in batch_sizes])
+        return (f"KV cache for {self._static.capacity} slots, {captured} decode graphs captured in "
+                f"{time.monotonic() - started:.1f} s before the timed run")
+
     def submit(self, requests: Sequence[Any], sink: TokenSink) -> None:
         """Queue requests; the worker batches them in order."""
         self._requests.put(requests, sink)
@@ -218,8 +229,7 @@ class HfBackend:
         try:
             rows = self.generate([list(r.input_ids) for r, _ in batch], relay, [r.request_id for r, _ in batch],
                                  any(r.want_first_token for r, _ in batch))
-            for (request, _), row in zip(batch, rows, strict=False):
-                relay.finish(request.request_id, row)
+            relay.finish_each([(request.request_id, row) for (request, _), row in zip(batch, rows, strict=False)])
         except Exception as err:  # a model failure must not hang LoadGen: fail the requests
             relay.fail_all(BackendError(f"hf generate failed: {err}"))
 
@@ -250,12 +260,20 @@ class HfBackend:
 
 def _first_token_forwarder(relay: StreamRelay, request_ids: list[int]) -> Any:
     def forward(tokens: list[int]) -> None:
-        for request_id, token in zip(request_ids, tokens, strict=False):
-            relay.extend(request_id, [token])
+        relay.extend_each([(request_id, [token]) for request_id, token in zip(request_ids, tokens, strict=False)])
     return forward
 
 
-class _MultiSink:
+def _by_sink(sinks: dict[int, TokenSink], request_ids: Sequence[int]) -> list[tuple[TokenSink, list[int]]]:
+    """Positions of the requests grouped by the sink each request came with, keeping their order."""
+    groups: dict[int, tuple[TokenSink, list[int]]] = {}
+    for position, request_id in enumerate(request_ids):
+        sink = sinks[request_id]
+        groups.setdefault(id(sink), (sink, []))[1].append(position)
+    return list(groups.values())
+
+
+class _MultiSink(SinkBase):
     """Routes relay calls to the sink each request came with."""
 
     def __init__(self, sinks: dict[int, TokenSink]) -> None:
@@ -267,8 +285,17 @@ class _MultiSink:
     def complete(self, request_id: int, token_ids: Sequence[int]) -> None:
         self.sinks[request_id].complete(request_id, token_ids)
 
-    def fail(self, request_id: int, error: BaseException) -> None:
-        self.sinks[request_id].fail(request_id, error)
+    def first_tokens(self, firsts: Sequence[tuple[int, int]]) -> None:
+        for sink, positions in _by_sink(self.sinks, [request_id for request_id, _ in firsts]):
+            sink.first_tokens([firsts[k] for k in positions])
+
+    def complete_batch(self, completions: Sequence[Completion]) -> None:
+        for sink, positions in _by_sink(self.sinks, [request_id for request_id, _ in completions]):
+            sink.complete_batch([completions[k] for k in positions])
+
+    def complete_rows(self, request_ids: Sequence[int], rows: np.ndarray) -> None:
+        for sink, positions in _by_sink(self.sinks, request_ids):
+            sink.complete_rows([request_ids[k] for k in positions], rows[positions])
 
 
 def _versions() -> dict[str, str]:

@@ -19,6 +19,7 @@ Token ids equal transformers' greedy ``generate`` (EOS suppressed before min_new
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -170,6 +171,27 @@ class StaticDecoder:
         while rows < count:
             rows *= 2
         return min(rows, self.max_rows)
+
+    def warm_up(self, longest_prompt: int, batch_sizes: Sequence[int]) -> int:
+        """Size the cache for the longest prompt and capture every decode graph those batches can need.
+
+        Done before LoadGen starts, so that the timed run never waits for a capture (each one synchronises
+        the device, and in-process replicas take turns). Returns how many graphs were captured.
+        """
+        if not batch_sizes:
+            return 0
+        self._ensure_capacity(longest_prompt + self.spec.max_new_tokens)
+        if not self.use_graphs:
+            return 0
+        before = len(self._graphs)
+        context = torch.cuda.device(self.device) if self.device.type == "cuda" else contextlib.nullcontext()
+        with context, torch.inference_mode():
+            for rows in sorted({self._rows_for(size) for size in batch_sizes}):
+                for attended in range(SLOT_BUCKET, self.capacity + SLOT_BUCKET, SLOT_BUCKET):
+                    key = (rows, min(attended, self.capacity))
+                    if key not in self._graphs:
+                        self._capture(*key)
+        return len(self._graphs) - before
 
     def _ensure_capacity(self, slots: int) -> None:
         """(Re)allocate the cache and RoPE tables for `slots` slots; a new cache drops captured graphs."""

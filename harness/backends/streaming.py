@@ -46,16 +46,22 @@ class StreamRelay:
 
     def extend(self, request_id: int, new_tokens: Sequence[int]) -> None:
         """Append newly generated tokens; the first one is forwarded as the first token."""
+        self.extend_each([(request_id, new_tokens)])
+
+    def extend_each(self, updates: Sequence[tuple[int, Sequence[int]]]) -> None:
+        """extend() for several requests; their first tokens go to the sink in one call."""
+        firsts = []
         with self._lock:
-            state = self._pending.get(request_id)
-            if state is None or not new_tokens:
-                return
-            state.tokens.extend(int(t) for t in new_tokens)
-            send_first = state.want_first and not state.first_sent
-            state.first_sent = state.first_sent or send_first
-            first = state.tokens[0]
-        if send_first:
-            self._sink.first_token(request_id, first)
+            for request_id, new_tokens in updates:
+                state = self._pending.get(request_id)
+                if state is None or not new_tokens:
+                    continue
+                state.tokens.extend(int(t) for t in new_tokens)
+                if state.want_first and not state.first_sent:
+                    state.first_sent = True
+                    firsts.append((request_id, state.tokens[0]))
+        if firsts:
+            self._sink.first_tokens(firsts)
 
     def update_cumulative(self, request_id: int, all_tokens: Sequence[int]) -> None:
         """Replace the token list with a cumulative one (TensorRT-LLM style outputs)."""
@@ -69,14 +75,25 @@ class StreamRelay:
 
     def finish(self, request_id: int, final_tokens: Sequence[int] | None = None) -> None:
         """Complete a request with the final tokens (default: the accumulated ones)."""
+        self.finish_each([(request_id, final_tokens)])
+
+    def finish_each(self, finals: Sequence[tuple[int, Sequence[int] | None]]) -> None:
+        """finish() for several requests: missing first tokens in one call, then one batch completion."""
+        firsts: list[tuple[int, int]] = []
+        done: list[tuple[int, Sequence[int]]] = []
         with self._lock:
-            state = self._pending.pop(request_id, None)
-        if state is None:
-            return
-        tokens = [int(t) for t in final_tokens] if final_tokens is not None else state.tokens
-        if state.want_first and not state.first_sent and tokens:
-            self._sink.first_token(request_id, tokens[0])
-        self._sink.complete(request_id, tokens)
+            for request_id, final_tokens in finals:
+                state = self._pending.pop(request_id, None)
+                if state is None:
+                    continue
+                tokens = [int(t) for t in final_tokens] if final_tokens is not None else state.tokens
+                if state.want_first and not state.first_sent and tokens:
+                    firsts.append((request_id, tokens[0]))
+                done.append((request_id, tokens))
+        if firsts:
+            self._sink.first_tokens(firsts)
+        if done:
+            self._sink.complete_batch(done)
 
     def fail(self, request_id: int, error: BaseException) -> None:
         """Fail a request."""

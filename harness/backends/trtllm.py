@@ -122,6 +122,10 @@ class TrtllmBackend:
         self._thread.start()
         ready.wait()
 
+    def warm_up(self, longest_prompt: int, batch_sizes: Sequence[int]) -> str | None:
+        """Nothing to do here: TensorRT-LLM warms its engine (and captures its CUDA graphs) when the LLM loads."""
+        return None
+
     def submit(self, requests: Sequence[GenerationRequest], sink: TokenSink) -> None:
         """Schedule one coroutine per request on the loop thread; returns at once."""
         if self._loop is None:

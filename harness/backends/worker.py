@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from harness.backends.base import TokenSink
 from harness.types import GenerationRequest
 
-Job = tuple[list[GenerationRequest], TokenSink]
+Job = tuple[Sequence[GenerationRequest], TokenSink]
 
 
 class RequestQueue:
@@ -29,7 +29,7 @@ class RequestQueue:
 
     def put(self, requests: Sequence[GenerationRequest], sink: TokenSink) -> None:
         """Queue requests for the worker."""
-        self.jobs.put((list(requests), sink))
+        self.jobs.put((requests, sink))
 
     def cancel(self) -> None:
         """Mark queued work as cancelled (the worker fails it)."""

@@ -11,13 +11,15 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from harness.backends.base import Backend, BackendInfo, TokenSink
+import numpy as np
+
+from harness.backends.base import Backend, BackendInfo, Completion, SinkBase, TokenSink, response_lengths
 from harness.errors import BackendError
 from harness.types import GenerationRequest
 
 
-class _CountingSink:
-    """Wraps the SUT's sink to keep per-replica in-flight counts and throughput."""
+class _CountingSink(SinkBase):
+    """Wraps the SUT's sink to keep per-replica in-flight counts and throughput; batches stay batches."""
 
     def __init__(self, dispatcher: DispatchBackend, replica: int, sink: TokenSink) -> None:
         self.dispatcher, self.replica, self.sink = dispatcher, replica, sink
@@ -25,12 +27,23 @@ class _CountingSink:
     def first_token(self, request_id: int, token_id: int) -> None:
         self.sink.first_token(request_id, token_id)
 
+    def first_tokens(self, firsts: Sequence[tuple[int, int]]) -> None:
+        self.sink.first_tokens(firsts)
+
     def complete(self, request_id: int, token_ids: Sequence[int]) -> None:
-        self.dispatcher._done(self.replica, len(token_ids))
-        self.sink.complete(request_id, token_ids)
+        self.complete_batch([(request_id, token_ids)])
+
+    def complete_batch(self, completions: Sequence[Completion]) -> None:
+        self.dispatcher._done(self.replica, len(completions), sum(len(tokens) for _, tokens in completions))
+        self.sink.complete_batch(completions)
+
+    def complete_rows(self, request_ids: Sequence[int], rows: np.ndarray) -> None:
+        tokens = int(response_lengths(rows, self.dispatcher.eos_token_id).sum())
+        self.dispatcher._done(self.replica, len(request_ids), tokens)
+        self.sink.complete_rows(request_ids, rows)
 
     def fail(self, request_id: int, error: BaseException) -> None:
-        self.dispatcher._done(self.replica, 0)
+        self.dispatcher._done(self.replica, 1, 0)
         self.sink.fail(request_id, error)
 
 
@@ -48,6 +61,7 @@ class DispatchBackend:
         self.completed = [0] * len(replicas)
         self.tokens = [0] * len(replicas)
         self.assignments: dict[int, int] = {}
+        self.eos_token_id = -1  # known once the replicas have started
         self._lock = threading.Lock()
 
     def start(self) -> BackendInfo:
@@ -58,9 +72,16 @@ class DispatchBackend:
         if len(eos) != 1:
             raise BackendError(f"replicas disagree on the EOS id: {sorted(eos)}; they must serve the same model")
         first = infos[0]
+        self.eos_token_id = first.eos_token_id
         return replace(first, name=f"{len(infos)}× {first.name}", max_batch_size=sum(i.max_batch_size for i in infos),
                        streaming=all(i.streaming for i in infos), submittable=all(i.submittable for i in infos),
                        notes=(*first.notes, f"data parallel over {len(infos)} replicas: {', '.join(self.names)}"))
+
+    def warm_up(self, longest_prompt: int, batch_sizes: Sequence[int]) -> str | None:
+        """Every replica's warm-up (in-process replicas one after the other: their graph captures take turns)."""
+        notes = [(name, replica.warm_up(longest_prompt, batch_sizes))
+                 for name, replica in zip(self.names, self.replicas, strict=True)]
+        return "; ".join(f"{name}: {note}" for name, note in notes if note) or None
 
     def submit(self, requests: Sequence[GenerationRequest], sink: TokenSink) -> None:
         """Assign requests in chunks to the least-loaded replica, then submit per replica."""
@@ -76,10 +97,10 @@ class DispatchBackend:
         for target, batch in batches.items():
             self.replicas[target].submit(batch, _CountingSink(self, target, sink))
 
-    def _done(self, replica: int, tokens: int) -> None:
+    def _done(self, replica: int, requests: int, tokens: int) -> None:
         with self._lock:
-            self.in_flight[replica] -= 1
-            self.completed[replica] += 1
+            self.in_flight[replica] -= requests
+            self.completed[replica] += requests
             self.tokens[replica] += tokens
 
     def cancel_all(self) -> None:

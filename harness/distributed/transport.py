@@ -18,7 +18,7 @@ from typing import Any
 
 from mpi4py import MPI
 
-from harness.backends.base import Backend, BackendInfo, TokenSink
+from harness.backends.base import Backend, BackendInfo, SinkBase, TokenSink
 from harness.backends.streaming import StreamRelay
 from harness.errors import BackendError
 from harness.types import GenerationRequest
@@ -55,6 +55,10 @@ class RemoteReplica:
         info, host = self.receiver.wait_ready(self.rank)
         self.host = host
         return info
+
+    def warm_up(self, longest_prompt: int, batch_sizes: Sequence[int]) -> str | None:
+        """Not forwarded: a worker rank's backend prepares on its first batch."""
+        return None
 
     def submit(self, requests: Sequence[GenerationRequest], sink: TokenSink) -> None:
         """Send requests to the worker."""
@@ -202,7 +206,7 @@ class Receiver:
         self.on_worker_lost(reason)
 
 
-class _ReplySink:
+class _ReplySink(SinkBase):
     """Worker side: sends a local backend's output back to rank 0."""
 
     def __init__(self, send: Callable[[int, Any], None]) -> None:

@@ -9,25 +9,30 @@ Rules enforced here for every backend (mlperf-rules.md §5.3, §6.5):
 
 from __future__ import annotations
 
-import contextlib
+import array
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from harness.backends.base import Backend
-from harness.types import GenerationRequest, Sample
+import numpy as np
+
+from harness.backends.base import Backend, response_lengths
+from harness.sut.records import SampleTable
+from harness.types import GenerationRequest, RequestBatch, Sample, request_ids_of
 
 
 class Completer(Protocol):
     """Where the SUT reports to; implemented by harness.loadgen.LoadGenCompleter (and test recorders)."""
 
-    def first_token(self, response_id: int, token_id: int) -> None:
-        """Report a sample's first token (int32)."""
+    def first_tokens(self, firsts: Sequence[tuple[int, int]]) -> None:
+        """Report first tokens, as (response_id, token_id) pairs, in one call."""
 
-    def complete(self, response_id: int, token_ids: Sequence[int]) -> None:
-        """Report a sample's full response (int32 buffer, n_tokens = len)."""
+    def complete_buffer(self, response_ids: Sequence[int], buffer: np.ndarray, offsets: Sequence[int],
+                        lengths: Sequence[int]) -> None:
+        """Report full responses in one call: response k is buffer[offsets[k]:offsets[k] + lengths[k]]
+        (int32; n_tokens = its length)."""
 
 
 class ProgressSink(Protocol):
@@ -37,32 +42,30 @@ class ProgressSink(Protocol):
         """Record progress."""
 
 
-def build_response(generated: Sequence[int], eos_token_id: int) -> list[int]:
-    """Trim at the first EOS (kept once) and pad a too-short answer with EOS to n_tokens >= 2."""
-    tokens = list(generated)
-    with contextlib.suppress(ValueError):  # no EOS: max_new_tokens was reached
-        del tokens[tokens.index(eos_token_id) + 1:]
-    while len(tokens) < 2:
-        tokens.append(eos_token_id)
+def build_response(generated: Sequence[int], eos_token_id: int) -> Sequence[int]:
+    """Trim at the first EOS (kept once) and pad a too-short answer with EOS to n_tokens >= 2.
+
+    A list or an int32 array keeps its type (an array's int32 buffer then reaches LoadGen without a copy
+    through Python ints); anything else becomes a list.
+    """
+    keep = isinstance(generated, list) or (isinstance(generated, array.array) and generated.typecode == "i")
+    tokens = generated if keep else list(generated)
+    try:
+        end = tokens.index(eos_token_id) + 1
+    except ValueError:  # no EOS: max_new_tokens was reached
+        end = len(tokens)
+    if end < len(tokens):
+        tokens = tokens[:end]
+    if len(tokens) < 2:
+        tokens = tokens[:]  # never extend the backend's own list
+        while len(tokens) < 2:
+            tokens.append(eos_token_id)
     return tokens
 
 
-def _trimmed_length(generated: Sequence[int], eos_token_id: int) -> int:
-    tokens = list(generated)
-    return tokens.index(eos_token_id) + 1 if eos_token_id in tokens else len(tokens)
-
-
-@dataclass
-class SampleRecord:
-    """Timing of one sample, written to samples.jsonl."""
-
-    qsl_idx: int
-    request_id: int
-    issued_ns: int
-    first_token_ns: int | None = None
-    completed_ns: int | None = None
-    n_tokens: int = 0
-    replica: int | None = None
+def _needs_padding(generated: Sequence[int], eos_token_id: int) -> bool:
+    """Whether trimming leaves fewer than 2 tokens: empty, one token, or EOS first."""
+    return len(generated) < 2 or generated[0] == eos_token_id
 
 
 @dataclass
@@ -78,7 +81,11 @@ class SutStats:
 
 
 class SutCore:
-    """Implements TokenSink for the backend and turns completions into LoadGen responses."""
+    """Implements TokenSink for the backend and turns completions into LoadGen responses.
+
+    Every backend result reaches LoadGen in the batch it came in: one FirstTokenComplete or
+    QuerySamplesComplete call per backend batch, however many samples it holds.
+    """
 
     def __init__(self, samples: Sequence[Sample], backend: Backend, completer: Completer, eos_token_id: int,
                  streams_first_token: bool, progress: ProgressSink | None = None) -> None:
@@ -88,7 +95,7 @@ class SutCore:
         self.eos_token_id = eos_token_id
         self.streams_first_token = streams_first_token
         self.progress = progress
-        self.records: dict[int, SampleRecord] = {}
+        self.records = SampleTable()
         self.stats = SutStats()
         self.loaded: set[int] = set()
         self._first_sent: dict[int, int] = {}
@@ -106,59 +113,118 @@ class SutCore:
         self.loaded.difference_update(indices)
 
     # --- issuing ---------------------------------------------------------------------------------------
-    def make_requests(self, queries: Sequence[tuple[int, int]]) -> list[GenerationRequest]:
+    def make_requests(self, queries: Sequence[tuple[int, int]], issued_ns: int | None = None) -> RequestBatch:
         """Record issue times and build backend requests for (response_id, qsl_idx) pairs."""
-        now = time.monotonic_ns()
-        requests = []
+        now = time.monotonic_ns() if issued_ns is None else issued_ns
+        request_ids = [q[0] for q in queries]
+        sample_indices = [q[1] for q in queries]
         with self._lock:
-            for response_id, index in queries:
-                self.records[response_id] = SampleRecord(index, response_id, now)
-                requests.append(GenerationRequest(response_id, index, self.samples[index].input_ids,
-                                                  self.streams_first_token))
+            self.records.add(request_ids, sample_indices, now)
             self.stats.issued += len(queries)
-        return requests
+        return RequestBatch(request_ids, sample_indices, self.samples, self.streams_first_token)
 
-    def submit(self, requests: list[GenerationRequest]) -> None:
+    def submit(self, requests: Sequence[GenerationRequest]) -> None:
         """Hand requests to the backend, or answer at once after an abort."""
         if self._aborted.is_set():
-            for request in requests:
-                self.complete(request.request_id, [])
+            self.complete_batch([(request_id, []) for request_id in request_ids_of(requests)])
             return
         self.backend.submit(requests, self)
 
     # --- TokenSink -------------------------------------------------------------------------------------
     def first_token(self, request_id: int, token_id: int) -> None:
         """Forward a first token once (Server/Interactive only)."""
+        self.first_tokens([(request_id, token_id)])
+
+    def first_tokens(self, firsts: Sequence[tuple[int, int]]) -> None:
+        """Forward first tokens, each once, in one call (Server/Interactive only)."""
         if not self.streams_first_token:
             return
+        now = time.monotonic_ns()
+        send = []
         with self._lock:
-            record = self.records.get(request_id)
-            if self._closed or record is None or record.completed_ns is not None or request_id in self._first_sent:
+            if self._closed:
                 return
-            self._first_sent[request_id] = int(token_id)
-            self.records[request_id].first_token_ns = time.monotonic_ns()
-        self.completer.first_token(request_id, int(token_id))
+            for request_id, token_id in firsts:
+                row = self.records.open_row(request_id)
+                if row is None or request_id in self._first_sent:
+                    continue
+                self._first_sent[request_id] = int(token_id)
+                self.records.first_token_ns[row] = now
+                send.append((request_id, int(token_id)))
+        if send:
+            self.completer.first_tokens(send)
 
     def complete(self, request_id: int, token_ids: Sequence[int]) -> None:
         """Build the rule-abiding response and report it."""
-        response = build_response(token_ids, self.eos_token_id)
-        with self._lock:
-            record = self.records.get(request_id)
-            if self._closed or record is None or record.completed_ns is not None:
-                return  # late answer after an abort, or a duplicate: LoadGen must not hear of it again
-        if self.streams_first_token:
-            self._ensure_first_token(request_id, response)
-        with self._lock:
-            if record.completed_ns is not None:
+        self.complete_batch([(request_id, token_ids)])
+
+    def complete_batch(self, completions: Sequence[tuple[int, Sequence[int]]]) -> None:
+        """Build rule-abiding responses and report them: missing first tokens first, then one completion call."""
+        buffer = array.array("i")
+        offsets, lengths, padded = [], [], []
+        for _, generated in completions:
+            response = build_response(generated, self.eos_token_id)
+            offsets.append(len(buffer))
+            lengths.append(len(response))
+            padded.append(_needs_padding(generated, self.eos_token_id))
+            buffer.extend(response)  # an int32 array is copied as bytes, a list converted once
+        self._report([request_id for request_id, _ in completions], np.frombuffer(buffer, dtype=np.int32),
+                     offsets, lengths, padded)
+
+    def complete_rows(self, request_ids: Sequence[int], rows: np.ndarray) -> None:
+        """Report a batch given as a matrix (one row of generated ids per request), without per-token work.
+
+        Each response is its row up to and including the first EOS (the whole row when it has none); a row
+        that would give fewer than 2 tokens takes the per-response path, which pads it.
+        """
+        rows = np.asarray(rows)
+        if rows.ndim != 2 or rows.shape[0] != len(request_ids):
+            raise ValueError(f"rows has shape {rows.shape}; expected ({len(request_ids)}, width)")
+        lengths = response_lengths(rows, self.eos_token_id)
+        short = lengths < 2
+        if short.any():
+            self.complete_batch([(request_ids[k], rows[k].tolist()) for k in np.flatnonzero(short)])
+            keep = np.flatnonzero(~short)
+            request_ids, rows, lengths = [request_ids[k] for k in keep], rows[keep], lengths[keep]
+            if not request_ids:
                 return
-            record.completed_ns = time.monotonic_ns()
-            record.n_tokens = len(response)
-            self.stats.completed += 1
-            self.stats.tokens += len(response)
-            self.stats.padded_short += int(_trimmed_length(token_ids, self.eos_token_id) < 2)
-        self.completer.complete(request_id, response)
+        if bool((lengths == rows.shape[1]).all()):  # every row is exactly its response: no gather needed
+            buffer = np.ascontiguousarray(rows, dtype=np.int32).reshape(-1)
+        else:
+            buffer = np.ascontiguousarray(rows[np.arange(rows.shape[1]) < lengths[:, None]], dtype=np.int32)
+        offsets = np.zeros(len(lengths), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=offsets[1:])
+        self._report(request_ids, buffer, offsets.tolist(), lengths.tolist(), [False] * len(request_ids))
+
+    def _report(self, request_ids: Sequence[int], buffer: np.ndarray, offsets: list[int], lengths: list[int],
+                padded: list[bool]) -> None:
+        """Accept each response once (unknown, duplicate or post-test answers are dropped), then tell LoadGen."""
+        now = time.monotonic_ns()
+        firsts: list[tuple[int, int]] = []
+        with self._lock:
+            if self._closed:
+                return  # late answers after the test: LoadGen must not hear of them
+            accepted, rows = self.records.finish(request_ids, lengths, now)
+            if len(accepted) < len(request_ids):
+                request_ids = [request_ids[k] for k in accepted]
+                offsets = [offsets[k] for k in accepted]
+                lengths = [lengths[k] for k in accepted]
+                padded = [padded[k] for k in accepted]
+            if self.streams_first_token and request_ids:
+                first_of = buffer[np.asarray(offsets, dtype=np.int64)].tolist()
+                for request_id, row, first in zip(request_ids, rows, first_of, strict=True):
+                    self._check_first_token(request_id, row, first, now, firsts)
+            tokens = sum(lengths)
+            self.stats.completed += len(request_ids)
+            self.stats.tokens += tokens
+            self.stats.padded_short += sum(padded)
+        if firsts:
+            self.completer.first_tokens(firsts)
+        if not request_ids:
+            return
+        self.completer.complete_buffer(request_ids, buffer, offsets, lengths)
         if self.progress is not None:
-            self.progress.advance(1, len(response))
+            self.progress.advance(len(request_ids), tokens)
 
     def fail(self, request_id: int, error: BaseException) -> None:
         """A backend failure: remember it (the run is failed) and still answer LoadGen."""
@@ -167,14 +233,16 @@ class SutCore:
                 self.stats.failures.append(f"request {request_id}: {error}")
         self.complete(request_id, [])
 
-    def _ensure_first_token(self, request_id: int, response: list[int]) -> None:
-        with self._lock:
-            sent = self._first_sent.get(request_id)
+    def _check_first_token(self, request_id: int, row: int, first: int, now: int,
+                           firsts: list[tuple[int, int]]) -> None:
+        """Under the lock: queue a first token that was never sent; count one that differs from the answer's."""
+        sent = self._first_sent.get(request_id)
         if sent is None:
-            self.first_token(request_id, response[0])
-        elif sent != response[0]:
-            with self._lock:
-                self.stats.first_token_mismatches += 1
+            self._first_sent[request_id] = first
+            self.records.first_token_ns[row] = now
+            firsts.append((request_id, first))
+        elif sent != first:
+            self.stats.first_token_mismatches += 1
 
     # --- control ---------------------------------------------------------------------------------------
     def abort(self) -> None:
@@ -182,9 +250,8 @@ class SutCore:
         self._aborted.set()
         self.backend.cancel_all()
         with self._lock:
-            outstanding = [rid for rid, rec in self.records.items() if rec.completed_ns is None]
-        for request_id in outstanding:
-            self.complete(request_id, [])
+            outstanding = self.records.outstanding()
+        self.complete_batch([(request_id, []) for request_id in outstanding])
 
     @property
     def aborted(self) -> bool:

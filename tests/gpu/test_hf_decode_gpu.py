@@ -14,6 +14,7 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from harness.backends.base import SinkBase
 from harness.backends.hf_decode import StaticDecoder
 from harness.backends.sampling import SamplingSpec
 from harness.types import GenerationRequest
@@ -69,6 +70,19 @@ def test_graph_replay_gives_exactly_the_eager_tokens() -> None:
     assert len(eager[2]) <= 11 and eager[2][-1] == eos
 
 
+def test_warm_up_captures_every_graph_the_batches_need_and_changes_no_token() -> None:
+    model = small_llama("cuda", torch.bfloat16)
+    batch = prompts([70, 3, 130, 1, 45, 9])
+    eager = StaticDecoder(model, spec(100, VOCAB + 5), 8, use_graphs=False).generate(batch)
+    warmed = StaticDecoder(model, spec(100, VOCAB + 5), 8, use_graphs=True)
+    captured = warmed.warm_up(longest_prompt=130, batch_sizes=[6])
+    assert captured == len(warmed._graphs) > 0 and warmed.capacity >= 230
+    graphs = dict(warmed._graphs)
+    assert warmed.generate(batch) == eager
+    assert warmed._graphs == graphs, "a graph was captured during generation after the warm-up"
+    assert warmed.warm_up(longest_prompt=130, batch_sizes=[6]) == 0  # nothing left to capture
+
+
 def test_float32_graphs_match_transformers_generate() -> None:
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -78,7 +92,7 @@ def test_float32_graphs_match_transformers_generate() -> None:
     assert StaticDecoder(model, sampling, 4).generate(batch) == generate_reference(model, batch, sampling)
 
 
-class _Sink:
+class _Sink(SinkBase):
     def __init__(self, expected: int) -> None:
         self.events: list[tuple[str, int, list[int]]] = []
         self.done = threading.Event()

@@ -1,10 +1,11 @@
 """`compliance run TEST06` end to end: real LoadGen, real audit.config, clean and deliberately broken SUTs.
 
 The fake backend stands in for TensorRT-LLM (it cannot run here); LoadGen, the SUT, the run directory and
-the verification are the real ones. The harness never emits broken responses, so each broken-SUT test
-monkeypatches one seam of the real SUT to reproduce a bug that real SUTs have shipped with; each test's
-docstring says which. Parity with the official v4.0 run_verification.py is checked on every run
-directory when the MLCommons mirror is present (MLPERF_INFERENCE_GIT overrides its location).
+the verification are the real ones. The harness never emits broken responses, so each broken run rewrites
+the responses at the seam where the SUT hands them to LoadGen (LoadGenCompleter.complete_buffer) to
+reproduce a bug that real SUTs have shipped with: a doubled EOS, a dropped first token, n_tokens off by
+one. Parity with the official v4.0 run_verification.py is checked on every run directory when the
+MLCommons mirror is present (MLPERF_INFERENCE_GIT overrides its location).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from compliance.results import read_test06
@@ -47,46 +49,48 @@ def fake_test06(root: Path, name: str, scenario: str) -> Test06Run:
     return run_test06(config, command=["pytest", name], progress=False)
 
 
-def doubled_eos(original: Callable[[Sequence[int], int], list[int]]) -> Callable[[Sequence[int], int], list[int]]:
-    def build(generated: Sequence[int], eos_token_id: int) -> list[int]:
-        return [*original(generated, eos_token_id), eos_token_id]
-    return build
+Transform = Callable[[list[int]], list[int]]
 
 
-def first_token_dropped(original: Callable[[Sequence[int], int], list[int]]
-                        ) -> Callable[[Sequence[int], int], list[int]]:
-    def build(generated: Sequence[int], eos_token_id: int) -> list[int]:
-        return original(list(generated)[1:], eos_token_id)
-    return build
+def rewriting(transform: Transform, n_tokens_extra: int = 0) -> Callable[..., None]:
+    """A LoadGenCompleter.complete_buffer that changes every response (and n_tokens) on its way to LoadGen."""
+    def complete_buffer(self: object, response_ids: Sequence[int], buffer: np.ndarray, offsets: Sequence[int],
+                        lengths: Sequence[int]) -> None:
+        import mlperf_loadgen as lg
+
+        responses = [transform(buffer[o:o + n].tolist()) for o, n in zip(offsets, lengths, strict=True)]
+        keep = [array.array("i", r) for r in responses]  # alive until LoadGen has read them
+        lg.QuerySamplesComplete([
+            lg.QuerySampleResponse(rid, a.buffer_info()[0], len(a) * a.itemsize, len(a) + n_tokens_extra)
+            for rid, a in zip(response_ids, keep, strict=True)])
+    return complete_buffer
 
 
-def complete_off_by_one(self: object, response_id: int, token_ids: Sequence[int]) -> None:
-    import mlperf_loadgen as lg
+def doubled_eos(tokens: list[int]) -> list[int]:
+    return [*tokens, tokens[-1]]  # responses end with EOS: a second one follows
 
-    buffer = array.array("i", token_ids)
-    address, count = buffer.buffer_info()
-    lg.QuerySamplesComplete([lg.QuerySampleResponse(response_id, address, count * buffer.itemsize,
-                                                    len(token_ids) + 1)])
+
+def first_token_dropped(tokens: list[int]) -> list[int]:
+    return tokens[1:]
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Test06Run]]:
     """Five TEST06 runs with the fake backend: two clean, three broken (a few seconds in all)."""
     import harness.loadgen
-    import harness.sut.base
 
     root = tmp_path_factory.mktemp("test06")
     done = {"clean Offline": fake_test06(root, "clean-offline", "Offline"),
             "clean Server": fake_test06(root, "clean-server", "Server")}
-    original = harness.sut.base.build_response
+    seam = harness.loadgen.LoadGenCompleter
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(harness.sut.base, "build_response", doubled_eos(original))
+        patch.setattr(seam, "complete_buffer", rewriting(doubled_eos))
         done["doubled EOS"] = fake_test06(root, "doubled-eos", "Server")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(harness.sut.base, "build_response", first_token_dropped(original))
+        patch.setattr(seam, "complete_buffer", rewriting(first_token_dropped))
         done["first token dropped"] = fake_test06(root, "first-token", "Server")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(harness.loadgen.LoadGenCompleter, "complete", complete_off_by_one)
+        patch.setattr(seam, "complete_buffer", rewriting(lambda tokens: tokens, n_tokens_extra=1))
         done["n_tokens off by one"] = fake_test06(root, "off-by-one", "Offline")
     yield done
 

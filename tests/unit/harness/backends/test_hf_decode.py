@@ -158,3 +158,15 @@ def test_unsupported_models_and_sampling_are_named() -> None:
     assert "penalt" in (unsupported_reason(llama, replace(spec(4, 2), repetition_penalty=1.1)) or "")
     with pytest.raises(ValueError, match="gpt2"):
         StaticDecoder(gpt2, spec(4, 2), max_batch_size=2)
+
+
+def test_warm_up_sizes_the_cache_once_for_the_longest_prompt() -> None:
+    model = tiny_llama(seed=8)
+    sampling = spec(10, NO_EOS)
+    decoder = StaticDecoder(model, sampling, max_batch_size=4)
+    assert decoder.warm_up(longest_prompt=40, batch_sizes=[4]) == 0  # eager on the CPU: nothing to capture
+    sized = decoder.capacity
+    assert sized >= 50
+    batch = prompts([40, 13, 29], seed=10)
+    assert decoder.generate(batch) == reference(model, batch, sampling)
+    assert decoder.capacity == sized, "the cache was reallocated after the warm-up"

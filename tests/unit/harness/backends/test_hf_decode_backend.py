@@ -12,6 +12,7 @@ from tokenizers import Tokenizer
 from tokenizers.models import WordLevel
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from harness.backends.base import SinkBase
 from harness.backends.hf import HfBackend
 from harness.config import build_config
 from harness.errors import ConfigError
@@ -36,7 +37,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-class _Sink:
+class _Sink(SinkBase):
     def __init__(self, expected: int) -> None:
         self.finals: dict[int, list[int]] = {}
         self.firsts: dict[int, int] = {}
@@ -55,13 +56,14 @@ class _Sink:
         raise AssertionError(f"request {request_id} failed: {error}")
 
 
-def serve(model_dir: Path, decode: str, scenario: str = "Offline") -> tuple[str, _Sink]:
+def serve(model_dir: Path, decode: str, scenario: str = "Offline") -> tuple[str, _Sink, str | None]:
     config = build_config({"scenario": scenario, "model": {"path": str(model_dir)},
                            "generation": {"max_new_tokens": 12},
                            "backend": {"kind": "hf", "device": "cpu", "decode": decode, "max_batch_size": 4,
                                        "threads": 1, "batch_wait_ms": 50}})
     backend = HfBackend(config)
     info = backend.start()
+    warm = backend.warm_up(9, [4])
     generator = torch.Generator().manual_seed(3)
     prompts = [torch.randint(3, VOCAB, (n,), generator=generator).tolist() for n in (5, 9, 2)]
     sink = _Sink(len(prompts))
@@ -71,13 +73,15 @@ def serve(model_dir: Path, decode: str, scenario: str = "Offline") -> tuple[str,
         assert sink.done.wait(120)
     finally:
         backend.stop()
-    return info.name, sink
+    return info.name, sink, warm
 
 
 def test_cpu_auto_uses_generate_and_static_gives_the_same_tokens(model_dir: Path) -> None:
-    auto_name, auto = serve(model_dir, "auto")
-    static_name, static = serve(model_dir, "static", scenario="Server")
+    auto_name, auto, auto_warm = serve(model_dir, "auto")
+    static_name, static, static_warm = serve(model_dir, "static", scenario="Server")
     assert auto_name.endswith("generate)") and static_name.endswith("static decode)")
+    assert auto_warm is None  # generate() has nothing to prepare
+    assert static_warm is not None and static_warm.startswith("KV cache for 64 slots, 0 decode graphs")
     assert static.finals == auto.finals and len(auto.finals) == 3
     assert static.firsts == {rid: tokens[0] for rid, tokens in static.finals.items()}
 

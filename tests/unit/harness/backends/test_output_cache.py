@@ -6,13 +6,14 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.backends.base import SinkBase
 from harness.backends.cache import CachedBackend, OutputCache, cache_key, wrap_with_cache
 from harness.backends.fake import FakeBackend
 from harness.config import FakeConfig, apply_overrides, load_config
 from harness.types import GenerationRequest
 
 
-class _Sink:
+class _Sink(SinkBase):
     def __init__(self, expected: int) -> None:
         self.firsts: dict[int, int] = {}
         self.completed: dict[int, list[int]] = {}

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from harness.backends.base import SinkBase
 from harness.backends.streaming import StreamRelay
 
 
-class _Sink:
+class _Sink(SinkBase):
     def __init__(self) -> None:
         self.events: list[tuple[str, int, object]] = []
 
@@ -61,3 +62,31 @@ def test_fail_all_fails_every_open_request_once() -> None:
     relay.finish(2)
     assert sink.events == [("first", 1, 8), ("fail", 1, "backend died"), ("fail", 2, "backend died")]
     assert relay.open_count == 0
+
+
+class _BatchSink(_Sink):
+    """Records the batch calls themselves (one per LoadGen call behind the SUT)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, list[int]]] = []
+
+    def first_tokens(self, firsts: Sequence[tuple[int, int]]) -> None:
+        self.calls.append(("first_tokens", [rid for rid, _ in firsts]))
+        super().first_tokens(firsts)
+
+    def complete_batch(self, completions: Sequence[tuple[int, Sequence[int]]]) -> None:
+        self.calls.append(("complete_batch", [rid for rid, _ in completions]))
+        super().complete_batch(completions)
+
+
+def test_a_batch_step_reaches_the_sink_as_one_call_each_with_the_same_events() -> None:
+    sink = _BatchSink()
+    relay = StreamRelay(sink)
+    for rid, wants in ((1, True), (2, True), (3, False)):
+        relay.open(rid, want_first_token=wants)
+    relay.extend_each([(1, [5]), (2, [6]), (3, [7]), (99, [8])])  # 99 was never opened
+    relay.finish_each([(1, [5, 9]), (2, None), (3, [7, 2]), (1, [0])])  # 1 twice: the second is ignored
+    assert sink.calls == [("first_tokens", [1, 2]), ("complete_batch", [1, 2, 3])]
+    assert sink.events == [("first", 1, 5), ("first", 2, 6), ("complete", 1, [5, 9]), ("complete", 2, [6]),
+                           ("complete", 3, [7, 2])]

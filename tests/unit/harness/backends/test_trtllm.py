@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from harness.backends.base import create
+from harness.backends.base import SinkBase, create
 from harness.backends.trtllm import TrtllmBackend
 from harness.config import RunConfig, build_config
 from harness.errors import BackendError, ConfigError, EnvironmentProblem, PreflightError
@@ -70,7 +70,7 @@ def make_config(tokenizer_path: str, model_path: str = "/models/llama-2-70b-fp8"
     return build_config(data)
 
 
-class Recorder:
+class Recorder(SinkBase):
     """A TokenSink that keeps every call in order and signals when `expected` requests have ended."""
 
     def __init__(self, expected: int) -> None:

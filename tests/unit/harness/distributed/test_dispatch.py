@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.backends.base import BackendInfo, TokenSink
+from harness.backends.base import BackendInfo, SinkBase, TokenSink
 from harness.distributed.dispatch import DispatchBackend
 from harness.distributed.launch import detect
 from harness.types import GenerationRequest
@@ -32,7 +32,7 @@ class _Replica:
     def stop(self) -> None: ...
 
 
-class _Sink:
+class _Sink(SinkBase):
     def __init__(self) -> None:
         self.completed: list[int] = []
 
@@ -83,3 +83,25 @@ def test_launch_context_from_open_mpi_and_slurm_variables() -> None:
 def test_launch_context_under_srun_pmix_uses_the_step_task_count() -> None:
     ctx = detect({"PMIX_RANK": "1", "SLURM_PROCID": "1", "SLURM_STEP_NUM_TASKS": "3", "SLURM_NTASKS": "6"})
     assert (ctx.rank, ctx.world_size, ctx.launcher) == (1, 3, "srun --mpi=pmix")
+
+
+def test_batches_and_rows_keep_the_per_replica_counts() -> None:
+    import numpy as np
+
+    class _Batcher(_Replica):
+        def answer_all(self) -> None:
+            held, self.held = self.held, []
+            sink = held[0][1]
+            sink.complete_rows([r.request_id for r, _ in held[:2]], np.array([[5, 2, 0], [5, 6, 7]]))
+            sink.complete_batch([(r.request_id, [5, 2]) for r, _ in held[2:]])
+
+    replicas = [_Batcher(), _Batcher()]
+    dispatcher = DispatchBackend(replicas)
+    dispatcher.start()
+    sink = _Sink()
+    dispatcher.submit(_requests(range(0, 6)), sink)
+    for replica in replicas:
+        replica.answer_all()
+    assert sorted(sink.completed) == list(range(6))
+    assert dispatcher.in_flight == [0, 0] and dispatcher.completed == [3, 3]
+    assert dispatcher.tokens == [2 + 3 + 2, 2 + 3 + 2]  # rows count up to their first EOS

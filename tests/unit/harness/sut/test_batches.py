@@ -1,0 +1,158 @@
+"""Batched reporting: one LoadGen call per backend batch, the same responses as one by one.
+
+The recording completer stands in for LoadGen (tests/conftest.py); the fake backend is the real one used
+by the overhead benchmark. Real LoadGen runs through the same path in tests/integration.
+"""
+
+from __future__ import annotations
+
+import array
+
+import numpy as np
+import pytest
+
+from harness.backends.base import response_lengths
+from harness.backends.fake import FakeBackend, fixed_answer
+from harness.config import FakeConfig
+from harness.sut.base import SutCore, build_response
+from harness.sut.offline import OfflineSut
+from harness.sut.records import SampleTable
+from harness.sut.server import ServerSut
+from harness.types import GenerationRequest, RequestBatch, Sample
+from tests.conftest import RecordingCompleter
+
+EOS = 2
+
+
+def _samples(n: int) -> list[Sample]:
+    return [Sample(i, tuple(range(10, 13 + i % 7))) for i in range(n)]
+
+
+class _Idle:
+    """A backend that keeps whatever it is given (the test reports for it)."""
+
+    def __init__(self) -> None:
+        self.submitted: list[list[GenerationRequest]] = []
+
+    def submit(self, requests, sink) -> None:  # type: ignore[no-untyped-def]
+        self.submitted.append(list(requests))
+
+    def cancel_all(self) -> None: ...
+
+
+def _completes(completer: RecordingCompleter) -> dict[int, list[int]]:
+    return {rid: tokens for kind, rid, tokens in completer.events if kind == "complete"}
+
+
+def test_build_response_keeps_an_int32_array_and_gives_the_list_answer() -> None:
+    for generated in ([5, 6, EOS, EOS], [5, 6, 7], [EOS], [5], []):
+        as_array = build_response(array.array("i", generated), EOS)
+        assert isinstance(as_array, array.array) and as_array.typecode == "i"
+        assert list(as_array) == build_response(list(generated), EOS)
+    assert build_response(array.array("q", [5, EOS]), EOS) == [5, EOS]  # other widths become lists
+
+
+def test_response_lengths_stop_at_the_first_eos_or_take_the_whole_row() -> None:
+    rows = np.array([[5, 6, EOS, 9], [5, 6, 7, 8], [EOS, EOS, 0, 0], [5, EOS, EOS, EOS]])
+    assert response_lengths(rows, EOS).tolist() == [3, 4, 1, 2]
+
+
+def test_rows_give_the_same_responses_as_lists_in_one_loadgen_call(completer: RecordingCompleter) -> None:
+    rows = np.array([[5, 6, EOS, 9, 9], [7, 8, 9, 10, 11], [EOS, 0, 0, 0, 0], [6, EOS, 0, 0, 0]], dtype=np.int64)
+    by_rows = SutCore(_samples(4), _Idle(), completer, EOS, streams_first_token=False)  # type: ignore[arg-type]
+    by_rows.make_requests([(10 + k, k) for k in range(4)])
+    by_rows.complete_rows([10, 11, 12, 13], rows)
+    by_lists = SutCore(_samples(4), _Idle(), RecordingCompleter(), EOS, False)  # type: ignore[arg-type]
+    by_lists.make_requests([(10 + k, k) for k in range(4)])
+    by_lists.complete_batch([(10 + k, rows[k].tolist()) for k in range(4)])
+    assert _completes(completer) == _completes(by_lists.completer) == {  # type: ignore[attr-defined]
+        10: [5, 6, EOS], 11: [7, 8, 9, 10, 11], 12: [EOS, EOS], 13: [6, EOS]}
+    assert by_rows.stats.padded_short == by_lists.stats.padded_short == 1
+    assert by_rows.stats.tokens == by_lists.stats.tokens == 12
+    # the short row takes the padding path, the others go together: two buffers, no per-sample calls
+    assert completer.calls == [("complete_buffer", 1), ("complete_buffer", 3)]
+
+
+def test_rows_of_the_wrong_shape_are_refused(completer: RecordingCompleter) -> None:
+    sut = SutCore(_samples(2), _Idle(), completer, EOS, streams_first_token=False)  # type: ignore[arg-type]
+    sut.make_requests([(1, 0), (2, 1)])
+    with pytest.raises(ValueError, match="expected \\(2, width\\)"):
+        sut.complete_rows([1, 2], np.zeros(6, dtype=np.int32))
+
+
+def test_duplicates_and_unknown_ids_are_dropped_from_a_batch(completer: RecordingCompleter) -> None:
+    sut = SutCore(_samples(3), _Idle(), completer, EOS, streams_first_token=False)  # type: ignore[arg-type]
+    sut.make_requests([(1, 0), (2, 1)])
+    sut.complete_batch([(1, [5, EOS])])
+    sut.complete_rows([1, 2, 99], np.array([[6, EOS], [7, EOS], [8, EOS]]))
+    assert [(kind, rid, tokens) for kind, rid, tokens in completer.events] == [
+        ("complete", 1, [5, EOS]), ("complete", 2, [7, EOS])]
+    assert sut.stats.completed == 2 and completer.calls == [("complete_buffer", 1), ("complete_buffer", 1)]
+
+
+def test_server_batch_sends_missing_first_tokens_first_in_one_call(completer: RecordingCompleter) -> None:
+    sut = ServerSut(_samples(3), _Idle(), completer, EOS, streams_first_token=True)  # type: ignore[arg-type]
+    for rid in (1, 2, 3):
+        sut.issue([(rid, rid - 1)])
+    sut.first_tokens([(1, 5)])
+    sut.complete_rows([1, 2, 3], np.array([[5, 6, EOS], [7, 8, EOS], [9, EOS, 0]]))
+    assert completer.calls == [("first_tokens", 1), ("first_tokens", 2), ("complete_buffer", 3)]
+    assert [e for e in completer.events if e[0] == "first"] == [("first", 1, [5]), ("first", 2, [7]),
+                                                                ("first", 3, [9])]
+    assert sut.stats.first_token_mismatches == 0
+
+
+def test_offline_hands_the_sorted_query_over_in_backend_batches(completer: RecordingCompleter) -> None:
+    backend = _Idle()
+    sut = OfflineSut(_samples(10), backend, completer, EOS, streams_first_token=False,  # type: ignore[arg-type]
+                     submit_chunk=4)
+    sut.issue([(100 + k, k) for k in range(10)])
+    assert [len(batch) for batch in backend.submitted] == [4, 4, 2]
+    lengths = [len(r.input_ids) for batch in backend.submitted for r in batch]
+    assert lengths == sorted(lengths, reverse=True)
+    assert len({sut.records.issued_ns[sut.records.row(100 + k)] for k in range(10)}) == 1  # one issue time
+
+
+def test_fake_backend_reports_an_offline_query_in_max_batch_size_batches(completer: RecordingCompleter) -> None:
+    backend = FakeBackend(FakeConfig(output_tokens=7, max_batch_size=16), max_new_tokens=64)
+    backend.start()
+    sut = OfflineSut(_samples(40), backend, completer, EOS, streams_first_token=False, submit_chunk=16)
+    completer.expected = 40
+    sut.issue([(1000 + k, k) for k in range(40)])
+    assert completer.done.wait(10)
+    backend.stop()
+    assert sorted(n for _, n in completer.calls) == [8, 16, 16]
+    for rid, tokens in _completes(completer).items():
+        assert tokens == list(fixed_answer(rid - 1000, 7, EOS))
+
+
+def test_fake_fixed_rows_are_fixed_answers() -> None:
+    backend = FakeBackend(FakeConfig(output_tokens=5), max_new_tokens=64)
+    rows = backend.fixed_rows([0, 3, 644])
+    assert rows.dtype == np.int32
+    assert rows.tolist() == [list(fixed_answer(k, 5, EOS)) for k in (0, 3, 644)]
+
+
+def test_request_batch_reads_like_the_requests_it_stands_for() -> None:
+    samples = _samples(6)
+    batch = RequestBatch([7, 8, 9], [5, 0, 2], samples, want_first_token=True)
+    eager = [GenerationRequest(rid, idx, samples[idx].input_ids, True) for rid, idx in [(7, 5), (8, 0), (9, 2)]]
+    assert list(batch) == eager and len(batch) == 3
+    tail = batch[1:]
+    assert isinstance(tail, RequestBatch) and list(tail) == eager[1:]
+
+
+def test_sample_table_tracks_each_sample_once() -> None:
+    table = SampleTable()
+    table.add([11, 12], [0, 1], issued_ns=100)
+    table.add([13], [2], issued_ns=50)
+    row = table.open_row(12)
+    assert row is not None
+    table.completed_ns[row] = 300
+    table.n_tokens[row] = 4
+    assert table.open_row(12) is None and table.open_row(99) is None
+    assert sorted(table.outstanding()) == [11, 13] and table.completed_count() == 1
+    lines = list(table.as_json({12: 1}))
+    assert [line["request_id"] for line in lines] == [13, 11, 12]  # issue order
+    assert lines[2] == {"qsl_idx": 1, "request_id": 12, "issued_ns": 100, "first_token_ns": None,
+                        "completed_ns": 300, "n_tokens": 4, "replica": 1}
