@@ -20,7 +20,9 @@ import json
 import math
 import os
 import platform
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -208,7 +210,33 @@ def harness_run(work: Path, shape: str, scenario: str, replicas: int, batch: int
     found = {k: result.get(k) for k in keys}
     found.update({"shape": shape, "scenario": scenario, "replicas": replicas, "batch": batch,
                   "new_tokens": new_tokens, "wall_s": time.perf_counter() - started, "run_dir": str(run_dir),
-                  "backend": outcome.manifest.backend_name, "per_replica": outcome.manifest.details.get("replicas")})
+                  "backend": outcome.manifest.backend_name, "per_replica": outcome.manifest.details.get("replicas"),
+                  "warm_up": outcome.manifest.details.get("warm_up")})
+    detail = run_dir / "mlperf_log_detail.txt"
+    lines = detail.read_text().splitlines() if detail.is_file() else []
+    errors = [line for line in lines if '"is_error": true' in line]
+    found["error_lines"] = errors[:5]
+    for line in errors[:5]:
+        print(f"LoadGen error in {run_dir.name}: {line}", flush=True)
+    return found
+
+
+def isolated_run(work: Path, **spec: Any) -> dict[str, Any]:
+    """harness_run in a process of its own, as `harness run` does (LoadGen keeps per-process state)."""
+    name = f"{spec['shape']}-{spec['scenario']}-{spec['replicas']}r"
+    spec_file, result_file = work / f"{name}.spec.json", work / f"{name}.result.json"
+    spec_file.write_text(json.dumps({**spec, "work": str(work)}))
+    result_file.unlink(missing_ok=True)
+    subprocess.run([sys.executable, __file__, "one", "--out", str(work), "--spec", str(spec_file)], check=True)
+    return json.loads(result_file.read_text())
+
+
+def run_one(spec_file: Path) -> dict[str, Any]:
+    """The `one` mode: a single harness_run from a spec file, its result written beside it."""
+    spec = json.loads(spec_file.read_text())
+    work = Path(spec.pop("work"))
+    found = harness_run(work, **spec)
+    spec_file.with_name(spec_file.name.replace(".spec.", ".result.")).write_text(json.dumps(found, default=str))
     return found
 
 
@@ -233,6 +261,39 @@ def direct_tokens_per_s(config: Any, samples: int) -> float:
     sync(device)
     tokens_s = samples * new_tokens / (time.perf_counter() - start)
     decoder.release()
+    return tokens_s
+
+
+def direct_two_gpus_tokens_per_s(config: Any, samples: int) -> float:
+    """Two static decoders (cuda:0, cuda:1) in two threads of one process, alternate batches, no harness:
+    what in-process data parallelism can reach at best, to set the harness's two-replica run against."""
+    from harness.dataset import load_dataset
+    from harness.tokenizer import load_tokenizer
+
+    shape, batch, new_tokens = RandomWeightsHfBackend.shape, config.backend.max_batch_size, \
+        config.generation.max_new_tokens
+    prompts = [list(s.input_ids) for s in load_dataset(config, load_tokenizer(config.model.tokenizer)).samples]
+    chosen = sorted((prompts * math.ceil(samples / len(prompts)))[:samples], key=len, reverse=True)
+    chunks = [chosen[i:i + batch] for i in range(0, len(chosen), batch)]
+    decoders = [StaticDecoder(build_model(shape, f"cuda:{k}", harness_vocab(shape, config.model.tokenizer)),
+                              greedy_spec(new_tokens), batch) for k in range(2)]
+    for decoder in decoders:
+        decoder.warm_up(max(len(p) for p in chosen), [batch])
+        decoder.generate(chunks[-1])
+
+    def work(k: int) -> None:
+        for chunk in chunks[k::2]:
+            decoders[k].generate(chunk)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    tokens_s = samples * new_tokens / (time.perf_counter() - start)
+    for decoder in decoders:
+        decoder.release()
     return tokens_s
 
 
@@ -320,23 +381,31 @@ def harness_runs(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     shape, samples = args.shape or "llama-7b", 64 if args.quick else args.samples
     tokenizer = save_tokenizer(work)
     replica_counts = (1, 2) if gpus >= 2 or args.quick else (1,)
-    offline = [guarded(f"Offline {n} replica(s)", lambda n=n: harness_run(
-        work, shape, "Offline", n, args.run_batch, args.new_tokens, {"min_query_count": samples}, device,
-        tokenizer, args.round)) for n in replica_counts]
-    if args.offline_only:
-        return {"runs": offline, "gpus": gpus, "scaling": _scaling(offline)}
-    direct = guarded("static decoder alone", lambda: direct_tokens_per_s(run_config(
-        work, shape, "Offline", 1, args.run_batch, args.new_tokens, {}, device, tokenizer, args.round),
-        samples // 2))
-    server = guarded("Server", lambda: harness_run(
-        work, shape, "Server", 1, args.server_batch, args.new_tokens,
-        {"target_qps": args.server_qps, "min_duration": 2000 if args.quick else 30000,
-         "min_query_count": 16 if args.quick else 200}, device, tokenizer, args.round))
+    phases = set(args.phases.split(","))
+    offline = [guarded(f"Offline {n} replica(s)", lambda n=n: isolated_run(
+        work, shape=shape, scenario="Offline", replicas=n, batch=args.run_batch, new_tokens=args.new_tokens,
+        loadgen={"min_query_count": samples}, device=device, tokenizer=tokenizer, round_name=args.round))
+        for n in replica_counts] if "offline" in phases else []
+    direct_config = run_config(work, shape, "Offline", 1, args.run_batch, args.new_tokens, {}, device, tokenizer,
+                               args.round)
+    RandomWeightsHfBackend.shape = shape  # the direct phases build the model in this process
+    direct = guarded("static decoder alone", lambda: direct_tokens_per_s(direct_config, samples // 2)
+                     ) if "direct" in phases else None
+    direct2 = guarded("two static decoders in two threads", lambda: direct_two_gpus_tokens_per_s(
+        direct_config, samples // 2)) if "direct" in phases and gpus >= 2 else None
+    server = guarded("Server", lambda: isolated_run(
+        work, shape=shape, scenario="Server", replicas=1, batch=args.server_batch, new_tokens=args.new_tokens,
+        loadgen={"target_qps": args.server_qps, "min_duration": 2000 if args.quick else args.server_seconds * 1000,
+                 "min_query_count": 16 if args.quick else int(args.server_qps * args.server_seconds)},
+        device=device, tokenizer=tokenizer, round_name=args.round)) if "server" in phases else None
+    if direct and direct2:
+        print(f"decoder alone: 1 GPU {direct:,.0f} tok/s, 2 GPUs in two threads {direct2:,.0f} tok/s "
+              f"(x{direct2 / direct:.3f})", flush=True)
     runs = [r for r in [*offline, server] if r]
     print("\n## harness runs (real LoadGen)\n")
     print(table(runs, RUN_COLUMNS))
-    found: dict[str, Any] = {"runs": runs, "gpus": gpus, "direct_tok_s": direct}
-    one = offline[0]["result_tokens_per_second"] if offline[0] else None
+    found: dict[str, Any] = {"runs": runs, "gpus": gpus, "direct_tok_s": direct, "direct_two_gpus_tok_s": direct2}
+    one = offline[0]["result_tokens_per_second"] if offline and offline[0] else None
     if one and direct:
         found["harness_over_direct"] = one / direct
         print(f"\nharness Offline (1 replica) / static decoder alone on the same prompts: {one / direct:.3f} "
@@ -349,7 +418,8 @@ def harness_runs(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["compare", "harness"])
+    parser.add_argument("mode", choices=["compare", "harness", "one"], help="one: internal, a single isolated run")
+    parser.add_argument("--spec", type=Path, help="one: the run's spec file")
     parser.add_argument("--out", type=Path, required=True, help="directory for run dirs and results JSON")
     parser.add_argument("--shape", choices=sorted(SHAPES), help="one shape only (default: all / llama-7b)")
     parser.add_argument("--batches", type=int, nargs="+", default=[16, 64], help="batch sizes to compare")
@@ -359,10 +429,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server-batch", type=int, default=32, help="max_batch_size of the Server run")
     parser.add_argument("--samples", type=int, default=1024, help="Offline samples of the harness runs")
     parser.add_argument("--round", default="v5.0", help="round of the harness runs (v5.0 needs LoadGen 5.0.x)")
-    parser.add_argument("--offline-only", action="store_true", help="harness: only the Offline 1/2-replica runs")
+    parser.add_argument("--phases", default="offline,direct,server",
+                        help="harness: any of offline (1 and 2 replicas), direct (decoder alone), server")
+    parser.add_argument("--server-seconds", type=int, default=30, help="harness: Server min_duration")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of this script")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.mode == "one":
+        run_one(args.spec)
+        return 0
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     result = compare(args, args.out) if args.mode == "compare" else harness_runs(args, args.out)
     result.update({"date": started, "command": " ".join(sys.argv), "torch": torch.__version__,
