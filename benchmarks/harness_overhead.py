@@ -65,8 +65,7 @@ def _user_conf(scenario: str, qps: float, seconds: int) -> str:
 
 
 def run_bare(work: Path, scenario: str, qps: float, seconds: int) -> dict[str, object]:
-    out = work / f"bare-{scenario}-{qps}"
-    out.mkdir()
+    out = Path(tempfile.mkdtemp(prefix=f"bare-{scenario}-{qps:.0f}-", dir=work))
     (out / "user.conf").write_text(_user_conf(scenario, qps, seconds))
     script = work / "bare_sut.py"
     script.write_text(BARE_SUT)
@@ -77,7 +76,7 @@ def run_bare(work: Path, scenario: str, qps: float, seconds: int) -> dict[str, o
 
 
 def run_harness(work: Path, dataset: Path, scenario: str, qps: float, seconds: int) -> dict[str, object]:
-    out = work / f"harness-{scenario}-{qps}"
+    out = Path(tempfile.mkdtemp(prefix=f"harness-{scenario}-{qps:.0f}-", dir=work)) / "run"
     overrides = ["backend.kind=fake", f"backend.output_tokens={TOKENS}", f"dataset.path={dataset}",
                  f"scenario={scenario}", f"loadgen.target_qps={qps}", f"output_dir={out}",
                  f"loadgen.min_duration={0 if scenario == 'Offline' else seconds * 1000}",

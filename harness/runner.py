@@ -240,7 +240,7 @@ class _Run:
                 progress.set_extra(lambda: self.dispatcher.progress_text(lambda: time.monotonic() - started))
             plan = TestPlan(config.loadgen_model_name, config.scenario.loadgen_scenario, config.mode, mlperf_conf,
                             user_conf, self.run.path, len(dataset), len(dataset), self.audit_config)
-            callbacks = SutCallbacks(sut.issue, sut.flush, sut.load_samples, sut.unload_samples, sut.abort)
+            callbacks = SutCallbacks(sut.issue_columns, sut.flush, sut.load_samples, sut.unload_samples, sut.abort)
             try:
                 aborted = run_test(plan, callbacks, self._on_interrupt)
             finally:

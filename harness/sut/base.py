@@ -113,14 +113,21 @@ class SutCore:
         self.loaded.difference_update(indices)
 
     # --- issuing ---------------------------------------------------------------------------------------
-    def make_requests(self, queries: Sequence[tuple[int, int]], issued_ns: int | None = None) -> RequestBatch:
-        """Record issue times and build backend requests for (response_id, qsl_idx) pairs."""
+    def issue(self, queries: Sequence[tuple[int, int]]) -> None:
+        """Issue (response_id, qsl_idx) pairs (LoadGen's glue calls issue_columns)."""
+        self.issue_columns([q[0] for q in queries], [q[1] for q in queries])
+
+    def issue_columns(self, request_ids: list[int], sample_indices: list[int]) -> None:
+        """LoadGen's issue callback: response ids and QSL indices, position by position."""
+        raise NotImplementedError
+
+    def make_requests(self, request_ids: list[int], sample_indices: list[int], issued_ns: int | None = None
+                      ) -> RequestBatch:
+        """Record issue times and build backend requests."""
         now = time.monotonic_ns() if issued_ns is None else issued_ns
-        request_ids = [q[0] for q in queries]
-        sample_indices = [q[1] for q in queries]
         with self._lock:
             self.records.add(request_ids, sample_indices, now)
-            self.stats.issued += len(queries)
+            self.stats.issued += len(request_ids)
         return RequestBatch(request_ids, sample_indices, self.samples, self.streams_first_token)
 
     def submit(self, requests: Sequence[GenerationRequest]) -> None:
@@ -194,10 +201,10 @@ class SutCore:
             buffer = np.ascontiguousarray(rows[np.arange(rows.shape[1]) < lengths[:, None]], dtype=np.int32)
         offsets = np.zeros(len(lengths), dtype=np.int64)
         np.cumsum(lengths[:-1], out=offsets[1:])
-        self._report(request_ids, buffer, offsets.tolist(), lengths.tolist(), [False] * len(request_ids))
+        self._report(request_ids, buffer, offsets.tolist(), lengths.tolist(), None)
 
     def _report(self, request_ids: Sequence[int], buffer: np.ndarray, offsets: list[int], lengths: list[int],
-                padded: list[bool]) -> None:
+                padded: list[bool] | None) -> None:
         """Accept each response once (unknown, duplicate or post-test answers are dropped), then tell LoadGen."""
         now = time.monotonic_ns()
         firsts: list[tuple[int, int]] = []
@@ -209,7 +216,7 @@ class SutCore:
                 request_ids = [request_ids[k] for k in accepted]
                 offsets = [offsets[k] for k in accepted]
                 lengths = [lengths[k] for k in accepted]
-                padded = [padded[k] for k in accepted]
+                padded = [padded[k] for k in accepted] if padded is not None else None
             if self.streams_first_token and request_ids:
                 first_of = buffer[np.asarray(offsets, dtype=np.int64)].tolist()
                 for request_id, row, first in zip(request_ids, rows, first_of, strict=True):
@@ -217,7 +224,7 @@ class SutCore:
             tokens = sum(lengths)
             self.stats.completed += len(request_ids)
             self.stats.tokens += tokens
-            self.stats.padded_short += sum(padded)
+            self.stats.padded_short += sum(padded) if padded is not None else 0
         if firsts:
             self.completer.first_tokens(firsts)
         if not request_ids:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from harness.sut.base import SutCore
 
@@ -19,13 +20,16 @@ class OfflineSut(SutCore):
     def __init__(self, *args: Any, submit_chunk: int = 1024, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.submit_chunk = max(1, submit_chunk)
-        self._prompt_lengths = [len(sample.input_ids) for sample in self.samples]
+        self._prompt_lengths = np.array([len(sample.input_ids) for sample in self.samples], dtype=np.int64)
 
-    def issue(self, queries: Sequence[tuple[int, int]]) -> None:
-        """LoadGen issue callback with (response_id, qsl_idx) pairs."""
+    def issue_columns(self, request_ids: list[int], sample_indices: list[int]) -> None:
+        """LoadGen issue callback: longest prompts first (ties keep LoadGen's order), in backend batches."""
         now = time.monotonic_ns()
-        lengths = self._prompt_lengths
-        ordered = sorted(queries, key=lambda q: lengths[q[1]], reverse=True)
+        indices = np.asarray(sample_indices, dtype=np.int64)
+        order = np.argsort(-self._prompt_lengths[indices], kind="stable")
+        ids = np.asarray(request_ids, dtype=np.int64)[order]
+        indices = indices[order]
         chunk = self.submit_chunk
-        for start in range(0, len(ordered), chunk):
-            self.submit(self.make_requests(ordered[start:start + chunk], issued_ns=now))
+        for start in range(0, len(order), chunk):
+            self.submit(self.make_requests(ids[start:start + chunk].tolist(), indices[start:start + chunk].tolist(),
+                                           issued_ns=now))

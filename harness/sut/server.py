@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from harness.sut.base import SutCore
 
 
 class ServerSut(SutCore):
     """Server and Interactive scenarios: per-query submission, FirstTokenComplete before completion."""
 
-    def issue(self, queries: Sequence[tuple[int, int]]) -> None:
-        """LoadGen issue callback with (response_id, qsl_idx) pairs."""
-        self.submit(self.make_requests(queries))
+    def issue_columns(self, request_ids: list[int], sample_indices: list[int]) -> None:
+        """LoadGen issue callback: submit at once."""
+        self.submit(self.make_requests(request_ids, sample_indices))

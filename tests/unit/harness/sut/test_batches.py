@@ -60,10 +60,10 @@ def test_response_lengths_stop_at_the_first_eos_or_take_the_whole_row() -> None:
 def test_rows_give_the_same_responses_as_lists_in_one_loadgen_call(completer: RecordingCompleter) -> None:
     rows = np.array([[5, 6, EOS, 9, 9], [7, 8, 9, 10, 11], [EOS, 0, 0, 0, 0], [6, EOS, 0, 0, 0]], dtype=np.int64)
     by_rows = SutCore(_samples(4), _Idle(), completer, EOS, streams_first_token=False)  # type: ignore[arg-type]
-    by_rows.make_requests([(10 + k, k) for k in range(4)])
+    by_rows.make_requests([10 + k for k in range(4)], list(range(4)))
     by_rows.complete_rows([10, 11, 12, 13], rows)
     by_lists = SutCore(_samples(4), _Idle(), RecordingCompleter(), EOS, False)  # type: ignore[arg-type]
-    by_lists.make_requests([(10 + k, k) for k in range(4)])
+    by_lists.make_requests([10 + k for k in range(4)], list(range(4)))
     by_lists.complete_batch([(10 + k, rows[k].tolist()) for k in range(4)])
     assert _completes(completer) == _completes(by_lists.completer) == {  # type: ignore[attr-defined]
         10: [5, 6, EOS], 11: [7, 8, 9, 10, 11], 12: [EOS, EOS], 13: [6, EOS]}
@@ -75,14 +75,14 @@ def test_rows_give_the_same_responses_as_lists_in_one_loadgen_call(completer: Re
 
 def test_rows_of_the_wrong_shape_are_refused(completer: RecordingCompleter) -> None:
     sut = SutCore(_samples(2), _Idle(), completer, EOS, streams_first_token=False)  # type: ignore[arg-type]
-    sut.make_requests([(1, 0), (2, 1)])
+    sut.make_requests([1, 2], [0, 1])
     with pytest.raises(ValueError, match="expected \\(2, width\\)"):
         sut.complete_rows([1, 2], np.zeros(6, dtype=np.int32))
 
 
 def test_duplicates_and_unknown_ids_are_dropped_from_a_batch(completer: RecordingCompleter) -> None:
     sut = SutCore(_samples(3), _Idle(), completer, EOS, streams_first_token=False)  # type: ignore[arg-type]
-    sut.make_requests([(1, 0), (2, 1)])
+    sut.make_requests([1, 2], [0, 1])
     sut.complete_batch([(1, [5, EOS])])
     sut.complete_rows([1, 2, 99], np.array([[6, EOS], [7, EOS], [8, EOS]]))
     assert [(kind, rid, tokens) for kind, rid, tokens in completer.events] == [
@@ -156,3 +156,13 @@ def test_sample_table_tracks_each_sample_once() -> None:
     assert [line["request_id"] for line in lines] == [13, 11, 12]  # issue order
     assert lines[2] == {"qsl_idx": 1, "request_id": 12, "issued_ns": 100, "first_token_ns": None,
                         "completed_ns": 300, "n_tokens": 4, "replica": 1}
+
+
+def test_sample_table_accepts_each_id_once_even_within_one_call_and_grows() -> None:
+    table = SampleTable()
+    table.add(list(range(5000)), list(range(5000)), issued_ns=7)  # past the first capacity
+    positions, rows = table.finish([3, 99999, 3, 4], [10, 11, 12, 13], completed_ns=9)
+    assert positions == [0, 3] and rows == [3, 4]
+    assert table.n_tokens[3] == 10 and table.n_tokens[4] == 13
+    assert table.finish([3], [5], completed_ns=10) == ([], [])
+    assert table.completed_count() == 2 and len(table.outstanding()) == 4998
