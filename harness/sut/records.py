@@ -72,7 +72,7 @@ class SampleTable:
         accept[known] = self.completed_ns[rows[known]] == 0
         positions = np.flatnonzero(accept)
         chosen = rows[positions]
-        if len(np.unique(chosen)) != len(chosen):  # the same id twice in one call: keep the first
+        if len(set(request_ids)) != len(request_ids):  # the same id twice in one call: keep the first
             _, first = np.unique(chosen, return_index=True)
             positions, chosen = positions[np.sort(first)], chosen[np.sort(first)]
         self.completed_ns[chosen] = completed_ns
