@@ -10,13 +10,16 @@ from __future__ import annotations
 import array
 import gc
 import os
+import queue
 import shutil
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import mlperf_loadgen as lg
 import numpy as np
@@ -52,14 +55,25 @@ def require_round_support(spec: RoundSpec) -> str:
 
 
 class LoadGenCompleter:
-    """Reports int32 responses to LoadGen, one call per batch (implements harness.sut.base.Completer)."""
+    """Reports int32 responses to LoadGen, one call per batch (implements harness.sut.base.Completer).
+
+    The calls reach LoadGen from one delivery thread, in the order they were made (first tokens before
+    completions stay in order). LoadGen releases the GIL while it records a batch, so the backend's thread
+    prepares the next batch meanwhile instead of waiting. close() delivers what is queued and stops.
+    """
+
+    def __init__(self) -> None:
+        self._calls: queue.SimpleQueue[tuple[Callable[[list[Any]], None], list[Any], object] | None] = \
+            queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._deliver, name="loadgen-completions", daemon=True)
+        self._thread.start()
 
     def first_tokens(self, firsts: Sequence[tuple[int, int]]) -> None:
         """FirstTokenComplete for every pair, each with a one-element int32 buffer, in one call."""
         buffer = array.array("i", [token_id for _, token_id in firsts])
         address, itemsize = buffer.buffer_info()[0], buffer.itemsize
-        lg.FirstTokenComplete([lg.QuerySampleResponse(response_id, address + k * itemsize, itemsize)
-                               for k, (response_id, _) in enumerate(firsts)])
+        self.send(lg.FirstTokenComplete, [lg.QuerySampleResponse(response_id, address + k * itemsize, itemsize)
+                                          for k, (response_id, _) in enumerate(firsts)], buffer)
 
     def complete_buffer(self, response_ids: Sequence[int], buffer: np.ndarray, offsets: Sequence[int],
                         lengths: Sequence[int]) -> None:
@@ -67,8 +81,27 @@ class LoadGenCompleter:
         buffer = np.ascontiguousarray(buffer, dtype=np.int32)
         address, itemsize = buffer.ctypes.data, buffer.itemsize
         response = lg.QuerySampleResponse
-        lg.QuerySamplesComplete([response(response_id, address + offset * itemsize, count * itemsize, count)
-                                 for response_id, offset, count in zip(response_ids, offsets, lengths, strict=True)])
+        self.send(lg.QuerySamplesComplete,
+                  [response(response_id, address + offset * itemsize, count * itemsize, count)
+                   for response_id, offset, count in zip(response_ids, offsets, lengths, strict=True)], buffer)
+
+    def send(self, call: Callable[[list[Any]], None], responses: list[Any], buffer: object) -> None:
+        """Queue one LoadGen call; `buffer` (the memory the responses point into) lives until it is made."""
+        self._calls.put((call, responses, buffer))
+
+    def close(self) -> None:
+        """Deliver everything queued, then stop the delivery thread. Idempotent."""
+        if self._thread.is_alive():
+            self._calls.put(None)
+            self._thread.join()
+
+    def _deliver(self) -> None:
+        while (item := self._calls.get()) is not None:
+            call, responses, _buffer = item
+            try:
+                call(responses)
+            except Exception as err:  # never let one bad call stop every later completion
+                print(f"error: LoadGen rejected a response batch: {err}", file=sys.stderr)
 
 
 @dataclass(frozen=True)

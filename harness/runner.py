@@ -113,8 +113,8 @@ def _write_inputs(config: RunConfig, run: RunArtifacts, sample_count: int) -> tu
 
 
 def _make_sut(config: RunConfig, dataset: Dataset, backend: Backend, info: BackendInfo,
-              progress: Progress) -> SutCore:
-    args = (dataset.samples, backend, LoadGenCompleter(), info.eos_token_id, config.scenario.streams_first_token,
+              progress: Progress, completer: LoadGenCompleter) -> SutCore:
+    args = (dataset.samples, backend, completer, info.eos_token_id, config.scenario.streams_first_token,
             progress)
     if config.scenario is Scenario.OFFLINE:  # one backend batch per submission (unknown size: all at once)
         return OfflineSut(*args, submit_chunk=info.max_batch_size or len(dataset.samples))
@@ -234,7 +234,8 @@ class _Run:
                  mlperf_conf: Path | None, user_conf: Path) -> None:
         label = f"{config.scenario.value} {config.mode.value}"
         with Progress(len(dataset), label, enabled=self.show_progress) as progress:
-            sut = _make_sut(config, dataset, backend, info, progress)
+            completer = LoadGenCompleter()
+            sut = _make_sut(config, dataset, backend, info, progress, completer)
             if self.dispatcher is not None:
                 started = time.monotonic()
                 progress.set_extra(lambda: self.dispatcher.progress_text(lambda: time.monotonic() - started))
@@ -245,6 +246,7 @@ class _Run:
                 aborted = run_test(plan, callbacks, self._on_interrupt)
             finally:
                 sut.close()
+                completer.close()
         _write_samples(self.run, sut, self.dispatcher)
         if self.dispatcher is not None:
             self.manifest.details["replicas"] = {"names": self.dispatcher.names, "completed": self.dispatcher.completed,

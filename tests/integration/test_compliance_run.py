@@ -26,6 +26,7 @@ from compliance.run import Test06Run, audit_run_config, run_test06
 from harness.artifacts import RunArtifacts
 from harness.config import load_config
 from harness.errors import ConfigError
+from harness.loadgen import LoadGenCompleter
 
 MIRROR = os.environ.get("MLPERF_INFERENCE_GIT", "/work/.mirror/mlcommons+inference/repo")
 OFFICIAL = "v4.0:compliance/nvidia/TEST06/run_verification.py"
@@ -54,15 +55,15 @@ Transform = Callable[[list[int]], list[int]]
 
 def rewriting(transform: Transform, n_tokens_extra: int = 0) -> Callable[..., None]:
     """A LoadGenCompleter.complete_buffer that changes every response (and n_tokens) on its way to LoadGen."""
-    def complete_buffer(self: object, response_ids: Sequence[int], buffer: np.ndarray, offsets: Sequence[int],
-                        lengths: Sequence[int]) -> None:
+    def complete_buffer(self: LoadGenCompleter, response_ids: Sequence[int], buffer: np.ndarray,
+                        offsets: Sequence[int], lengths: Sequence[int]) -> None:
         import mlperf_loadgen as lg
 
         responses = [transform(buffer[o:o + n].tolist()) for o, n in zip(offsets, lengths, strict=True)]
         keep = [array.array("i", r) for r in responses]  # alive until LoadGen has read them
-        lg.QuerySamplesComplete([
+        self.send(lg.QuerySamplesComplete, [
             lg.QuerySampleResponse(rid, a.buffer_info()[0], len(a) * a.itemsize, len(a) + n_tokens_extra)
-            for rid, a in zip(response_ids, keep, strict=True)])
+            for rid, a in zip(response_ids, keep, strict=True)], keep)
     return complete_buffer
 
 
