@@ -155,10 +155,9 @@ def run_test(plan: TestPlan, sut: SutCallbacks, on_interrupt: Callable[[bool], N
     log_settings.log_output.copy_summary_to_stdout = False
     log_settings.enable_trace = False
 
-    def issue(query_samples: list[lg.QuerySample]) -> None:
-        sut.issue([s.id for s in query_samples], [s.index for s in query_samples])
-
-    handle = lg.ConstructSUT(issue, sut.flush)
+    # The "fast" SUT: LoadGen hands over the query as two integer lists (response ids, QSL indices) instead
+    # of one QuerySample object per sample, whose creation and attribute reads cost ~1 µs a sample.
+    handle = lg.ConstructFastSUT(sut.issue, sut.flush)
     qsl = lg.ConstructQSL(plan.total_samples, plan.performance_samples, sut.load, sut.unload)
     workdir = Path(tempfile.mkdtemp(prefix="harness-loadgen-cwd-"))
     thresholds = gc.get_threshold()
@@ -192,7 +191,7 @@ def run_test(plan: TestPlan, sut: SutCallbacks, on_interrupt: Callable[[bool], N
         os.chdir(previous_cwd)
         shutil.rmtree(workdir, ignore_errors=True)
         lg.DestroyQSL(qsl)
-        lg.DestroySUT(handle)
+        lg.DestroyFastSUT(handle)
     return aborted
 
 

@@ -52,10 +52,26 @@ class TokenSink(Protocol):
         """The request could not be served."""
 
 
+_LENGTH_BLOCK_ELEMENTS = 1 << 16  # about 64 KiB of booleans per step: reused heap memory, no fresh pages
+
+
 def response_lengths(rows: np.ndarray, eos_token_id: int) -> np.ndarray:
-    """Per row of generated ids: the index of the first EOS plus one, or the row width when there is none."""
-    is_eos = rows == eos_token_id
-    return np.where(is_eos.any(axis=1), is_eos.argmax(axis=1) + 1, rows.shape[1])
+    """Per row of generated ids: the index of the first EOS plus one, or the row width when there is none.
+
+    Works through the matrix in blocks of rows, so the temporary EOS mask stays small (a whole-batch mask
+    is fresh memory each time, and first-touch page faults cost more than the comparison).
+    """
+    count, width = rows.shape
+    lengths = np.full(count, width, dtype=np.int64)
+    if width == 0:
+        return lengths
+    step = max(1, _LENGTH_BLOCK_ELEMENTS // max(width, 1))
+    for start in range(0, count, step):
+        is_eos = rows[start:start + step] == eos_token_id
+        first = is_eos.argmax(axis=1)
+        found = is_eos[np.arange(len(first)), first]
+        lengths[start:start + step] = np.where(found, first + 1, width)
+    return lengths
 
 
 class SinkBase:

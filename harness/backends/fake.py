@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import array
 import queue
+import sys
 import time
 from collections.abc import Sequence
 from functools import lru_cache
@@ -22,6 +23,8 @@ from harness.backends.base import BackendInfo, TokenSink
 from harness.backends.worker import RequestQueue
 from harness.config import FakeConfig, RunConfig
 from harness.types import GenerationRequest, RequestBatch, request_ids_of, sample_indices_of
+
+WARM_ANSWER_MATRICES = 8  # batches whose answers can wait for LoadGen at once before a new matrix is needed
 
 
 @lru_cache(maxsize=64)
@@ -38,6 +41,42 @@ def fixed_answer(sample_index: int, length: int, eos_token_id: int) -> array.arr
     return array.array("i", [first if first != eos_token_id else first + 1]) + _fixed_tail(length, eos_token_id)
 
 
+class AnswerMatrices:
+    """int32 matrices of fixed answers (one template row repeated), reused once nobody else holds them.
+
+    A batch's answers are the first rows of an idle matrix with column 0 rewritten per sample, so serving a
+    batch writes one column instead of a fresh matrix: fresh memory costs a page fault per 4 KiB on first
+    touch, which would make the instant backend, not the harness, the slow part. A matrix is busy while any
+    view of it is alive (the SUT's response buffer waiting for QuerySamplesComplete); CPython's reference
+    count says when that is over. Used from the backend's worker thread only.
+    """
+
+    def __init__(self, template: np.ndarray, rows: int) -> None:
+        self.template = template
+        self.rows = rows
+        self._matrices: list[np.ndarray] = []
+        self._idle_refs = 0
+
+    def reserve(self, count: int) -> None:
+        """Have at least `count` matrices ready (allocated and filled now, not while serving)."""
+        while len(self._matrices) < count:
+            self._add()
+
+    def take(self, count: int) -> np.ndarray:
+        """A writable (count, width) view of an idle matrix (a new matrix when all are busy or too small)."""
+        if count > self.rows:
+            return np.repeat(self.template[None, :], count, axis=0)
+        for k in range(len(self._matrices)):
+            if sys.getrefcount(self._matrices[k]) <= self._idle_refs:
+                return self._matrices[k][:count]
+        return self._add()[:count]
+
+    def _add(self) -> np.ndarray:
+        self._matrices.append(np.repeat(self.template[None, :], self.rows, axis=0))
+        self._idle_refs = sys.getrefcount(self._matrices[-1])  # the pool's own references, counted alike
+        return self._matrices[-1]
+
+
 class FakeBackend:
     """Answers every request from a worker thread with echo, fixed or oracle tokens."""
 
@@ -46,6 +85,9 @@ class FakeBackend:
         self.max_new_tokens = max_new_tokens
         self._oracle = oracle
         self._requests = RequestQueue("fake-backend")
+        length = min(options.output_tokens, max_new_tokens)
+        self._answers = AnswerMatrices(np.frombuffer(fixed_answer(0, length, options.eos_token_id), dtype=np.int32),
+                                       options.max_batch_size)
 
     def start(self) -> BackendInfo:
         """Start the worker thread."""
@@ -55,7 +97,10 @@ class FakeBackend:
                            device="none")
 
     def warm_up(self, longest_prompt: int, batch_sizes: Sequence[int]) -> str | None:
-        """Nothing to prepare."""
+        """Fixed answers: allocate the answer matrices that batches in flight will use."""
+        if self.options.behaviour == "fixed" and self._instant:
+            self._answers.reserve(WARM_ANSWER_MATRICES)
+            return f"{WARM_ANSWER_MATRICES} answer matrices of {self.options.max_batch_size} rows ready"
         return None
 
     def submit(self, requests: Sequence[GenerationRequest], sink: TokenSink) -> None:
@@ -113,29 +158,31 @@ class FakeBackend:
         if self.options.first_token_delay_ms:
             time.sleep(self.options.first_token_delay_ms / 1000)
         request_ids = request_ids_of(requests)
-        if self.options.behaviour == "fixed":
+        fixed = self.options.behaviour == "fixed"
+        if fixed:
             rows = self.fixed_rows(sample_indices_of(requests))
-            firsts = rows[:, 0].tolist()
         else:
             answers = [self.answer(request) for request in requests]
-            firsts = [int(tokens[0]) for tokens in answers]
-        wanted = [(request_id, first) for request_id, first, request in zip(request_ids, firsts, requests, strict=True)
-                  if request.want_first_token] if _any_wants_first(requests) else []
-        if wanted:
-            sink.first_tokens(wanted)
+        if _any_wants_first(requests):
+            firsts = rows[:, 0].tolist() if fixed else [int(tokens[0]) for tokens in answers]
+            wanted = [(request_id, first) for request_id, first, request
+                      in zip(request_ids, firsts, requests, strict=True) if request.want_first_token]
+            if wanted:
+                sink.first_tokens(wanted)
         if self.options.delay_ms:
             time.sleep(self.options.delay_ms / 1000)
-        if self.options.behaviour == "fixed":
+        if fixed:
             sink.complete_rows(request_ids, rows)
         else:
             sink.complete_batch(list(zip(request_ids, answers, strict=True)))
 
     def fixed_rows(self, sample_indices: Sequence[int]) -> np.ndarray:
-        """fixed_answer for many samples at once, as an int32 matrix (one row per sample)."""
-        length = min(self.options.output_tokens, self.max_new_tokens)
-        template = np.frombuffer(fixed_answer(0, length, self.options.eos_token_id), dtype=np.int32)
-        rows = np.repeat(template[None, :], len(sample_indices), axis=0)
-        if length > 1:
+        """fixed_answer for many samples at once, as an int32 matrix (one row per sample).
+
+        The matrix is lent from a pool (see AnswerMatrices): it is reused once every reference to it is gone.
+        """
+        rows = self._answers.take(len(sample_indices))
+        if rows.shape[1] > 1:
             first = 100 + (np.asarray(sample_indices, dtype=np.int64) * 31) % 20000
             rows[:, 0] = np.where(first == self.options.eos_token_id, first + 1, first)
         return rows

@@ -57,6 +57,14 @@ def test_response_lengths_stop_at_the_first_eos_or_take_the_whole_row() -> None:
     assert response_lengths(rows, EOS).tolist() == [3, 4, 1, 2]
 
 
+def test_response_lengths_of_a_matrix_larger_than_one_block() -> None:
+    """Rows are scanned in blocks; the answer does not depend on where a block ends."""
+    rows = np.random.default_rng(0).integers(0, 600, size=(700, 301)).astype(np.int32)
+    expected = [row.index(EOS) + 1 if EOS in row else 301 for row in rows.tolist()]
+    assert response_lengths(rows, EOS).tolist() == expected
+    assert response_lengths(np.zeros((3, 0), dtype=np.int32), EOS).tolist() == [0, 0, 0]
+
+
 def test_rows_give_the_same_responses_as_lists_in_one_loadgen_call(completer: RecordingCompleter) -> None:
     rows = np.array([[5, 6, EOS, 9, 9], [7, 8, 9, 10, 11], [EOS, 0, 0, 0, 0], [6, EOS, 0, 0, 0]], dtype=np.int64)
     by_rows = SutCore(_samples(4), _Idle(), completer, EOS, streams_first_token=False)  # type: ignore[arg-type]
@@ -131,6 +139,25 @@ def test_fake_fixed_rows_are_fixed_answers() -> None:
     rows = backend.fixed_rows([0, 3, 644])
     assert rows.dtype == np.int32
     assert rows.tolist() == [list(fixed_answer(k, 5, EOS)) for k in (0, 3, 644)]
+
+
+def test_fake_answer_matrix_is_reused_only_when_nothing_holds_it() -> None:
+    """The pool behind fixed_rows: a batch's rows stay intact while any view of them lives (a response
+    buffer waiting for LoadGen); once it is gone, the next batch reuses the memory."""
+    backend = FakeBackend(FakeConfig(output_tokens=5, max_batch_size=4), max_new_tokens=64)
+    assert backend.warm_up(10, [4]) == "8 answer matrices of 4 rows ready"
+    first = backend.fixed_rows([0, 1, 2])
+    waiting = np.ascontiguousarray(first).reshape(-1)  # what the SUT hands to LoadGen
+    del first
+    rows = [backend.fixed_rows([k]) for k in range(3, 10)]  # every other matrix gets lent out
+    extra = backend.fixed_rows([644])  # all eight busy: a new matrix, the waiting buffer untouched
+    assert waiting.reshape(3, 5).tolist() == [list(fixed_answer(k, 5, EOS)) for k in (0, 1, 2)]
+    assert not any(np.shares_memory(extra, other) for other in [waiting, *rows])
+    address = waiting.ctypes.data
+    del waiting
+    again = backend.fixed_rows([7, 8])
+    assert again.ctypes.data == address
+    assert again.tolist() == [list(fixed_answer(k, 5, EOS)) for k in (7, 8)]
 
 
 def test_request_batch_reads_like_the_requests_it_stands_for() -> None:
