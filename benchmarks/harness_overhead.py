@@ -1,6 +1,8 @@
 """Harness overhead: the instant fake backend through the full harness vs a bare LoadGen SUT, same run.
 
-Offline: 24,576 samples, samples/s ratio (harness / bare), median of --repeats interleaved attempts.
+Offline: 24,576 samples, samples/s ratio (harness / bare), median of --repeats interleaved attempts. Two bare
+SUTs: the usual one (ConstructSUT, QuerySample objects, as the MLCommons reference implementations use) and
+the "fast" one (ConstructFastSUT, ids and indices as integer lists, which the harness itself uses).
 Server: rising target QPS; for each, whether the run is VALID with no LoadGen errors, for both.
 Answers are 294 int32 tokens (the reference mean).
 Every measurement is a separate process (one LoadGen test per process). Prints a table of ratios.
@@ -28,11 +30,15 @@ TOKENS = 294
 
 BARE_SUT = textwrap.dedent("""
     import array, sys, mlperf_loadgen as lg
-    scenario, mode_conf, user_conf, outdir = sys.argv[1:5]
+    scenario, mode_conf, user_conf, outdir, fast = sys.argv[1:6]
     tokens = array.array("i", list(range(100, 100 + %(tokens)d - 1)) + [2])
     first = array.array("i", tokens[:1])
     ptr, size = tokens.buffer_info(); fptr, fsize = first.buffer_info()
     server = scenario == "Server"
+    def issue_ids(ids):
+        if server:
+            lg.FirstTokenComplete([lg.QuerySampleResponse(i, fptr, fsize * 4) for i in ids])
+        lg.QuerySamplesComplete([lg.QuerySampleResponse(i, ptr, size * 4, %(tokens)d) for i in ids])
     def issue(samples):
         if server:
             lg.FirstTokenComplete([lg.QuerySampleResponse(s.id, fptr, fsize * 4) for s in samples])
@@ -41,7 +47,10 @@ BARE_SUT = textwrap.dedent("""
     ts.FromConfig(mode_conf, "llama2-70b", scenario); ts.FromConfig(user_conf, "llama2-70b", scenario)
     ts.scenario = getattr(lg.TestScenario, scenario); ts.mode = lg.TestMode.PerformanceOnly
     ls = lg.LogSettings(); ls.log_output.outdir = outdir; ls.enable_trace = False
-    sut = lg.ConstructSUT(issue, lambda: None)
+    if fast == "fast":
+        sut = lg.ConstructFastSUT(lambda ids, indices: issue_ids(ids), lambda: None)
+    else:
+        sut = lg.ConstructSUT(issue, lambda: None)
     qsl = lg.ConstructQSL(%(samples)d, %(samples)d, lambda s: None, lambda s: None)
     lg.StartTestWithLogSettings(sut, qsl, ts, ls)
 """) % {"tokens": TOKENS, "samples": SAMPLES}
@@ -64,14 +73,14 @@ def _user_conf(scenario: str, qps: float, seconds: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_bare(work: Path, scenario: str, qps: float, seconds: int) -> dict[str, object]:
+def run_bare(work: Path, scenario: str, qps: float, seconds: int, fast: bool = False) -> dict[str, object]:
     out = Path(tempfile.mkdtemp(prefix=f"bare-{scenario}-{qps:.0f}-", dir=work))
     (out / "user.conf").write_text(_user_conf(scenario, qps, seconds))
     script = work / "bare_sut.py"
     script.write_text(BARE_SUT)
     mlperf_conf = REPO / "harness/data/mlperf-v4.0.conf"
-    subprocess.run([sys.executable, str(script), scenario, str(mlperf_conf), str(out / "user.conf"), str(out)],
-                   check=True, capture_output=True, cwd=work)
+    subprocess.run([sys.executable, str(script), scenario, str(mlperf_conf), str(out / "user.conf"), str(out),
+                    "fast" if fast else "plain"], check=True, capture_output=True, cwd=work)
     return _detail(out)
 
 
@@ -106,15 +115,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="harness-overhead-") as tmp:
         work = Path(tmp)
         dataset = synthetic_dataset(work)
-        ratios = []
-        for attempt in range(1, args.repeats + 1):  # interleaved, so a noisy moment hits both sides
+        ratios, fast_ratios, rates = [], [], []
+        for attempt in range(1, args.repeats + 1):  # interleaved, so a noisy moment hits every side
             bare = float(run_bare(work, "Offline", 1e6, 0)["result_samples_per_second"])
+            bare_fast = float(run_bare(work, "Offline", 1e6, 0, fast=True)["result_samples_per_second"])
             ours = run_harness(work, dataset, "Offline", 1e6, 0)
-            ratios.append(float(ours["result_samples_per_second"]) / bare)
-            print(f"Offline {SAMPLES} samples, attempt {attempt}: bare {bare:,.0f} samples/s, harness "
-                  f"{float(ours['result_samples_per_second']):,.0f} samples/s, ratio {ratios[-1]:.2f} "
-                  f"(harness errors {ours['errors']})")
-        print(f"Offline ratio, median of {len(ratios)}: {statistics.median(ratios):.2f}")
+            rates.append(float(ours["result_samples_per_second"]))
+            ratios.append(rates[-1] / bare)
+            fast_ratios.append(rates[-1] / bare_fast)
+            print(f"Offline {SAMPLES} samples, attempt {attempt}: bare {bare:,.0f}, bare fast {bare_fast:,.0f}, "
+                  f"harness {rates[-1]:,.0f} samples/s; ratio {ratios[-1]:.2f} (to bare fast {fast_ratios[-1]:.2f}); "
+                  f"harness errors {ours['errors']}")
+        print(f"Offline, median of {len(ratios)}: harness {statistics.median(rates):,.0f} samples/s, ratio "
+              f"{statistics.median(ratios):.2f}, ratio to the bare fast SUT {statistics.median(fast_ratios):.2f}")
         print("Server target QPS | bare: validity, errors, completed/s | harness: validity, errors, completed/s")
         for qps in (float(q) for q in args.qps.split(",")):
             b = run_bare(work, "Server", qps, args.server_seconds)

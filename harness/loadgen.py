@@ -75,15 +75,15 @@ class LoadGenCompleter:
         self.send(lg.FirstTokenComplete, [lg.QuerySampleResponse(response_id, address + k * itemsize, itemsize)
                                           for k, (response_id, _) in enumerate(firsts)], buffer)
 
-    def complete_buffer(self, response_ids: Sequence[int], buffer: np.ndarray, offsets: Sequence[int],
-                        lengths: Sequence[int]) -> None:
+    def complete_buffer(self, response_ids: Sequence[int], buffer: np.ndarray, offsets: np.ndarray,
+                        lengths: np.ndarray) -> None:
         """One QuerySamplesComplete: response k is buffer[offsets[k]:][:lengths[k]] (int32), n_tokens = its length."""
         buffer = np.ascontiguousarray(buffer, dtype=np.int32)
-        address, itemsize = buffer.ctypes.data, buffer.itemsize
-        response = lg.QuerySampleResponse
+        lengths = np.asarray(lengths, dtype=np.int64)
+        addresses = (np.asarray(offsets, dtype=np.int64) * buffer.itemsize + buffer.ctypes.data).tolist()
+        sizes = (lengths * buffer.itemsize).tolist()
         self.send(lg.QuerySamplesComplete,
-                  [response(response_id, address + offset * itemsize, count * itemsize, count)
-                   for response_id, offset, count in zip(response_ids, offsets, lengths, strict=True)], buffer)
+                  list(map(lg.QuerySampleResponse, response_ids, addresses, sizes, lengths.tolist())), buffer)
 
     def send(self, call: Callable[[list[Any]], None], responses: list[Any], buffer: object) -> None:
         """Queue one LoadGen call; `buffer` (the memory the responses point into) lives until it is made."""

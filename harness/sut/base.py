@@ -29,10 +29,10 @@ class Completer(Protocol):
     def first_tokens(self, firsts: Sequence[tuple[int, int]]) -> None:
         """Report first tokens, as (response_id, token_id) pairs, in one call."""
 
-    def complete_buffer(self, response_ids: Sequence[int], buffer: np.ndarray, offsets: Sequence[int],
-                        lengths: Sequence[int]) -> None:
+    def complete_buffer(self, response_ids: Sequence[int], buffer: np.ndarray, offsets: np.ndarray,
+                        lengths: np.ndarray) -> None:
         """Report full responses in one call: response k is buffer[offsets[k]:offsets[k] + lengths[k]]
-        (int32; n_tokens = its length)."""
+        (int32; n_tokens = its length; offsets and lengths are int64 arrays)."""
 
 
 class ProgressSink(Protocol):
@@ -84,7 +84,9 @@ class SutCore:
     """Implements TokenSink for the backend and turns completions into LoadGen responses.
 
     Every backend result reaches LoadGen in the batch it came in: one FirstTokenComplete or
-    QuerySamplesComplete call per backend batch, however many samples it holds.
+    QuerySamplesComplete call per backend batch, however many samples it holds. The request id a backend
+    sees is the sample's ticket (its row in the SampleTable), not LoadGen's response id: a completion
+    finds its sample by indexing, and the SUT maps it back to the response id LoadGen gave.
     """
 
     def __init__(self, samples: Sequence[Sample], backend: Backend, completer: Completer, eos_token_id: int,
@@ -117,18 +119,27 @@ class SutCore:
         """Issue (response_id, qsl_idx) pairs (LoadGen's glue calls issue_columns)."""
         self.issue_columns([q[0] for q in queries], [q[1] for q in queries])
 
-    def issue_columns(self, request_ids: list[int], sample_indices: list[int]) -> None:
+    def issue_columns(self, response_ids: list[int], sample_indices: list[int]) -> None:
         """LoadGen's issue callback: response ids and QSL indices, position by position."""
         raise NotImplementedError
 
-    def make_requests(self, request_ids: list[int], sample_indices: list[int], issued_ns: int | None = None
-                      ) -> RequestBatch:
-        """Record issue times and build backend requests."""
+    def register(self, response_ids: Sequence[int] | np.ndarray, sample_indices: Sequence[int] | np.ndarray,
+                 issued_ns: int | None = None) -> range:
+        """Record issued samples; returns their tickets (the request ids backends will see)."""
         now = time.monotonic_ns() if issued_ns is None else issued_ns
         with self._lock:
-            self.records.add(request_ids, sample_indices, now)
-            self.stats.issued += len(request_ids)
-        return RequestBatch(request_ids, sample_indices, self.samples, self.streams_first_token)
+            tickets = self.records.add(response_ids, sample_indices, now)
+            self.stats.issued += len(tickets)
+        return tickets
+
+    def requests(self, tickets: range, sample_indices: list[int]) -> RequestBatch:
+        """Backend requests for registered samples."""
+        return RequestBatch(list(tickets), sample_indices, self.samples, self.streams_first_token)
+
+    def make_requests(self, response_ids: list[int], sample_indices: list[int], issued_ns: int | None = None
+                      ) -> RequestBatch:
+        """Record issue times and build backend requests."""
+        return self.requests(self.register(response_ids, sample_indices, issued_ns), list(sample_indices))
 
     def submit(self, requests: Sequence[GenerationRequest]) -> None:
         """Hand requests to the backend, or answer at once after an abort."""
@@ -151,13 +162,13 @@ class SutCore:
         with self._lock:
             if self._closed:
                 return
-            for request_id, token_id in firsts:
-                row = self.records.open_row(request_id)
-                if row is None or request_id in self._first_sent:
+            for ticket, token_id in firsts:
+                row = self.records.open_row(ticket)
+                if row is None or row in self._first_sent:
                     continue
-                self._first_sent[request_id] = int(token_id)
+                self._first_sent[row] = int(token_id)
                 self.records.first_token_ns[row] = now
-                send.append((request_id, int(token_id)))
+                send.append((int(self.records.response_id[row]), int(token_id)))
         if send:
             self.completer.first_tokens(send)
 
@@ -176,7 +187,8 @@ class SutCore:
             padded.append(_needs_padding(generated, self.eos_token_id))
             buffer.extend(response)  # an int32 array is copied as bytes, a list converted once
         self._report([request_id for request_id, _ in completions], np.frombuffer(buffer, dtype=np.int32),
-                     offsets, lengths, padded)
+                     np.asarray(offsets, dtype=np.int64), np.asarray(lengths, dtype=np.int64),
+                     np.asarray(padded, dtype=bool))
 
     def complete_rows(self, request_ids: Sequence[int], rows: np.ndarray) -> None:
         """Report a batch given as a matrix (one row of generated ids per request), without per-token work.
@@ -201,53 +213,55 @@ class SutCore:
             buffer = np.ascontiguousarray(rows[np.arange(rows.shape[1]) < lengths[:, None]], dtype=np.int32)
         offsets = np.zeros(len(lengths), dtype=np.int64)
         np.cumsum(lengths[:-1], out=offsets[1:])
-        self._report(request_ids, buffer, offsets.tolist(), lengths.tolist(), None)
+        self._report(request_ids, buffer, offsets, lengths, None)
 
-    def _report(self, request_ids: Sequence[int], buffer: np.ndarray, offsets: list[int], lengths: list[int],
-                padded: list[bool] | None) -> None:
+    def _report(self, tickets: Sequence[int], buffer: np.ndarray, offsets: np.ndarray, lengths: np.ndarray,
+                padded: np.ndarray | None) -> None:
         """Accept each response once (unknown, duplicate or post-test answers are dropped), then tell LoadGen."""
         now = time.monotonic_ns()
         firsts: list[tuple[int, int]] = []
         with self._lock:
             if self._closed:
                 return  # late answers after the test: LoadGen must not hear of them
-            accepted, rows = self.records.finish(request_ids, lengths, now)
-            if len(accepted) < len(request_ids):
-                request_ids = [request_ids[k] for k in accepted]
-                offsets = [offsets[k] for k in accepted]
-                lengths = [lengths[k] for k in accepted]
-                padded = [padded[k] for k in accepted] if padded is not None else None
-            if self.streams_first_token and request_ids:
-                first_of = buffer[np.asarray(offsets, dtype=np.int64)].tolist()
-                for request_id, row, first in zip(request_ids, rows, first_of, strict=True):
-                    self._check_first_token(request_id, row, first, now, firsts)
-            tokens = sum(lengths)
-            self.stats.completed += len(request_ids)
+            accepted = self.records.finish(tickets, lengths, now)
+            rows = np.asarray(tickets, dtype=np.int64)
+            if len(accepted) < len(tickets):
+                rows, offsets, lengths = rows[accepted], offsets[accepted], lengths[accepted]
+                padded = padded[accepted] if padded is not None else None
+            response_ids = self.records.response_id[rows].tolist()
+            if self.streams_first_token and response_ids:
+                for row, response_id, first in zip(rows.tolist(), response_ids, buffer[offsets].tolist(),
+                                                   strict=True):
+                    self._check_first_token(row, response_id, first, now, firsts)
+            tokens = int(lengths.sum())
+            self.stats.completed += len(response_ids)
             self.stats.tokens += tokens
-            self.stats.padded_short += sum(padded) if padded is not None else 0
+            self.stats.padded_short += int(padded.sum()) if padded is not None else 0
         if firsts:
             self.completer.first_tokens(firsts)
-        if not request_ids:
+        if not response_ids:
             return
-        self.completer.complete_buffer(request_ids, buffer, offsets, lengths)
+        self.completer.complete_buffer(response_ids, buffer, offsets, lengths)
         if self.progress is not None:
-            self.progress.advance(len(request_ids), tokens)
+            self.progress.advance(len(response_ids), tokens)
 
     def fail(self, request_id: int, error: BaseException) -> None:
         """A backend failure: remember it (the run is failed) and still answer LoadGen."""
         if not self._aborted.is_set():
             with self._lock:
-                self.stats.failures.append(f"request {request_id}: {error}")
+                row = self.records.open_row(request_id)
+                where = f"QSL sample {self.records.qsl_idx[row]}" if row is not None else f"request {request_id}"
+                self.stats.failures.append(f"{where}: {error}")
         self.complete(request_id, [])
 
-    def _check_first_token(self, request_id: int, row: int, first: int, now: int,
+    def _check_first_token(self, row: int, response_id: int, first: int, now: int,
                            firsts: list[tuple[int, int]]) -> None:
         """Under the lock: queue a first token that was never sent; count one that differs from the answer's."""
-        sent = self._first_sent.get(request_id)
+        sent = self._first_sent.get(row)
         if sent is None:
-            self._first_sent[request_id] = first
+            self._first_sent[row] = first
             self.records.first_token_ns[row] = now
-            firsts.append((request_id, first))
+            firsts.append((response_id, first))
         elif sent != first:
             self.stats.first_token_mismatches += 1
 
@@ -258,7 +272,7 @@ class SutCore:
         self.backend.cancel_all()
         with self._lock:
             outstanding = self.records.outstanding()
-        self.complete_batch([(request_id, []) for request_id in outstanding])
+        self.complete_batch([(ticket, []) for ticket in outstanding])
 
     @property
     def aborted(self) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -22,14 +21,12 @@ class OfflineSut(SutCore):
         self.submit_chunk = max(1, submit_chunk)
         self._prompt_lengths = np.array([len(sample.input_ids) for sample in self.samples], dtype=np.int64)
 
-    def issue_columns(self, request_ids: list[int], sample_indices: list[int]) -> None:
+    def issue_columns(self, response_ids: list[int], sample_indices: list[int]) -> None:
         """LoadGen issue callback: longest prompts first (ties keep LoadGen's order), in backend batches."""
-        now = time.monotonic_ns()
         indices = np.asarray(sample_indices, dtype=np.int64)
         order = np.argsort(-self._prompt_lengths[indices], kind="stable")
-        ids = np.asarray(request_ids, dtype=np.int64)[order]
         indices = indices[order]
+        tickets = self.register(np.asarray(response_ids, dtype=np.int64)[order], indices)
         chunk = self.submit_chunk
-        for start in range(0, len(order), chunk):
-            self.submit(self.make_requests(ids[start:start + chunk].tolist(), indices[start:start + chunk].tolist(),
-                                           issued_ns=now))
+        for start in range(0, len(tickets), chunk):
+            self.submit(self.requests(tickets[start:start + chunk], indices[start:start + chunk].tolist()))

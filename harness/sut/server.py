@@ -8,6 +8,6 @@ from harness.sut.base import SutCore
 class ServerSut(SutCore):
     """Server and Interactive scenarios: per-query submission, FirstTokenComplete before completion."""
 
-    def issue_columns(self, request_ids: list[int], sample_indices: list[int]) -> None:
+    def issue_columns(self, response_ids: list[int], sample_indices: list[int]) -> None:
         """LoadGen issue callback: submit at once."""
-        self.submit(self.make_requests(request_ids, sample_indices))
+        self.submit(self.make_requests(response_ids, sample_indices))

@@ -68,11 +68,11 @@ def test_response_lengths_of_a_matrix_larger_than_one_block() -> None:
 def test_rows_give_the_same_responses_as_lists_in_one_loadgen_call(completer: RecordingCompleter) -> None:
     rows = np.array([[5, 6, EOS, 9, 9], [7, 8, 9, 10, 11], [EOS, 0, 0, 0, 0], [6, EOS, 0, 0, 0]], dtype=np.int64)
     by_rows = SutCore(_samples(4), _Idle(), completer, EOS, streams_first_token=False)  # type: ignore[arg-type]
-    by_rows.make_requests([10 + k for k in range(4)], list(range(4)))
-    by_rows.complete_rows([10, 11, 12, 13], rows)
+    tickets = by_rows.make_requests([10 + k for k in range(4)], list(range(4))).request_ids
+    by_rows.complete_rows(tickets, rows)
     by_lists = SutCore(_samples(4), _Idle(), RecordingCompleter(), EOS, False)  # type: ignore[arg-type]
-    by_lists.make_requests([10 + k for k in range(4)], list(range(4)))
-    by_lists.complete_batch([(10 + k, rows[k].tolist()) for k in range(4)])
+    tickets = by_lists.make_requests([10 + k for k in range(4)], list(range(4))).request_ids
+    by_lists.complete_batch([(tickets[k], rows[k].tolist()) for k in range(4)])
     assert _completes(completer) == _completes(by_lists.completer) == {  # type: ignore[attr-defined]
         10: [5, 6, EOS], 11: [7, 8, 9, 10, 11], 12: [EOS, EOS], 13: [6, EOS]}
     assert by_rows.stats.padded_short == by_lists.stats.padded_short == 1
@@ -83,27 +83,30 @@ def test_rows_give_the_same_responses_as_lists_in_one_loadgen_call(completer: Re
 
 def test_rows_of_the_wrong_shape_are_refused(completer: RecordingCompleter) -> None:
     sut = SutCore(_samples(2), _Idle(), completer, EOS, streams_first_token=False)  # type: ignore[arg-type]
-    sut.make_requests([1, 2], [0, 1])
+    tickets = sut.make_requests([1, 2], [0, 1]).request_ids
     with pytest.raises(ValueError, match="expected \\(2, width\\)"):
-        sut.complete_rows([1, 2], np.zeros(6, dtype=np.int32))
+        sut.complete_rows(tickets, np.zeros(6, dtype=np.int32))
 
 
 def test_duplicates_and_unknown_ids_are_dropped_from_a_batch(completer: RecordingCompleter) -> None:
     sut = SutCore(_samples(3), _Idle(), completer, EOS, streams_first_token=False)  # type: ignore[arg-type]
-    sut.make_requests([1, 2], [0, 1])
-    sut.complete_batch([(1, [5, EOS])])
-    sut.complete_rows([1, 2, 99], np.array([[6, EOS], [7, EOS], [8, EOS]]))
+    first, second = sut.make_requests([1, 2], [0, 1]).request_ids
+    sut.complete_batch([(first, [5, EOS])])
+    sut.complete_rows([first, second, 99, -1], np.array([[6, EOS], [7, EOS], [8, EOS], [9, EOS]]))
+    sut.complete_rows([second], np.array([[4, EOS]]))
     assert [(kind, rid, tokens) for kind, rid, tokens in completer.events] == [
         ("complete", 1, [5, EOS]), ("complete", 2, [7, EOS])]
     assert sut.stats.completed == 2 and completer.calls == [("complete_buffer", 1), ("complete_buffer", 1)]
 
 
 def test_server_batch_sends_missing_first_tokens_first_in_one_call(completer: RecordingCompleter) -> None:
-    sut = ServerSut(_samples(3), _Idle(), completer, EOS, streams_first_token=True)  # type: ignore[arg-type]
+    backend = _Idle()
+    sut = ServerSut(_samples(3), backend, completer, EOS, streams_first_token=True)  # type: ignore[arg-type]
     for rid in (1, 2, 3):
         sut.issue([(rid, rid - 1)])
-    sut.first_tokens([(1, 5)])
-    sut.complete_rows([1, 2, 3], np.array([[5, 6, EOS], [7, 8, EOS], [9, EOS, 0]]))
+    tickets = [batch[0].request_id for batch in backend.submitted]
+    sut.first_tokens([(tickets[0], 5)])
+    sut.complete_rows(tickets, np.array([[5, 6, EOS], [7, 8, EOS], [9, EOS, 0]]))
     assert completer.calls == [("first_tokens", 1), ("first_tokens", 2), ("complete_buffer", 3)]
     assert [e for e in completer.events if e[0] == "first"] == [("first", 1, [5]), ("first", 2, [7]),
                                                                 ("first", 3, [9])]
@@ -118,7 +121,9 @@ def test_offline_hands_the_sorted_query_over_in_backend_batches(completer: Recor
     assert [len(batch) for batch in backend.submitted] == [4, 4, 2]
     lengths = [len(r.input_ids) for batch in backend.submitted for r in batch]
     assert lengths == sorted(lengths, reverse=True)
-    assert len({sut.records.issued_ns[sut.records.row(100 + k)] for k in range(10)}) == 1  # one issue time
+    assert len(set(sut.records.issued_ns[:10].tolist())) == 1  # one issue time
+    tickets = [r.request_id for batch in backend.submitted for r in batch]
+    assert sorted(sut.records.response_id[tickets].tolist()) == [100 + k for k in range(10)]
 
 
 def test_fake_backend_reports_an_offline_query_in_max_batch_size_batches(completer: RecordingCompleter) -> None:
@@ -171,25 +176,26 @@ def test_request_batch_reads_like_the_requests_it_stands_for() -> None:
 
 def test_sample_table_tracks_each_sample_once() -> None:
     table = SampleTable()
-    table.add([11, 12], [0, 1], issued_ns=100)
-    table.add([13], [2], issued_ns=50)
-    row = table.open_row(12)
-    assert row is not None
+    assert table.add([11, 12], [0, 1], issued_ns=100) == range(0, 2)  # tickets are rows
+    assert table.add(np.array([13]), np.array([2]), issued_ns=50) == range(2, 3)
+    row = table.open_row(1)
+    assert row == 1
     table.completed_ns[row] = 300
     table.n_tokens[row] = 4
-    assert table.open_row(12) is None and table.open_row(99) is None
-    assert sorted(table.outstanding()) == [11, 13] and table.completed_count() == 1
-    lines = list(table.as_json({12: 1}))
-    assert [line["request_id"] for line in lines] == [13, 11, 12]  # issue order
+    assert table.open_row(1) is None and table.open_row(3) is None and table.open_row(-1) is None
+    assert table.outstanding() == [0, 2] and table.completed_count() == 1
+    assert table.response_id[table.outstanding()].tolist() == [11, 13]
+    lines = list(table.as_json({1: 7}))  # replicas by ticket
+    assert [line["request_id"] for line in lines] == [13, 11, 12]  # LoadGen's response ids, in issue order
     assert lines[2] == {"qsl_idx": 1, "request_id": 12, "issued_ns": 100, "first_token_ns": None,
-                        "completed_ns": 300, "n_tokens": 4, "replica": 1}
+                        "completed_ns": 300, "n_tokens": 4, "replica": 7}
 
 
-def test_sample_table_accepts_each_id_once_even_within_one_call_and_grows() -> None:
+def test_sample_table_accepts_each_ticket_once_even_within_one_call_and_grows() -> None:
     table = SampleTable()
     table.add(list(range(5000)), list(range(5000)), issued_ns=7)  # past the first capacity
-    positions, rows = table.finish([3, 99999, 3, 4], [10, 11, 12, 13], completed_ns=9)
-    assert positions == [0, 3] and rows == [3, 4]
+    assert table.finish([3, 99999, 3, 4, -2], [10, 11, 12, 13, 14], completed_ns=9).tolist() == [0, 3]
     assert table.n_tokens[3] == 10 and table.n_tokens[4] == 13
-    assert table.finish([3], [5], completed_ns=10) == ([], [])
-    assert table.completed_count() == 2 and len(table.outstanding()) == 4998
+    assert table.finish([3], [5], completed_ns=10).tolist() == []
+    assert table.finish([9, 8, 9, 7], [1, 2, 3, 4], completed_ns=11).tolist() == [0, 1, 3]  # out of order
+    assert table.completed_count() == 5 and len(table.outstanding()) == 4995
