@@ -78,7 +78,12 @@ class DispatchBackend:
                        notes=(*first.notes, f"data parallel over {len(infos)} replicas: {', '.join(self.names)}"))
 
     def warm_up(self, longest_prompt: int, batch_sizes: Sequence[int]) -> str | None:
-        """Every replica's warm-up (in-process replicas one after the other: their graph captures take turns)."""
+        """Every replica's warm-up: worker ranks all at once (each on its own host), in-process replicas one
+        after the other (their graph captures take turns)."""
+        for replica in self.replicas:
+            begin = getattr(replica, "begin_warm_up", None)
+            if begin is not None:
+                begin(longest_prompt, batch_sizes)
         notes = [(name, replica.warm_up(longest_prompt, batch_sizes))
                  for name, replica in zip(self.names, self.replicas, strict=True)]
         return "; ".join(f"{name}: {note}" for name, note in notes if note) or None

@@ -24,7 +24,7 @@ from harness.errors import BackendError
 from harness.types import GenerationRequest
 
 (TAG_READY, TAG_REQUESTS, TAG_FIRST, TAG_DONE, TAG_FAIL, TAG_HEARTBEAT, TAG_STOP, TAG_CANCEL, TAG_ERROR,
- TAG_SNAPSHOT) = range(1, 11)
+ TAG_SNAPSHOT, TAG_WARM_UP, TAG_WARMED) = range(1, 13)
 HEARTBEAT_S = 1.0
 POLL_S = 0.001
 
@@ -43,6 +43,7 @@ class RemoteReplica:
         self.relay: StreamRelay | None = None
         self._sinks: dict[int, TokenSink] = {}
         self._lock = threading.Lock()
+        self._warming = False
         receiver.register(self)
 
     @property
@@ -56,9 +57,18 @@ class RemoteReplica:
         self.host = host
         return info
 
+    def begin_warm_up(self, longest_prompt: int, batch_sizes: Sequence[int]) -> None:
+        """Ask the worker to warm its backend up; warm_up() waits for the answer (so ranks warm up together)."""
+        self.receiver.warmed.pop(self.rank, None)
+        self.receiver.send(self.rank, TAG_WARM_UP, (int(longest_prompt), [int(size) for size in batch_sizes]))
+        self._warming = True
+
     def warm_up(self, longest_prompt: int, batch_sizes: Sequence[int]) -> str | None:
-        """Not forwarded: a worker rank's backend prepares on its first batch."""
-        return None
+        """The worker's backend warm-up, before LoadGen starts; returns its note."""
+        if not self._warming:
+            self.begin_warm_up(longest_prompt, batch_sizes)
+        self._warming = False
+        return self.receiver.wait_warmed(self.rank)
 
     def submit(self, requests: Sequence[GenerationRequest], sink: TokenSink) -> None:
         """Send requests to the worker."""
@@ -110,6 +120,7 @@ class Receiver:
         self.last_seen: dict[int, float] = {}
         self.lost: dict[int, str] = {}
         self.snapshots: dict[int, Any] = {}
+        self.warmed: dict[int, str | None] = {}
         self._send_lock = threading.Lock()
         self._stop = threading.Event()
         self._last_beat = 0.0
@@ -138,6 +149,14 @@ class Receiver:
                 raise BackendError(self.lost[rank], hint="see the worker's output above for its own error")
             time.sleep(0.05)
         return self.ready[rank]
+
+    def wait_warmed(self, rank: int) -> str | None:
+        """Block until the worker reports its warm-up done (its note), or is lost."""
+        while rank not in self.warmed:
+            if rank in self.lost:
+                raise BackendError(self.lost[rank], hint="see the worker's output above for its own error")
+            time.sleep(0.05)
+        return self.warmed.pop(rank)
 
     def gather_snapshots(self, timeout_s: float = 15.0) -> list[Any]:
         """Ask every live worker for its network counter snapshot (JSON dicts); wait up to timeout_s."""
@@ -185,6 +204,8 @@ class Receiver:
             self.ready[source] = payload
         elif tag == TAG_SNAPSHOT:
             self.snapshots[source] = payload
+        elif tag == TAG_WARMED:
+            self.warmed[source] = payload
         elif tag == TAG_ERROR:
             self._lose(source, f"rank {source} failed: {payload}")
         elif tag in (TAG_FIRST, TAG_DONE, TAG_FAIL) and source in self.replicas:
@@ -279,5 +300,12 @@ def _worker_loop(comm: Any, backend: Backend, sink: _ReplySink, timeout_s: float
             backend.cancel_all()
         elif tag == TAG_SNAPSHOT:
             sink.send(TAG_SNAPSHOT, _counter_snapshot())
+        elif tag == TAG_WARM_UP:
+            try:
+                note = backend.warm_up(*payload)
+            except Exception as err:  # rank 0 fails the run with this message instead of waiting
+                sink.send(TAG_ERROR, f"warm-up failed: {type(err).__name__}: {err}")
+                return
+            sink.send(TAG_WARMED, note)
         elif tag == TAG_REQUESTS:
             backend.submit([GenerationRequest(*item) for item in payload], sink)

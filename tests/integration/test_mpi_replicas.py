@@ -39,6 +39,17 @@ def test_three_ranks_give_the_same_token_ids_per_sample_as_one_process(tmp_path:
     assert manifest(tmp_path / "mpi")["details"]["launch"]["world_size"] == 3
 
 
+def test_worker_ranks_warm_up_before_loadgen_starts(tmp_path: Path) -> None:
+    """Each worker rank's backend warm-up runs (and is reported) before the timed test, like rank 0's."""
+    run = _mpi_harness("run", "--no-progress", "--set", "backend.kind=fake", "--set", "dataset.max_samples=8",
+                       "--output-dir", str(tmp_path / "run"), timeout=300)
+    assert run.returncode == 0, run.stderr + run.stdout
+    note = manifest(tmp_path / "run")["details"]["warm_up"]
+    assert [part.split(": ", 1)[0].split(" ")[:2] for part in note.split("; ")] == [
+        ["rank", "0"], ["rank", "1"], ["rank", "2"]], note
+    assert all(part.endswith("answer matrices of 1024 rows ready") for part in note.split("; ")), note
+
+
 def test_a_killed_worker_fails_the_run_quickly_and_marks_it_failed(tmp_path: Path) -> None:
     run = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
