@@ -82,6 +82,9 @@ class Sample:
 class GenerationRequest(NamedTuple):
     """What a backend is asked to generate: one prompt, identified by a request id.
 
+    The request id is opaque to backends: the SUT's ticket for the sample (see harness.sut.records), which
+    the backend hands back with the sample's tokens.
+
     A NamedTuple, not a dataclass: the Offline path builds 24,576 of them inside LoadGen's timed window.
     """
 
