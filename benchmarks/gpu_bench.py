@@ -31,8 +31,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.backends import hf as hf_module
-from harness.backends.hf_decode import StaticDecoder
+from harness.backends.hf import backend as hf_module
+from harness.backends.hf import factory as hf_factory
+from harness.backends.hf.decode import StaticDecoder
 from harness.backends.sampling import SamplingSpec
 
 SHAPES: dict[str, dict[str, Any]] = {
@@ -141,7 +142,7 @@ def offline_compare(shape: str, batch: int, new_tokens: int, batches: int, devic
         decoder.generate(chunk)
     sync(device)
     start = time.perf_counter()
-    ours = [decoder.generate(chunk) for chunk in chunks]
+    ours = [decoder.generate(chunk).tolist() for chunk in chunks]
     sync(device)
     ours_tps = batch * new_tokens * len(chunks) / (time.perf_counter() - start)
     decoder.release()
@@ -165,7 +166,7 @@ class RandomWeightsHfBackend(hf_module.HfBackend):
     shape = "tiny"
 
     def _load_model(self, dtype: torch.dtype) -> Any:
-        return build_model(self.shape, self._device, harness_vocab(self.shape, self.config.model.tokenizer))
+        return build_model(self.shape, self._device, harness_vocab(self.shape, self.setup.model.tokenizer))
 
 
 def harness_vocab(shape: str, tokenizer: str | None) -> int:
@@ -197,13 +198,13 @@ def harness_run(work: Path, shape: str, scenario: str, replicas: int, batch: int
     from harness import runner
 
     RandomWeightsHfBackend.shape = shape
-    hf_module.create_hf_backend = RandomWeightsHfBackend  # type: ignore[assignment]  # the only substitution
+    hf_factory.create = RandomWeightsHfBackend  # type: ignore[assignment]  # the only substitution
     config = run_config(work, shape, scenario, replicas, batch, new_tokens, loadgen, device, tokenizer, round_name)
     run_dir = Path(config.output_dir)
     started = time.perf_counter()
     outcome = runner.run(config, command=sys.argv, progress=False)
     assert outcome is not None
-    result = outcome.manifest.result
+    result = outcome.manifest.result.model_dump(mode="json")
     keys = ("result_validity", "result_tokens_per_second", "result_samples_per_second",
             "result_first_token_99.00_percentile_latency_ns", "result_time_per_output_token_99.00_percentile_ns",
             "result_first_token_mean_latency_ns", "loadgen_errors", "effective_samples_per_query")

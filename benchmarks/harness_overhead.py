@@ -4,10 +4,14 @@ Offline: 24,576 samples, samples/s ratio (harness / bare), median of --repeats i
 SUTs: the usual one (ConstructSUT, QuerySample objects, as the MLCommons reference implementations use) and
 the "fast" one (ConstructFastSUT, ids and indices as integer lists, which the harness itself uses).
 Server: rising target QPS; for each, whether the run is VALID with no LoadGen errors, for both.
+MPI path (--mpi-ranks N, default 2; 0 skips it): the same harness run under `mpirun -np N`, rank 0 running
+LoadGen and one replica, the other ranks a fake replica each, results coming back over MPI: Offline
+samples/s (ratio to the bare SUT) and the Server QPS levels.
 Answers are 294 int32 tokens (the reference mean).
 Every measurement is a separate process (one LoadGen test per process). Prints a table of ratios.
 
     python benchmarks/harness_overhead.py [--qps 5000,10000,20000,30000] [--server-seconds 10] [--repeats 3]
+                                          [--mpi-ranks 2]
 """
 
 from __future__ import annotations
@@ -84,16 +88,22 @@ def run_bare(work: Path, scenario: str, qps: float, seconds: int, fast: bool = F
     return _detail(out)
 
 
-def run_harness(work: Path, dataset: Path, scenario: str, qps: float, seconds: int) -> dict[str, object]:
+def run_harness(work: Path, dataset: Path, scenario: str, qps: float, seconds: int,
+                mpi_ranks: int = 0) -> dict[str, object]:
     out = Path(tempfile.mkdtemp(prefix=f"harness-{scenario}-{qps:.0f}-", dir=work)) / "run"
     overrides = ["backend.kind=fake", f"backend.output_tokens={TOKENS}", f"dataset.path={dataset}",
                  f"scenario={scenario}", f"loadgen.target_qps={qps}", f"output_dir={out}",
                  f"loadgen.min_duration={0 if scenario == 'Offline' else seconds * 1000}",
                  f"generation.max_new_tokens={TOKENS + 10}"]
     args = [sys.executable, "-m", "harness", "run", "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if mpi_ranks:
+        args = ["mpirun", "-np", str(mpi_ranks), "--oversubscribe", "-x", "PYTHONPATH", *args]
+        env |= {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1", "OMPI_MCA_btl": "self,vader",
+                "OMPI_MCA_pml": "ob1"}
     for override in overrides:
         args += ["--set", override]
-    subprocess.run(args, capture_output=True, cwd=work, env={**os.environ, "PYTHONPATH": str(REPO)})
+    subprocess.run(args, capture_output=True, cwd=work, env=env, timeout=600)
     return _detail(out)
 
 
@@ -111,11 +121,12 @@ def main() -> None:
     parser.add_argument("--qps", default="5000,10000,20000,30000")
     parser.add_argument("--server-seconds", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3, help="Offline measurements of each side")
+    parser.add_argument("--mpi-ranks", type=int, default=2, help="ranks of the MPI-path runs (0: skip them)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="harness-overhead-") as tmp:
         work = Path(tmp)
         dataset = synthetic_dataset(work)
-        ratios, fast_ratios, rates = [], [], []
+        ratios, fast_ratios, rates, mpi_ratios, mpi_rates = [], [], [], [], []
         for attempt in range(1, args.repeats + 1):  # interleaved, so a noisy moment hits every side
             bare = float(run_bare(work, "Offline", 1e6, 0)["result_samples_per_second"])
             bare_fast = float(run_bare(work, "Offline", 1e6, 0, fast=True)["result_samples_per_second"])
@@ -126,16 +137,30 @@ def main() -> None:
             print(f"Offline {SAMPLES} samples, attempt {attempt}: bare {bare:,.0f}, bare fast {bare_fast:,.0f}, "
                   f"harness {rates[-1]:,.0f} samples/s; ratio {ratios[-1]:.2f} (to bare fast {fast_ratios[-1]:.2f}); "
                   f"harness errors {ours['errors']}")
+            if args.mpi_ranks:
+                over_mpi = run_harness(work, dataset, "Offline", 1e6, 0, mpi_ranks=args.mpi_ranks)
+                mpi_rates.append(float(over_mpi.get("result_samples_per_second", 0)))
+                mpi_ratios.append(mpi_rates[-1] / bare)
+                print(f"  MPI path ({args.mpi_ranks} ranks): {mpi_rates[-1]:,.0f} samples/s, "
+                      f"ratio {mpi_ratios[-1]:.2f}, errors {over_mpi['errors']}")
         print(f"Offline, median of {len(ratios)}: harness {statistics.median(rates):,.0f} samples/s, ratio "
               f"{statistics.median(ratios):.2f}, ratio to the bare fast SUT {statistics.median(fast_ratios):.2f}")
+        if mpi_rates:
+            print(f"Offline over MPI ({args.mpi_ranks} ranks), median of {len(mpi_rates)}: "
+                  f"{statistics.median(mpi_rates):,.0f} samples/s, ratio {statistics.median(mpi_ratios):.2f}")
         print("Server target QPS | bare: validity, errors, completed/s | harness: validity, errors, completed/s")
         for qps in (float(q) for q in args.qps.split(",")):
             b = run_bare(work, "Server", qps, args.server_seconds)
             h = run_harness(work, dataset, "Server", qps, args.server_seconds)
-            print(f"{qps:>10,.0f} | {b.get('result_validity')}, {b['errors']}, "
-                  f"{float(b.get('result_completed_samples_per_sec', 0)):,.0f} | "
-                  f"{h.get('result_validity')}, {h['errors']}, "
-                  f"{float(h.get('result_completed_samples_per_sec', 0)):,.0f}")
+            line = (f"{qps:>10,.0f} | {b.get('result_validity')}, {b['errors']}, "
+                    f"{float(b.get('result_completed_samples_per_sec', 0)):,.0f} | "
+                    f"{h.get('result_validity')}, {h['errors']}, "
+                    f"{float(h.get('result_completed_samples_per_sec', 0)):,.0f}")
+            if args.mpi_ranks:
+                m = run_harness(work, dataset, "Server", qps, args.server_seconds, mpi_ranks=args.mpi_ranks)
+                line += (f" | MPI: {m.get('result_validity')}, {m['errors']}, "
+                         f"{float(m.get('result_completed_samples_per_sec', 0)):,.0f}")
+            print(line)
 
 
 if __name__ == "__main__":

@@ -56,8 +56,7 @@ def run_command(
     from compliance.run import audit_run_config, run_test06  # imports the runner only when running
 
     _require_known(test)
-    overrides = [*(set_ or []), *(["overwrite=true"] if overwrite else [])]
-    run_config = audit_run_config(load_config(config, overrides), scenario, output_dir)
+    run_config = audit_run_config(load_config(config, set_ or []), scenario, output_dir, overwrite)
     outcome = run_test06(run_config, progress=not no_progress)
     render(outcome.verification.result, str(outcome.verification.verify_file))
     raise_if_failed(outcome.verification.result)

@@ -14,7 +14,7 @@ from compliance.test06 import AUDIT_CONFIG, audit_applied
 from compliance.verify import Overrides, Verification, verify_run
 from harness import runner
 from harness.artifacts import DETAIL
-from harness.config import RunConfig, build_config
+from harness.config import RunConfig, with_updates
 from harness.errors import RunError
 from harness.types import RunStatus, TestMode
 
@@ -30,15 +30,17 @@ class Test06Run:
     loadgen_errors: int
 
 
-def audit_run_config(config: RunConfig, scenario: str | None = None, output_dir: Path | None = None) -> RunConfig:
-    """The run config of a TEST06 audit run: performance mode, compliance_test=TEST06."""
-    data = config.model_dump(mode="json")
-    data.update(mode=TestMode.PERFORMANCE.value, compliance_test="TEST06")
+def audit_run_config(config: RunConfig, scenario: str | None = None, output_dir: Path | None = None,
+                     overwrite: bool = False) -> RunConfig:
+    """The run config of a TEST06 audit run: performance mode, compliance_test=TEST06 (typed updates)."""
+    updates: dict[str, object] = {"mode": TestMode.PERFORMANCE, "compliance_test": "TEST06"}
     if scenario is not None:
-        data["scenario"] = scenario
+        updates["scenario"] = scenario
     if output_dir is not None:
-        data["output_dir"] = str(output_dir)
-    return build_config(data)
+        updates["output_dir"] = str(output_dir)
+    if overwrite:
+        updates["overwrite"] = True
+    return with_updates(config, updates)
 
 
 def run_test06(config: RunConfig, *, command: list[str] | None = None, progress: bool = True) -> Test06Run:
@@ -48,7 +50,7 @@ def run_test06(config: RunConfig, *, command: list[str] | None = None, progress:
         raise RunError(f"the TEST06 run in {outcome.run_dir} ended {outcome.manifest.status.value}")
     require_audit_applied(outcome.run_dir)
     verification = verify_run(outcome.run_dir, Overrides())
-    errors = int(outcome.manifest.result.get("loadgen_errors", 0))
+    errors = outcome.manifest.result.loadgen_errors
     if errors:
         note = f"LoadGen logged {errors} error(s) in this run; see {DETAIL} (e.g. a response with n_tokens < 2)"
         verification = replace(verification, result=replace(verification.result,

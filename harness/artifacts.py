@@ -12,6 +12,7 @@ A run directory holds LoadGen's four files at its top level plus:
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import os
@@ -21,10 +22,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from harness.errors import ConfigError, InputError
-from harness.types import RunStatus
+from harness.types import RunStatus, TestMode
+
+__all__ = ["ACCURACY_JSON", "ACCURACY_LOG", "ACCURACY_TXT", "CONFIG", "DETAIL", "LOADGEN_FILES", "MANIFEST",
+           "MLPERF_CONF", "SAMPLES", "SUMMARY", "TRACE", "USER_CONF", "Manifest", "Reason", "ReasonCode",
+           "RunArtifacts", "RunResult", "create_run_dir", "default_run_dir", "recorded_environment",
+           "sha256_file", "utc_now", "write_json_atomic", "write_text_atomic"]
 
 SUMMARY = "mlperf_log_summary.txt"
 DETAIL = "mlperf_log_detail.txt"
@@ -45,15 +51,91 @@ ENV_PREFIXES = ("CUDA_", "NCCL_", "UCX_", "SLURM_", "OMPI_", "PMIX_", "HF_HUB_OF
 _SECRET_WORDS = ("TOKEN", "PASSWORD", "PASSWD", "SECRET", "KEY", "CREDENTIAL", "AUTH", "COOKIE")
 
 
+class ReasonCode(enum.StrEnum):
+    """Why a run may not be submitted, as a code other tools filter on (the text is for people)."""
+
+    SHORT_RUN = "short-run"  # fewer samples or shorter settings than a submittable run needs
+    TEST_FAKE = "test-fake"  # the backend is a test fake
+    COMPLIANCE_RUN = "compliance-run"  # an audit run, never a performance result
+    SEED_MISMATCH = "seed-mismatch"  # LoadGen seeds differ from the round's
+    LOADGEN_ERRORS = "loadgen-errors"  # LoadGen logged errors
+    NOT_COMPLETED = "not-completed"  # the run was aborted or failed
+    OTHER = "other"  # a reason recorded by an older version, as text only
+
+
+class Reason(BaseModel):
+    """One reason a run is not submittable: a code to filter on and a sentence for people."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: ReasonCode
+    text: str
+
+
+class RunResult(BaseModel):
+    """What a finished test measured: LoadGen's key results (its own key names), its errors, and accuracy.
+
+    LoadGen values are None when the detail log did not report them; `problem()` is the one definition of
+    a run whose numbers must not be trusted (and of exit code 1).
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+    result_validity: str | None = None
+    result_tokens_per_second: float | None = None
+    result_samples_per_second: float | None = None
+    result_completed_samples_per_sec: float | None = None
+    result_completed_tokens_per_second: float | None = None
+    first_token_p99_ns: float | None = Field(None, alias="result_first_token_99.00_percentile_latency_ns")
+    time_per_output_token_p99_ns: float | None = Field(None, alias="result_time_per_output_token_99.00_percentile_ns")
+    result_first_token_mean_latency_ns: float | None = None
+    result_time_per_output_token_mean_ns: float | None = None
+    latency_p99_ns: float | None = Field(None, alias="result_99.00_percentile_latency_ns")
+    early_stopping_met: bool | None = None
+    result_min_duration_met: bool | None = None
+    result_min_queries_met: bool | None = None
+    requested_use_token_latencies: bool | None = None
+    effective_min_duration_ms: int | None = None
+    effective_samples_per_query: int | None = None
+    effective_performance_sample_count: int | None = None
+    effective_target_qps: float | None = None
+    loadgen_version: str | None = None
+    effective_qsl_rng_seed: int | None = None
+    effective_sample_index_rng_seed: int | None = None
+    effective_schedule_rng_seed: int | None = None
+    loadgen_errors: int = 0
+    loadgen_error_messages: list[str] = Field(default_factory=list)
+    loadgen_warnings: int = 0
+    seed_mismatch: str | None = None
+    accuracy: dict[str, float] | None = None
+    accuracy_passed: bool | None = None
+    accuracy_partial: bool | None = None
+
+    @classmethod
+    def detail_log_keys(cls) -> tuple[str, ...]:
+        """The mlperf_log_detail.txt keys this model holds, under LoadGen's names."""
+        computed = {"loadgen_errors", "loadgen_error_messages", "loadgen_warnings", "seed_mismatch", "accuracy",
+                    "accuracy_passed", "accuracy_partial"}
+        return tuple(field.alias or name for name, field in cls.model_fields.items() if name not in computed)
+
+    def problem(self, mode: str) -> str | None:
+        """Why this result fails the run (LoadGen errors, or a performance result that is not VALID); None if not."""
+        if self.loadgen_errors:
+            return f"LoadGen logged {self.loadgen_errors} error(s)"
+        if mode == TestMode.PERFORMANCE.value and self.result_validity != "VALID":
+            return f"LoadGen result is {self.result_validity or 'missing'}"
+        return None
+
+
 class Manifest(BaseModel):
     """manifest.json: what ran, where, with what, and whether it may be submitted."""
 
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: int = 1
+    schema_version: int = 2
     status: RunStatus = RunStatus.RUNNING
     submittable: bool = False
-    not_submittable_reasons: list[str] = Field(default_factory=list)
+    not_submittable_reasons: list[Reason] = Field(default_factory=list)
     deviations: list[str] = Field(default_factory=list)
     round: str
     benchmark: str
@@ -75,9 +157,29 @@ class Manifest(BaseModel):
     git_commit: str | None = None
     environment: dict[str, str] = Field(default_factory=dict)
     files: dict[str, str] = Field(default_factory=dict)
-    result: dict[str, Any] = Field(default_factory=dict)
+    result: RunResult = Field(default_factory=RunResult)
     error: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("not_submittable_reasons", mode="before")
+    @classmethod
+    def _reasons_from_text(cls, value: object) -> object:
+        """Schema 1 recorded reasons as plain sentences; read them as code "other"."""
+        if isinstance(value, list):
+            return [{"code": ReasonCode.OTHER, "text": item} if isinstance(item, str) else item for item in value]
+        return value
+
+    def problem(self) -> str | None:
+        """Why the finished test's numbers fail the run (see RunResult.problem); None when they do not."""
+        return self.result.problem(self.mode)
+
+    def exit_code(self) -> int:
+        """The documented exit code of a finished run: 1 when `problem()` says so, else 0."""
+        return 1 if self.problem() else 0
+
+    def reason_texts(self, *, leave_out: tuple[ReasonCode, ...] = ()) -> list[str]:
+        """The not-submittable reasons as sentences, without those of the given codes."""
+        return [reason.text for reason in self.not_submittable_reasons if reason.code not in leave_out]
 
 
 def utc_now() -> str:

@@ -2,172 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from harness.backends.hf.options import HfOptions
+from harness.backends.registry import options_models
 from harness.errors import ConfigError, InputError
 from harness.network.config import PreflightConfig
-from harness.rounds import DEFAULT_ROUND, round_spec
+from harness.rounds import DEFAULT_ROUND, ROUNDS, round_spec
+from harness.settings import (
+    DatasetConfig,
+    DistributedConfig,
+    GenerationConfig,
+    LoadGenConfig,
+    ModelConfig,
+    Section,
+)
 from harness.slurm.config import SlurmConfig
 from harness.types import Scenario, TestMode
 
-Round = Literal["v4.0", "v4.1", "v5.0", "v5.1", "v6.0"]
+__all__ = ["BackendConfig", "Benchmark", "DatasetConfig", "DistributedConfig", "GenerationConfig", "LoadGenConfig",
+           "ModelConfig", "Round", "RunConfig", "apply_overrides", "build_config", "describe_validation_error",
+           "embedded_default_path", "load_config", "read_yaml", "with_updates"]
+
+Round = Literal[ROUNDS]  # type: ignore[valid-type]  # the names of harness.rounds' table
 Benchmark = Literal["llama2-70b-99", "llama2-70b-99.9"]
 
-
-class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+BackendConfig = Annotated[Union[options_models()], Field(discriminator="kind")]  # type: ignore[valid-type]  # noqa: UP007
 
 
-class ModelConfig(_Section):
-    """Which model the backend serves and which tokenizer decodes its output."""
-
-    path: str | None = Field(None, description="HF checkpoint dir or .gguf file; null = embedded SmolLM2-135M")
-    tokenizer: str | None = Field(None, description="tokenizer dir or .gguf; default: path")
-    name: str | None = Field(None, description="display name for reports; default: derived from path")
-    eos_token_id: int | None = Field(None, description="override the tokenizer's EOS id")
-
-    @property
-    def is_embedded(self) -> bool:
-        """True when the embedded SmolLM2 default is used."""
-        return self.path is None
-
-
-class DatasetConfig(_Section):
-    """The QSL: the MLCommons OpenOrca pickle, or the embedded smoke dataset."""
-
-    path: str | None = Field(None, description="open_orca_gpt4_tokenized_llama.sampled_24576.pkl; null = smoke set")
-    max_samples: int | None = Field(None, ge=1, description="use only the first N samples (not submittable)")
-    chat_template: bool = Field(True, description="smoke set: wrap prompts in the tokenizer's chat template")
-
-
-class GenerationConfig(_Section):
-    """Decoding parameters; the defaults are the MLCommons reference (greedy, 1024 new tokens)."""
-
-    max_new_tokens: int = Field(1024, ge=2)
-    min_new_tokens: int = Field(1, ge=0)
-    temperature: float = Field(0.0, ge=0.0, description="0 = greedy (reference)")
-    top_k: int = Field(0, ge=0, description="0 = off")
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    num_beams: int = Field(1, ge=1)
-    repetition_penalty: float = Field(1.0, gt=0.0)
-    presence_penalty: float = 0.0
-    length_penalty: float = 1.0
-    early_stopping: bool = True
-
-    @model_validator(mode="after")
-    def _min_not_above_max(self) -> GenerationConfig:
-        if self.min_new_tokens > self.max_new_tokens:
-            raise ValueError(
-                f"min_new_tokens ({self.min_new_tokens}) exceeds max_new_tokens ({self.max_new_tokens})"
-            )
-        return self
-
-    @property
-    def greedy(self) -> bool:
-        """True when decoding is deterministic argmax (with one beam)."""
-        return self.temperature == 0.0
-
-    def deviations(self) -> list[str]:
-        """Every field that differs from the reference, as 'name: reference -> value'."""
-        reference = GenerationConfig()
-        return [
-            f"generation.{name}: {getattr(reference, name)!r} -> {getattr(self, name)!r}"
-            for name in type(self).model_fields
-            if getattr(self, name) != getattr(reference, name)
-        ]
-
-
-class LoadGenConfig(_Section):
-    """LoadGen overrides, under LoadGen's own user.conf names, written into the run's user.conf."""
-
-    target_qps: float | None = Field(None, gt=0)
-    min_duration: int | None = Field(None, ge=0, description="ms")
-    max_duration: int | None = Field(None, ge=0, description="ms")
-    min_query_count: int | None = Field(None, ge=1)
-    max_query_count: int | None = Field(None, ge=0)
-    performance_sample_count_override: int | None = Field(None, ge=1)
-    server_coalesce_queries: bool | None = None
-
-
-class FakeConfig(_Section):
-    """Instant test backends; runs made with them are never submittable."""
-
-    kind: Literal["fake"] = "fake"
-    behaviour: Literal["echo", "fixed", "oracle"] = "fixed"
-    output_tokens: int = Field(294, ge=1, description="fixed: tokens per answer, EOS included")
-    delay_ms: float = Field(0.0, ge=0, description="simulated time per request")
-    first_token_delay_ms: float = Field(0.0, ge=0)
-    eos_token_id: int = 2
-    max_batch_size: int = Field(1024, ge=1, description="without delays: answers reported per batch of this "
-                                                         "many queued requests (one LoadGen call each)")
-
-
-class HfConfig(_Section):
-    """PyTorch/transformers backend: CPU or CUDA, HF checkpoint directory or GGUF file."""
-
-    kind: Literal["hf"] = "hf"
-    device: str = Field("auto", pattern=r"^(auto|cpu|cuda)(:\d+)?$",
-                        description="auto, cpu, cuda or cuda:N (auto:N = GPU N if CUDA is available)")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    max_batch_size: int = Field(8, ge=1)
-    batch_wait_ms: float = Field(20.0, ge=0, description="Server: wait this long to fill a batch")
-    threads: int | None = Field(None, ge=1, description="torch CPU threads; default: all cores")
-    decode: Literal["auto", "static", "generate"] = Field(
-        "auto", description="static: static KV cache + CUDA graphs (greedy Llama); generate: transformers "
-                            "generate(); auto: static on CUDA when the model and sampling allow it")
-
-
-class TrtllmConfig(_Section):
-    """TensorRT-LLM LLM API (1.x): an HF/ModelOpt checkpoint (pytorch) or a trtllm-build engine dir (tensorrt)."""
-
-    kind: Literal["trtllm"] = "trtllm"
-    backend: Literal["pytorch", "tensorrt"] = Field(
-        "pytorch", description="pytorch: model.path is an HF checkpoint; tensorrt: an engine dir (TRT-LLM <= 1.2)")
-    tensor_parallel_size: int = Field(1, ge=1)
-    pipeline_parallel_size: int = Field(1, ge=1)
-    max_batch_size: int | None = Field(None, ge=1, description="null = TensorRT-LLM's default")
-    max_num_tokens: int | None = Field(None, ge=1, description="null = TensorRT-LLM's default")
-    max_seq_len: int | None = Field(None, ge=2)
-    kv_cache_free_gpu_memory_fraction: float = Field(0.9, gt=0.0, le=1.0)
-    kv_cache_dtype: Literal["auto", "fp8"] = Field("auto", description="pytorch only; engines fix it at quantize time")
-    enable_block_reuse: bool = Field(False, description="KV-cache prefix reuse (off: each sample is independent)")
-    enable_chunked_prefill: bool = False
-    gpu_check: bool = Field(True, description="refuse to start when allocated GPUs != TP x PP x replicas")
-    llm_args: dict[str, Any] = Field(default_factory=dict, description="extra LLM(...) keyword arguments, verbatim")
-    stages: dict[str, str] = Field(default_factory=dict, description="quantize/convert/build for `harness slurm`: "
-                                   "preset, work_dir, hf_model_dir, trtllm_examples, modelopt_examples")
-
-    @model_validator(mode="after")
-    def _engine_fixes_kv_dtype(self) -> TrtllmConfig:
-        if self.backend == "tensorrt" and self.kv_cache_dtype != "auto":
-            raise ValueError(
-                f"kv_cache_dtype {self.kv_cache_dtype!r} has no effect on a tensorrt engine (it is fixed when the "
-                "checkpoint is quantized); use kv_cache_dtype: auto and quantize with --kv_cache_dtype fp8")
-        return self
-
-    @property
-    def gpus_per_replica(self) -> int:
-        """GPUs one model instance spans: tensor x pipeline parallel size."""
-        return self.tensor_parallel_size * self.pipeline_parallel_size
-
-
-BackendConfig = Annotated[FakeConfig | HfConfig | TrtllmConfig, Field(discriminator="kind")]
-
-
-class DistributedConfig(_Section):
-    """Data-parallel replicas over MPI (rank 0 runs LoadGen)."""
-
-    replicas: int = Field(1, ge=1)
-    loadgen_rank_hosts_replica: bool = True
-    worker_timeout_s: float = Field(20.0, gt=0, description="a silent worker fails the run after this")
-
-
-class RunConfig(_Section):
+class RunConfig(Section):
     """Everything that defines one LoadGen test. Frozen: overrides build a new object."""
 
     round: Round = DEFAULT_ROUND  # type: ignore[assignment]  # Literal default
@@ -178,7 +47,7 @@ class RunConfig(_Section):
     dataset: DatasetConfig = DatasetConfig()
     generation: GenerationConfig = GenerationConfig()
     loadgen: LoadGenConfig = LoadGenConfig()
-    backend: BackendConfig = Field(default_factory=HfConfig)
+    backend: BackendConfig = Field(default_factory=HfOptions)
     distributed: DistributedConfig = DistributedConfig()
     slurm: SlurmConfig = SlurmConfig()
     preflight: PreflightConfig = PreflightConfig()
@@ -199,10 +68,10 @@ class RunConfig(_Section):
         return self
 
     @model_validator(mode="after")
-    def _trtllm_needs_model_path(self) -> RunConfig:
-        if isinstance(self.backend, TrtllmConfig) and self.model.path is None:
-            raise ValueError("backend.kind trtllm needs model.path (an HF checkpoint or a trtllm-build engine dir); "
-                             "the embedded SmolLM2 GGUF runs only on the hf backend")
+    def _backend_serves_model(self) -> RunConfig:
+        problem = self.backend.model_problem(self.model)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     @property
@@ -286,9 +155,23 @@ def apply_overrides(config: RunConfig, overrides: list[str] | tuple[str, ...]) -
     return build_config(config.model_dump(mode="json"), overrides)
 
 
+def with_updates(config: RunConfig, updates: Mapping[str, Any]) -> RunConfig:
+    """A new, re-validated RunConfig with typed values set at dotted keys ({"distributed.replicas": 2}).
+
+    The CLI's typed flags come through here, never as `--set` text: a value keeps its Python type, so an
+    output directory named 2024, yes or null stays that string.
+    """
+    data = config.model_dump(mode="python")
+    for dotted, value in updates.items():
+        data = _merge(data, dotted.split("."), value)
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(describe_validation_error(err), hint=_hint_for(err)) from None
+
+
 def _backend_models() -> dict[str, type[BaseModel]]:
-    members = BackendConfig.__origin__.__args__  # type: ignore[attr-defined]  # Annotated[Union[...]]
-    return {m.model_fields["kind"].default: m for m in members}
+    return {m.model_fields["kind"].default: m for m in options_models()}
 
 
 def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:

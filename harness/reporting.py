@@ -24,20 +24,21 @@ def summary_table(manifest: Manifest, run_dir: str) -> Table:
         ("samples", str(manifest.sample_count)),
     ]
     if manifest.mode == "performance":
-        rows.append(("validity", str(result.get("result_validity", "-"))))
-        tokens_per_s = result.get("result_tokens_per_second", result.get("result_completed_tokens_per_second", 0))
+        rows.append(("validity", result.result_validity or "-"))
+        tokens_per_s = result.result_tokens_per_second or result.result_completed_tokens_per_second
         rows.append(("tokens/s", f"{tokens_per_s or 0:,.2f}"))
         if manifest.scenario != "Offline":
-            rows.append(("TTFT p99", _ms(result.get("result_first_token_99.00_percentile_latency_ns"))))
-            rows.append(("TPOT p99", _ms(result.get("result_time_per_output_token_99.00_percentile_ns"))))
-            rows.append(("samples/s", f"{result.get('result_completed_samples_per_sec', 0) or 0:,.3f}"))
-    accuracy = result.get("accuracy")
-    if isinstance(accuracy, dict):
+            rows.append(("TTFT p99", _ms(result.first_token_p99_ns)))
+            rows.append(("TPOT p99", _ms(result.time_per_output_token_p99_ns)))
+            rows.append(("samples/s", f"{result.result_completed_samples_per_sec or 0:,.3f}"))
+    accuracy = result.accuracy
+    if accuracy is not None:
         rows.append(("ROUGE-1/2/L", " / ".join(str(accuracy.get(k)) for k in ("rouge1", "rouge2", "rougeL"))))
         rows.append(("tokens/sample", str(accuracy.get("tokens_per_sample"))))
-    errors = result.get("loadgen_errors", 0)
-    rows.append(("LoadGen errors", str(errors) + (f": {result['loadgen_error_messages'][0]}" if errors else "")))
-    why_not = "; ".join(manifest.not_submittable_reasons)
+    errors = result.loadgen_errors
+    first = result.loadgen_error_messages[0] if result.loadgen_error_messages else ""
+    rows.append(("LoadGen errors", str(errors) + (f": {first}" if errors and first else "")))
+    why_not = "; ".join(manifest.reason_texts())
     rows.append(("submittable", "yes" if manifest.submittable else f"no: {why_not}"))
     if manifest.deviations:
         rows.append(("deviations", "; ".join(manifest.deviations)))

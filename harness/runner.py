@@ -18,9 +18,9 @@ from typing import Any
 import yaml
 
 from harness import artifacts
-from harness.artifacts import Manifest, RunArtifacts
+from harness.artifacts import Manifest, Reason, ReasonCode, RunArtifacts
 from harness.backends.base import Backend, BackendInfo
-from harness.backends.cache import CachedBackend, wrap_with_cache
+from harness.backends.cache import CachedBackend
 from harness.config import RunConfig
 from harness.console import Progress, stderr
 from harness.dataset import Dataset, load_dataset
@@ -44,6 +44,8 @@ from harness.sut.server import ServerSut
 from harness.tokenizer import load_tokenizer
 from harness.types import RunStatus, Scenario, TestMode
 from harness.userconf import render_user_conf
+
+__all__ = ["RunOutcome", "run"]
 
 
 @dataclass
@@ -112,13 +114,10 @@ def _write_inputs(config: RunConfig, run: RunArtifacts, sample_count: int) -> tu
     return mlperf_conf, run.file(artifacts.USER_CONF), user_conf.shortened
 
 
-def _make_sut(config: RunConfig, dataset: Dataset, backend: Backend, info: BackendInfo,
-              progress: Progress, completer: LoadGenCompleter) -> SutCore:
-    args = (dataset.samples, backend, completer, info.eos_token_id, config.scenario.streams_first_token,
-            progress)
-    if config.scenario is Scenario.OFFLINE:  # one backend batch per submission (unknown size: all at once)
-        return OfflineSut(*args, submit_chunk=info.max_batch_size or len(dataset.samples))
-    return ServerSut(*args)
+def _make_sut(config: RunConfig, dataset: Dataset, backend: Backend, completer: LoadGenCompleter) -> SutCore:
+    """The scenario's SUT; it becomes the backend's sink when it starts the backend."""
+    sut_class = OfflineSut if config.scenario is Scenario.OFFLINE else ServerSut
+    return sut_class(dataset.samples, backend, completer, None, config.scenario.streams_first_token)
 
 
 def _write_samples(run: RunArtifacts, sut: SutCore, dispatcher: DispatchBackend | None) -> None:
@@ -134,15 +133,6 @@ def _evaluate(config: RunConfig, run: RunArtifacts, dataset: Dataset, tokenizer:
                                 dtype="int32", benchmark=config.benchmark)
     write_accuracy_outputs(report, run.path)
     return {"accuracy": dict(report.summary), "accuracy_passed": report.passed, "accuracy_partial": report.partial}
-
-
-def _exit_code(manifest: Manifest) -> int:
-    result = manifest.result
-    if result.get("loadgen_errors", 0):
-        return 1
-    if manifest.mode == TestMode.PERFORMANCE.value and result.get("result_validity") != "VALID":
-        return 1
-    return 0
 
 
 class _Run:
@@ -161,7 +151,10 @@ class _Run:
         self.run = RunArtifacts(artifacts.create_run_dir(path, config.overwrite))
         self.manifest = _new_manifest(config, command)
         self.run.write_manifest(self.manifest)
-        self.reasons: list[str] = []
+        self.reasons: list[Reason] = []
+
+    def _reason(self, code: ReasonCode, text: str) -> None:
+        self.reasons.append(Reason(code=code, text=text))
 
     def finish(self, status: RunStatus, error: str | None = None) -> None:
         self.manifest.status = status
@@ -169,7 +162,7 @@ class _Run:
         self.manifest.ended_at = artifacts.utc_now()
         reasons = list(self.reasons)
         if status is not RunStatus.COMPLETED:
-            reasons.append(f"the run is {status.value}")
+            reasons.append(Reason(code=ReasonCode.NOT_COMPLETED, text=f"the run is {status.value}"))
         self.manifest.not_submittable_reasons = list(dict.fromkeys(reasons))
         self.manifest.submittable = not reasons
         self.manifest.files = self.run.hash_files()
@@ -180,21 +173,24 @@ class _Run:
         tokenizer = load_tokenizer(config.model.tokenizer or config.model.path)
         dataset = load_dataset(config, tokenizer)
         mlperf_conf, user_conf, shortened = _write_inputs(config, self.run, len(dataset))
-        self.reasons += shortened
+        for text in shortened:
+            self._reason(ReasonCode.SHORT_RUN, text)
         self.manifest.dataset, self.manifest.sample_count = dataset.source, len(dataset)
         self.manifest.details["dataset_sha256"] = dataset.sha256
-        plan = replicas.build_backend(config, self.ctx, self._on_worker_lost)
+        plan = replicas.build_backend(config, self.ctx, tokenizer, self._on_worker_lost)
         self.dispatcher = plan.dispatcher
         self.manifest.details["launch"] = {"rank": self.ctx.rank, "world_size": self.ctx.world_size,
                                            "launcher": self.ctx.launcher, "host": self.ctx.host}
         # Accuracy resume: config.cache wraps the backend in the per-sample output cache.
-        backend = wrap_with_cache(config, dataset.sha256, plan.backend)
+        backend = replicas.wrap_with_cache(config, dataset.sha256, plan.backend)
+        completer = LoadGenCompleter()
+        sut = _make_sut(config, dataset, backend, completer)
         try:
-            info = backend.start()
+            info = sut.start_backend()
             self._record_backend(info)
             self._warm_up(backend, info, dataset)
             self._capture_counters("before", plan)
-            self._loadgen(config, dataset, backend, info, mlperf_conf, user_conf)
+            self._loadgen(config, dataset, sut, completer, mlperf_conf, user_conf)
             self._capture_counters("after", plan)
         finally:
             backend.stop()
@@ -202,7 +198,8 @@ class _Run:
             if isinstance(backend, CachedBackend):
                 self.manifest.details["output_cache"] = backend.report()
         if config.mode is TestMode.ACCURACY and self.manifest.status != RunStatus.ABORTED:
-            self.manifest.result.update(_evaluate(config, self.run, dataset, tokenizer))
+            self.manifest.result = self.manifest.result.model_copy(
+                update=_evaluate(config, self.run, dataset, tokenizer))
 
     def _warm_up(self, backend: Backend, info: BackendInfo, dataset: Dataset) -> None:
         """Let the backend prepare for this dataset's prompts (graphs, caches) before LoadGen's clock starts."""
@@ -226,16 +223,16 @@ class _Run:
         self.manifest.backend_name, self.manifest.eos_token_id = info.name, info.eos_token_id
         self.manifest.versions.update(info.versions)
         if not info.submittable:
-            self.reasons.append(f"backend {info.name} is a test fake")
+            self._reason(ReasonCode.TEST_FAKE, f"backend {info.name} is a test fake")
         if self.config.compliance_test:
-            self.reasons.append(f"{self.config.compliance_test} audit run, never a performance result")
+            self._reason(ReasonCode.COMPLIANCE_RUN,
+                         f"{self.config.compliance_test} audit run, never a performance result")
 
-    def _loadgen(self, config: RunConfig, dataset: Dataset, backend: Backend, info: BackendInfo,
+    def _loadgen(self, config: RunConfig, dataset: Dataset, sut: SutCore, completer: LoadGenCompleter,
                  mlperf_conf: Path | None, user_conf: Path) -> None:
         label = f"{config.scenario.value} {config.mode.value}"
         with Progress(len(dataset), label, enabled=self.show_progress) as progress:
-            completer = LoadGenCompleter()
-            sut = _make_sut(config, dataset, backend, info, progress, completer)
+            sut.progress = progress
             if self.dispatcher is not None:
                 started = time.monotonic()
                 progress.set_extra(lambda: self.dispatcher.progress_text(lambda: time.monotonic() - started))
@@ -252,12 +249,13 @@ class _Run:
             self.manifest.details["replicas"] = {"names": self.dispatcher.names, "completed": self.dispatcher.completed,
                                                  "tokens": self.dispatcher.tokens}
         self.manifest.details["sut"] = asdict(sut.stats) | {"failures": sut.stats.failures[:20]}
-        self.manifest.result.update(loadgen_result(self.run.path, round_spec(config.round)))
-        if self.manifest.result.get("seed_mismatch"):
-            mismatch = self.manifest.result["seed_mismatch"]
-            self.reasons.append(f"LoadGen seeds differ from round {config.round}: {mismatch}")
-        if self.manifest.result.get("loadgen_errors"):
-            self.reasons.append(f"LoadGen logged {self.manifest.result['loadgen_errors']} error(s)")
+        self.manifest.result = loadgen_result(self.run.path, round_spec(config.round))
+        result = self.manifest.result
+        if result.seed_mismatch:
+            self._reason(ReasonCode.SEED_MISMATCH, f"LoadGen seeds differ from round {config.round}: "
+                                                   f"{result.seed_mismatch}")
+        if result.loadgen_errors:
+            self._reason(ReasonCode.LOADGEN_ERRORS, f"LoadGen logged {result.loadgen_errors} error(s)")
         if aborted:
             raise Interrupted("run interrupted; LoadGen was stopped and the run marked aborted")
         if sut.stats.failures:
@@ -318,4 +316,4 @@ def run(config: RunConfig, *, audit_config: str | None = None, command: list[str
         where = f"run directory {state.run.path} marked failed"
         raise RunError(f"run failed: {type(err).__name__}: {err} ({where})") from err
     state.finish(RunStatus.COMPLETED)
-    return RunOutcome(state.run.path, state.manifest, _exit_code(state.manifest))
+    return RunOutcome(state.run.path, state.manifest, state.manifest.exit_code())

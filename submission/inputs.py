@@ -12,7 +12,7 @@ from pathlib import Path
 
 from compliance.results import read_test06
 from harness import artifacts
-from harness.artifacts import Manifest, RunArtifacts
+from harness.artifacts import Manifest, ReasonCode, RunArtifacts
 from harness.errors import InputError
 from harness.types import RunStatus
 from submission.layout import BENCHMARKS, TEST06, RoundLayout
@@ -138,8 +138,7 @@ def _reasons(run: RunInput, role: str) -> list[str]:
             found.append(f"{run.path}: TEST06 verification did not pass")
         return found
     if not manifest.submittable:
-        found += [f"{run.path}: {reason}" for reason in manifest.not_submittable_reasons
-                  if "the run is" not in reason]
+        found += [f"{run.path}: {text}" for text in manifest.reason_texts(leave_out=(ReasonCode.NOT_COMPLETED,))]
     return found
 
 

@@ -1,52 +1,49 @@
-"""The Backend seam: how the SUT asks for generations and how tokens come back; lazy backend registry.
+"""The Backend seam: how the SUT asks for generations and how tokens come back.
 
 A backend receives prompts as token ids and reports, per request, an optional first token (as soon as
 it exists, for Server) and then the generated token ids. It never talks to LoadGen: the SUT owns EOS
 trimming, n_tokens and response buffers (harness.sut.base), so every backend obeys the same rules.
 
-Threading contract: ``submit`` returns at once; the backend calls the sink from its own thread(s).
-For each request it calls ``first_token`` at most once, then exactly one of ``complete`` or ``fail``.
-A backend that produces many results at once (a batch's prefill, a finished batch) reports them with
-``first_tokens`` / ``complete_batch``: one call, and one LoadGen call behind it, per batch.
+The sink is given once, to ``start``; it is batch-first: a backend reports what it has in one call per
+batch (``first_tokens``, ``complete_batch`` or, for a token matrix, ``complete_rows``), and one LoadGen
+call stands behind each. Threading contract: ``submit`` returns at once; the backend calls the sink from
+its own thread(s). For each request it reports a first token at most once (only when the request wants
+one), then exactly one completion or ``fail``.
+
+A factory (``harness.backends.<engine>.factory.create``) receives its own options and a ``BackendSetup``,
+never the whole run config; ``harness.backends.registry`` finds it by kind.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 
-from harness.errors import ConfigError, EnvironmentProblem
+from harness.backends.sampling import SamplingSpec
+from harness.settings import ModelConfig
 from harness.types import GenerationRequest
 
-if TYPE_CHECKING:
-    from harness.config import RunConfig
-
+__all__ = ["Backend", "BackendInfo", "BackendSetup", "Completion", "SinkWrapper", "TokenSink", "response_lengths"]
 
 Completion = tuple[int, Sequence[int]]  # (request_id, generated token ids)
 
 
 class TokenSink(Protocol):
-    """Receives a backend's output; implemented by the SUT (and by the MPI dispatch layer)."""
-
-    def first_token(self, request_id: int, token_id: int) -> None:
-        """The first generated token of a request."""
+    """Receives a backend's output, batch by batch; implemented by the SUT (and by the layers that wrap it)."""
 
     def first_tokens(self, firsts: Sequence[tuple[int, int]]) -> None:
-        """First tokens of several requests, as (request_id, token_id) pairs."""
-
-    def complete(self, request_id: int, token_ids: Sequence[int]) -> None:
-        """All generated token ids of a request (prompt excluded; may end with EOS or padding)."""
+        """First generated tokens of several requests, as (request_id, token_id) pairs."""
 
     def complete_batch(self, completions: Sequence[Completion]) -> None:
-        """Several finished requests, as (request_id, token_ids) pairs."""
+        """Finished requests, as (request_id, generated token ids) pairs (prompt excluded; may end with EOS
+        or padding)."""
 
     def complete_rows(self, request_ids: Sequence[int], rows: np.ndarray) -> None:
-        """Several finished requests as a matrix: row k holds request k's generated ids; whatever follows a
-        row's first EOS is ignored, and a row without EOS is used whole (max_new_tokens reached)."""
+        """Finished requests as a matrix: row k holds request k's generated ids; whatever follows a row's
+        first EOS is ignored, and a row without EOS is used whole (max_new_tokens reached)."""
 
     def fail(self, request_id: int, error: BaseException) -> None:
         """The request could not be served."""
@@ -74,30 +71,27 @@ def response_lengths(rows: np.ndarray, eos_token_id: int) -> np.ndarray:
     return lengths
 
 
-class SinkBase:
-    """Batch methods for a sink that handles one request at a time: they call the single ones in order."""
+class SinkWrapper:
+    """A sink in front of another: every call is forwarded as it is; subclasses override what they observe."""
 
-    def first_token(self, request_id: int, token_id: int) -> None:
-        """Subclasses implement."""
-        raise NotImplementedError
-
-    def complete(self, request_id: int, token_ids: Sequence[int]) -> None:
-        """Subclasses implement."""
-        raise NotImplementedError
+    def __init__(self, sink: TokenSink) -> None:
+        self.sink = sink
 
     def first_tokens(self, firsts: Sequence[tuple[int, int]]) -> None:
-        """One first_token call per pair."""
-        for request_id, token_id in firsts:
-            self.first_token(request_id, token_id)
+        """Forward."""
+        self.sink.first_tokens(firsts)
 
     def complete_batch(self, completions: Sequence[Completion]) -> None:
-        """One complete call per pair."""
-        for request_id, token_ids in completions:
-            self.complete(request_id, token_ids)
+        """Forward."""
+        self.sink.complete_batch(completions)
 
     def complete_rows(self, request_ids: Sequence[int], rows: np.ndarray) -> None:
-        """The rows as lists, through complete_batch."""
-        self.complete_batch(list(zip(request_ids, np.asarray(rows).tolist(), strict=True)))
+        """Forward."""
+        self.sink.complete_rows(request_ids, rows)
+
+    def fail(self, request_id: int, error: BaseException) -> None:
+        """Forward."""
+        self.sink.fail(request_id, error)
 
 
 @dataclass(frozen=True)
@@ -114,17 +108,30 @@ class BackendInfo:
     notes: tuple[str, ...] = ()
 
 
-class Backend(Protocol):
-    """A text generator behind the SUT. Implementations: fake, hf, trtllm, dispatch (MPI replicas)."""
+@dataclass(frozen=True)
+class BackendSetup:
+    """What a backend factory receives besides its own options: the model, the decoding, the scenario's needs."""
 
-    def start(self) -> BackendInfo:
-        """Load the model; return what the harness must know. Raises BackendError on failure."""
+    model: ModelConfig
+    sampling: SamplingSpec
+    streams_first_token: bool
+    replica_index: int = 0
+    replicas: int = 1
+    oracle_answers: Callable[[], list[list[int]]] | None = None  # fake "oracle": reference answers as token ids
+
+
+class Backend(Protocol):
+    """A text generator behind the SUT. Implementations: each engine, the output cache, the dispatcher, MPI proxies."""
+
+    def start(self, sink: TokenSink) -> BackendInfo:
+        """Load the model and keep `sink` for every result; return what the harness must know.
+        Raises BackendError on failure."""
 
     def warm_up(self, longest_prompt: int, batch_sizes: Sequence[int]) -> str | None:
         """Before the timed run: get ready for prompts of up to `longest_prompt` tokens in batches of these
         sizes (caches, compiled graphs). Generates nothing for LoadGen. Returns a note for the manifest."""
 
-    def submit(self, requests: Sequence[GenerationRequest], sink: TokenSink) -> None:
+    def submit(self, requests: Sequence[GenerationRequest]) -> None:
         """Queue requests (the caller has ordered them); return immediately."""
 
     def cancel_all(self) -> None:
@@ -132,36 +139,3 @@ class Backend(Protocol):
 
     def stop(self) -> None:
         """Release the model and threads. Idempotent."""
-
-
-class BackendFactory(Protocol):
-    """A callable that builds a backend from the run config."""
-
-    def __call__(self, config: RunConfig) -> Backend:
-        """Build (not start) the backend."""
-
-
-# kind -> "module:factory". Modules are imported only when their kind is chosen.
-BACKENDS: dict[str, str] = {
-    "fake": "harness.backends.fake:create_fake_backend",
-    "hf": "harness.backends.hf:create_hf_backend",
-    "trtllm": "harness.backends.trtllm:create_trtllm_backend",
-}
-
-
-def create(config: RunConfig) -> Backend:
-    """Build the backend selected by config.backend.kind, importing its module lazily."""
-    kind = config.backend.kind
-    target = BACKENDS.get(kind)
-    if target is None:
-        raise ConfigError(f"backend.kind is {kind!r}; expected one of {', '.join(sorted(BACKENDS))}")
-    module_name, _, attr = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise EnvironmentProblem(
-            f"backend {kind!r} needs a package that is not installed: {err.name or err}",
-            hint=f"install the backend's dependencies (see README, backend '{kind}')",
-        ) from err
-    factory: BackendFactory = getattr(module, attr)
-    return factory(config)

@@ -7,9 +7,10 @@ sample) and forwards only the rest to the wrapped backend. The key (`cache_key`)
 decides the generated tokens: the effective config minus where the run is written, the dataset sha256,
 the model files' identity and the harness version, so a changed input never reuses stale outputs.
 
-A torn last line (the process was killed mid-write) is ignored. The runner enables the cache only in
-accuracy mode and only when ``config.cache`` names a directory; the manifest's ``details.output_cache``
-says how many samples came from the cache.
+A torn last line (the process was killed mid-write) is ignored. The composition point
+(harness.distributed.replicas.wrap_with_cache) enables the cache only in accuracy mode and only when
+``config.cache`` names a directory; the manifest's ``details.output_cache`` says how many samples came
+from the cache.
 """
 
 from __future__ import annotations
@@ -24,14 +25,16 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import Backend, BackendInfo, Completion, SinkBase, TokenSink
-from harness.config import RunConfig
-from harness.errors import ConfigError
+import numpy as np
+
+from harness.backends.base import Backend, BackendInfo, Completion, SinkWrapper, TokenSink
 from harness.model_files import resolve_model
-from harness.types import GenerationRequest, TestMode
+from harness.types import GenerationRequest
+
+__all__ = ["NOT_IN_KEY", "CachedBackend", "OutputCache", "cache_key", "harness_version", "model_identity"]
 
 # Config keys that say where or how a run is written, never what it generates.
-_NOT_IN_KEY = {"output_dir", "overwrite", "cache", "loadgen", "mode", "compliance_test"}
+NOT_IN_KEY = {"output_dir", "overwrite", "cache", "loadgen", "mode", "compliance_test"}
 
 
 def harness_version() -> str:
@@ -56,12 +59,13 @@ def model_identity(path: str | None) -> list[tuple[str, int, int]]:
     return identity
 
 
-def cache_key(config: RunConfig, dataset_sha256: str) -> str:
-    """sha256 over the inputs that decide a run's generated tokens."""
+def cache_key(config: dict[str, Any], dataset_sha256: str, model_path: str | None, reads_model: bool) -> str:
+    """sha256 over the inputs that decide a run's generated tokens: the config as JSON data (without the
+    NOT_IN_KEY keys), the dataset hash, the model files' identity (when the backend reads them), the version."""
     inputs = {
-        "config": config.model_dump(mode="json", exclude=_NOT_IN_KEY),
+        "config": {key: value for key, value in config.items() if key not in NOT_IN_KEY},
         "dataset_sha256": dataset_sha256,
-        "model": model_identity(config.model.path) if config.backend.kind != "fake" else [],
+        "model": model_identity(model_path) if reads_model else [],
         "harness": harness_version(),
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
@@ -126,28 +130,23 @@ class OutputCache:
             self._handle.close()
 
 
-class _RecordingSink(SinkBase):
+class _RecordingSink(SinkWrapper):
     """Stores each completion in the cache, then forwards it to the SUT."""
 
     def __init__(self, sink: TokenSink, cache: OutputCache, sample_of: dict[int, int]) -> None:
-        self.sink = sink
+        super().__init__(sink)
         self.cache = cache
         self.sample_of = sample_of
 
-    def first_token(self, request_id: int, token_id: int) -> None:
-        self.sink.first_token(request_id, token_id)
-
-    def first_tokens(self, firsts: Sequence[tuple[int, int]]) -> None:
-        self.sink.first_tokens(firsts)
-
-    def complete(self, request_id: int, token_ids: Sequence[int]) -> None:
-        self.complete_batch([(request_id, token_ids)])
-
     def complete_batch(self, completions: Sequence[Completion]) -> None:
-        self.cache.put_many([(self.sample_of[request_id], token_ids) for request_id, token_ids in completions])
+        self.cache.put_many([(self.sample_of.pop(request_id), token_ids) for request_id, token_ids in completions])
         self.sink.complete_batch(completions)
 
+    def complete_rows(self, request_ids: Sequence[int], rows: np.ndarray) -> None:
+        self.complete_batch(list(zip(request_ids, np.asarray(rows).tolist(), strict=True)))
+
     def fail(self, request_id: int, error: BaseException) -> None:
+        self.sample_of.pop(request_id, None)
         self.sink.fail(request_id, error)
 
 
@@ -160,12 +159,15 @@ class CachedBackend:
         self.key = key
         self.served = 0
         self.generated = 0
-        self._queue: queue.Queue[tuple[list[GenerationRequest], TokenSink] | None] = queue.Queue()
+        self._sink: TokenSink | None = None
+        self._sample_of: dict[int, int] = {}  # request id -> QSL index of every miss in flight
+        self._queue: queue.Queue[list[GenerationRequest] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> BackendInfo:
-        """Start the wrapped backend, then the cache-serving thread."""
-        info = self.inner.start()
+    def start(self, sink: TokenSink) -> BackendInfo:
+        """Start the wrapped backend (its results are recorded on their way to `sink`), then the hit server."""
+        self._sink = sink
+        info = self.inner.start(_RecordingSink(sink, self.cache, self._sample_of))
         self._thread = threading.Thread(target=self._serve_hits, name="output-cache", daemon=True)
         self._thread.start()
         return info
@@ -174,17 +176,17 @@ class CachedBackend:
         """The wrapped backend's warm-up."""
         return self.inner.warm_up(longest_prompt, batch_sizes)
 
-    def submit(self, requests: Sequence[GenerationRequest], sink: TokenSink) -> None:
+    def submit(self, requests: Sequence[GenerationRequest]) -> None:
         """Split requests into cache hits (served here) and misses (generated by the wrapped backend)."""
         hits = [r for r in requests if self.cache.get(r.sample_index) is not None]
         misses = [r for r in requests if self.cache.get(r.sample_index) is None]
         self.served += len(hits)
         self.generated += len(misses)
         if hits:
-            self._queue.put((hits, sink))
+            self._queue.put(hits)
         if misses:
-            sample_of = {r.request_id: r.sample_index for r in misses}
-            self.inner.submit(misses, _RecordingSink(sink, self.cache, sample_of))
+            self._sample_of.update((r.request_id, r.sample_index) for r in misses)
+            self.inner.submit(misses)
 
     def cancel_all(self) -> None:
         """Cancel the wrapped backend's queued work (hits are answered anyway, instantly)."""
@@ -209,21 +211,10 @@ class CachedBackend:
             item = self._queue.get()
             if item is None:
                 return
-            requests, sink = item
+            requests, sink = item, self._sink
+            assert sink is not None
             answers = [(request.request_id, self.cache.get(request.sample_index) or []) for request in requests]
             sink.first_tokens([(request.request_id, tokens[0])
                                for request, (_, tokens) in zip(requests, answers, strict=True)
                                if request.want_first_token and tokens])
             sink.complete_batch(answers)
-
-
-def wrap_with_cache(config: RunConfig, dataset_sha256: str, backend: Backend) -> Backend:
-    """The backend itself, or a CachedBackend when config.cache is set and the run is in accuracy mode."""
-    if config.cache is None or config.mode is not TestMode.ACCURACY:
-        return backend
-    directory = Path(config.cache)
-    if directory.exists() and not directory.is_dir():
-        raise ConfigError(f"cache is {directory}, which is a file; expected a directory for output caches",
-                          hint="set cache to a directory path (it is created when missing)")
-    key = cache_key(config, dataset_sha256)
-    return CachedBackend(backend, OutputCache(directory / f"{key}.jsonl"), key)

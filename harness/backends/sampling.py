@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.config import GenerationConfig
 from harness.errors import ConfigError
+from harness.settings import GenerationConfig
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,11 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from harness.backends.base import TokenSink
+
+__all__ = ["StreamRelay"]
 
 
 @dataclass
@@ -71,7 +75,7 @@ class StreamRelay:
                 return
             known = len(state.tokens)
         if len(all_tokens) > known:
-            self.extend(request_id, list(all_tokens)[known:])
+            self.extend(request_id, all_tokens[known:])  # only the new tail is copied: linear per request
 
     def finish(self, request_id: int, final_tokens: Sequence[int] | None = None) -> None:
         """Complete a request with the final tokens (default: the accumulated ones)."""
@@ -94,6 +98,27 @@ class StreamRelay:
             self._sink.first_tokens(firsts)
         if done:
             self._sink.complete_batch(done)
+
+    def finish_rows(self, request_ids: Sequence[int], rows: np.ndarray) -> None:
+        """finish() for a token matrix (row k: request k's generated ids): missing first tokens from column 0,
+        then one complete_rows call; requests not open are left out."""
+        keep: list[int] = []
+        firsts: list[tuple[int, int]] = []
+        with self._lock:
+            for position, request_id in enumerate(request_ids):
+                state = self._pending.pop(request_id, None)
+                if state is None:
+                    continue
+                keep.append(position)
+                if state.want_first and not state.first_sent and rows.shape[1]:
+                    firsts.append((request_id, int(rows[position, 0])))
+        if firsts:
+            self._sink.first_tokens(firsts)
+        if keep:
+            if len(keep) == len(request_ids):
+                self._sink.complete_rows(request_ids, rows)
+            else:
+                self._sink.complete_rows([request_ids[k] for k in keep], rows[keep])
 
     def fail(self, request_id: int, error: BaseException) -> None:
         """Fail a request."""

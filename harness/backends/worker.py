@@ -6,10 +6,11 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 
-from harness.backends.base import TokenSink
 from harness.types import GenerationRequest
 
-Job = tuple[Sequence[GenerationRequest], TokenSink]
+__all__ = ["Job", "RequestQueue"]
+
+Job = Sequence[GenerationRequest]
 
 
 class RequestQueue:
@@ -27,9 +28,9 @@ class RequestQueue:
         self._thread = threading.Thread(target=work, name=self.name, daemon=True)
         self._thread.start()
 
-    def put(self, requests: Sequence[GenerationRequest], sink: TokenSink) -> None:
+    def put(self, requests: Sequence[GenerationRequest]) -> None:
         """Queue requests for the worker."""
-        self.jobs.put((requests, sink))
+        self.jobs.put(requests)
 
     def cancel(self) -> None:
         """Mark queued work as cancelled (the worker fails it)."""

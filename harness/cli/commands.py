@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import yaml
 
 from harness import runner
 from harness.cli._app import app, config_app, dataset_app
-from harness.config import load_config
+from harness.config import load_config, with_updates
 from harness.console import stdout
 from harness.dataset import load_dataset, token_length_stats
 from harness.reporting import summary_table
@@ -28,6 +28,16 @@ def config_show(config: ConfigOption = None, set_: SetOption = None) -> None:
     stdout.print(yaml.safe_dump(run_config.model_dump(mode="json"), sort_keys=False), end="", markup=False)
 
 
+def run_flag_updates(*, mode: TestMode | None = None, scenario: Scenario | None = None,
+                     output_dir: Path | None = None, overwrite: bool = False,
+                     replicas: int | None = None) -> dict[str, Any]:
+    """The typed config updates that `harness run`'s flags stand for (flags left out change nothing)."""
+    updates: dict[str, Any] = {"mode": mode, "scenario": scenario,
+                               "output_dir": None if output_dir is None else str(output_dir),
+                               "overwrite": True if overwrite else None, "distributed.replicas": replicas}
+    return {key: value for key, value in updates.items() if value is not None}
+
+
 @app.command("run")
 def run_command(
     config: ConfigOption = None,
@@ -40,13 +50,8 @@ def run_command(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress display")] = False,
 ) -> None:
     """Run one LoadGen test (the embedded CPU default when --config is absent)."""
-    overrides = list(set_ or [])
-    overrides += [f"mode={mode.value}"] if mode else []
-    overrides += [f"scenario={scenario.value}"] if scenario else []
-    overrides += [f"output_dir={output_dir}"] if output_dir else []
-    overrides += ["overwrite=true"] if overwrite else []
-    overrides += [f"distributed.replicas={replicas}"] if replicas else []
-    run_config = load_config(config, overrides)
+    run_config = with_updates(load_config(config, set_ or []), run_flag_updates(
+        mode=mode, scenario=scenario, output_dir=output_dir, overwrite=overwrite, replicas=replicas))
     outcome = runner.run(run_config, progress=not no_progress)
     if outcome is None:  # a worker rank of a distributed run: rank 0 reports
         raise typer.Exit(0)

@@ -15,9 +15,7 @@ from harness.errors import CheckFailed
 from harness.slurm.render import default_job_dir, render_job, render_text
 from harness.slurm.stages import stage_names
 from harness.slurm.submit import SubmittedJob, job_status, submit_pipeline, submit_stage
-from harness.trtllm_stages import register_slurm_stages
 
-register_slurm_stages()  # TensorRT-LLM quantize/convert/build and the trtllm-llmapi-launch prefix
 slurm_app = typer.Typer(help="Render, submit and follow Slurm (+ Pyxis) jobs for harness stages.",
                         pretty_exceptions_show_locals=False, no_args_is_help=True)
 app.add_typer(slurm_app, name="slurm")

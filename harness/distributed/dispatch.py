@@ -13,25 +13,19 @@ from dataclasses import replace
 
 import numpy as np
 
-from harness.backends.base import Backend, BackendInfo, Completion, SinkBase, TokenSink, response_lengths
+from harness.backends.base import Backend, BackendInfo, Completion, SinkWrapper, TokenSink, response_lengths
 from harness.errors import BackendError
 from harness.types import GenerationRequest
 
+__all__ = ["DispatchBackend"]
 
-class _CountingSink(SinkBase):
-    """Wraps the SUT's sink to keep per-replica in-flight counts and throughput; batches stay batches."""
+
+class _CountingSink(SinkWrapper):
+    """In front of the SUT's sink for one replica: keeps its in-flight counts and throughput; batches stay batches."""
 
     def __init__(self, dispatcher: DispatchBackend, replica: int, sink: TokenSink) -> None:
-        self.dispatcher, self.replica, self.sink = dispatcher, replica, sink
-
-    def first_token(self, request_id: int, token_id: int) -> None:
-        self.sink.first_token(request_id, token_id)
-
-    def first_tokens(self, firsts: Sequence[tuple[int, int]]) -> None:
-        self.sink.first_tokens(firsts)
-
-    def complete(self, request_id: int, token_ids: Sequence[int]) -> None:
-        self.complete_batch([(request_id, token_ids)])
+        super().__init__(sink)
+        self.dispatcher, self.replica = dispatcher, replica
 
     def complete_batch(self, completions: Sequence[Completion]) -> None:
         self.dispatcher._done(self.replica, len(completions), sum(len(tokens) for _, tokens in completions))
@@ -64,9 +58,9 @@ class DispatchBackend:
         self.eos_token_id = -1  # known once the replicas have started
         self._lock = threading.Lock()
 
-    def start(self) -> BackendInfo:
-        """Start every replica; they must agree on EOS."""
-        infos = [replica.start() for replica in self.replicas]
+    def start(self, sink: TokenSink) -> BackendInfo:
+        """Start every replica, each reporting to `sink` through its own counter; they must agree on EOS."""
+        infos = [replica.start(_CountingSink(self, index, sink)) for index, replica in enumerate(self.replicas)]
         self.names = [getattr(r, "label", name) for r, name in zip(self.replicas, self.names, strict=True)]
         eos = {info.eos_token_id for info in infos}
         if len(eos) != 1:
@@ -88,7 +82,7 @@ class DispatchBackend:
                  for name, replica in zip(self.names, self.replicas, strict=True)]
         return "; ".join(f"{name}: {note}" for name, note in notes if note) or None
 
-    def submit(self, requests: Sequence[GenerationRequest], sink: TokenSink) -> None:
+    def submit(self, requests: Sequence[GenerationRequest]) -> None:
         """Assign requests in chunks to the least-loaded replica, then submit per replica."""
         batches: dict[int, list[GenerationRequest]] = {}
         with self._lock:
@@ -100,7 +94,7 @@ class DispatchBackend:
                 for request in chunk:
                     self.assignments[request.request_id] = target
         for target, batch in batches.items():
-            self.replicas[target].submit(batch, _CountingSink(self, target, sink))
+            self.replicas[target].submit(batch)
 
     def _done(self, replica: int, requests: int, tokens: int) -> None:
         with self._lock:

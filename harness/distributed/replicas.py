@@ -8,6 +8,10 @@ Layouts (world = MPI world size, from harness.distributed.launch):
   (1, the default, means "as many as the launch provides").
 A replica is the unit a future TensorRT-LLM TP×PP group maps onto: its leader rank is the one that talks
 to rank 0 (harness.distributed.transport), whatever ranks the group spans.
+
+This module is the one place where the run config meets the engines: `backend_setup` turns it into what
+a factory receives (its own options, specialised per replica by the options themselves, and a
+BackendSetup), so no backend sees RunConfig and this layer knows no engine by name.
 """
 
 from __future__ import annotations
@@ -15,14 +19,22 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from harness.backends.base import Backend, create
-from harness.config import RunConfig, apply_overrides
+from harness.backends import registry
+from harness.backends.base import Backend, BackendSetup
+from harness.backends.cache import CachedBackend, OutputCache, cache_key
+from harness.backends.sampling import sampling_spec
+from harness.config import RunConfig
 from harness.distributed.dispatch import DispatchBackend
 from harness.distributed.launch import LaunchContext
 from harness.errors import ConfigError
-from harness.types import Scenario
+from harness.tokenizer import eos_token_id, load_tokenizer
+from harness.types import Scenario, TestMode
+
+__all__ = ["BackendPlan", "backend_setup", "build_backend", "create_backend", "init_mpi", "replica_count", "serve",
+           "wrap_with_cache"]
 
 
 def _no_remote_snapshots() -> list[Any]:
@@ -46,19 +58,43 @@ def _local_rank() -> int:
     return 0
 
 
-def replica_config(config: RunConfig, index: int) -> RunConfig:
-    """The config of replica `index`: an hf replica on CUDA gets its own GPU."""
-    if config.backend.kind != "hf" or config.backend.device not in ("auto", "cuda"):
-        return config
-    # "auto:N": the hf backend picks GPU N (modulo the GPUs it sees) when CUDA is available, else the CPU.
-    return apply_overrides(config, [f"backend.device=auto:{index}"])
+def backend_setup(config: RunConfig, tokenizer: Any, replica_index: int = 0, replicas: int = 1) -> BackendSetup:
+    """What a backend factory receives from this run: model, decoding (EOS/pad from the tokenizer), streaming."""
+    spec = sampling_spec(config.generation, eos_token_id(tokenizer, config.model.eos_token_id),
+                         tokenizer.pad_token_id)
+
+    def oracle_answers() -> list[list[int]]:
+        from harness.dataset import load_references
+
+        return [list(tokenizer(text, add_special_tokens=False)["input_ids"])
+                for text in load_references(config.dataset.path)]
+
+    return BackendSetup(model=config.model, sampling=spec, streams_first_token=config.scenario.streams_first_token,
+                        replica_index=replica_index, replicas=replicas, oracle_answers=oracle_answers)
+
+
+def create_backend(config: RunConfig, tokenizer: Any, replica_index: int = 0, replicas: int = 1) -> Backend:
+    """The configured engine for one replica (built, not started)."""
+    setup = backend_setup(config, tokenizer, replica_index, replicas)
+    alone = replicas == 1 and replica_index == 0
+    return registry.create(config.backend if alone else config.backend.for_replica(replica_index), setup)
 
 
 def _chunk(config: RunConfig) -> int:
-    """Offline: whole batches per replica, so batches are composed exactly as in one process."""
-    if config.scenario is Scenario.OFFLINE and config.backend.kind == "hf":
-        return config.backend.max_batch_size
-    return 1
+    """How many consecutive requests one replica takes (the engine's options decide)."""
+    return config.backend.dispatch_chunk(config.scenario is Scenario.OFFLINE)
+
+
+def wrap_with_cache(config: RunConfig, dataset_sha256: str, backend: Backend) -> Backend:
+    """The backend itself, or a CachedBackend when config.cache is set and the run is in accuracy mode."""
+    if config.cache is None or config.mode is not TestMode.ACCURACY:
+        return backend
+    directory = Path(config.cache)
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"cache is {directory}, which is a file; expected a directory for output caches",
+                          hint="set cache to a directory path (it is created when missing)")
+    key = cache_key(config.model_dump(mode="json"), dataset_sha256, config.model.path, config.backend.kind != "fake")
+    return CachedBackend(backend, OutputCache(directory / f"{key}.jsonl"), key)
 
 
 def replica_count(config: RunConfig, ctx: LaunchContext) -> int:
@@ -80,13 +116,14 @@ def replica_count(config: RunConfig, ctx: LaunchContext) -> int:
     return provided
 
 
-def build_backend(config: RunConfig, ctx: LaunchContext, on_worker_lost: Callable[[str], None]) -> BackendPlan:
+def build_backend(config: RunConfig, ctx: LaunchContext, tokenizer: Any,
+                  on_worker_lost: Callable[[str], None]) -> BackendPlan:
     """The backend rank 0 gives to the SUT."""
     count = replica_count(config, ctx)
     if not ctx.distributed and count == 1:
-        return BackendPlan(create(config), None, lambda: None)
+        return BackendPlan(create_backend(config, tokenizer), None, lambda: None)
     if not ctx.distributed:
-        replicas = [create(replica_config(config, i)) for i in range(count)]
+        replicas = [create_backend(config, tokenizer, i, count) for i in range(count)]
         dispatcher = DispatchBackend(replicas, [f"local {i}" for i in range(count)], _chunk(config))
         return BackendPlan(dispatcher, dispatcher, lambda: None)
     from harness.distributed.transport import Receiver, RemoteReplica, world
@@ -94,7 +131,7 @@ def build_backend(config: RunConfig, ctx: LaunchContext, on_worker_lost: Callabl
     comm = world()
     receiver = Receiver(comm, config.distributed.worker_timeout_s, on_worker_lost)
     hosts_local = config.distributed.loadgen_rank_hosts_replica
-    members: list[Backend] = [create(replica_config(config, _local_rank()))] if hosts_local else []
+    members: list[Backend] = [create_backend(config, tokenizer, _local_rank(), count)] if hosts_local else []
     names = [f"rank 0 ({ctx.host})"] if hosts_local else []
     for rank in range(1, ctx.world_size):
         members.append(RemoteReplica(comm, rank, receiver))
@@ -116,6 +153,10 @@ def serve(config: RunConfig, ctx: LaunchContext) -> None:
     """Worker rank: serve one replica until rank 0 says stop."""
     from harness.distributed.transport import serve_worker, world
 
-    replica_count(config, ctx)
-    serve_worker(world(), ctx.host, lambda: create(replica_config(config, _local_rank())),
-                 config.distributed.worker_timeout_s)
+    count = replica_count(config, ctx)
+
+    def make_backend() -> Backend:
+        tokenizer = load_tokenizer(config.model.tokenizer or config.model.path)
+        return create_backend(config, tokenizer, _local_rank(), count)
+
+    serve_worker(world(), ctx.host, make_backend, config.distributed.worker_timeout_s)

@@ -5,8 +5,10 @@ its first tokens and completions back. Workers send a heartbeat every second; a 
 stops answering is detected within `worker_timeout_s`, and its requests fail with the rank and host
 named, so the run is marked failed instead of hanging.
 
-Messages are pickled Python tuples; tags say what they are. Both sides poll with Iprobe and a short
-sleep instead of blocking receives, which would spin a CPU core inside Open MPI.
+Messages are pickled Python tuples; tags say what they are. Results travel in the batches the worker's
+backend reported them in (first tokens, completions, or a token matrix per message), so one LoadGen call
+per backend batch holds across ranks too. Both sides poll with Iprobe and a short sleep instead of
+blocking receives, which would spin a CPU core inside Open MPI.
 """
 
 from __future__ import annotations
@@ -16,15 +18,17 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 from mpi4py import MPI
 
-from harness.backends.base import Backend, BackendInfo, SinkBase, TokenSink
-from harness.backends.streaming import StreamRelay
+from harness.backends.base import Backend, BackendInfo, Completion, TokenSink
 from harness.errors import BackendError
-from harness.types import GenerationRequest
+from harness.types import GenerationRequest, request_ids_of
+
+__all__ = ["Receiver", "RemoteReplica", "serve_worker", "world"]
 
 (TAG_READY, TAG_REQUESTS, TAG_FIRST, TAG_DONE, TAG_FAIL, TAG_HEARTBEAT, TAG_STOP, TAG_CANCEL, TAG_ERROR,
- TAG_SNAPSHOT, TAG_WARM_UP, TAG_WARMED) = range(1, 13)
+ TAG_SNAPSHOT, TAG_WARM_UP, TAG_WARMED, TAG_ROWS) = range(1, 14)
 HEARTBEAT_S = 1.0
 POLL_S = 0.001
 
@@ -40,8 +44,8 @@ class RemoteReplica:
     def __init__(self, comm: Any, rank: int, receiver: Receiver) -> None:
         self.comm, self.rank, self.receiver = comm, rank, receiver
         self.host = f"rank {rank}"
-        self.relay: StreamRelay | None = None
-        self._sinks: dict[int, TokenSink] = {}
+        self._sink: TokenSink | None = None
+        self._open: set[int] = set()  # request ids sent to the worker and not yet answered
         self._lock = threading.Lock()
         self._warming = False
         receiver.register(self)
@@ -51,8 +55,9 @@ class RemoteReplica:
         """'rank N (host)' for progress lines and errors."""
         return f"rank {self.rank} ({self.host})"
 
-    def start(self) -> BackendInfo:
-        """Wait for the worker's READY message (its backend has loaded)."""
+    def start(self, sink: TokenSink) -> BackendInfo:
+        """Keep the sink; wait for the worker's READY message (its backend has loaded)."""
+        self._sink = sink
         info, host = self.receiver.wait_ready(self.rank)
         self.host = host
         return info
@@ -70,11 +75,10 @@ class RemoteReplica:
         self._warming = False
         return self.receiver.wait_warmed(self.rank)
 
-    def submit(self, requests: Sequence[GenerationRequest], sink: TokenSink) -> None:
-        """Send requests to the worker."""
+    def submit(self, requests: Sequence[GenerationRequest]) -> None:
+        """Send requests to the worker, in one message."""
         with self._lock:
-            for request in requests:
-                self._sinks[request.request_id] = sink
+            self._open.update(request_ids_of(requests))
         self.receiver.send(self.rank, TAG_REQUESTS, [(r.request_id, r.sample_index, r.input_ids, r.want_first_token)
                                                      for r in requests])
 
@@ -87,25 +91,48 @@ class RemoteReplica:
         self.receiver.send(self.rank, TAG_STOP, None)
 
     def deliver(self, tag: int, payload: Any) -> None:
-        """Called by the receiver thread for this rank's messages."""
-        request_id = payload[0]
-        with self._lock:
-            sink = self._sinks.get(request_id) if tag == TAG_FIRST else self._sinks.pop(request_id, None)
+        """Called by the receiver thread for this rank's messages: one sink call per message."""
+        sink = self._sink
         if sink is None:
             return
         if tag == TAG_FIRST:
-            sink.first_token(request_id, payload[1])
+            with self._lock:
+                firsts = [pair for pair in payload if pair[0] in self._open]
+            if firsts:
+                sink.first_tokens(firsts)
         elif tag == TAG_DONE:
-            sink.complete(request_id, payload[1])
-        else:
-            sink.fail(request_id, BackendError(f"rank {self.rank} ({self.host}): {payload[1]}"))
+            with self._lock:
+                done = [item for item in payload if self._close(item[0])]
+            if done:
+                sink.complete_batch(done)
+        elif tag == TAG_ROWS:
+            request_ids, rows = payload
+            with self._lock:
+                keep = [k for k, request_id in enumerate(request_ids) if self._close(request_id)]
+            if len(keep) == len(request_ids):
+                sink.complete_rows(request_ids, rows)
+            elif keep:
+                sink.complete_rows([request_ids[k] for k in keep], rows[keep])
+        elif tag == TAG_FAIL:
+            with self._lock:
+                known = self._close(payload[0])
+            if known:
+                sink.fail(payload[0], BackendError(f"rank {self.rank} ({self.host}): {payload[1]}"))
+
+    def _close(self, request_id: int) -> bool:
+        """Under the lock: forget an open request; False when it was not open (late or duplicate)."""
+        if request_id in self._open:
+            self._open.discard(request_id)
+            return True
+        return False
 
     def fail_everything(self, reason: str) -> None:
         """The worker is gone: fail every request it holds."""
         with self._lock:
-            pending, self._sinks = self._sinks, {}
-        for request_id, sink in pending.items():
-            sink.fail(request_id, BackendError(reason))
+            pending, self._open = self._open, set()
+        if self._sink is not None:
+            for request_id in sorted(pending):
+                self._sink.fail(request_id, BackendError(reason))
 
 
 class Receiver:
@@ -208,7 +235,7 @@ class Receiver:
             self.warmed[source] = payload
         elif tag == TAG_ERROR:
             self._lose(source, f"rank {source} failed: {payload}")
-        elif tag in (TAG_FIRST, TAG_DONE, TAG_FAIL) and source in self.replicas:
+        elif tag in (TAG_FIRST, TAG_DONE, TAG_ROWS, TAG_FAIL) and source in self.replicas:
             self.replicas[source].deliver(tag, payload)
 
     def _check_heartbeats(self) -> None:
@@ -227,17 +254,20 @@ class Receiver:
         self.on_worker_lost(reason)
 
 
-class _ReplySink(SinkBase):
-    """Worker side: sends a local backend's output back to rank 0."""
+class _ReplySink:
+    """Worker side: sends a local backend's output back to rank 0, one message per batch."""
 
     def __init__(self, send: Callable[[int, Any], None]) -> None:
         self.send = send
 
-    def first_token(self, request_id: int, token_id: int) -> None:
-        self.send(TAG_FIRST, (request_id, int(token_id)))
+    def first_tokens(self, firsts: Sequence[tuple[int, int]]) -> None:
+        self.send(TAG_FIRST, [(int(request_id), int(token)) for request_id, token in firsts])
 
-    def complete(self, request_id: int, token_ids: Sequence[int]) -> None:
-        self.send(TAG_DONE, (request_id, [int(t) for t in token_ids]))
+    def complete_batch(self, completions: Sequence[Completion]) -> None:
+        self.send(TAG_DONE, [(int(request_id), tokens) for request_id, tokens in completions])
+
+    def complete_rows(self, request_ids: Sequence[int], rows: np.ndarray) -> None:
+        self.send(TAG_ROWS, ([int(request_id) for request_id in request_ids], np.ascontiguousarray(rows)))
 
     def fail(self, request_id: int, error: BaseException) -> None:
         self.send(TAG_FAIL, (request_id, str(error)))
@@ -267,16 +297,17 @@ def serve_worker(comm: Any, host: str, make_backend: Callable[[], Backend], time
             send(TAG_HEARTBEAT, None)
 
     threading.Thread(target=beat, name="mpi-heartbeat", daemon=True).start()
+    reply = _ReplySink(send)
     try:
         backend = make_backend()
-        info = backend.start()
+        info = backend.start(reply)
     except Exception as err:  # report to rank 0 instead of dying silently
         send(TAG_ERROR, f"{type(err).__name__}: {err} (on {host})")
         stop.set()
         return
     send(TAG_READY, (info, host))
     try:
-        _worker_loop(comm, backend, _ReplySink(send), timeout_s)
+        _worker_loop(comm, backend, reply, timeout_s)
     finally:
         stop.set()
         backend.stop()
@@ -308,4 +339,4 @@ def _worker_loop(comm: Any, backend: Backend, sink: _ReplySink, timeout_s: float
                 return
             sink.send(TAG_WARMED, note)
         elif tag == TAG_REQUESTS:
-            backend.submit([GenerationRequest(*item) for item in payload], sink)
+            backend.submit([GenerationRequest(*item) for item in payload])

@@ -228,12 +228,10 @@ class Executor:
 
 def _negative_verdict(manifest: Manifest) -> str | None:
     """Why a completed run's result is negative (INVALID, LoadGen errors, accuracy below target), or None."""
-    result = manifest.result
-    if result.get("loadgen_errors"):
-        return f"LoadGen logged {result['loadgen_errors']} error(s)"
-    if manifest.mode == "performance" and result.get("result_validity") != "VALID":
-        return f"LoadGen result is {result.get('result_validity', 'missing')}"
-    if manifest.mode == "accuracy" and result.get("accuracy_passed") is False:
+    problem = manifest.problem()
+    if problem is not None:
+        return problem
+    if manifest.mode == "accuracy" and manifest.result.accuracy_passed is False:
         return "accuracy below the benchmark's target"
     return None
 

@@ -64,8 +64,7 @@ class RunData:
     @property
     def accuracy(self) -> dict[str, Any] | None:
         """ROUGE and tokens_per_sample from the manifest, if the run was scored."""
-        value = self.manifest.result.get("accuracy")
-        return value if isinstance(value, dict) else None
+        return self.manifest.result.accuracy
 
 
 def read_timings(path: Path) -> list[Timing]:

@@ -16,9 +16,9 @@ def _number(value: Any, scale: float = 1.0, digits: int = 2) -> str:
 
 def _tokens_per_second(run: RunData) -> str:
     result = run.manifest.result
-    for key in ("result_tokens_per_second", "result_completed_tokens_per_second"):
-        if isinstance(result.get(key), (int, float)):
-            return _number(result[key])
+    for value in (result.result_tokens_per_second, result.result_completed_tokens_per_second):
+        if value is not None:
+            return _number(value)
     done = [t for t in run.timings if t.completed_ns is not None]
     if run.manifest.mode != "performance" or not done:
         return "-"
@@ -29,8 +29,8 @@ def _tokens_per_second(run: RunData) -> str:
 def _validity(run: RunData) -> str:
     if run.manifest.mode != "performance":
         return run.manifest.status.value
-    validity = str(run.manifest.result.get("result_validity", "-"))
-    errors = run.manifest.result.get("loadgen_errors", 0)
+    validity = run.manifest.result.result_validity or "-"
+    errors = run.manifest.result.loadgen_errors
     return f"{validity}, {errors} LoadGen errors" if errors else validity
 
 
@@ -45,8 +45,8 @@ def row(run: RunData, name: str) -> list[str]:
         name, run.scenario, run.manifest.mode + (f" ({run.manifest.compliance_test})"
                                                  if run.manifest.compliance_test else ""),
         _validity(run), _tokens_per_second(run),
-        _number(result.get("result_first_token_99.00_percentile_latency_ns"), 1e6, 1) if streams else "-",
-        _number(result.get("result_time_per_output_token_99.00_percentile_ns"), 1e6, 1) if streams else "-",
+        _number(result.first_token_p99_ns, 1e6, 1) if streams else "-",
+        _number(result.time_per_output_token_p99_ns, 1e6, 1) if streams else "-",
         rouge, _number(accuracy.get("tokens_per_sample"), digits=1) if accuracy else "-",
     ]
 

@@ -1,56 +1,22 @@
 """Stage registry: a stage name -> a builder (RunConfig, StageOptions) -> StageCommand that a job script runs.
 
-The harness registers run, accuracy and compliance here. Other packages (the TensorRT-LLM quantize,
-convert and build steps) call `register()` with their own builders; rendering, submission and
-pipelines then treat them like the built-in stages.
+The built-in stages are composed here explicitly: preflight, run, accuracy, compliance, and the
+TensorRT-LLM preparation stages (quantize, convert, build) from harness.slurm.trtllm, which also puts
+trtllm-llmapi-launch in front of a run that serves one TP x PP model. Nothing registers itself at import.
+`register()` adds a stage at run time (harness pipeline registers its jobs); rendering, submission and
+pipelines then treat it like the built-in stages.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
 from harness.config import RunConfig
 from harness.errors import ConfigError
+from harness.slurm import trtllm
+from harness.slurm.commands import JOB_ID, StageBuilder, StageCommand, StageOptions, TasksLayout
 
-JOB_ID = "${SLURM_JOB_ID}"  # the one shell expansion an argv element may contain (see render.py)
+__all__ = ["JOB_ID", "StageBuilder", "StageCommand", "StageOptions", "TasksLayout", "build_stage", "builder",
+           "register", "stage_names"]
 
-
-@dataclass(frozen=True)
-class TasksLayout:
-    """How many nodes and ranks a stage occupies, and whether ranks talk MPI (srun --mpi=...)."""
-
-    nodes: int = 1
-    ntasks_per_node: int = 1
-    gpus_per_node: int = 0
-    mpi: bool = False
-
-    @property
-    def ntasks(self) -> int:
-        """Total tasks (ranks) of the job."""
-        return self.nodes * self.ntasks_per_node
-
-
-@dataclass(frozen=True)
-class StageOptions:
-    """What the renderer passes to a builder: the run config file next to the script, where to write."""
-
-    config_path: str
-    run_dir: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class StageCommand:
-    """The command every task of the job runs, with a one-line description for the script header."""
-
-    argv: tuple[str, ...]
-    description: str
-    needs_gpus: bool
-    layout: TasksLayout
-
-
-StageBuilder = Callable[[RunConfig, StageOptions], StageCommand]
 _REGISTRY: dict[str, StageBuilder] = {}
 
 
@@ -100,13 +66,13 @@ def _harness_run(config: RunConfig, options: StageOptions, mode: str | None) -> 
 
 
 def _run_stage(config: RunConfig, options: StageOptions) -> StageCommand:
-    return StageCommand(_harness_run(config, options, None),
+    return StageCommand(trtllm.launcher_argv(config, _harness_run(config, options, None)),
                         f"LoadGen {config.scenario.value} {config.mode.value} run, {config.backend.kind} backend",
                         config.slurm.gpus_per_node > 0, _replica_layout(config))
 
 
 def _accuracy_stage(config: RunConfig, options: StageOptions) -> StageCommand:
-    return StageCommand(_harness_run(config, options, "accuracy"),
+    return StageCommand(trtllm.launcher_argv(config, _harness_run(config, options, "accuracy")),
                         f"LoadGen {config.scenario.value} accuracy run + ROUGE, {config.backend.kind} backend",
                         config.slurm.gpus_per_node > 0, _replica_layout(config))
 
@@ -114,7 +80,8 @@ def _accuracy_stage(config: RunConfig, options: StageOptions) -> StageCommand:
 def _compliance_stage(config: RunConfig, options: StageOptions) -> StageCommand:
     argv = (config.slurm.python, "-m", "compliance", "run", "TEST06", "--config", options.config_path,
             "--output-dir", _run_dir(config, options, "TEST06"))
-    return StageCommand(argv, f"TEST06 compliance run + verification, {config.backend.kind} backend",
+    return StageCommand(trtllm.launcher_argv(config, argv),
+                        f"TEST06 compliance run + verification, {config.backend.kind} backend",
                         config.slurm.gpus_per_node > 0, _replica_layout(config))
 
 
@@ -129,3 +96,5 @@ register("preflight", _preflight_stage)
 register("run", _run_stage)
 register("accuracy", _accuracy_stage)
 register("compliance", _compliance_stage)
+for _name, _build in trtllm.preparation_builders().items():
+    register(_name, _build)

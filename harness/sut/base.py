@@ -18,9 +18,11 @@ from typing import Protocol
 
 import numpy as np
 
-from harness.backends.base import Backend, response_lengths
+from harness.backends.base import Backend, BackendInfo, response_lengths
 from harness.sut.records import SampleTable
 from harness.types import GenerationRequest, RequestBatch, Sample, request_ids_of
+
+__all__ = ["Completer", "ProgressSink", "SutCore", "SutStats", "build_response"]
 
 
 class Completer(Protocol):
@@ -89,12 +91,12 @@ class SutCore:
     finds its sample by indexing, and the SUT maps it back to the response id LoadGen gave.
     """
 
-    def __init__(self, samples: Sequence[Sample], backend: Backend, completer: Completer, eos_token_id: int,
+    def __init__(self, samples: Sequence[Sample], backend: Backend, completer: Completer, eos_token_id: int | None,
                  streams_first_token: bool, progress: ProgressSink | None = None) -> None:
         self.samples = samples
         self.backend = backend
         self.completer = completer
-        self.eos_token_id = eos_token_id
+        self.eos_token_id = -1 if eos_token_id is None else eos_token_id  # start_backend sets the backend's
         self.streams_first_token = streams_first_token
         self.progress = progress
         self.records = SampleTable()
@@ -104,6 +106,12 @@ class SutCore:
         self._lock = threading.Lock()
         self._aborted = threading.Event()
         self._closed = False
+
+    def start_backend(self) -> BackendInfo:
+        """Start the backend with this SUT as its sink; the SUT then trims at the backend's EOS."""
+        info = self.backend.start(self)
+        self.eos_token_id = info.eos_token_id
+        return info
 
     # --- QSL -------------------------------------------------------------------------------------------
     def load_samples(self, indices: Sequence[int]) -> None:
@@ -115,10 +123,6 @@ class SutCore:
         self.loaded.difference_update(indices)
 
     # --- issuing ---------------------------------------------------------------------------------------
-    def issue(self, queries: Sequence[tuple[int, int]]) -> None:
-        """Issue (response_id, qsl_idx) pairs (LoadGen's glue calls issue_columns)."""
-        self.issue_columns([q[0] for q in queries], [q[1] for q in queries])
-
     def issue_columns(self, response_ids: list[int], sample_indices: list[int]) -> None:
         """LoadGen's issue callback: response ids and QSL indices, position by position."""
         raise NotImplementedError
@@ -146,13 +150,9 @@ class SutCore:
         if self._aborted.is_set():
             self.complete_batch([(request_id, []) for request_id in request_ids_of(requests)])
             return
-        self.backend.submit(requests, self)
+        self.backend.submit(requests)
 
     # --- TokenSink -------------------------------------------------------------------------------------
-    def first_token(self, request_id: int, token_id: int) -> None:
-        """Forward a first token once (Server/Interactive only)."""
-        self.first_tokens([(request_id, token_id)])
-
     def first_tokens(self, firsts: Sequence[tuple[int, int]]) -> None:
         """Forward first tokens, each once, in one call (Server/Interactive only)."""
         if not self.streams_first_token:
@@ -171,10 +171,6 @@ class SutCore:
                 send.append((int(self.records.response_id[row]), int(token_id)))
         if send:
             self.completer.first_tokens(send)
-
-    def complete(self, request_id: int, token_ids: Sequence[int]) -> None:
-        """Build the rule-abiding response and report it."""
-        self.complete_batch([(request_id, token_ids)])
 
     def complete_batch(self, completions: Sequence[tuple[int, Sequence[int]]]) -> None:
         """Build rule-abiding responses and report them: missing first tokens first, then one completion call."""
@@ -252,7 +248,7 @@ class SutCore:
                 row = self.records.open_row(request_id)
                 where = f"QSL sample {self.records.qsl_idx[row]}" if row is not None else f"request {request_id}"
                 self.stats.failures.append(f"{where}: {error}")
-        self.complete(request_id, [])
+        self.complete_batch([(request_id, [])])
 
     def _check_first_token(self, row: int, response_id: int, first: int, now: int,
                            firsts: list[tuple[int, int]]) -> None:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from harness.backends.hf_decode import StaticDecoder
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from harness.backends.base import SinkBase
-from harness.backends.hf_decode import StaticDecoder
 from harness.backends.sampling import SamplingSpec
 from harness.types import GenerationRequest
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.backends.base import SinkBase
 from harness.backends.streaming import StreamRelay
+from tests.unit.harness.backends.sinks import PerRequestSink
 
 
-class _Sink(SinkBase):
+class _Sink(PerRequestSink):
     def __init__(self) -> None:
         self.events: list[tuple[str, int, object]] = []
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.backends.base import BackendInfo, SinkBase, TokenSink
+from harness.backends.base import BackendInfo, TokenSink
 from harness.distributed.dispatch import DispatchBackend
 from harness.distributed.launch import detect
 from harness.types import GenerationRequest
+from tests.unit.harness.backends.sinks import PerRequestSink
 
 
 class _Replica:
@@ -15,24 +16,27 @@ class _Replica:
 
     def __init__(self) -> None:
         self.held: list[tuple[GenerationRequest, TokenSink]] = []
+        self.sink: TokenSink | None = None
 
-    def start(self) -> BackendInfo:
+    def start(self, sink: TokenSink) -> BackendInfo:
+        self.sink = sink
         return BackendInfo(name="held", eos_token_id=2, max_batch_size=4, streaming=True)
 
-    def submit(self, requests: Sequence[GenerationRequest], sink: TokenSink) -> None:
-        self.held.extend((r, sink) for r in requests)
+    def submit(self, requests: Sequence[GenerationRequest]) -> None:
+        assert self.sink is not None
+        self.held.extend((r, self.sink) for r in requests)
 
     def answer_all(self) -> None:
         held, self.held = self.held, []
         for request, sink in held:
-            sink.complete(request.request_id, [1, 2])
+            sink.complete_batch([(request.request_id, [1, 2])])
 
     def cancel_all(self) -> None: ...
 
     def stop(self) -> None: ...
 
 
-class _Sink(SinkBase):
+class _Sink(PerRequestSink):
     def __init__(self) -> None:
         self.completed: list[int] = []
 
@@ -51,13 +55,13 @@ def _requests(ids: range) -> list[GenerationRequest]:
 def test_requests_go_to_the_replica_with_fewest_in_flight() -> None:
     replicas = [_Replica(), _Replica(), _Replica()]
     dispatcher = DispatchBackend(replicas)
-    info = dispatcher.start()
-    assert info.max_batch_size == 12 and info.name.startswith("3×")
     sink = _Sink()
-    dispatcher.submit(_requests(range(0, 6)), sink)
+    info = dispatcher.start(sink)
+    assert info.max_batch_size == 12 and info.name.startswith("3×")
+    dispatcher.submit(_requests(range(0, 6)))
     assert [len(r.held) for r in replicas] == [2, 2, 2]
     replicas[1].answer_all()
-    dispatcher.submit(_requests(range(6, 8)), sink)
+    dispatcher.submit(_requests(range(6, 8)))
     assert [len(r.held) for r in replicas] == [2, 2, 2]
     assert dispatcher.assignments[6] == 1 and dispatcher.assignments[7] == 1
     assert dispatcher.completed == [0, 2, 0] and dispatcher.in_flight == [2, 2, 2]
@@ -66,8 +70,8 @@ def test_requests_go_to_the_replica_with_fewest_in_flight() -> None:
 def test_offline_chunks_keep_whole_batches_together() -> None:
     replicas = [_Replica(), _Replica()]
     dispatcher = DispatchBackend(replicas, chunk=4)
-    dispatcher.start()
-    dispatcher.submit(_requests(range(10)), _Sink())
+    dispatcher.start(_Sink())
+    dispatcher.submit(_requests(range(10)))
     assert [r.request_id for r, _ in replicas[0].held] == [0, 1, 2, 3, 8, 9]
     assert [r.request_id for r, _ in replicas[1].held] == [4, 5, 6, 7]
 
@@ -97,9 +101,9 @@ def test_batches_and_rows_keep_the_per_replica_counts() -> None:
 
     replicas = [_Batcher(), _Batcher()]
     dispatcher = DispatchBackend(replicas)
-    dispatcher.start()
     sink = _Sink()
-    dispatcher.submit(_requests(range(0, 6)), sink)
+    dispatcher.start(sink)
+    dispatcher.submit(_requests(range(0, 6)))
     for replica in replicas:
         replica.answer_all()
     assert sorted(sink.completed) == list(range(6))

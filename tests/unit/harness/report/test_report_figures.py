@@ -110,8 +110,8 @@ def test_write_report_writes_pngs_html_and_a_markdown_row_per_run(run_dirs: dict
     rows = (output / "runs.md").read_text().splitlines()
     assert rows[0].startswith("| run | scenario | mode | validity | tokens/s | TTFT p99 (ms)")
     server = load_run(run_dirs["server"]).manifest.result
-    assert rows[3].startswith(f"| server | Server | performance | {server['result_validity']} |")
-    assert f"{server['result_first_token_99.00_percentile_latency_ns'] / 1e6:,.1f}" in rows[3]
+    assert rows[3].startswith(f"| server | Server | performance | {server.result_validity} |")
+    assert f"{(server.first_token_p99_ns or 0) / 1e6:,.1f}" in rows[3]
     assert report.files and not list(tmp_path.glob(".report.*"))
     with pytest.raises(ConfigError, match="already exists"):
         write_report([run_dirs["offline"]], output)

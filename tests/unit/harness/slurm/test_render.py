@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.backends.trtllm.preparation import PREPARATION_STAGES
 from harness.config import RunConfig, build_config
 from harness.errors import ConfigError
 from harness.slurm.render import quote_arg, render_job, render_text
 from harness.slurm.stages import stage_names
-from harness.trtllm_stages import PREPARATION_STAGES
 
 SITE = {
     "partition": "batch", "account": "mlperf", "nodes": 2, "ntasks_per_node": 4, "gpus_per_node": 8,
@@ -30,7 +30,7 @@ CONFIGS = {
 
 
 @pytest.mark.parametrize("stage", [s for s in stage_names() if s not in PREPARATION_STAGES])  # trtllm-only ones:
-@pytest.mark.parametrize("variant", sorted(CONFIGS))  # tests/unit/harness/test_trtllm_stages.py renders them
+@pytest.mark.parametrize("variant", sorted(CONFIGS))  # backends/trtllm/test_preparation.py renders them
 def test_every_stage_script_passes_bash_n_and_shellcheck(stage: str, variant: str, tmp_path: Path) -> None:
     job = render_job(stage, CONFIGS[variant], tmp_path / "jobs", source="site.yaml")
     syntax = subprocess.run(["bash", "-n", str(job.script_path)], capture_output=True, text=True)

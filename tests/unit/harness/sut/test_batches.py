@@ -12,14 +12,15 @@ import numpy as np
 import pytest
 
 from harness.backends.base import response_lengths
-from harness.backends.fake import FakeBackend, fixed_answer
-from harness.config import FakeConfig
+from harness.backends.fake.backend import FakeBackend, fixed_answer
+from harness.backends.fake.options import FakeOptions
 from harness.sut.base import SutCore, build_response
 from harness.sut.offline import OfflineSut
 from harness.sut.records import SampleTable
 from harness.sut.server import ServerSut
 from harness.types import GenerationRequest, RequestBatch, Sample
 from tests.conftest import RecordingCompleter
+from tests.unit.harness.sut.stubs import StubBackend, issue
 
 EOS = 2
 
@@ -28,16 +29,15 @@ def _samples(n: int) -> list[Sample]:
     return [Sample(i, tuple(range(10, 13 + i % 7))) for i in range(n)]
 
 
-class _Idle:
+class _Idle(StubBackend):
     """A backend that keeps whatever it is given (the test reports for it)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.submitted: list[list[GenerationRequest]] = []
 
-    def submit(self, requests, sink) -> None:  # type: ignore[no-untyped-def]
+    def submit(self, requests) -> None:  # type: ignore[no-untyped-def]
         self.submitted.append(list(requests))
-
-    def cancel_all(self) -> None: ...
 
 
 def _completes(completer: RecordingCompleter) -> dict[int, list[int]]:
@@ -103,7 +103,7 @@ def test_server_batch_sends_missing_first_tokens_first_in_one_call(completer: Re
     backend = _Idle()
     sut = ServerSut(_samples(3), backend, completer, EOS, streams_first_token=True)  # type: ignore[arg-type]
     for rid in (1, 2, 3):
-        sut.issue([(rid, rid - 1)])
+        issue(sut, [(rid, rid - 1)])
     tickets = [batch[0].request_id for batch in backend.submitted]
     sut.first_tokens([(tickets[0], 5)])
     sut.complete_rows(tickets, np.array([[5, 6, EOS], [7, 8, EOS], [9, EOS, 0]]))
@@ -117,7 +117,7 @@ def test_offline_hands_the_sorted_query_over_in_backend_batches(completer: Recor
     backend = _Idle()
     sut = OfflineSut(_samples(10), backend, completer, EOS, streams_first_token=False,  # type: ignore[arg-type]
                      submit_chunk=4)
-    sut.issue([(100 + k, k) for k in range(10)])
+    issue(sut, [(100 + k, k) for k in range(10)])
     assert [len(batch) for batch in backend.submitted] == [4, 4, 2]
     lengths = [len(r.input_ids) for batch in backend.submitted for r in batch]
     assert lengths == sorted(lengths, reverse=True)
@@ -127,11 +127,11 @@ def test_offline_hands_the_sorted_query_over_in_backend_batches(completer: Recor
 
 
 def test_fake_backend_reports_an_offline_query_in_max_batch_size_batches(completer: RecordingCompleter) -> None:
-    backend = FakeBackend(FakeConfig(output_tokens=7, max_batch_size=16), max_new_tokens=64)
-    backend.start()
+    backend = FakeBackend(FakeOptions(output_tokens=7, max_batch_size=16), max_new_tokens=64)
     sut = OfflineSut(_samples(40), backend, completer, EOS, streams_first_token=False, submit_chunk=16)
+    sut.start_backend()
     completer.expected = 40
-    sut.issue([(1000 + k, k) for k in range(40)])
+    issue(sut, [(1000 + k, k) for k in range(40)])
     assert completer.done.wait(10)
     backend.stop()
     assert sorted(n for _, n in completer.calls) == [8, 16, 16]
@@ -140,7 +140,7 @@ def test_fake_backend_reports_an_offline_query_in_max_batch_size_batches(complet
 
 
 def test_fake_fixed_rows_are_fixed_answers() -> None:
-    backend = FakeBackend(FakeConfig(output_tokens=5), max_new_tokens=64)
+    backend = FakeBackend(FakeOptions(output_tokens=5), max_new_tokens=64)
     rows = backend.fixed_rows([0, 3, 644])
     assert rows.dtype == np.int32
     assert rows.tolist() == [list(fixed_answer(k, 5, EOS)) for k in (0, 3, 644)]
@@ -149,7 +149,7 @@ def test_fake_fixed_rows_are_fixed_answers() -> None:
 def test_fake_answer_matrix_is_reused_only_when_nothing_holds_it() -> None:
     """The pool behind fixed_rows: a batch's rows stay intact while any view of them lives (a response
     buffer waiting for LoadGen); once it is gone, the next batch reuses the memory."""
-    backend = FakeBackend(FakeConfig(output_tokens=5, max_batch_size=4), max_new_tokens=64)
+    backend = FakeBackend(FakeOptions(output_tokens=5, max_batch_size=4), max_new_tokens=64)
     assert backend.warm_up(10, [4]) == "8 answer matrices of 4 rows ready"
     first = backend.fixed_rows([0, 1, 2])
     waiting = np.ascontiguousarray(first).reshape(-1)  # what the SUT hands to LoadGen

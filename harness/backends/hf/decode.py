@@ -25,10 +25,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812  (the usual PyTorch alias)
 
 from harness.backends.sampling import SamplingSpec
+
+__all__ = ["StaticDecoder", "unsupported_reason"]
 
 SLOT_BUCKET = 64  # attended cache length is rounded up to this: one graph per bucket, few wasted reads
 CHECK_EVERY = 8  # decode steps between asynchronous "all rows finished" checks
@@ -332,8 +335,9 @@ class StaticDecoder:
 
     @torch.inference_mode()
     def generate(self, prompts: Sequence[Sequence[int]],
-                 on_first: Callable[[list[int]], None] | None = None) -> list[list[int]]:
-        """Generated token ids per prompt, cut after the first EOS; on_first gets the first tokens early."""
+                 on_first: Callable[[list[int]], None] | None = None) -> np.ndarray:
+        """Generated token ids, one row per prompt (int32; after a row's first EOS comes padding, which the SUT
+        cuts); on_first gets the first tokens early."""
         if not prompts or len(prompts) > self.max_rows:
             raise ValueError(f"batch of {len(prompts)} prompts; expected 1 to {self.max_rows}")
         if self.device.type == "cuda":
@@ -342,7 +346,7 @@ class StaticDecoder:
         return self._generate(prompts, on_first)
 
     def _generate(self, prompts: Sequence[Sequence[int]],
-                  on_first: Callable[[list[int]], None] | None) -> list[list[int]]:
+                  on_first: Callable[[list[int]], None] | None) -> np.ndarray:
         count, width = len(prompts), max(len(p) for p in prompts)
         rows, max_new = self._rows_for(count), self.spec.max_new_tokens
         self._ensure_capacity(width + max_new)
@@ -350,9 +354,7 @@ class StaticDecoder:
         if on_first is not None:
             on_first(first[:count].tolist())
         produced = self._decode(rows, count, width, max_new)
-        out = self.state.out[:count, :produced].tolist()
-        eos = self.spec.eos_token_id
-        return [row[:row.index(eos) + 1] if eos in row else row for row in out]
+        return self.state.out[:count, :produced].to(torch.int32).cpu().numpy()
 
     def _decode(self, rows: int, count: int, width: int, max_new: int) -> int:
         """Replay decode steps until max_new tokens or all rows finished; returns tokens produced per row."""

@@ -8,8 +8,8 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-from harness.backends import hf_decode
-from harness.backends.hf_decode import StaticDecoder, unsupported_reason
+from harness.backends.hf import decode as hf_decode
+from harness.backends.hf.decode import StaticDecoder, unsupported_reason
 from harness.backends.sampling import SamplingSpec
 
 VOCAB = 96
@@ -58,6 +58,14 @@ def reference(model: LlamaForCausalLM, batch: list[list[int]], sampling: Samplin
     return [row[:row.index(eos) + 1] if eos in row else row for row in rows]
 
 
+def run(decoder: StaticDecoder, batch: list[list[int]], **kwargs: object) -> list[list[int]]:
+    """The decoder's token matrix as lists, each row cut after its first EOS (as the SUT does)."""
+    rows = decoder.generate(batch, **kwargs)  # type: ignore[arg-type]
+    assert rows.dtype.name == "int32" and rows.shape[0] == len(batch)
+    eos = decoder.spec.eos_token_id
+    return [row[:row.index(eos) + 1] if eos in row else row for row in rows.tolist()]
+
+
 @pytest.mark.parametrize(("heads", "kv_heads", "tie"), [(4, 2, False), (4, 4, True), (4, 1, False)],
                          ids=["gqa", "mha-tied", "mqa"])
 def test_left_padded_batch_equals_generate(heads: int, kv_heads: int, tie: bool) -> None:
@@ -65,7 +73,7 @@ def test_left_padded_batch_equals_generate(heads: int, kv_heads: int, tie: bool)
     batch = prompts([9, 3, 17, 1, 6])
     sampling = spec(24, NO_EOS)
     expected = reference(model, batch, sampling)
-    got = StaticDecoder(model, sampling, max_batch_size=8).generate(batch)
+    got = run(StaticDecoder(model, sampling, max_batch_size=8), batch)
     assert got == expected
     assert all(len(row) == 24 for row in got)
 
@@ -77,7 +85,7 @@ def test_early_eos_rows_are_cut_and_match_generate() -> None:
     eos = free_run[0][3]  # row 0 emits this id as its 4th token: make it the EOS
     sampling = spec(16, eos, pad=eos)
     expected = reference(model, batch, sampling)
-    got = StaticDecoder(model, sampling, max_batch_size=4).generate(batch)
+    got = run(StaticDecoder(model, sampling, max_batch_size=4), batch)
     assert got == expected
     assert len(got[0]) <= 4 and got[0][-1] == eos
 
@@ -87,7 +95,7 @@ def test_eos_is_banned_before_min_new_tokens() -> None:
     batch = prompts([6, 6, 4], seed=5)
     eos = reference(model, batch, spec(4, NO_EOS))[0][0]  # row 0 would stop at once
     sampling = spec(12, eos, min_new=5, pad=eos)
-    got = StaticDecoder(model, sampling, max_batch_size=4).generate(batch)
+    got = run(StaticDecoder(model, sampling, max_batch_size=4), batch)
     assert got == reference(model, batch, sampling)
     assert len(got[0]) >= 5 and eos not in got[0][:4]
 
@@ -97,7 +105,7 @@ def test_all_rows_finished_stops_decoding_early() -> None:
     batch = prompts([7], seed=7)
     eos = reference(model, batch, spec(4, NO_EOS))[0][1]
     decoder = StaticDecoder(model, spec(200, eos, pad=eos), max_batch_size=2)
-    got = decoder.generate(batch)
+    got = run(decoder, batch)
     assert got == reference(model, batch, spec(200, eos, pad=eos))
     steps_run = int(decoder.state.count)
     assert steps_run <= 2 + hf_decode.CHECK_EVERY, "decoding went on after every row had finished"
@@ -109,18 +117,18 @@ def test_cache_grows_for_longer_batches_and_stays_correct(monkeypatch: pytest.Mo
     sampling = spec(10, NO_EOS)
     decoder = StaticDecoder(model, sampling, max_batch_size=4)
     short, long = prompts([3, 2], seed=9), prompts([40, 13, 29], seed=10)
-    assert decoder.generate(short) == reference(model, short, sampling)
+    assert run(decoder, short) == reference(model, short, sampling)
     small = decoder.capacity
-    assert decoder.generate(long) == reference(model, long, sampling)
+    assert run(decoder, long) == reference(model, long, sampling)
     assert decoder.capacity > small
-    assert decoder.generate(short) == reference(model, short, sampling)
+    assert run(decoder, short) == reference(model, short, sampling)
 
 
 def test_first_tokens_are_reported_before_decoding_and_agree() -> None:
     model = tiny_llama(seed=11)
     batch = prompts([4, 9, 2], seed=12)
     seen: list[list[int]] = []
-    got = StaticDecoder(model, spec(8, NO_EOS), max_batch_size=4).generate(batch, on_first=seen.append)
+    got = run(StaticDecoder(model, spec(8, NO_EOS), max_batch_size=4), batch, on_first=seen.append)
     assert seen == [[row[0] for row in got]]
 
 
@@ -139,14 +147,14 @@ def test_a_pad_id_outside_the_vocab_is_never_fed_to_the_model() -> None:
     model = tiny_llama(seed=15)
     batch = prompts([6, 2, 9], seed=16)  # 3 prompts: the batch bucket adds a filler row
     sampling = spec(12, NO_EOS, pad=NO_EOS)
-    got = StaticDecoder(model, sampling, max_batch_size=4).generate(batch)
+    got = run(StaticDecoder(model, sampling, max_batch_size=4), batch)
     assert got == reference(model, batch, spec(12, NO_EOS))
 
 
 def test_batch_larger_than_max_is_refused() -> None:
     decoder = StaticDecoder(tiny_llama(), spec(4, NO_EOS), max_batch_size=2)
     with pytest.raises(ValueError, match="expected 1 to 2"):
-        decoder.generate(prompts([3, 3, 3]))
+        run(decoder, prompts([3, 3, 3]))
 
 
 def test_unsupported_models_and_sampling_are_named() -> None:
@@ -168,5 +176,5 @@ def test_warm_up_sizes_the_cache_once_for_the_longest_prompt() -> None:
     sized = decoder.capacity
     assert sized >= 50
     batch = prompts([40, 13, 29], seed=10)
-    assert decoder.generate(batch) == reference(model, batch, sampling)
+    assert run(decoder, batch) == reference(model, batch, sampling)
     assert decoder.capacity == sized, "the cache was reallocated after the warm-up"

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from harness.backends.sampling import sampling_spec
-from harness.backends.trtllm_support import (
+from harness.backends.trtllm.options import TrtllmOptions
+from harness.backends.trtllm.support import (
     allocated_gpus,
     check_engine_dir,
     check_gpu_layout,
@@ -19,11 +20,11 @@ from harness.backends.trtllm_support import (
     parse_version,
     sampling_kwargs,
 )
-from harness.config import GenerationConfig, TrtllmConfig
 from harness.errors import ConfigError, EnvironmentProblem, PreflightError
+from harness.settings import GenerationConfig
 
-TP8_PP2 = TrtllmConfig(tensor_parallel_size=8, pipeline_parallel_size=2)
-TP8 = TrtllmConfig(tensor_parallel_size=8)
+TP8_PP2 = TrtllmOptions(tensor_parallel_size=8, pipeline_parallel_size=2)
+TP8 = TrtllmOptions(tensor_parallel_size=8)
 
 
 @pytest.mark.parametrize(("text", "expected"), [("1.2.1", (1, 2)), ("1.3.0rc4", (1, 3)), ("0.21.0", (0, 21))])
@@ -103,15 +104,15 @@ def test_beam_search_mapping() -> None:
 
 
 def test_llm_kwargs_and_kv_cache() -> None:
-    options = TrtllmConfig(tensor_parallel_size=8, pipeline_parallel_size=2, max_batch_size=512,
+    options = TrtllmOptions(tensor_parallel_size=8, pipeline_parallel_size=2, max_batch_size=512,
                            kv_cache_dtype="fp8", llm_args={"enable_attention_dp": False})
     kwargs = llm_kwargs(options, "/m", None)
     assert kwargs == {"model": "/m", "tensor_parallel_size": 8, "pipeline_parallel_size": 2,
                       "skip_tokenizer_init": True, "max_batch_size": 512, "enable_attention_dp": False}
     assert kv_cache_kwargs(options)["dtype"] == "fp8"
-    assert "dtype" not in kv_cache_kwargs(TrtllmConfig(backend="tensorrt"))
+    assert "dtype" not in kv_cache_kwargs(TrtllmOptions(backend="tensorrt"))
     with pytest.raises(ConfigError, match="repeats max_batch_size"):
-        llm_kwargs(TrtllmConfig(max_batch_size=8, llm_args={"max_batch_size": 16}), "/m", None)
+        llm_kwargs(TrtllmOptions(max_batch_size=8, llm_args={"max_batch_size": 16}), "/m", None)
 
 
 def test_engine_dir_checks(tmp_path: Path) -> None:
@@ -140,4 +141,4 @@ def test_final_tokens(tokens: list[int], reason: str, expected: list[int]) -> No
 
 def test_tensorrt_engine_refuses_runtime_kv_dtype() -> None:
     with pytest.raises(ValueError, match="fixed when the checkpoint is quantized"):
-        TrtllmConfig(backend="tensorrt", kv_cache_dtype="fp8")
+        TrtllmOptions(backend="tensorrt", kv_cache_dtype="fp8")

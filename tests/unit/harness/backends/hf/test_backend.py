@@ -12,11 +12,13 @@ from tokenizers import Tokenizer
 from tokenizers.models import WordLevel
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from harness.backends.base import SinkBase
-from harness.backends.hf import HfBackend
-from harness.config import build_config
+from harness.backends.hf.backend import HfBackend
+from harness.config import RunConfig, build_config
+from harness.distributed.replicas import backend_setup, create_backend
 from harness.errors import ConfigError
+from harness.tokenizer import load_tokenizer
 from harness.types import GenerationRequest
+from tests.unit.harness.backends.sinks import PerRequestSink
 
 VOCAB = 64
 
@@ -37,7 +39,9 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-class _Sink(SinkBase):
+class _Sink(PerRequestSink):
+    eos_token_id = 2
+
     def __init__(self, expected: int) -> None:
         self.finals: dict[int, list[int]] = {}
         self.firsts: dict[int, int] = {}
@@ -61,15 +65,15 @@ def serve(model_dir: Path, decode: str, scenario: str = "Offline") -> tuple[str,
                            "generation": {"max_new_tokens": 12},
                            "backend": {"kind": "hf", "device": "cpu", "decode": decode, "max_batch_size": 4,
                                        "threads": 1, "batch_wait_ms": 50}})
-    backend = HfBackend(config)
-    info = backend.start()
-    warm = backend.warm_up(9, [4])
+    backend = create_backend(config, load_tokenizer(str(model_dir)))
+    assert isinstance(backend, HfBackend)
     generator = torch.Generator().manual_seed(3)
     prompts = [torch.randint(3, VOCAB, (n,), generator=generator).tolist() for n in (5, 9, 2)]
     sink = _Sink(len(prompts))
+    info = backend.start(sink)
+    warm = backend.warm_up(9, [4])
     try:
-        backend.submit([GenerationRequest(i, i, tuple(p), scenario != "Offline") for i, p in enumerate(prompts)],
-                       sink)
+        backend.submit([GenerationRequest(i, i, tuple(p), scenario != "Offline") for i, p in enumerate(prompts)])
         assert sink.done.wait(120)
     finally:
         backend.stop()
@@ -90,4 +94,9 @@ def test_static_refused_with_sampling(model_dir: Path) -> None:
     config = build_config({"model": {"path": str(model_dir)}, "generation": {"temperature": 0.7},
                            "backend": {"kind": "hf", "device": "cpu", "decode": "static"}})
     with pytest.raises(ConfigError, match=r"backend\.decode is 'static', but only greedy"):
-        HfBackend(config).start()
+        _hf(config, model_dir).start(_Sink(0))
+
+
+def _hf(config: RunConfig, model_dir: Path) -> HfBackend:
+    assert config.backend.kind == "hf"
+    return HfBackend(config.backend, backend_setup(config, load_tokenizer(str(model_dir))))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends.sampling import SamplingSpec
-from harness.config import TrtllmConfig
+from harness.backends.trtllm.options import TrtllmOptions
 from harness.errors import ConfigError, EnvironmentProblem, PreflightError
 
 MIN_VERSION = (1, 0)
@@ -102,7 +102,7 @@ def allocated_gpus(env: Mapping[str, str]) -> GpuAllocation | None:
                          f"SLURM_GPUS_ON_NODE {node_gpus[0]} / {per_node[1]} {per_node[0]} ranks per node")
 
 
-def check_gpu_layout(options: TrtllmConfig, replicas: int, env: Mapping[str, str] | None = None) -> str:
+def check_gpu_layout(options: TrtllmOptions, replicas: int, env: Mapping[str, str] | None = None) -> str:
     """Raise PreflightError when the GPUs this process may use differ from TP x PP; return a description.
 
     Replicas are harness ranks (harness.distributed): with N replicas the launch has N ranks and each must own
@@ -161,7 +161,7 @@ def sampling_kwargs(spec: SamplingSpec) -> dict[str, Any]:
     return kwargs
 
 
-def kv_cache_kwargs(options: TrtllmConfig) -> dict[str, Any]:
+def kv_cache_kwargs(options: TrtllmOptions) -> dict[str, Any]:
     """KvCacheConfig(...) keyword arguments (dtype only for the PyTorch backend; engines ignore it)."""
     kwargs: dict[str, Any] = {
         "free_gpu_memory_fraction": options.kv_cache_free_gpu_memory_fraction,
@@ -172,7 +172,7 @@ def kv_cache_kwargs(options: TrtllmConfig) -> dict[str, Any]:
     return kwargs
 
 
-def llm_kwargs(options: TrtllmConfig, model: str, tokenizer: str | None) -> dict[str, Any]:
+def llm_kwargs(options: TrtllmOptions, model: str, tokenizer: str | None) -> dict[str, Any]:
     """LLM(...) keyword arguments other than kv_cache_config (built by the adapter from kv_cache_kwargs)."""
     kwargs: dict[str, Any] = {
         "model": model,

@@ -15,14 +15,16 @@ import sys
 import time
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 
 from harness.backends.base import BackendInfo, TokenSink
+from harness.backends.fake.options import FakeOptions
 from harness.backends.worker import RequestQueue
-from harness.config import FakeConfig, RunConfig
+from harness.errors import BackendError
 from harness.types import GenerationRequest, RequestBatch, request_ids_of, sample_indices_of
+
+__all__ = ["AnswerMatrices", "FakeBackend", "fixed_answer"]
 
 WARM_ANSWER_MATRICES = 8  # batches whose answers can wait for LoadGen at once before a new matrix is needed
 
@@ -80,17 +82,19 @@ class AnswerMatrices:
 class FakeBackend:
     """Answers every request from a worker thread with echo, fixed or oracle tokens."""
 
-    def __init__(self, options: FakeConfig, max_new_tokens: int, oracle: list[list[int]] | None = None) -> None:
+    def __init__(self, options: FakeOptions, max_new_tokens: int, oracle: list[list[int]] | None = None) -> None:
         self.options = options
         self.max_new_tokens = max_new_tokens
         self._oracle = oracle
+        self._sink: TokenSink | None = None
         self._requests = RequestQueue("fake-backend")
         length = min(options.output_tokens, max_new_tokens)
         self._answers = AnswerMatrices(np.frombuffer(fixed_answer(0, length, options.eos_token_id), dtype=np.int32),
                                        options.max_batch_size)
 
-    def start(self) -> BackendInfo:
-        """Start the worker thread."""
+    def start(self, sink: TokenSink) -> BackendInfo:
+        """Keep the sink and start the worker thread."""
+        self._sink = sink
         self._requests.start(self._work)
         return BackendInfo(name=f"fake ({self.options.behaviour})", eos_token_id=self.options.eos_token_id,
                            max_batch_size=self.options.max_batch_size, streaming=True, submittable=False,
@@ -103,9 +107,11 @@ class FakeBackend:
             return f"{WARM_ANSWER_MATRICES} answer matrices of {self.options.max_batch_size} rows ready"
         return None
 
-    def submit(self, requests: Sequence[GenerationRequest], sink: TokenSink) -> None:
+    def submit(self, requests: Sequence[GenerationRequest]) -> None:
         """Queue requests for the worker."""
-        self._requests.put(requests, sink)
+        if self._sink is None:
+            raise BackendError("fake backend used before start()")
+        self._requests.put(requests)
 
     def cancel_all(self) -> None:
         """Drop everything queued."""
@@ -130,10 +136,12 @@ class FakeBackend:
 
     def _work(self) -> None:
         batch = self.options.max_batch_size if self._instant else 1
+        sink = self._sink
+        assert sink is not None
         stopping = False
         while not stopping:
             jobs, stopping = self._drain()
-            for requests, sink in _merge_small_jobs(jobs, batch):
+            for requests in _merge_small_jobs(jobs, batch):
                 for start in range(0, len(requests), batch):
                     chunk = requests[start:start + batch]
                     if self._requests.cancelled.is_set():
@@ -142,7 +150,7 @@ class FakeBackend:
                         continue
                     self._serve(chunk, sink)
 
-    def _drain(self) -> tuple[list[tuple[Sequence[GenerationRequest], TokenSink]], bool]:
+    def _drain(self) -> tuple[list[Sequence[GenerationRequest]], bool]:
         """Wait for work, then take everything queued up to a stop marker; True when told to stop."""
         jobs = []
         item = self._requests.jobs.get()
@@ -194,35 +202,17 @@ def _any_wants_first(requests: Sequence[GenerationRequest]) -> bool:
     return any(request.want_first_token for request in requests)
 
 
-def _merge_small_jobs(jobs: list[tuple[Sequence[GenerationRequest], TokenSink]], batch: int
-                      ) -> list[tuple[Sequence[GenerationRequest], TokenSink]]:
-    """Consecutive jobs for the same sink are served together up to a batch (Server queries come one per job)."""
-    merged: list[tuple[Sequence[GenerationRequest], TokenSink]] = []
+def _merge_small_jobs(jobs: list[Sequence[GenerationRequest]], batch: int) -> list[Sequence[GenerationRequest]]:
+    """Consecutive jobs are served together up to a batch (Server queries come one per job)."""
+    merged: list[Sequence[GenerationRequest]] = []
     grown: set[int] = set()  # positions in `merged` whose request list this function owns
-    for requests, sink in jobs:
-        if merged and merged[-1][1] is sink and len(merged[-1][0]) + len(requests) <= batch:
+    for requests in jobs:
+        if merged and len(merged[-1]) + len(requests) <= batch:
             last = len(merged) - 1
             if last not in grown:
-                merged[last] = (list(merged[last][0]), sink)
+                merged[last] = list(merged[last])
                 grown.add(last)
-            merged[last][0].extend(requests)  # type: ignore[attr-defined]
+            merged[last].extend(requests)  # type: ignore[attr-defined]
         else:
-            merged.append((requests, sink))
+            merged.append(requests)
     return merged
-
-
-def _oracle_tokens(config: RunConfig) -> list[list[int]]:
-    from harness.dataset import load_references
-    from harness.tokenizer import load_tokenizer
-
-    tokenizer = load_tokenizer(config.model.tokenizer or config.model.path)
-    references = load_references(config.dataset.path)
-    return [list(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in references]
-
-
-def create_fake_backend(config: RunConfig) -> Any:
-    """Factory used by harness.backends.base.create."""
-    options = config.backend
-    assert isinstance(options, FakeConfig)
-    oracle = _oracle_tokens(config) if options.behaviour == "oracle" else None
-    return FakeBackend(options, config.generation.max_new_tokens, oracle)

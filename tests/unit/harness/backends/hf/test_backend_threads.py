@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from harness.backends.hf import cpu_threads_per_rank
+from harness.backends.hf.backend import cpu_threads_per_rank
 
 
 def test_threads_are_divided_among_local_ranks() -> None:

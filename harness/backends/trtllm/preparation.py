@@ -8,24 +8,28 @@ Two flows:
 - ``hf`` (TensorRT-LLM >= 1.0 default): ModelOpt's hf_ptq.py writes an FP8 HF checkpoint that
   backend.backend: pytorch loads directly; there is no convert or build step.
 Directory names derive from TP and PP in one place, so every stage agrees on them (the seed's README read
-``..._tp8`` after writing ``..._tp8_pp2``). Nothing here runs a command: it returns argv lists.
-Importing this module registers quantize/convert/build with harness.slurm.stages and wraps run/accuracy/
-compliance so that one TP x PP model runs under trtllm-llmapi-launch (register_slurm_stages).
+``..._tp8`` after writing ``..._tp8_pp2``).
+Nothing here runs a command: it returns argv lists; harness.slurm.trtllm composes them into Slurm stages.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from harness.config import RunConfig, TrtllmConfig
+from harness.backends.trtllm.options import TrtllmOptions
 from harness.errors import ConfigError
-from harness.slurm import stages as slurm_stages
+from harness.settings import ModelConfig
+
+__all__ = ["PREPARATION_STAGES", "PRESETS", "STAGE_OPTION_KEYS", "BuildStage", "ConvertStage", "PreparationCommand",
+           "QuantizeStage", "TrtllmPipeline", "build_argv", "check_launchable", "check_run_matches", "convert_argv",
+           "launch_prefix", "pipeline_for", "preset", "quantize_argv", "stage_commands"]
+
+PREPARATION_STAGES = ("quantize", "convert", "build")
 
 
 class _Stage(BaseModel):
@@ -209,8 +213,8 @@ def build_argv(pipe: TrtllmPipeline) -> list[str]:
 
 
 @dataclass(frozen=True)
-class StageCommand:
-    """One preparation stage: its name, argv, and a one-line description (harness.trtllm_slurm wraps it)."""
+class PreparationCommand:
+    """One preparation stage: its name, argv, and a one-line description (harness.slurm.trtllm wraps it)."""
 
     name: str
     argv: list[str]
@@ -225,33 +229,29 @@ def check_launchable(argv: list[str]) -> None:
                           "command on spaces and expands globs", hint="use paths without spaces or special characters")
 
 
-def stage_commands(pipe: TrtllmPipeline) -> list[StageCommand]:
+def stage_commands(pipe: TrtllmPipeline) -> list[PreparationCommand]:
     """The preparation stages of a pipeline, in order (each on one node)."""
-    commands: list[StageCommand] = []
+    commands: list[PreparationCommand] = []
     if pipe.quantize is not None:
         what = f"{pipe.quantize.qformat} quantization ({pipe.quantize.flow} flow), {pipe.quantize.calib_size} samples"
-        commands.append(StageCommand("quantize", quantize_argv(pipe), what))
+        commands.append(PreparationCommand("quantize", quantize_argv(pipe), what))
     if pipe.convert is not None:
-        commands.append(StageCommand("convert", convert_argv(pipe), "HF -> TensorRT-LLM checkpoint"))
+        commands.append(PreparationCommand("convert", convert_argv(pipe), "HF -> TensorRT-LLM checkpoint"))
     if pipe.build is not None:
-        commands.append(StageCommand("build", build_argv(pipe), f"trtllm-build, {pipe.layout} engines"))
+        commands.append(PreparationCommand("build", build_argv(pipe), f"trtllm-build, {pipe.layout} engines"))
     return commands
 
 
 STAGE_OPTION_KEYS = ("preset", "work_dir", "hf_model_dir", "trtllm_examples", "modelopt_examples")
 
 
-def pipeline_for(config: RunConfig, options: Mapping[str, str]) -> TrtllmPipeline:
+def pipeline_for(backend: TrtllmOptions, model: ModelConfig, options: Mapping[str, str]) -> TrtllmPipeline:
     """The stages that prepare what a trtllm run config reads: preset + the run's TP/PP and model paths.
 
     Options come from backend.stages, then ``options`` (the Slurm renderer's extras): ``preset`` (default
     h100-fp8, or h100-fp8-pytorch for backend.backend pytorch), ``work_dir`` (default: model.path's parent),
     ``hf_model_dir`` (default model.tokenizer), ``trtllm_examples``, ``modelopt_examples``.
     """
-    backend = config.backend
-    if not isinstance(backend, TrtllmConfig):
-        raise ConfigError(f"quantize/convert/build stages need backend.kind trtllm; the config has {backend.kind!r}",
-                          hint="set backend.kind: trtllm (see docs/tensorrt-llm.md)")
     merged = {**backend.stages, **options}
     unknown = sorted(set(backend.stages) - set(STAGE_OPTION_KEYS))
     if unknown:
@@ -259,98 +259,30 @@ def pipeline_for(config: RunConfig, options: Mapping[str, str]) -> TrtllmPipelin
                           hint=f"allowed: {', '.join(STAGE_OPTION_KEYS)}")
     changes: dict[str, object] = {"tensor_parallel_size": backend.tensor_parallel_size,
                                   "pipeline_parallel_size": backend.pipeline_parallel_size}
-    if config.model.tokenizer:
-        changes["hf_model_dir"] = config.model.tokenizer
-    if config.model.path:
-        changes["work_dir"] = str(PurePosixPath(config.model.path.rstrip("/")).parent)
+    if model.tokenizer:
+        changes["hf_model_dir"] = model.tokenizer
+    if model.path:
+        changes["work_dir"] = str(PurePosixPath(model.path.rstrip("/")).parent)
     changes.update({key: merged[key] for key in STAGE_OPTION_KEYS[1:] if merged.get(key)})
     default = "h100-fp8" if backend.backend == "tensorrt" else "h100-fp8-pytorch"
     pipe = preset(merged.get("preset") or default, **changes)
-    check_run_matches(pipe, config)
+    check_run_matches(pipe, backend, model)
     return pipe
 
 
-def check_run_matches(pipe: TrtllmPipeline, config: RunConfig) -> None:
+def check_run_matches(pipe: TrtllmPipeline, backend: TrtllmOptions, model: ModelConfig) -> None:
     """Refuse stages whose output is not what the run reads (the seed built ..._tp8, then ran ..._tp8_pp2)."""
-    backend = config.backend
-    assert isinstance(backend, TrtllmConfig)
     if backend.backend != pipe.runtime_backend:
         raise ConfigError(f"the stages produce a {pipe.runtime_backend} model, but backend.backend is "
                           f"{backend.backend!r}", hint=f"set backend.backend: {pipe.runtime_backend} or pick "
                                                        "another preset")
-    if config.model.path is not None and config.model.path.rstrip("/") != pipe.model_path:
-        raise ConfigError(f"model.path is {config.model.path}, but the stages write {pipe.model_path}",
-                          hint=f"set model.path: {pipe.model_path} (or work_dir to {config.model.path}'s parent)")
+    if model.path is not None and model.path.rstrip("/") != pipe.model_path:
+        raise ConfigError(f"model.path is {model.path}, but the stages write {pipe.model_path}",
+                          hint=f"set model.path: {pipe.model_path} (or work_dir to {model.path}'s parent)")
 
 
-def launch_prefix(config: RunConfig) -> list[str]:
+def launch_prefix(backend: TrtllmOptions, replicas: int) -> list[str]:
     """['trtllm-llmapi-launch'] when the run serves one TP x PP > 1 model across srun ranks, else []."""
-    backend = config.backend
-    if isinstance(backend, TrtllmConfig) and backend.gpus_per_replica > 1 and config.distributed.replicas == 1:
+    if backend.gpus_per_replica > 1 and replicas == 1:
         return ["trtllm-llmapi-launch"]
     return []
-
-
-PREPARATION_STAGES = ("quantize", "convert", "build")
-_JOB_ID = "${SLURM_JOB_ID}"  # expanded by the job shell before trtllm-llmapi-launch sees it
-
-
-def _builder(name: str) -> slurm_stages.StageBuilder:
-    def build(config: RunConfig, options: slurm_stages.StageOptions) -> slurm_stages.StageCommand:
-        pipe = pipeline_for(config, options.extra)
-        found = {command.name: command for command in stage_commands(pipe)}
-        if name not in found:
-            raise ConfigError(f"the TensorRT-LLM stages for this config ({', '.join(found) or 'none'}) have no "
-                              f"{name} step", hint="render the listed stages, or change backend.stages.preset")
-        command = found[name]
-        gpus = config.slurm.gpus_per_node or 8
-        return slurm_stages.StageCommand(tuple(command.argv), command.description, True,
-                                         slurm_stages.TasksLayout(1, 1, gpus, mpi=False))
-
-    return build
-
-
-def slurm_builders() -> dict[str, slurm_stages.StageBuilder]:
-    """Stage name -> builder for harness.slurm.stages.register (one node, one task each)."""
-    return {name: _builder(name) for name in PREPARATION_STAGES}
-
-
-def launcher_argv(config: RunConfig, argv: Sequence[str]) -> tuple[str, ...]:
-    """argv behind trtllm-llmapi-launch when the run serves one TP x PP > 1 model; checks the task count."""
-    prefix = launch_prefix(config)
-    if not prefix:
-        return tuple(argv)
-    backend = config.backend
-    assert isinstance(backend, TrtllmConfig)
-    ranks = config.slurm.nodes * config.slurm.ntasks_per_node
-    if ranks != backend.gpus_per_replica:
-        per_node = min(backend.gpus_per_replica, config.slurm.gpus_per_node or 8)
-        raise ConfigError(
-            f"slurm.nodes x slurm.ntasks_per_node = {ranks} ranks, but trtllm-llmapi-launch needs one rank per GPU "
-            f"of the TP x PP = {backend.gpus_per_replica} model",
-            hint=f"set slurm.nodes: {-(-backend.gpus_per_replica // per_node)} and slurm.ntasks_per_node: {per_node}")
-    check_launchable([arg.replace(_JOB_ID, "0") for arg in argv])
-    return (*prefix, *argv)
-
-
-def _with_launcher(base: slurm_stages.StageBuilder) -> slurm_stages.StageBuilder:
-    def build(config: RunConfig, options: slurm_stages.StageOptions) -> slurm_stages.StageCommand:
-        command = base(config, options)
-        return dataclasses.replace(command, argv=launcher_argv(config, command.argv))
-
-    build.trtllm_launcher = True  # type: ignore[attr-defined]
-    return build
-
-
-def register_slurm_stages() -> None:
-    """Register quantize/convert/build, and put trtllm-llmapi-launch in front of run/accuracy/compliance. Idempotent."""
-    for name, build in slurm_builders().items():
-        if name not in slurm_stages.stage_names():
-            slurm_stages.register(name, build)
-    for name in ("run", "accuracy", "compliance"):
-        base = slurm_stages.builder(name)
-        if not getattr(base, "trtllm_launcher", False):
-            slurm_stages.register(name, _with_launcher(base), replace=True)
-
-
-register_slurm_stages()

@@ -21,10 +21,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from harness.backends.base import BackendInfo, TokenSink
-from harness.backends.sampling import check_streaming_support, sampling_spec
+from harness.backends.base import BackendInfo, BackendSetup, TokenSink
+from harness.backends.sampling import check_streaming_support
 from harness.backends.streaming import StreamRelay
-from harness.backends.trtllm_support import (
+from harness.backends.trtllm.options import TrtllmOptions
+from harness.backends.trtllm.support import (
     INSTALL_HINT,
     check_engine_dir,
     check_gpu_layout,
@@ -34,10 +35,10 @@ from harness.backends.trtllm_support import (
     llm_kwargs,
     sampling_kwargs,
 )
-from harness.config import RunConfig, TrtllmConfig
 from harness.errors import BackendError, EnvironmentProblem, HarnessError
-from harness.tokenizer import eos_token_id, load_tokenizer
 from harness.types import GenerationRequest
+
+__all__ = ["TrtllmBackend", "import_tensorrt_llm"]
 
 
 def import_tensorrt_llm() -> ModuleType:
@@ -53,37 +54,38 @@ def import_tensorrt_llm() -> ModuleType:
 class TrtllmBackend:
     """TensorRT-LLM LLM API behind the Backend protocol."""
 
-    def __init__(self, config: RunConfig) -> None:
-        options = config.backend
-        assert isinstance(options, TrtllmConfig)
+    def __init__(self, options: TrtllmOptions, setup: BackendSetup) -> None:
         self.options = options
-        self.config = config
+        self.setup = setup
         self._llm: Any = None
-        self._params: Any = None
-        self._eos = 0
+        self._sampling_params: Any = None  # the SamplingParams class; one fresh object per request
+        self._sampling_kwargs: dict[str, Any] = {}
+        self._relay: StreamRelay | None = None
+        self._eos = setup.sampling.eos_token_id
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._inflight: dict[int, Any] = {}
         self._cancelled = threading.Event()
 
-    def start(self) -> BackendInfo:
-        """Check version and GPU layout, build LLM and SamplingParams, start the event-loop thread."""
+    def start(self, sink: TokenSink) -> BackendInfo:
+        """Check version and GPU layout, build the LLM, keep the sink, start the event-loop thread."""
         trtllm = import_tensorrt_llm()
         version = str(getattr(trtllm, "__version__", "unknown"))
         notes = check_version(version, self.options.backend)
-        layout = (check_gpu_layout(self.options, self.config.distributed.replicas)
+        layout = (check_gpu_layout(self.options, self.setup.replicas)
                   if self.options.gpu_check else "GPU layout check disabled (backend.gpu_check: false)")
-        model_path = str(self.config.model.path)
+        model_path = str(self.setup.model.path)
         if self.options.backend == "tensorrt":
             check_engine_dir(model_path, self.options.tensor_parallel_size, self.options.pipeline_parallel_size)
-        tokenizer = load_tokenizer(self.config.model.tokenizer or model_path)
-        self._eos = eos_token_id(tokenizer, self.config.model.eos_token_id)
-        spec = sampling_spec(self.config.generation, self._eos, tokenizer.pad_token_id)
-        check_streaming_support(spec, self.config.scenario.streams_first_token, "trtllm")
-        self._params = trtllm.SamplingParams(**sampling_kwargs(spec))
+        spec = self.setup.sampling
+        check_streaming_support(spec, self.setup.streams_first_token, "trtllm")
+        self._sampling_params = trtllm.SamplingParams
+        self._sampling_kwargs = sampling_kwargs(spec)
+        self._sampling_params(**self._sampling_kwargs)  # invalid arguments fail here, before the model loads
         self._llm = self._build_llm(trtllm, model_path)
+        self._relay = StreamRelay(sink)
         self._start_loop()
-        name = self.config.model.name or Path(model_path).name
+        name = self.setup.model.name or Path(model_path).name
         return BackendInfo(
             name=f"trtllm {version} ({self.options.backend}, {name}, TP{self.options.tensor_parallel_size}"
                  f"xPP{self.options.pipeline_parallel_size})",
@@ -126,11 +128,11 @@ class TrtllmBackend:
         """Nothing to do here: TensorRT-LLM warms its engine (and captures its CUDA graphs) when the LLM loads."""
         return None
 
-    def submit(self, requests: Sequence[GenerationRequest], sink: TokenSink) -> None:
+    def submit(self, requests: Sequence[GenerationRequest]) -> None:
         """Schedule one coroutine per request on the loop thread; returns at once."""
-        if self._loop is None:
+        if self._loop is None or self._relay is None:
             raise BackendError("trtllm backend used before start()")
-        relay = StreamRelay(sink)
+        relay = self._relay
         for request in requests:
             relay.open(request.request_id, request.want_first_token)
             asyncio.run_coroutine_threadsafe(self._serve(request, relay), self._loop)
@@ -141,7 +143,8 @@ class TrtllmBackend:
             relay.fail(request_id, BackendError("cancelled"))
             return
         try:
-            result = self._llm.generate_async(list(request.input_ids), self._params,
+            params = self._sampling_params(**self._sampling_kwargs)  # fresh per request, as NVIDIA's harness does
+            result = self._llm.generate_async(list(request.input_ids), params,
                                               streaming=request.want_first_token)
             self._inflight[request_id] = result
             if request.want_first_token:
@@ -184,8 +187,3 @@ class TrtllmBackend:
             self._thread = None
         if loop is not None and not loop.is_running():
             loop.close()
-
-
-def create_trtllm_backend(config: RunConfig) -> TrtllmBackend:
-    """Factory used by harness.backends.base.create."""
-    return TrtllmBackend(config)

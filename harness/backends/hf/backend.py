@@ -21,14 +21,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.backends.base import BackendInfo, Completion, SinkBase, TokenSink
-from harness.backends.sampling import SamplingSpec, check_streaming_support, hf_generate_kwargs, sampling_spec
+from harness.backends.base import BackendInfo, BackendSetup, TokenSink
+from harness.backends.hf.options import HfOptions
+from harness.backends.sampling import check_streaming_support, hf_generate_kwargs
 from harness.backends.streaming import StreamRelay
 from harness.backends.worker import RequestQueue
-from harness.config import HfConfig, RunConfig
 from harness.errors import BackendError, ConfigError
 from harness.model_files import EMBEDDED_NAME, force_offline, resolve_model
-from harness.tokenizer import eos_token_id, load_tokenizer
+from harness.types import GenerationRequest
+
+__all__ = ["HfBackend", "cpu_threads_per_rank", "pick_device", "pick_dtype"]
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -97,38 +99,36 @@ class _FirstTokenStreamer:
 
 
 class HfBackend:
-    """transformers generate() behind the Backend protocol."""
+    """transformers generate() (or the static decoder) behind the Backend protocol."""
 
-    def __init__(self, config: RunConfig) -> None:
-        options = config.backend
-        assert isinstance(options, HfConfig)
+    def __init__(self, options: HfOptions, setup: BackendSetup) -> None:
         self.options = options
-        self.config = config
+        self.setup = setup
+        self.spec = setup.sampling
         self.model: Any = None
-        self.spec: SamplingSpec | None = None
+        self._sink: TokenSink | None = None
         self._requests = RequestQueue("hf-backend", stop_timeout_s=60)
         self._device = "cpu"
         self._static: Any = None
         self._notes: list[str] = []
 
-    def start(self) -> BackendInfo:
-        """Load tokenizer and model (offline only), then start the worker thread."""
+    def start(self, sink: TokenSink) -> BackendInfo:
+        """Load the model (offline only), keep the sink, then start the worker thread."""
         force_offline()
+        check_streaming_support(self.spec, self.setup.streams_first_token, "hf")
         torch.set_num_threads(self.options.threads or cpu_threads_per_rank())
         self._device = pick_device(self.options.device)
         dtype = pick_dtype(self.options.dtype, self._device)
-        tokenizer = load_tokenizer(self.config.model.tokenizer or self.config.model.path)
-        eos = eos_token_id(tokenizer, self.config.model.eos_token_id)
-        self.spec = sampling_spec(self.config.generation, eos, tokenizer.pad_token_id)
-        check_streaming_support(self.spec, self.config.scenario.streams_first_token, "hf")
         self.model = self._load_model(dtype)
         self._static = self._static_decoder()
+        self._sink = sink
         self._requests.start(self._work)
-        name = self.config.model.name or (EMBEDDED_NAME if self.config.model.is_embedded else self.config.model.path)
+        model = self.setup.model
+        name = model.name or (EMBEDDED_NAME if model.is_embedded else model.path)
         decode = "static decode" if self._static is not None else "generate"
         return BackendInfo(
             name=f"hf ({name}, {self._device}, {str(dtype).removeprefix('torch.')}, {decode})",
-            eos_token_id=eos, max_batch_size=self.options.max_batch_size, streaming=True,
+            eos_token_id=self.spec.eos_token_id, max_batch_size=self.options.max_batch_size, streaming=True,
             device=self._device, versions=_versions(), notes=tuple(self._notes),
         )
 
@@ -137,9 +137,8 @@ class HfBackend:
         mode = self.options.decode
         if mode == "generate" or (mode == "auto" and not self._device.startswith("cuda")):
             return None
-        from harness.backends.hf_decode import StaticDecoder, unsupported_reason
+        from harness.backends.hf.decode import StaticDecoder, unsupported_reason
 
-        assert self.spec is not None
         reason = unsupported_reason(self.model, self.spec)
         if reason is None:
             return StaticDecoder(self.model, self.spec, self.options.max_batch_size)
@@ -155,7 +154,7 @@ class HfBackend:
 
         hf_logging.disable_progress_bar()  # our own progress display is the one the user watches
 
-        files = resolve_model(self.config.model.path)
+        files = resolve_model(self.setup.model.path)
         kwargs: dict[str, Any] = {"dtype": dtype}
         if files.gguf_file:
             kwargs["gguf_file"] = files.gguf_file
@@ -176,9 +175,11 @@ class HfBackend:
         return (f"KV cache for {self._static.capacity} slots, {captured} decode graphs captured in "
                 f"{time.monotonic() - started:.1f} s before the timed run")
 
-    def submit(self, requests: Sequence[Any], sink: TokenSink) -> None:
+    def submit(self, requests: Sequence[GenerationRequest]) -> None:
         """Queue requests; the worker batches them in order."""
-        self._requests.put(requests, sink)
+        if self._sink is None:
+            raise BackendError("hf backend used before start()")
+        self._requests.put(requests)
 
     def cancel_all(self) -> None:
         """Drop queued requests (each fails with 'cancelled')."""
@@ -192,7 +193,7 @@ class HfBackend:
         self.model = None
         self._static = None
 
-    def _next_batch(self, backlog: list[tuple[Any, TokenSink]]) -> list[tuple[Any, TokenSink]] | None:
+    def _next_batch(self, backlog: list[GenerationRequest]) -> list[GenerationRequest] | None:
         limit = self.options.max_batch_size
         deadline = time.monotonic() + self.options.batch_wait_ms / 1000
         while len(backlog) < limit:
@@ -205,39 +206,41 @@ class HfBackend:
                 break
             if item is None:
                 return None if not backlog else backlog[:]
-            backlog.extend((request, item[1]) for request in item[0])
+            backlog.extend(item)
         batch, backlog[:] = backlog[:limit], backlog[limit:]
         return batch
 
     def _work(self) -> None:
-        backlog: list[tuple[Any, TokenSink]] = []
+        backlog: list[GenerationRequest] = []
+        assert self._sink is not None
         while True:
             batch = self._next_batch(backlog)
             if not batch:
                 return
             if self._requests.cancelled.is_set():
-                for request, sink in batch:
-                    sink.fail(request.request_id, RuntimeError("cancelled"))
+                for request in batch:
+                    self._sink.fail(request.request_id, RuntimeError("cancelled"))
                 continue
             self._generate_batch(batch)
 
-    def _generate_batch(self, batch: list[tuple[Any, TokenSink]]) -> None:
-        sinks = {request.request_id: sink for request, sink in batch}
-        relay = StreamRelay(_MultiSink(sinks))
-        for request, _ in batch:
+    def _generate_batch(self, batch: list[GenerationRequest]) -> None:
+        assert self._sink is not None
+        relay = StreamRelay(self._sink)
+        request_ids = [request.request_id for request in batch]
+        for request in batch:
             relay.open(request.request_id, request.want_first_token)
         try:
-            rows = self.generate([list(r.input_ids) for r, _ in batch], relay, [r.request_id for r, _ in batch],
-                                 any(r.want_first_token for r, _ in batch))
-            relay.finish_each([(request.request_id, row) for (request, _), row in zip(batch, rows, strict=False)])
+            rows = self.generate([list(r.input_ids) for r in batch], relay, request_ids,
+                                 any(r.want_first_token for r in batch))
+            relay.finish_rows(request_ids, rows)
         except Exception as err:  # a model failure must not hang LoadGen: fail the requests
             relay.fail_all(BackendError(f"hf generate failed: {err}"))
 
     @torch.inference_mode()
     def generate(self, prompts: list[list[int]], relay: StreamRelay | None = None,
-                 request_ids: list[int] | None = None, stream_first: bool = False) -> list[list[int]]:
-        """Greedy/sampled generation for a batch of token-id prompts; returns generated ids per row."""
-        assert self.spec is not None
+                 request_ids: list[int] | None = None, stream_first: bool = False) -> np.ndarray:
+        """Greedy/sampled generation for a batch of token-id prompts: one row of generated ids per prompt
+        (padding after EOS, which the SUT cuts)."""
         if self._static is not None:
             on_first = None
             if stream_first and relay is not None and request_ids is not None:
@@ -255,7 +258,7 @@ class HfBackend:
         if stream_first and relay is not None and request_ids is not None:
             kwargs["streamer"] = _FirstTokenStreamer(relay, request_ids)
         output = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
-        return [row.tolist() for row in output[:, width:].cpu()]
+        return output[:, width:].to(torch.int32).cpu().numpy()
 
 
 def _first_token_forwarder(relay: StreamRelay, request_ids: list[int]) -> Any:
@@ -264,48 +267,9 @@ def _first_token_forwarder(relay: StreamRelay, request_ids: list[int]) -> Any:
     return forward
 
 
-def _by_sink(sinks: dict[int, TokenSink], request_ids: Sequence[int]) -> list[tuple[TokenSink, list[int]]]:
-    """Positions of the requests grouped by the sink each request came with, keeping their order."""
-    groups: dict[int, tuple[TokenSink, list[int]]] = {}
-    for position, request_id in enumerate(request_ids):
-        sink = sinks[request_id]
-        groups.setdefault(id(sink), (sink, []))[1].append(position)
-    return list(groups.values())
-
-
-class _MultiSink(SinkBase):
-    """Routes relay calls to the sink each request came with."""
-
-    def __init__(self, sinks: dict[int, TokenSink]) -> None:
-        self.sinks = sinks
-
-    def first_token(self, request_id: int, token_id: int) -> None:
-        self.sinks[request_id].first_token(request_id, token_id)
-
-    def complete(self, request_id: int, token_ids: Sequence[int]) -> None:
-        self.sinks[request_id].complete(request_id, token_ids)
-
-    def first_tokens(self, firsts: Sequence[tuple[int, int]]) -> None:
-        for sink, positions in _by_sink(self.sinks, [request_id for request_id, _ in firsts]):
-            sink.first_tokens([firsts[k] for k in positions])
-
-    def complete_batch(self, completions: Sequence[Completion]) -> None:
-        for sink, positions in _by_sink(self.sinks, [request_id for request_id, _ in completions]):
-            sink.complete_batch([completions[k] for k in positions])
-
-    def complete_rows(self, request_ids: Sequence[int], rows: np.ndarray) -> None:
-        for sink, positions in _by_sink(self.sinks, request_ids):
-            sink.complete_rows([request_ids[k] for k in positions], rows[positions])
-
-
 def _versions() -> dict[str, str]:
     found = {"torch": torch.__version__}
     for name in ("transformers", "accelerate", "gguf"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             found[name] = metadata.version(name)
     return found
-
-
-def create_hf_backend(config: RunConfig) -> HfBackend:
-    """Factory used by harness.backends.base.create."""
-    return HfBackend(config)

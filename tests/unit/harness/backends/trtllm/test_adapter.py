@@ -17,14 +17,16 @@ from typing import Any
 
 import pytest
 
-from harness.backends.base import SinkBase, create
-from harness.backends.trtllm import TrtllmBackend
+from harness.backends.base import BackendInfo
+from harness.backends.trtllm.adapter import TrtllmBackend
 from harness.config import RunConfig, build_config
+from harness.distributed.replicas import backend_setup, create_backend
 from harness.errors import BackendError, ConfigError, EnvironmentProblem, PreflightError
 from harness.tokenizer import load_tokenizer
 from harness.types import GenerationRequest
+from tests.unit.harness.backends.sinks import PerRequestSink
 
-FAKES = str(Path(__file__).resolve().parents[3] / "fakes")
+FAKES = str(Path(__file__).resolve().parents[4] / "fakes")
 LAUNCHER_ENV = ("TLLM_SPAWN_PROXY_PROCESS", "tllm_mpi_size", "SLURM_NTASKS", "WORLD_SIZE", "SLURM_GPUS_ON_NODE",
                 "CUDA_VISIBLE_DEVICES", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS_PER_NODE",
                 "OMPI_COMM_WORLD_LOCAL_SIZE")
@@ -70,7 +72,7 @@ def make_config(tokenizer_path: str, model_path: str = "/models/llama-2-70b-fp8"
     return build_config(data)
 
 
-class Recorder(SinkBase):
+class Recorder(PerRequestSink):
     """A TokenSink that keeps every call in order and signals when `expected` requests have ended."""
 
     def __init__(self, expected: int) -> None:
@@ -101,23 +103,46 @@ class Recorder(SinkBase):
 PROMPTS = [(1, 15043, 29892, 590), (1, 450, 7483), (1, 1724, 338, 278, 7483, 310), (1, 306)]
 
 
+def trtllm(config: RunConfig) -> TrtllmBackend:
+    """The adapter with its options and the setup the run would give it (tokenizer from model.tokenizer)."""
+    assert config.backend.kind == "trtllm"
+    return TrtllmBackend(config.backend, backend_setup(config, load_tokenizer(config.model.tokenizer)))
+
+
+RECORDERS: dict[int, Recorder] = {}  # backend id -> the sink it was started with
+
+
+def start(backend: TrtllmBackend) -> BackendInfo:
+    """Start the backend with a fresh Recorder as its sink (serve() reads it)."""
+    recorder = Recorder(0)
+    RECORDERS[id(backend)] = recorder
+    return backend.start(recorder)
+
+
 def serve(backend: TrtllmBackend, want_first: bool, prompts: Sequence[tuple[int, ...]] = PROMPTS) -> Recorder:
-    recorder = Recorder(len(prompts))
+    recorder = RECORDERS[id(backend)]
+    recorder.done.clear()
+    recorder.expected = sum(1 for event in recorder.events if event[0] != "first") + len(prompts)
     requests = [GenerationRequest(request_id=100 + i, sample_index=i, input_ids=p, want_first_token=want_first)
                 for i, p in enumerate(prompts)]
-    backend.submit(requests, recorder)
+    backend.submit(requests)
     assert recorder.done.wait(20), f"backend did not finish: {recorder.events}"
     return recorder
 
 
 def expected_answer(fake: ModuleType, prompt: tuple[int, ...], backend: TrtllmBackend, eos: int) -> list[int]:
-    tokens, reason = fake.fake_tokens(list(prompt), backend._params)
+    tokens, reason = fake.fake_tokens(list(prompt), params_of(backend))
     return [*tokens, eos] if reason == "stop" and eos not in tokens else tokens
 
 
+def params_of(backend: TrtllmBackend) -> Any:
+    """A SamplingParams as the adapter builds one for each request."""
+    return backend._sampling_params(**backend._sampling_kwargs)
+
+
 def test_offline_returns_generated_ids_with_eos_appended_on_stop(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
-    backend = TrtllmBackend(make_config(tokenizer_path))
-    info = backend.start()
+    backend = trtllm(make_config(tokenizer_path))
+    info = start(backend)
     try:
         eos = load_tokenizer(tokenizer_path).eos_token_id
         assert info.eos_token_id == eos == 2 and info.versions == {"tensorrt_llm": "1.2.1"}
@@ -134,18 +159,18 @@ def test_offline_returns_generated_ids_with_eos_appended_on_stop(fake_trtllm: Mo
 
 def test_sampling_params_follow_generation_config(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
     config = make_config(tokenizer_path, generation={"max_new_tokens": 64, "min_new_tokens": 2})
-    backend = TrtllmBackend(config)
-    info = backend.start()
+    backend = trtllm(config)
+    info = start(backend)
     backend.stop()
-    params = backend._params
+    params = params_of(backend)
     assert (params.end_id, params.pad_id) == (info.eos_token_id, load_tokenizer(tokenizer_path).pad_token_id)
     assert (params.max_tokens, params.min_tokens, params.top_k, params.detokenize) == (64, 2, 1, False)
     assert params.use_beam_search is False and params.temperature is None
 
 
 def test_server_reports_first_token_before_completion(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
-    backend = TrtllmBackend(make_config(tokenizer_path, scenario="Server"))
-    backend.start()
+    backend = trtllm(make_config(tokenizer_path, scenario="Server"))
+    start(backend)
     try:
         recorder = serve(backend, want_first=True)
     finally:
@@ -160,8 +185,8 @@ def test_server_reports_first_token_before_completion(fake_trtllm: ModuleType, t
 
 def test_end_id_already_in_output_is_not_doubled(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
     fake_trtllm.STATE.include_end_id = True
-    backend = TrtllmBackend(make_config(tokenizer_path))
-    info = backend.start()
+    backend = trtllm(make_config(tokenizer_path))
+    info = start(backend)
     try:
         completed = serve(backend, want_first=False).of("complete")
     finally:
@@ -171,8 +196,8 @@ def test_end_id_already_in_output_is_not_doubled(fake_trtllm: ModuleType, tokeni
 
 
 def test_length_limited_answer_gets_no_eos(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
-    backend = TrtllmBackend(make_config(tokenizer_path, generation={"max_new_tokens": 2}))
-    info = backend.start()
+    backend = trtllm(make_config(tokenizer_path, generation={"max_new_tokens": 2}))
+    info = start(backend)
     try:
         completed = serve(backend, want_first=False).of("complete")
     finally:
@@ -187,8 +212,8 @@ def test_llm_gets_parallel_sizes_and_kv_cache_config(fake_trtllm: ModuleType, to
     config = make_config(tokenizer_path, backend={
         "tensor_parallel_size": 8, "pipeline_parallel_size": 2, "max_batch_size": 896, "max_num_tokens": 8192,
         "kv_cache_dtype": "fp8", "kv_cache_free_gpu_memory_fraction": 0.85})
-    backend = TrtllmBackend(config)
-    info = backend.start()
+    backend = trtllm(config)
+    info = start(backend)
     backend.stop()
     llm = fake_trtllm.STATE.llms[0]
     kv = llm.kwargs["kv_cache_config"]
@@ -205,8 +230,8 @@ def test_engine_dir_uses_tensorrt_engine_llm(fake_trtllm: ModuleType, tokenizer_
     for rank in range(2):
         (engine / f"rank{rank}.engine").write_bytes(b"engine")
     config = make_config(tokenizer_path, str(engine), backend={"backend": "tensorrt", "tensor_parallel_size": 2})
-    backend = TrtllmBackend(config)
-    backend.start()
+    backend = trtllm(config)
+    start(backend)
     try:
         completed = serve(backend, want_first=False).of("complete")
     finally:
@@ -223,7 +248,7 @@ def test_engine_built_for_other_layout_is_refused(fake_trtllm: ModuleType, token
     config = make_config(tokenizer_path, str(tmp_path), backend={
         "backend": "tensorrt", "tensor_parallel_size": 8, "pipeline_parallel_size": 2, "gpu_check": False})
     with pytest.raises(ConfigError, match=r"built for TP 8 x PP 1, but the config asks for TP 8 x PP 2"):
-        TrtllmBackend(config).start()
+        start(trtllm(config))
     assert fake_trtllm.STATE.llms == []
 
 
@@ -231,7 +256,7 @@ def test_missing_package_is_an_environment_problem(tokenizer_path: str, monkeypa
     _drop_fake_modules()
     monkeypatch.setitem(sys.modules, "tensorrt_llm", None)  # import fails exactly as when not installed
     with pytest.raises(EnvironmentProblem) as caught:
-        TrtllmBackend(make_config(tokenizer_path)).start()
+        start(trtllm(make_config(tokenizer_path)))
     assert caught.value.exit_code == 3
     assert "tensorrt_llm" in caught.value.message and "tensorrt-llm" in (caught.value.hint or "")
 
@@ -245,14 +270,14 @@ def test_unsupported_versions_are_refused(fake_trtllm: ModuleType, tokenizer_pat
     fake_trtllm.STATE.version = version
     settings = {"backend": "tensorrt"} if engine else {}
     with pytest.raises(EnvironmentProblem, match=message):
-        TrtllmBackend(make_config(tokenizer_path, str(tmp_path), backend=settings)).start()
+        start(trtllm(make_config(tokenizer_path, str(tmp_path), backend=settings)))
     assert fake_trtllm.STATE.llms == []
 
 
 def test_newer_version_runs_with_a_note(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
     fake_trtllm.STATE.version = "1.4.0"
-    backend = TrtllmBackend(make_config(tokenizer_path))
-    info = backend.start()
+    backend = trtllm(make_config(tokenizer_path))
+    info = start(backend)
     backend.stop()
     assert any("newer than the release" in note for note in info.notes)
 
@@ -264,7 +289,7 @@ def test_gpu_count_mismatch_is_refused_before_loading(fake_trtllm: ModuleType, t
         monkeypatch.setenv(name, value)
     config = make_config(tokenizer_path, backend={"tensor_parallel_size": 8, "pipeline_parallel_size": 2})
     with pytest.raises(PreflightError, match=r"= 16 GPUs per model, but this process has 1") as caught:
-        TrtllmBackend(config).start()
+        start(trtllm(config))
     assert "trtllm-llmapi-launch" in (caught.value.hint or "")
     assert fake_trtllm.STATE.llms == []
 
@@ -273,22 +298,22 @@ def test_llm_load_failure_becomes_backend_error(fake_trtllm: ModuleType, tokeniz
     fake_trtllm.STATE.device_count = 4
     config = make_config(tokenizer_path, backend={"tensor_parallel_size": 8, "gpu_check": False})
     with pytest.raises(BackendError, match="Only 4 GPUs are available, but 8 are required") as caught:
-        TrtllmBackend(config).start()
+        start(trtllm(config))
     assert caught.value.exit_code == 4
 
 
 def test_beam_search_offline_and_refused_for_server(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
-    backend = TrtllmBackend(make_config(tokenizer_path, generation={"num_beams": 4}))
-    backend.start()
+    backend = trtllm(make_config(tokenizer_path, generation={"num_beams": 4}))
+    start(backend)
     backend.stop()
-    assert (backend._params.use_beam_search, backend._params.best_of, backend._params.n) == (True, 4, 1)
+    assert (params_of(backend).use_beam_search, params_of(backend).best_of, params_of(backend).n) == (True, 4, 1)
     with pytest.raises(ConfigError, match="num_beams is 4"):
-        TrtllmBackend(make_config(tokenizer_path, scenario="Server", generation={"num_beams": 4})).start()
+        start(trtllm(make_config(tokenizer_path, scenario="Server", generation={"num_beams": 4})))
 
 
 def test_cancel_all_fails_requests_not_yet_served(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
-    backend = TrtllmBackend(make_config(tokenizer_path))
-    backend.start()
+    backend = trtllm(make_config(tokenizer_path))
+    start(backend)
     try:
         backend.cancel_all()
         recorder = serve(backend, want_first=False)
@@ -300,9 +325,10 @@ def test_cancel_all_fails_requests_not_yet_served(fake_trtllm: ModuleType, token
 
 
 def test_stop_is_idempotent_and_factory_is_registered(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
-    backend = create(make_config(tokenizer_path))
+    config = make_config(tokenizer_path)
+    backend = create_backend(config, load_tokenizer(config.model.tokenizer))
     assert isinstance(backend, TrtllmBackend)
-    backend.start()
+    start(backend)
     backend.stop()
     backend.stop()
     assert fake_trtllm.STATE.llms[0].shut_down
@@ -310,12 +336,12 @@ def test_stop_is_idempotent_and_factory_is_registered(fake_trtllm: ModuleType, t
 
 def test_cancel_all_aborts_requests_in_flight(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
     fake_trtllm.STATE.step_delay_s = 0.05
-    backend = TrtllmBackend(make_config(tokenizer_path))
-    backend.start()
-    recorder = Recorder(len(PROMPTS))
+    backend = trtllm(make_config(tokenizer_path))
+    start(backend)
+    recorder = RECORDERS[id(backend)]
+    recorder.expected = len(PROMPTS)
     try:
-        backend.submit([GenerationRequest(request_id=i, sample_index=i, input_ids=p) for i, p in enumerate(PROMPTS)],
-                       recorder)
+        backend.submit([GenerationRequest(request_id=i, sample_index=i, input_ids=p) for i, p in enumerate(PROMPTS)])
         while len(backend._inflight) < len(PROMPTS):
             threading.Event().wait(0.01)
         backend.cancel_all()
@@ -375,8 +401,8 @@ API_SURFACE_V1_2_1: dict[str, str] = {
 
 def _exercise(tokenizer_path: str, engine_dir: Path, **settings: Any) -> None:
     model = str(engine_dir) if settings.get("backend", {}).get("backend") == "tensorrt" else "/models/llama"
-    backend = TrtllmBackend(make_config(tokenizer_path, model, **settings))
-    backend.start()
+    backend = trtllm(make_config(tokenizer_path, model, **settings))
+    start(backend)
     try:
         serve(backend, want_first=settings.get("scenario") == "Server")
     finally:

@@ -15,11 +15,7 @@ from typing import Any
 
 import pytest
 
-from harness.config import RunConfig, build_config
-from harness.errors import ConfigError
-from harness.slurm.render import render_text
-from harness.slurm.stages import StageOptions, build_stage, stage_names
-from harness.trtllm_stages import (
+from harness.backends.trtllm.preparation import (
     PRESETS,
     build_argv,
     convert_argv,
@@ -29,6 +25,11 @@ from harness.trtllm_stages import (
     quantize_argv,
     stage_commands,
 )
+from harness.config import RunConfig, build_config
+from harness.errors import ConfigError
+from harness.slurm.render import render_text
+from harness.slurm.stages import StageOptions, build_stage, stage_names
+from harness.slurm.trtllm import launcher_argv
 
 SEED = preset("h100-fp8")  # 2 nodes x 8 GPUs, TP8 x PP2, as in the seed
 SLURM = {"gpus_per_node": 8, "partition": "gpu", "container_image": "/lustre/images/trtllm-1.2.1.sqsh",
@@ -197,37 +198,45 @@ def _trtllm_run(model_path: str, backend: str = "tensorrt", pp: int = 2, replica
                                      "pipeline_parallel_size": pp}, "distributed": {"replicas": replicas}})
 
 
+def _pipeline_for(config: RunConfig, extra: dict[str, str]) -> Any:
+    assert config.backend.kind == "trtllm"
+    return pipeline_for(config.backend, config.model, extra)
+
+
 def test_pipeline_for_a_run_config_uses_its_layout_and_paths() -> None:
     config = _trtllm_run("/lustre/trt/engine_16gpu_tp8_pp2")
-    pipe = pipeline_for(config, {"work_dir": "/lustre/trt"})
+    pipe = _pipeline_for(config, {"work_dir": "/lustre/trt"})
     assert pipe.engine_dir == "/lustre/trt/engine_16gpu_tp8_pp2" and pipe.hf_model_dir == "/models/Llama-2-70b-chat-hf"
     assert _flag(quantize_argv(pipe), "--pp_size") == "2"
 
 
 def test_pipeline_refuses_stages_the_run_would_not_read() -> None:
     with pytest.raises(ConfigError, match=r"model\.path is /lustre/trt/engine_8gpu_tp8_pp1, but the stages write"):
-        pipeline_for(_trtllm_run("/lustre/trt/engine_8gpu_tp8_pp1"), {"work_dir": "/lustre/trt"})
+        _pipeline_for(_trtllm_run("/lustre/trt/engine_8gpu_tp8_pp1"), {"work_dir": "/lustre/trt"})
     with pytest.raises(ConfigError, match=r"produce a tensorrt model, but backend\.backend is 'pytorch'"):
-        pipeline_for(_trtllm_run("/lustre/trt/engine_16gpu_tp8_pp2", backend="pytorch"), {"preset": "h100-fp8"})
+        _pipeline_for(_trtllm_run("/lustre/trt/engine_16gpu_tp8_pp2", backend="pytorch"), {"preset": "h100-fp8"})
     with pytest.raises(ConfigError, match=r"need backend\.kind trtllm"):
-        pipeline_for(build_config({"backend": {"kind": "fake"}}), {})
+        build_stage("quantize", build_config({"backend": {"kind": "fake"}}), StageOptions(config_path="/j/c.yaml"))
 
 
 def test_launch_prefix_only_for_one_multi_gpu_model() -> None:
-    assert launch_prefix(_trtllm_run("/m")) == ["trtllm-llmapi-launch"]
-    assert launch_prefix(_trtllm_run("/m", pp=1, replicas=2)) == []
-    assert launch_prefix(build_config({"backend": {"kind": "fake"}})) == []
+    one, two = _trtllm_run("/m"), _trtllm_run("/m", pp=1, replicas=2)
+    assert one.backend.kind == two.backend.kind == "trtllm"
+    assert launch_prefix(one.backend, one.distributed.replicas) == ["trtllm-llmapi-launch"]
+    assert launch_prefix(two.backend, two.distributed.replicas) == []
+    assert launcher_argv(build_config({"backend": {"kind": "fake"}}), ["python3", "-m", "harness"]) == (
+        "python3", "-m", "harness")
 
 
 def test_pipeline_defaults_come_from_the_run_config() -> None:
-    pipe = pipeline_for(_trtllm_run("/lustre/trt/engine_16gpu_tp8_pp2"), {})
+    pipe = _pipeline_for(_trtllm_run("/lustre/trt/engine_16gpu_tp8_pp2"), {})
     assert (pipe.work_dir, pipe.quantize.qformat if pipe.quantize else None) == ("/lustre/trt", "fp8")
-    hf = pipeline_for(_trtllm_run("/lustre/trt/llama2-70b-fp8-hf", backend="pytorch", pp=1), {})
+    hf = _pipeline_for(_trtllm_run("/lustre/trt/llama2-70b-fp8-hf", backend="pytorch", pp=1), {})
     assert hf.build is None and hf.model_path == "/lustre/trt/llama2-70b-fp8-hf"
     int8 = build_config({"model": {"path": "/a/engine_8gpu_tp8_pp1", "tokenizer": "/models/hf"},
                          "backend": {"kind": "trtllm", "backend": "tensorrt", "tensor_parallel_size": 8,
                                      "stages": {"preset": "a100-int8"}}})
-    assert _flag(quantize_argv(pipeline_for(int8, {})), "--qformat") == "int8_sq"
+    assert _flag(quantize_argv(_pipeline_for(int8, {})), "--qformat") == "int8_sq"
     with pytest.raises(ConfigError, match="unknown key"):
-        pipeline_for(build_config({"model": {"path": "/a/b"}, "backend": {"kind": "trtllm",
+        _pipeline_for(build_config({"model": {"path": "/a/b"}, "backend": {"kind": "trtllm",
                                                                           "stages": {"presets": "x"}}}), {})

@@ -1,0 +1,1 @@
+"""The instant fake backends (echo, fixed, oracle) for tests and overhead benchmarks."""

@@ -1,0 +1,1 @@
+"""The PyTorch/transformers backend (CPU or CUDA; static-cache graph decoder for greedy Llama on CUDA)."""

@@ -1,0 +1,31 @@
+"""BackendOptions: the base of every engine's own options model, with its replica and dispatch rules."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from harness.settings import ModelConfig, Section
+
+__all__ = ["BackendOptions"]
+
+
+class BackendOptions(Section):
+    """An engine's `backend:` section. Each engine subclasses it with `kind: Literal["<engine>"]`.
+
+    The distributed layer asks the options, never the engine's name, how replicas differ and how requests
+    are handed to them.
+    """
+
+    kind: str
+
+    def for_replica(self, index: int) -> Self:
+        """The options of data-parallel replica `index` (default: the same for every replica)."""
+        return self
+
+    def dispatch_chunk(self, offline: bool) -> int:
+        """How many consecutive requests the dispatcher gives one replica at a time (default 1)."""
+        return 1
+
+    def model_problem(self, model: ModelConfig) -> str | None:
+        """Why this engine cannot serve `model` (checked when the config is validated); None when it can."""
+        return None

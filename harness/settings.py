@@ -1,0 +1,96 @@
+"""The run's shared config sections (model, dataset, generation, LoadGen, distribution): pure pydantic, no I/O.
+
+They sit below the backends so that an engine's options and factory can use them without the whole
+RunConfig (harness.config composes them, with each engine's own options, into one RunConfig).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["DatasetConfig", "DistributedConfig", "GenerationConfig", "LoadGenConfig", "ModelConfig", "Section"]
+
+
+class Section(BaseModel):
+    """Base of every config section: frozen, unknown keys refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelConfig(Section):
+    """Which model the backend serves and which tokenizer decodes its output."""
+
+    path: str | None = Field(None, description="HF checkpoint dir or .gguf file; null = embedded SmolLM2-135M")
+    tokenizer: str | None = Field(None, description="tokenizer dir or .gguf; default: path")
+    name: str | None = Field(None, description="display name for reports; default: derived from path")
+    eos_token_id: int | None = Field(None, description="override the tokenizer's EOS id")
+
+    @property
+    def is_embedded(self) -> bool:
+        """True when the embedded SmolLM2 default is used."""
+        return self.path is None
+
+
+class DatasetConfig(Section):
+    """The QSL: the MLCommons OpenOrca pickle, or the embedded smoke dataset."""
+
+    path: str | None = Field(None, description="open_orca_gpt4_tokenized_llama.sampled_24576.pkl; null = smoke set")
+    max_samples: int | None = Field(None, ge=1, description="use only the first N samples (not submittable)")
+    chat_template: bool = Field(True, description="smoke set: wrap prompts in the tokenizer's chat template")
+
+
+class GenerationConfig(Section):
+    """Decoding parameters; the defaults are the MLCommons reference (greedy, 1024 new tokens)."""
+
+    max_new_tokens: int = Field(1024, ge=2)
+    min_new_tokens: int = Field(1, ge=0)
+    temperature: float = Field(0.0, ge=0.0, description="0 = greedy (reference)")
+    top_k: int = Field(0, ge=0, description="0 = off")
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    num_beams: int = Field(1, ge=1)
+    repetition_penalty: float = Field(1.0, gt=0.0)
+    presence_penalty: float = 0.0
+    length_penalty: float = 1.0
+    early_stopping: bool = True
+
+    @model_validator(mode="after")
+    def _min_not_above_max(self) -> GenerationConfig:
+        if self.min_new_tokens > self.max_new_tokens:
+            raise ValueError(
+                f"min_new_tokens ({self.min_new_tokens}) exceeds max_new_tokens ({self.max_new_tokens})"
+            )
+        return self
+
+    @property
+    def greedy(self) -> bool:
+        """True when decoding is deterministic argmax (with one beam)."""
+        return self.temperature == 0.0
+
+    def deviations(self) -> list[str]:
+        """Every field that differs from the reference, as 'name: reference -> value'."""
+        reference = GenerationConfig()
+        return [
+            f"generation.{name}: {getattr(reference, name)!r} -> {getattr(self, name)!r}"
+            for name in type(self).model_fields
+            if getattr(self, name) != getattr(reference, name)
+        ]
+
+
+class LoadGenConfig(Section):
+    """LoadGen overrides, under LoadGen's own user.conf names, written into the run's user.conf."""
+
+    target_qps: float | None = Field(None, gt=0, allow_inf_nan=False)
+    min_duration: int | None = Field(None, ge=0, description="ms")
+    max_duration: int | None = Field(None, ge=0, description="ms")
+    min_query_count: int | None = Field(None, ge=1)
+    max_query_count: int | None = Field(None, ge=0)
+    performance_sample_count_override: int | None = Field(None, ge=1)
+    server_coalesce_queries: bool | None = None
+
+
+class DistributedConfig(Section):
+    """Data-parallel replicas over MPI (rank 0 runs LoadGen)."""
+
+    replicas: int = Field(1, ge=1)
+    loadgen_rank_hosts_replica: bool = True
+    worker_timeout_s: float = Field(20.0, gt=0, description="a silent worker fails the run after this")
