@@ -14,6 +14,8 @@ from rich.table import Table
 from harness.errors import HarnessError, Interrupted
 from harness.types import Check, CheckStatus
 
+__all__ = ["Progress", "checks_table", "report_error", "run_cli", "stderr", "stdout"]
+
 stderr = Console(stderr=True, highlight=False)
 stdout = Console(highlight=False)
 

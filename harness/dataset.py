@@ -15,6 +15,9 @@ from harness.config import RunConfig
 from harness.errors import InputError
 from harness.types import Sample
 
+__all__ = ["REQUIRED_COLUMNS", "SMOKE_FILE", "SMOKE_NAME", "Dataset", "SmokeEntry", "load_dataset", "load_references",
+           "read_openorca_pickle", "smoke_entries", "token_length_stats"]
+
 SMOKE_FILE = "data/smoke_dataset.json"
 SMOKE_NAME = "embedded smoke set"
 REQUIRED_COLUMNS = ("tok_input", "output")

@@ -13,6 +13,9 @@
 
 from __future__ import annotations
 
+__all__ = ["BackendError", "CheckFailed", "ConfigError", "EnvironmentProblem", "HarnessError", "InputError",
+           "Interrupted", "PreflightError", "RunError"]
+
 
 class HarnessError(Exception):
     """Base of all project errors; carries the process exit code and a one-line fix."""

@@ -28,6 +28,9 @@ from harness.errors import EnvironmentProblem, RunError
 from harness.rounds import RoundSpec
 from harness.types import TestMode
 
+__all__ = ["AUDIT_CONFIG", "LoadGenCompleter", "SutCallbacks", "TestPlan", "loadgen_version", "require_round_support",
+           "run_test"]
+
 AUDIT_CONFIG = "audit.config"
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 from harness.errors import InputError
 
+__all__ = ["AccuracyEntry", "DetailLog", "LogMessage", "parse_accuracy_log", "parse_detail_log"]
+
 _MARKER = ":::MLLOG"
 
 

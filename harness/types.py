@@ -1,11 +1,14 @@
-"""Plain value types shared across the harness: scenarios, modes, samples, completions, checks."""
+"""Plain value types shared across the harness: scenarios, modes, run status, checks, samples, requests."""
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple, overload
+
+__all__ = ["Check", "CheckStatus", "GenerationRequest", "RequestBatch", "RunStatus", "Sample", "Scenario", "TestMode",
+           "request_ids_of", "sample_indices_of"]
 
 
 class Scenario(enum.StrEnum):
@@ -135,14 +138,3 @@ def request_ids_of(requests: Sequence[GenerationRequest]) -> list[int]:
 def sample_indices_of(requests: Sequence[GenerationRequest]) -> list[int]:
     """The QSL indices, straight from the columns when the requests are a RequestBatch."""
     return requests.sample_indices if isinstance(requests, RequestBatch) else [r.sample_index for r in requests]
-
-
-@dataclass
-class Completion:
-    """The response reported to LoadGen for one sample."""
-
-    request_id: int
-    sample_index: int
-    token_ids: list[int] = field(default_factory=list)
-    first_token: int | None = None
-    padded_short: bool = False

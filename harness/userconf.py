@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from harness.config import RunConfig
 
+__all__ = ["FULL_DATASET", "MIN_DURATION_MS", "UserConf", "render_user_conf"]
+
 FULL_DATASET = 24576
 MIN_DURATION_MS = 600000
 

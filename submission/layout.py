@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import ConfigError
-from harness.rounds import ROUNDS
+from harness.rounds import ROUNDS, RoundSpec, round_spec
 
 DIVISION = "open"
 BENCHMARKS = ("llama2-70b-99", "llama2-70b-99.9")
@@ -37,14 +37,11 @@ class RoundLayout:
         return ("mlperf.conf", "user.conf", "README.md") if self.needs_mlperf_conf else ("user.conf", "README.md")
 
 
-_LAYOUTS = {
-    "v4.0": RoundLayout("v4.0", ("Offline", "Server"), True, False, "code"),
-    "v4.1": RoundLayout("v4.1", ("Offline", "Server"), True, False, "code"),
-    "v5.0": RoundLayout("v5.0", ("Offline", "Server"), False, False, "code"),
-    "v5.1": RoundLayout("v5.1", ("Offline", "Server", "Interactive"), False, False, "code"),
-    "v6.0": RoundLayout("v6.0", ("Offline", "Server", "Interactive"), False, True, "src"),
-}
-assert set(_LAYOUTS) == set(ROUNDS)
+def _layout(spec: RoundSpec) -> RoundLayout:
+    return RoundLayout(spec.name, spec.scenarios, spec.passes_mlperf_conf, spec.measurements_in_results, spec.code_dir)
+
+
+_LAYOUTS = {name: _layout(round_spec(name)) for name in ROUNDS}  # harness.rounds is the one table
 
 
 def round_layout(name: str) -> RoundLayout:

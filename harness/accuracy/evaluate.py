@@ -28,6 +28,9 @@ from harness.accuracy.verdict import Verdict, check_benchmark, judge
 from harness.console import Progress
 from harness.errors import ConfigError
 
+__all__ = ["ROUGE_BATCH", "SUMMARY_KEYS", "AccuracyReport", "SampleScore", "accuracy_text", "report_json",
+           "score_accuracy_log", "write_accuracy_outputs"]
+
 SUMMARY_KEYS = (*ROUGE_TYPES, "gen_len", "gen_num", "gen_tok_len", "tokens_per_sample")
 ROUGE_BATCH = 2048
 

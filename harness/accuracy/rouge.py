@@ -13,6 +13,8 @@ from typing import Any
 
 from harness.errors import ConfigError, EnvironmentProblem
 
+__all__ = ["ENGINES", "ROUGE_TYPES", "available_engine", "score_rouge"]
+
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 ENGINES = ("auto", "rust", "python")
 

@@ -19,6 +19,9 @@ from typing import Any
 
 from harness.errors import ConfigError, EnvironmentProblem
 
+__all__ = ["DEFAULT_SPLITTER", "SPLITTERS", "check_splitter", "english_parameters", "postprocess",
+           "sentence_splitter", "split_sentences"]
+
 DEFAULT_SPLITTER = "nltk-3.8"
 SPLITTERS = ("nltk-3.8", "nltk-3.10")
 

@@ -12,6 +12,8 @@ from typing import Any
 from harness.errors import ConfigError
 from harness.settings import GenerationConfig
 
+__all__ = ["SamplingSpec", "check_streaming_support", "hf_generate_kwargs", "sampling_spec"]
+
 
 @dataclass(frozen=True)
 class SamplingSpec:

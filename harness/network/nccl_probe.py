@@ -26,11 +26,6 @@ class AllReduceResult:
     busbw_gbyte_s: float
 
 
-def cuda_devices() -> int:
-    """How many CUDA devices this process sees (0 without CUDA)."""
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
-
-
 def all_reduce_busbw(rank: int, ranks: int, master: str, port: int, size_bytes: int,
                      iterations: int = 20) -> AllReduceResult:
     """Time float32 all-reduces of size_bytes on this rank's GPU; every rank must call it."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import InputError
+from harness.rounds import round_spec
 from harness.types import Check, CheckStatus
 from submission.layout import RoundLayout, Tree, round_layout
 from submission.rules import meta, results, structure
@@ -74,7 +75,7 @@ def _check_submitter(f: Findings, org: Path, layout: RoundLayout) -> int:
         else:
             f.add("system-json-missing", system_json, f"no system description for results/{system.name}",
                   f"add systems/{system.name}.json (`submission system detect`)")
-    if layout.name == "v5.1" or layout.name == "v5.0":
+    if round_spec(layout.name).checks_unused_systems:
         meta.check_unused(f, org, layout, {s.name for s in systems})
     passed = 0
     for system in systems:
@@ -94,7 +95,8 @@ def _check_benchmark(f: Findings, tree: Tree, system: str, bench_dir: Path) -> i
     if benchmark is None:
         return 0
     scenarios = sorted(p for p in bench_dir.iterdir() if p.is_dir())
-    if f.round == "v5.1" and not {"Server", "Interactive"} & {p.name for p in scenarios}:
+    names = {p.name for p in scenarios}
+    if round_spec(f.round).needs_server_or_interactive and not {"Server", "Interactive"} & names:
         f.add("server-or-interactive", bench_dir, "the v5.1 checker needs a Server or an Interactive result "
               "for every benchmark, even in open", "package a Server (or Interactive) run too",
               frozenset({"v5"}))

@@ -10,16 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.rounds import round_spec
 from harness.types import Check, CheckStatus
 
 ALL = frozenset({"v4", "v5", "head"})
 TAG_SCRIPTS = frozenset({"v4", "v5"})
-_FAMILY = {"v4.0": "v4", "v4.1": "v4", "v5.0": "v5", "v5.1": "v5", "v6.0": "head"}
 
 
 def family(round_name: str) -> str:
     """The checker family that judges a round."""
-    return _FAMILY[round_name]
+    return round_spec(round_name).checker_family
 
 
 @dataclass

@@ -39,8 +39,7 @@ _HASH = re.compile(r"^hash=([\w\d]+)$")
 def check_scenario(f: Findings, path: Path, benchmark: str) -> None:
     """All rules for one results scenario dir."""
     scenario = path.name
-    if scenario not in ("Offline", "Server", "Interactive") or (
-            scenario == "Interactive" and f.round in ("v4.0", "v4.1", "v5.0")):
+    if scenario not in round_spec(f.round).scenarios:
         f.add("scenario-name", path, f"{scenario} is not a scenario of round {f.round} for Llama 2 70B",
               "use Offline or Server (Interactive from v5.1), in exactly that case")
         return

@@ -19,6 +19,10 @@ from harness.backends.sampling import SamplingSpec
 from harness.backends.trtllm.options import TrtllmOptions
 from harness.errors import ConfigError, EnvironmentProblem, PreflightError
 
+__all__ = ["ENGINE_MAX_VERSION", "INSTALL_HINT", "MIN_VERSION", "TESTED_VERSION", "GpuAllocation", "allocated_gpus",
+           "check_engine_dir", "check_gpu_layout", "check_version", "final_tokens", "harness_world",
+           "kv_cache_kwargs", "llm_kwargs", "parse_version", "sampling_kwargs"]
+
 MIN_VERSION = (1, 0)
 ENGINE_MAX_VERSION = (1, 2)  # the trtllm-build engine flow exists up to 1.2.x; newer main removed it
 TESTED_VERSION = "1.2.1"
