@@ -158,7 +158,8 @@ def test_audit_run_is_recorded_and_not_a_performance_result(runs: dict[str, Test
     manifest = RunArtifacts(run.run_dir).read_manifest()
     assert manifest.compliance_test == "TEST06" and manifest.mode == "performance"
     assert manifest.submittable is False
-    assert any("audit run" in reason for reason in manifest.not_submittable_reasons)
+    assert any(reason.code == "compliance-run" and "audit run" in reason.text
+               for reason in manifest.not_submittable_reasons)
     assert manifest.details["test06"]["passed"] is True
     detail = (run.run_dir / "mlperf_log_detail.txt").read_text()
     assert "Found Audit Config file" in detail

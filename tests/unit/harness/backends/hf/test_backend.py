@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,7 +13,7 @@ from tokenizers import Tokenizer
 from tokenizers.models import WordLevel
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from harness.backends.hf.backend import HfBackend
+from harness.backends.hf.backend import HfBackend, cpu_threads_per_rank
 from harness.config import RunConfig, build_config
 from harness.distributed.replicas import backend_setup, create_backend
 from harness.errors import ConfigError
@@ -100,3 +101,10 @@ def test_static_refused_with_sampling(model_dir: Path) -> None:
 def _hf(config: RunConfig, model_dir: Path) -> HfBackend:
     assert config.backend.kind == "hf"
     return HfBackend(config.backend, backend_setup(config, load_tokenizer(str(model_dir))))
+
+
+def test_threads_are_divided_among_local_ranks() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert cpu_threads_per_rank({}) == cores
+    assert cpu_threads_per_rank({"OMPI_COMM_WORLD_LOCAL_SIZE": str(cores * 2)}) == 1
+    assert cpu_threads_per_rank({"SLURM_STEP_TASKS_PER_NODE": "1(x2)"}) == cores

@@ -16,9 +16,8 @@ from harness.backends.fake.backend import FakeBackend, fixed_answer
 from harness.backends.fake.options import FakeOptions
 from harness.sut.base import SutCore, build_response
 from harness.sut.offline import OfflineSut
-from harness.sut.records import SampleTable
 from harness.sut.server import ServerSut
-from harness.types import GenerationRequest, RequestBatch, Sample
+from harness.types import GenerationRequest, Sample
 from tests.conftest import RecordingCompleter
 from tests.unit.harness.sut.stubs import StubBackend, issue
 
@@ -137,65 +136,3 @@ def test_fake_backend_reports_an_offline_query_in_max_batch_size_batches(complet
     assert sorted(n for _, n in completer.calls) == [8, 16, 16]
     for rid, tokens in _completes(completer).items():
         assert tokens == list(fixed_answer(rid - 1000, 7, EOS))
-
-
-def test_fake_fixed_rows_are_fixed_answers() -> None:
-    backend = FakeBackend(FakeOptions(output_tokens=5), max_new_tokens=64)
-    rows = backend.fixed_rows([0, 3, 644])
-    assert rows.dtype == np.int32
-    assert rows.tolist() == [list(fixed_answer(k, 5, EOS)) for k in (0, 3, 644)]
-
-
-def test_fake_answer_matrix_is_reused_only_when_nothing_holds_it() -> None:
-    """The pool behind fixed_rows: a batch's rows stay intact while any view of them lives (a response
-    buffer waiting for LoadGen); once it is gone, the next batch reuses the memory."""
-    backend = FakeBackend(FakeOptions(output_tokens=5, max_batch_size=4), max_new_tokens=64)
-    assert backend.warm_up(10, [4]) == "8 answer matrices of 4 rows ready"
-    first = backend.fixed_rows([0, 1, 2])
-    waiting = np.ascontiguousarray(first).reshape(-1)  # what the SUT hands to LoadGen
-    del first
-    rows = [backend.fixed_rows([k]) for k in range(3, 10)]  # every other matrix gets lent out
-    extra = backend.fixed_rows([644])  # all eight busy: a new matrix, the waiting buffer untouched
-    assert waiting.reshape(3, 5).tolist() == [list(fixed_answer(k, 5, EOS)) for k in (0, 1, 2)]
-    assert not any(np.shares_memory(extra, other) for other in [waiting, *rows])
-    address = waiting.ctypes.data
-    del waiting
-    again = backend.fixed_rows([7, 8])
-    assert again.ctypes.data == address
-    assert again.tolist() == [list(fixed_answer(k, 5, EOS)) for k in (7, 8)]
-
-
-def test_request_batch_reads_like_the_requests_it_stands_for() -> None:
-    samples = _samples(6)
-    batch = RequestBatch([7, 8, 9], [5, 0, 2], samples, want_first_token=True)
-    eager = [GenerationRequest(rid, idx, samples[idx].input_ids, True) for rid, idx in [(7, 5), (8, 0), (9, 2)]]
-    assert list(batch) == eager and len(batch) == 3
-    tail = batch[1:]
-    assert isinstance(tail, RequestBatch) and list(tail) == eager[1:]
-
-
-def test_sample_table_tracks_each_sample_once() -> None:
-    table = SampleTable()
-    assert table.add([11, 12], [0, 1], issued_ns=100) == range(0, 2)  # tickets are rows
-    assert table.add(np.array([13]), np.array([2]), issued_ns=50) == range(2, 3)
-    row = table.open_row(1)
-    assert row == 1
-    table.completed_ns[row] = 300
-    table.n_tokens[row] = 4
-    assert table.open_row(1) is None and table.open_row(3) is None and table.open_row(-1) is None
-    assert table.outstanding() == [0, 2] and table.completed_count() == 1
-    assert table.response_id[table.outstanding()].tolist() == [11, 13]
-    lines = list(table.as_json({1: 7}))  # replicas by ticket
-    assert [line["request_id"] for line in lines] == [13, 11, 12]  # LoadGen's response ids, in issue order
-    assert lines[2] == {"qsl_idx": 1, "request_id": 12, "issued_ns": 100, "first_token_ns": None,
-                        "completed_ns": 300, "n_tokens": 4, "replica": 7}
-
-
-def test_sample_table_accepts_each_ticket_once_even_within_one_call_and_grows() -> None:
-    table = SampleTable()
-    table.add(list(range(5000)), list(range(5000)), issued_ns=7)  # past the first capacity
-    assert table.finish([3, 99999, 3, 4, -2], [10, 11, 12, 13, 14], completed_ns=9).tolist() == [0, 3]
-    assert table.n_tokens[3] == 10 and table.n_tokens[4] == 13
-    assert table.finish([3], [5], completed_ns=10).tolist() == []
-    assert table.finish([9, 8, 9, 7], [1, 2, 3, 4], completed_ns=11).tolist() == [0, 1, 3]  # out of order
-    assert table.completed_count() == 5 and len(table.outstanding()) == 4995
