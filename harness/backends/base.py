@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -118,6 +118,7 @@ class BackendSetup:
     replica_index: int = 0
     replicas: int = 1
     oracle_answers: Callable[[], list[list[int]]] | None = None  # fake "oracle": reference answers as token ids
+    tokenizer: Any = None  # the run's tokenizer, for an engine that must turn returned text into ids (opt-in)
 
 
 class Backend(Protocol):

@@ -22,6 +22,7 @@ ENGINES: dict[str, str] = {
     "fake": "harness.backends.fake",
     "hf": "harness.backends.hf",
     "trtllm": "harness.backends.trtllm",
+    "endpoint": "harness.backends.endpoint",
 }
 
 

@@ -70,7 +70,8 @@ def backend_setup(config: RunConfig, tokenizer: Any, replica_index: int = 0, rep
                 for text in load_references(config.dataset.path)]
 
     return BackendSetup(model=config.model, sampling=spec, streams_first_token=config.scenario.streams_first_token,
-                        replica_index=replica_index, replicas=replicas, oracle_answers=oracle_answers)
+                        replica_index=replica_index, replicas=replicas, oracle_answers=oracle_answers,
+                        tokenizer=tokenizer)
 
 
 def create_backend(config: RunConfig, tokenizer: Any, replica_index: int = 0, replicas: int = 1) -> Backend:

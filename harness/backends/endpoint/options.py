@@ -1,0 +1,67 @@
+"""EndpointOptions: the `backend:` section of the endpoint backend (servers, flavour, limits, timeouts)."""
+
+from __future__ import annotations
+
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+
+from harness.backends.options import BackendOptions
+
+__all__ = ["FLAVOURS", "EndpointOptions", "Flavour"]
+
+Flavour = Literal["vllm", "trtllm-serve", "sglang", "generic"]
+FLAVOURS: tuple[str, ...] = ("vllm", "trtllm-serve", "sglang", "generic")
+
+
+def normalise_url(url: str) -> str:
+    """http(s)://host:port[/prefix] without a trailing slash or /v1; anything else is refused."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s) base URL such as http://127.0.0.1:8000")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{url!r}: a base URL has no query or fragment")
+    try:
+        parts.port  # noqa: B018  (raises on a bad port)
+    except ValueError as err:
+        raise ValueError(f"{url!r}: {err}") from None
+    path = parts.path.rstrip("/").removesuffix("/v1").rstrip("/")
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+class EndpointOptions(BackendOptions):
+    """OpenAI-compatible servers, prompts and outputs as token ids; several URLs are served least-in-flight."""
+
+    kind: Literal["endpoint"] = "endpoint"
+    urls: tuple[str, ...] = Field(min_length=1, description="base URLs, e.g. http://127.0.0.1:8000 (one per server)")
+    model: str | None = Field(None, description="served model name; default: the one /v1/models lists")
+    flavour: Flavour = Field("vllm", description="how output token ids come back: vllm, trtllm-serve, sglang, generic")
+    concurrency: int = Field(64, ge=1, description="requests in flight per URL")
+    connect_timeout_s: float = Field(10.0, gt=0)
+    read_timeout_s: float = Field(120.0, gt=0, description="a request fails when no byte arrives for this long")
+    ready_timeout_s: float = Field(600.0, gt=0, description="start waits this long for every URL to serve the model")
+    retokenize: bool = Field(False, description="generic flavour only: token ids from the returned text (a deviation)")
+    stream: Literal["auto", "true", "false"] | bool = Field(
+        "auto", description="auto: stream (SSE) when first tokens are needed (Server/Interactive), not in Offline")
+
+    @field_validator("urls")
+    @classmethod
+    def _valid_urls(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
+        normalised = tuple(normalise_url(url) for url in urls)
+        duplicates = sorted({url for url in normalised if normalised.count(url) > 1})
+        if duplicates:
+            raise ValueError(f"backend.urls lists {', '.join(duplicates)} more than once")
+        return normalised
+
+    def streams(self, streams_first_token: bool) -> bool:
+        """Whether requests are streamed (SSE) in this scenario."""
+        if self.stream in ("auto",):
+            return streams_first_token
+        return self.stream in (True, "true")
+
+    def for_replica(self, index: int) -> EndpointOptions:
+        """Data-parallel replica `index` talks to one URL of the list (round robin); one URL: unchanged."""
+        if len(self.urls) == 1:
+            return self
+        return self.model_copy(update={"urls": (self.urls[index % len(self.urls)],)})

@@ -1,0 +1,158 @@
+"""EndpointBackend against the stand-in server: ids, first tokens, routing, limits, and every failure rule."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from harness.backends.endpoint.factory import create
+from harness.backends.endpoint.options import EndpointOptions
+from harness.errors import BackendError, ConfigError
+from tests.unit.harness.backends.endpoint.standin import StandIn, expected_ids
+from tests.unit.harness.backends.endpoint.support import RecordingSink, Setup, greedy_spec, requests_for
+
+PROMPTS = [[1, 2 + i, 30 + i] for i in range(6)]
+
+
+@pytest.fixture
+def server() -> Iterator[StandIn]:
+    with StandIn() as standin:
+        yield standin
+
+
+def started(urls: list[str], streams: bool, **options: object):  # type: ignore[no-untyped-def]
+    backend = create(EndpointOptions(urls=urls, **options), Setup(sampling=greedy_spec(8), streams_first_token=streams))
+    sink = RecordingSink()
+    backend.start(sink)
+    return backend, sink
+
+
+@pytest.mark.parametrize("streams", [False, True])
+def test_token_ids_come_back_exactly_with_first_tokens_when_streaming(server: StandIn, streams: bool) -> None:
+    backend, sink = started([server.url], streams)
+    try:
+        backend.submit(requests_for(PROMPTS, want_first=streams))
+        sink.wait(len(PROMPTS))
+        assert sink.failed == {}
+        assert sink.completed == {i: expected_ids(p, 8) for i, p in enumerate(PROMPTS)}
+        if streams:
+            assert {i: [t for t, _ in f] for i, f in sink.firsts.items()} == {i: [ids[0]] for i, ids in
+                                                                             sink.completed.items()}
+            assert all(sink.calls.index(("first", i)) < sink.calls.index(("complete", i)) for i in sink.completed)
+        else:
+            assert sink.firsts == {}
+        body = server.bodies[-1]
+        assert body["model"] == "standin" and body["return_token_ids"] is True and body["stream"] is streams
+        report = backend.report()["endpoints"][0]
+        assert report == {"url": server.url, "version": "standin-0.32", "requests": 6, "tokens": 48, "errors": 0}
+    finally:
+        backend.stop()
+        backend.stop()
+
+
+def test_first_token_is_reported_before_the_stream_ends() -> None:
+    with StandIn(delay_s=0.0) as server:
+        backend, sink = started([server.url], True)
+        try:
+            server.mode = "stall"  # first event, then silence until read_timeout
+            backend.submit(requests_for([PROMPTS[0]], want_first=True))
+            deadline = time.monotonic() + 10
+            while 0 not in sink.firsts and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert sink.firsts[0][0][0] == expected_ids(PROMPTS[0], 8)[0]
+            assert sink.completed == {} and sink.failed == {}
+        finally:
+            backend.stop()
+    assert isinstance(sink.failed[0], BackendError)
+
+
+def test_two_urls_share_the_work_least_in_flight_within_each_concurrency_limit() -> None:
+    with StandIn(delay_s=0.1) as first, StandIn(delay_s=0.1) as second:
+        backend, sink = started([first.url, second.url], False, concurrency=2)
+        try:
+            prompts = [[1, i] for i in range(12)]
+            backend.submit(requests_for(prompts))
+            sink.wait(12)
+            assert sink.failed == {} and sink.completed == {i: expected_ids(p, 8) for i, p in enumerate(prompts)}
+            assert first.max_in_flight == 2 and second.max_in_flight == 2
+            counts = [e["requests"] for e in backend.report()["endpoints"]]
+            assert counts == [6, 6], counts
+        finally:
+            backend.stop()
+
+
+def test_start_names_a_url_that_is_not_ready_and_one_that_serves_another_model(server: StandIn) -> None:
+    with StandIn() as gone:
+        dead = gone.url
+    started_at = time.monotonic()
+    with pytest.raises(BackendError, match=f"{dead}: not ready"):
+        started([server.url, dead], False, ready_timeout_s=1.0)
+    assert time.monotonic() - started_at < 10
+    with pytest.raises(BackendError, match=rf"{server.url}: does not serve model 'llama' \(it serves standin\)"):
+        started([server.url], False, model="llama", ready_timeout_s=2.0)
+
+
+def test_config_errors_for_generic_without_retokenize_and_server_without_streaming() -> None:
+    with pytest.raises(ConfigError, match="generic returns text only"):
+        create(EndpointOptions(urls=["http://127.0.0.1:1"], flavour="generic"), Setup())
+    with pytest.raises(ConfigError, match="needs first tokens"):
+        create(EndpointOptions(urls=["http://127.0.0.1:1"], stream=False), Setup(streams_first_token=True))
+
+
+FAILURES = [
+    ("reset", False, "closed the connection|reset|broken response"),
+    ("http500", False, "HTTP 500 from /v1/completions: .*engine crashed"),
+    ("stall", False, "stalled: no bytes for 1 s"),
+    ("stall", True, "stalled: no bytes for 1 s"),
+    ("broken_sse", True, "broken SSE event"),
+    ("truncated", True, "SSE stream ended before its last event"),
+]
+
+
+@pytest.mark.parametrize(("mode", "streams", "message"), FAILURES)
+def test_a_failing_server_fails_each_request_naming_its_url(server: StandIn, mode: str, streams: bool,
+                                                            message: str) -> None:
+    backend, sink = started([server.url], streams, read_timeout_s=1.0)
+    try:
+        server.mode = mode
+        started_at = time.monotonic()
+        backend.submit(requests_for(PROMPTS[:3], want_first=streams))
+        sink.wait(3, timeout_s=30)
+        assert time.monotonic() - started_at < 30
+        assert sink.completed == {} and set(sink.failed) == {0, 1, 2}
+        for error in sink.failed.values():
+            assert isinstance(error, BackendError) and str(error).startswith(f"{server.url}: ")
+            assert re.search(message, str(error)), str(error)
+        assert backend.report()["endpoints"][0]["errors"] == 3
+        assert server.completions == 1 + 3  # the warm-up, then each request once: no retries
+    finally:
+        backend.stop()
+
+
+def test_a_server_that_went_away_refuses_and_the_request_fails_naming_it(server: StandIn) -> None:
+    backend, sink = started([server.url], False, read_timeout_s=2.0)
+    try:
+        server.close_listener()
+        backend.submit(requests_for(PROMPTS[:2]))
+        sink.wait(2, timeout_s=30)
+        assert set(sink.failed) == {0, 1}
+        assert all(str(e).startswith(f"{server.url}: ") and "connect" in str(e) for e in sink.failed.values()), \
+            [str(e) for e in sink.failed.values()]
+    finally:
+        backend.stop()
+
+
+def test_cancel_all_fails_queued_requests_and_stop_fails_those_in_flight() -> None:
+    with StandIn(delay_s=0.5) as server:
+        backend, sink = started([server.url], False, concurrency=1)
+        backend.submit(requests_for(PROMPTS))
+        time.sleep(0.1)
+        backend.cancel_all()
+        sink.wait(5, timeout_s=10)  # the five queued ones
+        assert sum("cancelled" in str(e) for e in sink.failed.values()) == 5
+        backend.stop()
+        sink.wait(6, timeout_s=10)
+        assert len(sink.completed) + len(sink.failed) == 6

@@ -1,0 +1,70 @@
+"""EndpointOptions validation and the per-flavour wire format (request bodies, parsing of answers)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from harness.backends.endpoint.options import EndpointOptions
+from harness.backends.endpoint.protocol import ProtocolError, completion_body, parse_choice, sse_data
+from harness.errors import ConfigError
+from tests.unit.harness.backends.endpoint.support import greedy_spec
+
+
+def test_urls_are_normalised_and_bad_or_duplicate_ones_refused() -> None:
+    options = EndpointOptions(urls=["http://127.0.0.1:8000/v1/", "https://h:9/prefix/"])
+    assert options.urls == ("http://127.0.0.1:8000", "https://h:9/prefix")
+    for bad in (["ftp://h:1"], ["127.0.0.1:8000"], ["http://h:99999"], ["http://h:1?x=1"], []):
+        with pytest.raises(ValidationError):
+            EndpointOptions(urls=bad)
+    with pytest.raises(ValidationError, match="more than once"):
+        EndpointOptions(urls=["http://h:1", "http://h:1/v1"])
+    with pytest.raises(ValidationError):
+        EndpointOptions(urls=["http://h:1"], flavour="openai")
+
+
+def test_replicas_get_one_url_each_and_stream_follows_the_scenario() -> None:
+    options = EndpointOptions(urls=["http://a:1", "http://b:2"])
+    assert [options.for_replica(i).urls for i in range(3)] == [("http://a:1",), ("http://b:2",), ("http://a:1",)]
+    single = EndpointOptions(urls=["http://a:1"])
+    assert single.for_replica(5) is single
+    assert single.streams(True) and not single.streams(False)
+    assert EndpointOptions(urls=["http://a:1"], stream=True).streams(False)
+
+
+def test_vllm_body_sends_ids_greedy_and_stops_only_at_the_harness_eos() -> None:
+    body = completion_body("vllm", "m", (1, 5, 7), greedy_spec(max_new=9, min_new=3, eos=2), stream=True)
+    assert body["prompt"] == [1, 5, 7] and body["max_tokens"] == 9 and body["min_tokens"] == 3
+    assert body["temperature"] == 0.0 and body["stream"] is True and body["stop"] == []
+    assert body["return_token_ids"] is True and body["ignore_eos"] is True and body["stop_token_ids"] == [2]
+
+
+def test_each_flavour_asks_for_ids_its_own_way() -> None:
+    spec = greedy_spec()
+    trt = completion_body("trtllm-serve", "m", [1], spec, stream=False)
+    assert trt["detokenize"] is False and "return_token_ids" not in trt and "ignore_eos" not in trt
+    sgl = completion_body("sglang", "m", [1], spec, stream=False)
+    assert sgl["return_token_ids"] is True and sgl["stop_token_ids"] == [2]
+    generic = completion_body("generic", "m", [1], spec, stream=False)
+    assert not {"return_token_ids", "detokenize", "stop_token_ids", "min_tokens"} & set(generic)
+
+
+def test_beam_search_is_refused() -> None:
+    spec = greedy_spec().__class__(**{**greedy_spec().__dict__, "num_beams": 4})
+    with pytest.raises(ConfigError, match="num_beams"):
+        completion_body("vllm", "m", [1], spec, stream=False)
+
+
+def test_answers_without_ids_or_with_an_error_are_protocol_errors() -> None:
+    assert parse_choice("vllm", {"choices": [{"token_ids": [4, 5], "finish_reason": "stop"}]}).token_ids == [4, 5]
+    assert parse_choice("vllm", {"choices": []}).token_ids == []
+    assert parse_choice("generic", {"choices": [{"text": "hi"}]}).token_ids is None
+    with pytest.raises(ProtocolError, match="return_token_ids"):
+        parse_choice("vllm", {"choices": [{"text": "hi", "token_ids": None}]})
+    with pytest.raises(ProtocolError, match="detokenize: false"):
+        parse_choice("trtllm-serve", {"choices": [{"text": "hi"}]})
+    with pytest.raises(ProtocolError, match="engine died"):
+        parse_choice("sglang", {"error": {"message": "engine died"}})
+    with pytest.raises(ProtocolError, match="integers"):
+        parse_choice("vllm", {"choices": [{"token_ids": ["a"]}]})
+    assert sse_data(b"data: {}\n") == b"{}" and sse_data(b": ping\n") is None and sse_data(b"\n") is None
