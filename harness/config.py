@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from harness.errors import ConfigError, InputError
 from harness.network.config import PreflightConfig
+from harness.redact import MARKER, is_secret_name
 from harness.rounds import DEFAULT_ROUND, round_spec
 from harness.slurm.config import SlurmConfig
 from harness.types import Scenario, TestMode
@@ -20,7 +21,7 @@ Benchmark = Literal["llama2-70b-99", "llama2-70b-99.9"]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)  # .inf / .nan are never a rate
 
 
 class ModelConfig(_Section):
@@ -229,6 +230,14 @@ def read_yaml(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise InputError(f"config file {path} does not exist", hint="pass an existing --config FILE") from None
+    except IsADirectoryError:
+        raise InputError(f"config file {path} is a directory; expected a YAML file",
+                         hint="pass --config FILE (examples/ has one per common setup)") from None
+    except UnicodeDecodeError:
+        raise InputError(f"config file {path} is not text (not UTF-8); expected a YAML file") from None
+    except OSError as err:
+        raise InputError(f"cannot read config file {path}: {err.strerror or err}",
+                         hint="check the file's permissions") from None
     except yaml.YAMLError as err:
         raise InputError(f"{path} is not valid YAML: {err}".splitlines()[0]) from None
     if data is None:
@@ -320,6 +329,8 @@ def describe_validation_error(err: ValidationError) -> str:
         else:
             seen = problem.get("input")
             seen_text = "" if isinstance(seen, dict) else f" (got {seen!r})"
+            if is_secret_name(dotted.rsplit(".", 1)[-1]) and seen_text:
+                seen_text = f" (got {MARKER})"
             lines.append(f"{dotted}: {problem['msg']}{seen_text}")
     return "; ".join(lines)
 
