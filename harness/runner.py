@@ -51,6 +51,16 @@ from harness.userconf import render_user_conf
 # After SIGTERM, LoadGen gets this long to finish and close its logs before the process leaves anyway
 # (Slurm waits KillWait = 30 s by default between SIGTERM and SIGKILL).
 TERM_GRACE_S = 20.0
+# After Ctrl-C or SIGTERM the backend gets this long to stop; a batch still inside model.generate (C++ code that
+# cannot be interrupted from outside) is abandoned, and the process leaves without interpreter teardown,
+# which would otherwise abort in std::terminate while that thread still runs.
+STOP_GRACE_S = 5.0
+_leave_without_teardown = threading.Event()
+
+
+def leave_without_teardown() -> bool:
+    """True when a run left a backend thread running native code: the CLI must exit with os._exit."""
+    return _leave_without_teardown.is_set()
 
 
 @dataclass
@@ -171,6 +181,7 @@ class _Run:
             self.run.write_manifest(self.manifest)
         self.reasons: list[str] = []
         self.terminated: int | None = None
+        self.stopping = False  # Ctrl-C or SIGTERM seen: the backend is stopped with a bound
         self.lost_wait_s = 0.0
         self.loadgen_started = False
 
@@ -224,12 +235,36 @@ class _Run:
             self._loadgen(config, dataset, backend, info, mlperf_conf, user_conf)
             self._capture_counters("after", plan)
         finally:
-            backend.stop()
-            plan.close()
+            if self.stopping or sys.exc_info()[0] is not None:
+                self._stop_bounded(backend, plan)
+            else:
+                backend.stop()
+                plan.close()
             if isinstance(backend, CachedBackend):
                 self.manifest.details["output_cache"] = backend.report()
         if config.mode is TestMode.ACCURACY and self.manifest.status != RunStatus.ABORTED:
             self.manifest.result.update(_evaluate(config, self.run, dataset, tokenizer))
+
+    def _stop_bounded(self, backend: Backend, plan: replicas.BackendPlan) -> None:
+        """Stop the backend, waiting at most STOP_GRACE_S (the run is already interrupted or failing)."""
+        errors: list[BaseException] = []
+
+        def stop() -> None:
+            try:
+                backend.stop()
+                plan.close()
+            except BaseException as err:
+                errors.append(err)
+
+        thread = threading.Thread(target=stop, name="backend-stop", daemon=True)
+        thread.start()
+        thread.join(STOP_GRACE_S)
+        if thread.is_alive():
+            _leave_without_teardown.set()
+            stderr.print(f"warning: the backend did not stop within {STOP_GRACE_S:.0f} s (a batch is still "
+                         "generating); leaving without waiting for it", markup=False, soft_wrap=True)
+        elif errors and not isinstance(errors[0], Exception):
+            raise errors[0]
 
     def _warm_up(self, backend: Backend, info: BackendInfo, dataset: Dataset) -> None:
         """Let the backend prepare for this dataset's prompts (graphs, caches) before LoadGen's clock starts."""
@@ -319,12 +354,13 @@ class _Run:
         if self.terminated is not None:
             self._leave_terminated("terminated twice; LoadGen's logs may be incomplete")
         self.terminated = signum
+        self.stopping = True
         self.finish(RunStatus.FAILED, self._terminate_reason())  # recorded at once: SIGKILL may follow soon
         if self.ctx.distributed:  # give a dead worker's silence time to show, then name it
             self.lost_wait_s = 2 * 1.0
             self.finish(RunStatus.FAILED, self._terminate_reason())
             self.lost_wait_s = 0.0
-        stderr.print(f"error: {self._terminate_reason()}; stopping LoadGen (at most {TERM_GRACE_S:.0f} s) so its "
+        stderr.print(f"terminating: {self._terminate_reason()}; stopping LoadGen (at most {TERM_GRACE_S:.0f} s) so its "
                      "logs are closed", markup=False, soft_wrap=True)
         threading.Thread(target=self._term_watchdog, name="sigterm-watchdog", daemon=True).start()
         raise KeyboardInterrupt  # the Ctrl-C path: LoadGen is stopped cleanly, or the run unwinds
@@ -339,6 +375,7 @@ class _Run:
         _flush_and_exit(RunError.exit_code)
 
     def _on_interrupt(self, second: bool) -> None:
+        self.stopping = True
         if self.terminated is not None:
             return
         if second:

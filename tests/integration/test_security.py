@@ -92,7 +92,7 @@ def test_secrets_never_reach_the_run_dir_or_the_packaged_tree(tmp_path: Path) ->
         done = _cli("harness", "run", "--mode", mode, "--output-dir", str(out), "--no-progress",
                     "--set", "backend.kind=fake", "--set", "loadgen.target_qps=50",
                     "--set", f"slurm.env.WANDB_API_KEY={SECRET}", "--set", f"slurm.env.MY_PASS={SECRET}",
-                    "--set", f"backend.max_batch_size=64", cwd=tmp_path, env=env)
+                    "--set", "backend.max_batch_size=64", cwd=tmp_path, env=env)
         assert done.returncode == 0, done.stderr
         made[("Offline", mode)] = out
         manifest = RunArtifacts(out).read_manifest()

@@ -23,9 +23,9 @@ def test_secret_names(name: str) -> None:
     assert is_secret_name(name)
 
 
-@pytest.mark.parametrize("name", ["eos_token_id", "max_new_tokens", "first_token_delay_ms", "tokenizer", "output_tokens",
-                                  "max_num_tokens", "kv_cache_dtype", "NCCL_IB_HCA", "PWD", "TOKEN_FILE", "model.path",
-                                  "CUDA_VISIBLE_DEVICES", "KEY_PATH"])
+@pytest.mark.parametrize("name", ["eos_token_id", "max_new_tokens", "first_token_delay_ms", "tokenizer",
+                                  "output_tokens", "max_num_tokens", "kv_cache_dtype", "NCCL_IB_HCA", "PWD",
+                                  "TOKEN_FILE", "model.path", "CUDA_VISIBLE_DEVICES", "KEY_PATH"])
 def test_names_that_are_not_secret(name: str) -> None:
     assert not is_secret_name(name)
 
