@@ -80,3 +80,13 @@ def test_os_errors_map_to_one_line_errors_with_exit_codes(code: int, kind: type)
     err = from_os_error(OSError(code, os.strerror(code), "/some/path"), "write the run's files")
     assert isinstance(err, kind)
     assert "\n" not in err.message and "/some/path" in err.message and err.hint
+
+
+@pytest.mark.parametrize("qsl_idx", ['"1"', "1.5", "true", "null"])
+def test_accuracy_log_qsl_idx_must_be_a_json_integer(tmp_path: Path, qsl_idx: str) -> None:
+    from harness.logs import parse_accuracy_log
+
+    log = tmp_path / "mlperf_log_accuracy.json"
+    log.write_text(f'[{{"seq_id": 0, "qsl_idx": {qsl_idx}, "data": "02000000"}}]')
+    with pytest.raises(InputError, match="qsl_idx"):
+        parse_accuracy_log(log)
