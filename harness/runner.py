@@ -356,10 +356,6 @@ class _Run:
         self.terminated = signum
         self.stopping = True
         self.finish(RunStatus.FAILED, self._terminate_reason())  # recorded at once: SIGKILL may follow soon
-        if self.ctx.distributed:  # give a dead worker's silence time to show, then name it
-            self.lost_wait_s = 2 * 1.0
-            self.finish(RunStatus.FAILED, self._terminate_reason())
-            self.lost_wait_s = 0.0
         stderr.print(f"terminating: {self._terminate_reason()}; stopping LoadGen (at most {TERM_GRACE_S:.0f} s) so its "
                      "logs are closed", markup=False, soft_wrap=True)
         threading.Thread(target=self._term_watchdog, name="sigterm-watchdog", daemon=True).start()
