@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import InputError
+from harness.safe_paths import contained, read_contained
 from harness.types import Check, CheckStatus
 
 TEST06 = "TEST06"
@@ -139,6 +140,7 @@ def read_test06(path: Path) -> StoredTest06:
     ``passed`` uses the submission checker's semantics; both files the packager copies must exist.
     """
     directory = Path(path)
+    root = directory.parent if directory.name == TEST06 else directory  # the run directory the files belong to
     if directory.name != TEST06:
         directory = directory / TEST06
     verify = directory / VERIFY_FILE
@@ -149,5 +151,6 @@ def read_test06(path: Path) -> StoredTest06:
     if not log.is_file():
         raise InputError(f"{log} does not exist; a TEST06 result needs the audit run's accuracy log",
                          hint="re-run `compliance verify TEST06 RUN_DIR`, which copies it there")
-    lines = tuple(verify.read_text().splitlines())
+    contained(root, log)
+    lines = tuple(read_contained(root, verify).splitlines())
     return StoredTest06(directory, lines, checker_passes(lines))

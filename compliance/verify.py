@@ -16,6 +16,7 @@ from compliance.results import ACCURACY_DIR, ACCURACY_LOG, TEST06, VERIFY_FILE, 
 from compliance.test06 import DTYPES, LLAMA2_EOS, VerifySettings, audit_applied, verify_log
 from harness.artifacts import DETAIL, MANIFEST, Manifest, RunArtifacts, write_text_atomic
 from harness.errors import ConfigError, InputError
+from harness.safe_paths import contained
 from harness.types import RunStatus
 
 SCENARIOS = ("Offline", "Server", "Interactive", "SingleStream", "MultiStream")
@@ -111,7 +112,10 @@ def verify_run(run_dir: Path, overrides: Overrides = Overrides(), output_dir: Pa
     if not run_dir.is_dir():
         raise InputError(f"{run_dir} is not a directory; expected a TEST06 run directory")
     settings, warnings = resolve_settings(run_dir, overrides)
+    _refuse_non_audit_run(run_dir)
     log = run_dir / ACCURACY_LOG
+    if log.exists() or log.is_symlink():
+        log = contained(run_dir, ACCURACY_LOG)  # never verify (and copy) a file from outside the run
     result = verify_log(log, settings)
     if warnings:
         result = replace(result, warnings=(*warnings, *result.warnings))
@@ -120,6 +124,22 @@ def verify_run(run_dir: Path, overrides: Overrides = Overrides(), output_dir: Pa
     if target.parent.resolve() == run_dir.resolve() and (run_dir / MANIFEST).is_file():
         record_in_manifest(run_dir, result)
     return Verification(result, target)
+
+
+def _refuse_non_audit_run(run_dir: Path) -> None:
+    """A run directory whose manifest or LoadGen log says it was no TEST06 audit run gets no TEST06 verdict."""
+    if not (run_dir / MANIFEST).is_file():
+        return  # a bare directory holding an accuracy log: the user vouches for it (and gives --scenario)
+    manifest = RunArtifacts(run_dir).read_manifest()
+    if manifest.compliance_test != TEST06:
+        raise InputError(
+            f"{run_dir} is not a TEST06 run (its manifest records compliance_test={manifest.compliance_test}, "
+            f"mode {manifest.mode}); refusing to write a TEST06 verdict for it",
+            hint="verify the directory written by `compliance run TEST06`, or run that first")
+    if (run_dir / DETAIL).is_file() and not audit_applied(run_dir / DETAIL):
+        raise InputError(f"{run_dir / DETAIL} does not show that LoadGen read audit.config, so {run_dir} is no "
+                         "TEST06 audit run; refusing to write a TEST06 verdict for it",
+                         hint="rerun the audit with `compliance run TEST06`")
 
 
 def record_in_manifest(run_dir: Path, result: ComplianceResult) -> None:

@@ -22,9 +22,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from harness.errors import ConfigError, InputError
+from harness.redact import MARKER, redact_argv, redact_environment, redact_mapping
+from harness.safe_paths import contained
 from harness.types import RunStatus, TestMode
 
 __all__ = ["ACCURACY_JSON", "ACCURACY_LOG", "ACCURACY_TXT", "CONFIG", "DETAIL", "LOADGEN_FILES", "MANIFEST",
@@ -45,10 +48,11 @@ SAMPLES = "samples.jsonl"
 MANIFEST = "manifest.json"
 LOADGEN_FILES = (SUMMARY, DETAIL, ACCURACY_LOG, TRACE)
 
-# Environment variables worth recording; anything matching _SECRET_WORDS is dropped regardless.
+# Environment variables worth recording; the value of any that looks secret (harness.redact) is redacted.
 ENV_PREFIXES = ("CUDA_", "NCCL_", "UCX_", "SLURM_", "OMPI_", "PMIX_", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
                 "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NVIDIA_", "TRTLLM_", "TLLM_", "HARNESS_", "PYTORCH_CUDA")
-_SECRET_WORDS = ("TOKEN", "PASSWORD", "PASSWD", "SECRET", "KEY", "CREDENTIAL", "AUTH", "COOKIE")
+_SECRET_WORDS = ("TOKEN", "PASSWORD", "PASSWD", "PASSPHRASE", "PASS", "SECRET", "KEY", "CREDENTIAL", "AUTH",
+                 "COOKIE")
 
 
 class ReasonCode(enum.StrEnum):
@@ -215,13 +219,26 @@ def sha256_file(path: Path) -> str:
 
 
 def recorded_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """Allowlisted environment variables, never anything that looks like a secret."""
+    """Allowlisted environment variables; the value of any that looks like a secret is the redaction marker.
+
+    A name is redacted when harness.redact says it looks secret, or (more cautious for the environment)
+    when it merely contains one of _SECRET_WORDS.
+    """
     env = os.environ if environ is None else environ
-    return {
-        name: value
-        for name, value in sorted(env.items())
-        if name.startswith(ENV_PREFIXES) and not any(word in name.upper() for word in _SECRET_WORDS)
-    }
+    chosen = {name: value for name, value in sorted(env.items()) if name.startswith(ENV_PREFIXES)}
+    redacted = redact_environment(chosen)
+    return {name: MARKER if any(word in name.upper() for word in _SECRET_WORDS) and value else redacted[name]
+            for name, value in chosen.items()}
+
+
+def redacted_command(argv: list[str]) -> list[str]:
+    """The command line as recorded in manifest.json: secret values replaced by the marker."""
+    return redact_argv(argv)
+
+
+def config_text(config: dict[str, Any]) -> str:
+    """A config copy (config.yaml, a Slurm job's config, a pipeline stage's): YAML with secrets redacted."""
+    return yaml.safe_dump(redact_mapping(config), sort_keys=False)
 
 
 def default_run_dir(root: Path, scenario: str, mode: str) -> Path:
@@ -272,7 +289,9 @@ class RunArtifacts:
             raise InputError(f"{self.path} is not a run directory: {MANIFEST} is missing",
                              hint="pass a directory written by `harness run`")
         try:
-            return Manifest.model_validate_json(path.read_text())
+            return Manifest.model_validate_json(contained(self.path, MANIFEST).read_text())
+        except OSError as err:
+            raise InputError(f"cannot read {path}: {err.strerror or err}") from None
         except ValueError as err:
             raise InputError(f"{path} is not a valid manifest: {str(err).splitlines()[0]}") from None
 

@@ -14,6 +14,7 @@ from harness.backends.hf.options import HfOptions
 from harness.backends.registry import options_models
 from harness.errors import ConfigError, InputError
 from harness.network.config import PreflightConfig
+from harness.redact import MARKER, is_secret_name
 from harness.rounds import DEFAULT_ROUND, ROUNDS, round_spec
 from harness.settings import (
     DatasetConfig,
@@ -98,6 +99,14 @@ def read_yaml(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise InputError(f"config file {path} does not exist", hint="pass an existing --config FILE") from None
+    except IsADirectoryError:
+        raise InputError(f"config file {path} is a directory; expected a YAML file",
+                         hint="pass --config FILE (examples/ has one per common setup)") from None
+    except UnicodeDecodeError:
+        raise InputError(f"config file {path} is not text (not UTF-8); expected a YAML file") from None
+    except OSError as err:
+        raise InputError(f"cannot read config file {path}: {err.strerror or err}",
+                         hint="check the file's permissions") from None
     except yaml.YAMLError as err:
         raise InputError(f"{path} is not valid YAML: {err}".splitlines()[0]) from None
     if data is None:
@@ -203,6 +212,8 @@ def describe_validation_error(err: ValidationError) -> str:
         else:
             seen = problem.get("input")
             seen_text = "" if isinstance(seen, dict) else f" (got {seen!r})"
+            if is_secret_name(dotted.rsplit(".", 1)[-1]) and seen_text:
+                seen_text = f" (got {MARKER})"
             lines.append(f"{dotted}: {problem['msg']}{seen_text}")
     return "; ".join(lines)
 

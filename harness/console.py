@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -11,7 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness.errors import HarnessError, Interrupted
+from harness.errors import HarnessError, Interrupted, RunError
+from harness.safe_paths import from_os_error
 from harness.types import Check, CheckStatus
 
 __all__ = ["Progress", "checks_table", "report_error", "run_cli", "stderr", "stdout"]
@@ -34,12 +36,21 @@ def run_cli(app: typer.Typer, argv: Sequence[str] | None = None) -> int:
         return int(exit_.code or 0) if not isinstance(exit_.code, str) else 1
     except typer.Exit as exit_:
         return int(exit_.exit_code)
+    except OSError as err:  # a file-system failure no command turned into a HarnessError: still one line
+        converted = from_os_error(err, "access")
+        report_error(converted)
+        return converted.exit_code
     except Exception as err:  # click usage errors arrive here in non-standalone mode
         usage = _click_usage_error(err)
-        if usage is None:
+        if usage is not None:
+            stderr.print(f"error: {usage}", markup=False)
+            return 2
+        if os.environ.get("HARNESS_TRACEBACK"):
             raise
-        stderr.print(f"error: {usage}")
-        return 2
+        report_error(RunError(f"internal error: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
+                              hint="this is a bug in mlperf-llm-harness; HARNESS_TRACEBACK=1 shows the traceback "
+                                   "(please report it)"))
+        return RunError.exit_code
     return code if isinstance(code, int) else 0
 
 

@@ -110,11 +110,30 @@ class AccuracyEntry:
     token_data: str | None = None
 
 
+def _require_types(path: Path, position: int, item: dict[str, Any]) -> None:
+    """LoadGen writes seq_id/qsl_idx/token_count as JSON integers and data as a hex string; nothing else is read
+    (a "3" or 1.5 qsl_idx would otherwise be scored as sample 3 or 1)."""
+    for key in ("seq_id", "qsl_idx", "token_count"):
+        value = item.get(key)
+        if key not in item or (key == "token_count" and value is None):
+            continue  # a missing field is reported below; token_count is optional
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError(f"{path}: entry {position} has {key} {value!r} ({type(value).__name__}); expected a "
+                             "JSON integer", hint="the log is corrupt or not written by LoadGen")
+    if "data" in item and not isinstance(item["data"], str):
+        raise InputError(f"{path}: entry {position} has data {item['data']!r}; expected a hex string")
+
+
 def parse_accuracy_log(path: Path) -> list[AccuracyEntry]:
     """Read mlperf_log_accuracy.json; a missing, empty or truncated file is an InputError."""
     if not path.is_file():
         raise InputError(f"{path} does not exist; expected LoadGen's mlperf_log_accuracy.json")
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not text; expected LoadGen's mlperf_log_accuracy.json") from None
+    except OSError as err:
+        raise InputError(f"cannot read {path}: {err.strerror or err}") from None
     if not text.strip():
         raise InputError(f"{path} is empty; expected a JSON list of accuracy entries",
                          hint="was the run an accuracy-mode run that finished?")
@@ -130,6 +149,8 @@ def parse_accuracy_log(path: Path) -> list[AccuracyEntry]:
         raise InputError(f"{path} holds a {type(raw).__name__}; expected a JSON list")
     entries = []
     for position, item in enumerate(raw):
+        if isinstance(item, dict):
+            _require_types(path, position, item)
         try:
             entries.append(
                 AccuracyEntry(

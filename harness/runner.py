@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from harness import artifacts
 from harness.artifacts import Manifest, Reason, ReasonCode, RunArtifacts
@@ -26,7 +27,7 @@ from harness.console import Progress, stderr
 from harness.dataset import Dataset, load_dataset
 from harness.distributed import launch, replicas
 from harness.distributed.dispatch import DispatchBackend
-from harness.errors import ConfigError, HarnessError, Interrupted, RunError
+from harness.errors import ConfigError, EnvironmentProblem, HarnessError, InputError, Interrupted, RunError
 from harness.loadgen import (
     AUDIT_CONFIG,
     LoadGenCompleter,
@@ -36,8 +37,10 @@ from harness.loadgen import (
     run_test,
 )
 from harness.network import capture, counters
+from harness.redact import redact_text
 from harness.results import loadgen_result
 from harness.rounds import round_spec
+from harness.safe_paths import from_os_error, os_errors
 from harness.sut.base import SutCore
 from harness.sut.offline import OfflineSut
 from harness.sut.server import ServerSut
@@ -45,7 +48,21 @@ from harness.tokenizer import load_tokenizer
 from harness.types import RunStatus, Scenario, TestMode
 from harness.userconf import render_user_conf
 
-__all__ = ["RunOutcome", "run"]
+__all__ = ["RunOutcome", "leave_without_teardown", "run"]
+
+# After SIGTERM, LoadGen gets this long to finish and close its logs before the process leaves anyway
+# (Slurm waits KillWait = 30 s by default between SIGTERM and SIGKILL).
+TERM_GRACE_S = 20.0
+# After Ctrl-C or SIGTERM the backend gets this long to stop; a batch still inside model.generate (C++ code that
+# cannot be interrupted from outside) is abandoned, and the process leaves without interpreter teardown,
+# which would otherwise abort in std::terminate while that thread still runs.
+STOP_GRACE_S = 5.0
+_leave_without_teardown = threading.Event()
+
+
+def leave_without_teardown() -> bool:
+    """True when a run left a backend thread running native code: the CLI must exit with os._exit."""
+    return _leave_without_teardown.is_set()
 
 
 @dataclass
@@ -94,7 +111,8 @@ def _new_manifest(config: RunConfig, command: list[str]) -> Manifest:
         round=config.round, benchmark=config.benchmark, scenario=config.scenario.value, mode=config.mode.value,
         compliance_test=config.compliance_test, backend=config.backend.kind,
         model=config.model.name or config.model.path or "embedded SmolLM2-135M-Instruct",
-        command=command, host=socket.gethostname(), started_at=artifacts.utc_now(), versions=_versions(),
+        command=artifacts.redacted_command(command), host=socket.gethostname(), started_at=artifacts.utc_now(),
+        versions=_versions(),
         git_commit=_git_commit(), environment=artifacts.recorded_environment(),
         deviations=config.deviations() + (["model: SmolLM2-135M-Instruct instead of Llama-2-70b-chat-hf"]
                                           if config.model.is_embedded else []),
@@ -103,8 +121,7 @@ def _new_manifest(config: RunConfig, command: list[str]) -> Manifest:
 
 def _write_inputs(config: RunConfig, run: RunArtifacts, sample_count: int) -> tuple[Path | None, Path, list[str]]:
     spec = round_spec(config.round)
-    artifacts.write_text_atomic(run.file(artifacts.CONFIG),
-                                yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    artifacts.write_text_atomic(run.file(artifacts.CONFIG), artifacts.config_text(config.model_dump(mode="json")))
     mlperf_conf = None
     if spec.mlperf_conf_text is not None:
         mlperf_conf = run.file(artifacts.MLPERF_CONF)
@@ -148,25 +165,46 @@ class _Run:
         root = Path("runs")
         path = Path(config.output_dir) if config.output_dir else artifacts.default_run_dir(
             root, config.scenario.value, config.mode.value)
-        self.run = RunArtifacts(artifacts.create_run_dir(path, config.overwrite))
-        self.manifest = _new_manifest(config, command)
-        self.run.write_manifest(self.manifest)
+        with os_errors("create the run directory"):
+            self.run = RunArtifacts(artifacts.create_run_dir(path, config.overwrite))
+            self.manifest = _new_manifest(config, command)
+            self.run.write_manifest(self.manifest)
         self.reasons: list[Reason] = []
+        self.terminated: int | None = None
+        self.stopping = False  # Ctrl-C or SIGTERM seen: the backend is stopped with a bound
+        self.lost_wait_s = 0.0
+        self.loadgen_started = False
 
     def _reason(self, code: ReasonCode, text: str) -> None:
         self.reasons.append(Reason(code=code, text=text))
 
     def finish(self, status: RunStatus, error: str | None = None) -> None:
+        """Record how the run ended; on a full or broken disk fall back to a compact in-place write, else say so."""
         self.manifest.status = status
-        self.manifest.error = error
+        self.manifest.error = redact_text(error) if error is not None else None
         self.manifest.ended_at = artifacts.utc_now()
         reasons = list(self.reasons)
         if status is not RunStatus.COMPLETED:
             reasons.append(Reason(code=ReasonCode.NOT_COMPLETED, text=f"the run is {status.value}"))
         self.manifest.not_submittable_reasons = list(dict.fromkeys(reasons))
         self.manifest.submittable = not reasons
-        self.manifest.files = self.run.hash_files()
-        self.run.write_manifest(self.manifest)
+        try:
+            self.manifest.files = self.run.hash_files()
+            self.run.write_manifest(self.manifest)
+        except OSError as err:
+            self._write_manifest_in_place(err)
+
+    def _write_manifest_in_place(self, first: OSError) -> None:
+        """The atomic write failed (no space for a temporary file): overwrite the manifest's own blocks."""
+        text = self.manifest.model_dump_json()
+        try:
+            with open(self.run.manifest_path, "r+" if self.run.manifest_path.is_file() else "w") as handle:
+                handle.truncate(0)
+                handle.write(text + "\n")
+        except OSError as err:
+            stderr.print(f"error: could not record the run's end ({self.manifest.status.value}) in "
+                         f"{self.run.manifest_path}: {first.strerror or first}; then {err.strerror or err}",
+                         markup=False, soft_wrap=True)
 
     def execute(self) -> None:
         config = self.config
@@ -193,13 +231,37 @@ class _Run:
             self._loadgen(config, dataset, sut, completer, mlperf_conf, user_conf)
             self._capture_counters("after", plan)
         finally:
-            backend.stop()
-            plan.close()
+            if self.stopping or sys.exc_info()[0] is not None:
+                self._stop_bounded(backend, plan)
+            else:
+                backend.stop()
+                plan.close()
             if isinstance(backend, CachedBackend):
                 self.manifest.details["output_cache"] = backend.report()
         if config.mode is TestMode.ACCURACY and self.manifest.status != RunStatus.ABORTED:
             self.manifest.result = self.manifest.result.model_copy(
                 update=_evaluate(config, self.run, dataset, tokenizer))
+
+    def _stop_bounded(self, backend: Backend, plan: replicas.BackendPlan) -> None:
+        """Stop the backend, waiting at most STOP_GRACE_S (the run is already interrupted or failing)."""
+        errors: list[BaseException] = []
+
+        def stop() -> None:
+            try:
+                backend.stop()
+                plan.close()
+            except BaseException as err:
+                errors.append(err)
+
+        thread = threading.Thread(target=stop, name="backend-stop", daemon=True)
+        thread.start()
+        thread.join(STOP_GRACE_S)
+        if thread.is_alive():
+            _leave_without_teardown.set()
+            stderr.print(f"warning: the backend did not stop within {STOP_GRACE_S:.0f} s (a batch is still "
+                         "generating); leaving without waiting for it", markup=False, soft_wrap=True)
+        elif errors and not isinstance(errors[0], Exception):
+            raise errors[0]
 
     def _warm_up(self, backend: Backend, info: BackendInfo, dataset: Dataset) -> None:
         """Let the backend prepare for this dataset's prompts (graphs, caches) before LoadGen's clock starts."""
@@ -240,6 +302,7 @@ class _Run:
                             user_conf, self.run.path, len(dataset), len(dataset), self.audit_config)
             callbacks = SutCallbacks(sut.issue_columns, sut.flush, sut.load_samples, sut.unload_samples, sut.abort)
             try:
+                self.loadgen_started = True
                 aborted = run_test(plan, callbacks, self._on_interrupt)
             finally:
                 sut.close()
@@ -249,13 +312,18 @@ class _Run:
             self.manifest.details["replicas"] = {"names": self.dispatcher.names, "completed": self.dispatcher.completed,
                                                  "tokens": self.dispatcher.tokens}
         self.manifest.details["sut"] = asdict(sut.stats) | {"failures": sut.stats.failures[:20]}
-        self.manifest.result = loadgen_result(self.run.path, round_spec(config.round))
+        try:
+            self.manifest.result = loadgen_result(self.run.path, round_spec(config.round))
+        except InputError as err:  # LoadGen writes silently past a full disk: say why its logs are broken
+            raise _log_write_problem(self.run.path) or err from None
         result = self.manifest.result
         if result.seed_mismatch:
             self._reason(ReasonCode.SEED_MISMATCH, f"LoadGen seeds differ from round {config.round}: "
                                                    f"{result.seed_mismatch}")
         if result.loadgen_errors:
             self._reason(ReasonCode.LOADGEN_ERRORS, f"LoadGen logged {result.loadgen_errors} error(s)")
+        if aborted and self.terminated is not None:
+            raise RunError(self._terminate_reason() + "; LoadGen was stopped and its logs closed")
         if aborted:
             raise Interrupted("run interrupted; LoadGen was stopped and the run marked aborted")
         if sut.stats.failures:
@@ -268,21 +336,94 @@ class _Run:
         stderr.print(f"error: {reason}; run directory {self.run.path} marked failed", markup=False)
         os._exit(RunError.exit_code)
 
-    def _on_terminate(self, signum: int, _frame: object) -> None:
-        reason = f"terminated by signal {signum} (a time limit, scancel, or the launcher stopping this rank)"
+    def _terminate_reason(self) -> str:
+        signum = self.terminated or signal.SIGTERM
+        reason = (f"terminated by signal {signum} ({signal.Signals(signum).name}: a time limit, scancel, or the "
+                  "launcher stopping this rank)")
         if self.ctx.distributed:
-            reason += "; under mpirun/srun this usually means another rank exited (see the launcher's message)"
-        self.finish(RunStatus.FAILED, reason)
-        stderr.print(f"error: {reason}; run directory {self.run.path} marked failed", markup=False)
-        os._exit(RunError.exit_code)
+            lost = _lost_workers(self.dispatcher, self.lost_wait_s)
+            reason += (f"; {lost}" if lost else
+                       "; under mpirun/srun this usually means another rank exited (see the launcher's message)")
+        return reason
+
+    def _on_terminate(self, signum: int, _frame: object) -> None:
+        """SIGTERM: record the failure at once, then stop LoadGen like a first Ctrl-C so its logs are closed;
+        leave after TERM_GRACE_S at the latest. A second SIGTERM leaves at once."""
+        if self.terminated is not None:
+            self._leave_terminated("terminated twice; LoadGen's logs may be incomplete")
+        self.terminated = signum
+        self.stopping = True
+        self.finish(RunStatus.FAILED, self._terminate_reason())  # recorded at once: SIGKILL may follow soon
+        stderr.print(f"terminating: {self._terminate_reason()}; stopping LoadGen (at most {TERM_GRACE_S:.0f} s) so its "
+                     "logs are closed", markup=False, soft_wrap=True)
+        threading.Thread(target=self._term_watchdog, name="sigterm-watchdog", daemon=True).start()
+        raise KeyboardInterrupt  # the Ctrl-C path: LoadGen is stopped cleanly, or the run unwinds
+
+    def _term_watchdog(self) -> None:
+        time.sleep(TERM_GRACE_S)
+        self._leave_terminated(f"LoadGen did not finish within {TERM_GRACE_S:.0f} s of SIGTERM")
+
+    def _leave_terminated(self, why: str) -> None:
+        self.finish(RunStatus.FAILED, f"{self._terminate_reason()}; {why}")
+        stderr.print(f"error: {why}; run directory {self.run.path} marked failed", markup=False)
+        _flush_and_exit(RunError.exit_code)
 
     def _on_interrupt(self, second: bool) -> None:
+        self.stopping = True
+        if self.terminated is not None:
+            return
         if second:
             self.finish(RunStatus.ABORTED, "interrupted twice; LoadGen did not finish")
             stderr.print(f"aborted; partial run left in {self.run.path}", markup=False)
         else:
             stderr.print("interrupt: answering outstanding samples so LoadGen can stop "
                          "(press Ctrl-C again to leave at once)", markup=False)
+
+
+def _lost_workers(dispatcher: DispatchBackend | None, wait_s: float) -> str:
+    """Which worker ranks rank 0 knows to be dead or silent (named in the SIGTERM record)."""
+    if dispatcher is None:
+        return ""
+    from harness.distributed.transport import describe_lost_workers
+
+    return describe_lost_workers(wait_s)
+
+
+def _log_write_problem(path: Path) -> EnvironmentProblem | None:
+    """Why LoadGen's logs may be truncated: a full file system or the file-size limit (ulimit -f)."""
+    import resource
+
+    free = os.statvfs(path).f_bavail * os.statvfs(path).f_frsize
+    if free < 1 << 16:
+        return EnvironmentProblem(f"LoadGen could not write its logs in {path}: the file system is full "
+                                  f"({free} bytes free) [ENOSPC]", hint="free space, or choose another --output-dir")
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    sizes = [path.joinpath(name).stat().st_size for name in artifacts.LOADGEN_FILES if path.joinpath(name).is_file()]
+    if limit != resource.RLIM_INFINITY and any(size >= limit for size in sizes):
+        return EnvironmentProblem(f"LoadGen could not write its logs in {path}: they reached the file-size limit "
+                                  f"of {limit} bytes (ulimit -f) [EFBIG]", hint="raise `ulimit -f`")
+    return None
+
+
+def _discard(path: Path) -> bool:
+    """Remove a run directory that holds only what the harness wrote before anything ran (bad input found
+    late, e.g. in the dataset), so the corrected identical command can be retried. False if it holds more."""
+    ours = {artifacts.MANIFEST, artifacts.CONFIG, artifacts.USER_CONF, artifacts.MLPERF_CONF}
+    try:
+        if any(p.name not in ours for p in path.iterdir()):
+            return False
+        shutil.rmtree(path)
+    except OSError:
+        return False
+    return True
+
+
+def _flush_and_exit(code: int) -> None:
+    """Leave now, without interpreter teardown (threads may still run C++ code that cannot be stopped)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def run(config: RunConfig, *, audit_config: str | None = None, command: list[str] | None = None,
@@ -304,13 +445,27 @@ def run(config: RunConfig, *, audit_config: str | None = None, command: list[str
     state.manifest.versions["mlcommons-loadgen"] = loadgen_version
     try:
         state.execute()
+    except KeyboardInterrupt:  # outside LoadGen (loading, scoring): a Ctrl-C, or SIGTERM's handler
+        if state.terminated is not None:
+            state.finish(RunStatus.FAILED, state._terminate_reason())
+            raise RunError(f"{state._terminate_reason()} (run directory {state.run.path} marked failed)") from None
+        state.finish(RunStatus.ABORTED, "interrupted by the user")
+        raise Interrupted(f"interrupted by the user (run directory {state.run.path} marked aborted)") from None
     except Interrupted as err:
         state.finish(RunStatus.ABORTED, str(err))
         raise
     except HarnessError as err:
+        if err.exit_code == ConfigError.exit_code and not state.loadgen_started and _discard(state.run.path):
+            err.message = f"{err.message} (nothing ran; run directory {state.run.path} removed)"
+            raise
         state.finish(RunStatus.FAILED, str(err))
         err.message = f"{err.message} (run directory {state.run.path} marked failed)"
         raise
+    except OSError as err:
+        converted = from_os_error(err, "write the run's files")
+        state.finish(RunStatus.FAILED, converted.message)
+        converted.message = f"{converted.message} (run directory {state.run.path} marked failed)"
+        raise converted from None
     except Exception as err:
         state.finish(RunStatus.FAILED, f"{type(err).__name__}: {err}")
         where = f"run directory {state.run.path} marked failed"

@@ -14,7 +14,7 @@ __all__ = ["DatasetConfig", "DistributedConfig", "GenerationConfig", "LoadGenCon
 class Section(BaseModel):
     """Base of every config section: frozen, unknown keys refused."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)  # .inf / .nan are never a rate
 
 
 class ModelConfig(Section):

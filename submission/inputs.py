@@ -14,6 +14,7 @@ from compliance.results import read_test06
 from harness import artifacts
 from harness.artifacts import Manifest, ReasonCode, RunArtifacts
 from harness.errors import InputError
+from harness.safe_paths import contained
 from harness.types import RunStatus
 from submission.layout import BENCHMARKS, TEST06, RoundLayout
 
@@ -121,6 +122,8 @@ def _required_files(role: str, layout: RoundLayout) -> list[str]:
 
 
 def _check_files(run: RunInput, role: str, layout: RoundLayout) -> None:
+    for name in _required_files(role, layout):
+        contained(run.path, name)  # a link or '..' out of the run directory is refused before anything is copied
     missing = [name for name in _required_files(role, layout) if not run.file(name).is_file()]
     if missing:
         raise InputError(f"{run.path} ({role} run, status {run.manifest.status.value}) lacks "

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from harness.artifacts import Manifest
 from harness.errors import InputError
+from harness.redact import redact_argv, redact_text
+from harness.safe_paths import read_contained
 from submission.system import SystemDescription
 
 _PLACEHOLDERS = frozenset({"", "n/a", "na", "tbd", "unknown", "-", "?"})
@@ -59,9 +61,13 @@ def read_measurements_override(path: Path | None) -> dict[str, str]:
 def run_config(run_dir: Path) -> dict[str, Any]:
     """The run's effective config.yaml (empty when absent)."""
     path = run_dir / "config.yaml"
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         return {}
-    data = yaml.safe_load(path.read_text())
+    try:
+        data = yaml.safe_load(read_contained(run_dir, "config.yaml"))
+    except yaml.YAMLError as err:
+        raise InputError(f"{path} is not valid YAML: {str(err).splitlines()[0]}",
+                         hint="it is written by `harness run`; rerun the run or restore the file") from None
     return data if isinstance(data, dict) else {}
 
 
@@ -107,15 +113,16 @@ def render_readme(runs: list[tuple[str, Manifest]], system: SystemDescription, r
 
 
 def _run_section(role: str, manifest: Manifest) -> list[str]:
-    command = " ".join(_quote(part) for part in manifest.command) or "(not recorded)"
+    # Redacted again here: a manifest written by an older harness may still hold a secret.
+    command = " ".join(_quote(part) for part in redact_argv(manifest.command)) or "(not recorded)"
     lines = [f"## {role} run", "", f"- mode: {manifest.mode}; status: {manifest.status.value}; "
-             f"backend: {manifest.backend_name or manifest.backend}; model: {manifest.model}",
-             f"- dataset: {manifest.dataset} ({manifest.sample_count} samples); host: {manifest.host}",
+             f"backend: {manifest.backend_name or manifest.backend}; model: {redact_text(manifest.model)}",
+             f"- dataset: {redact_text(manifest.dataset)} ({manifest.sample_count} samples); host: {manifest.host}",
              f"- started {manifest.started_at}, ended {manifest.ended_at}; harness commit: {manifest.git_commit}",
              "", "Command:", "", "```", command, "```", "", "Versions:", ""]
     lines += [f"- {name} {version}" for name, version in sorted(manifest.versions.items())]
     lines += ["", "Open-division deviations from the reference implementation:", ""]
-    lines += [f"- {item}" for item in manifest.deviations] or ["- none"]
+    lines += [f"- {redact_text(item)}" for item in manifest.deviations] or ["- none"]
     return [*lines, ""]
 
 

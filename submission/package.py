@@ -15,6 +15,7 @@ from pathlib import Path
 
 from harness import artifacts
 from harness.errors import CheckFailed, ConfigError, InputError
+from harness.safe_paths import os_errors, safe_copy
 from harness.types import Check
 from submission import measurements
 from submission.inputs import VERIFY_TXT, CollectedRuns, ScenarioRuns, collect_runs
@@ -70,19 +71,50 @@ def package_submission(request: PackageRequest) -> PackageResult:
                          hint="package real, full-length, completed runs; --allow-unsubmittable packages "
                               "them anyway and the README says so")
     _refuse_existing(request.output)
-    request.output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{request.output.name}.", dir=request.output.parent))
+    with os_errors("create the submission tree's directory"):
+        request.output.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_staging(request.output)
+        staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(request.output) + f"{os.getpid()}-",
+                                        dir=request.output.parent))
     try:
-        tree = Tree(staging / "tree", request.submitter, layout)
-        _write_tree(tree, request, system, collected, staging / "originals")
+        with os_errors("write the submission tree"):
+            tree = Tree(staging / "tree", request.submitter, layout)
+            _write_tree(tree, request, system, collected, staging / "originals")
         findings = _self_check(tree, request, collected)
-        os.rename(staging / "originals", originals_dir(request.output))
-        os.rename(staging / "tree", request.output)
+        with os_errors("move the finished tree into place"):
+            os.rename(staging / "originals", originals_dir(request.output))
+            os.rename(staging / "tree", request.output)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     scenarios = [(g.benchmark, g.scenario) for g in collected.scenarios]
     return PackageResult(request.output, originals_dir(request.output), scenarios, collected.unsubmittable,
                          findings)
+
+
+def _staging_prefix(output: Path) -> str:
+    return f".{output.name}.staging-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_staging(output: Path) -> list[Path]:
+    """Delete staging directories that a killed packager left beside output (their process is gone)."""
+    removed = []
+    prefix = _staging_prefix(output)
+    for candidate in output.parent.glob(f"{prefix}*"):
+        pid_text = candidate.name[len(prefix):].split("-", 1)[0]
+        if candidate.is_dir() and not candidate.is_symlink() and pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    return removed
 
 
 def _load_system(request: PackageRequest) -> SystemDescription:
@@ -127,9 +159,9 @@ def _write_tree(tree: Tree, request: PackageRequest, system: SystemDescription, 
         _write_measurements(tree, request, sys_id, system, group, collected.unsubmittable, override)
         if group.test06 is not None:
             target = tree.compliance(sys_id, group.benchmark, group.scenario)
-            _copy(group.test06.file(f"{TEST06}/{VERIFY_TXT}"), target / VERIFY_TXT)
-            _copy(group.test06.file(f"{TEST06}/accuracy/{artifacts.ACCURACY_LOG}"),
-                  target / "accuracy" / artifacts.ACCURACY_LOG)
+            safe_copy(group.test06.path, f"{TEST06}/{VERIFY_TXT}", target / VERIFY_TXT)
+            safe_copy(group.test06.path, f"{TEST06}/accuracy/{artifacts.ACCURACY_LOG}",
+                      target / "accuracy" / artifacts.ACCURACY_LOG)
     for benchmark in sorted({g.benchmark for g in collected.scenarios}):
         readme = _code_readme(request, collected)
         artifacts.write_text_atomic(tree.code(benchmark, request.implementation) / "README.md", readme)
@@ -139,12 +171,12 @@ def _write_results(tree: Tree, sys_id: str, group: ScenarioRuns, originals: Path
     assert group.performance is not None and group.accuracy is not None
     perf = tree.performance(sys_id, group.benchmark, group.scenario)
     for name in (artifacts.SUMMARY, artifacts.DETAIL):
-        _copy(group.performance.file(name), perf / name)
+        safe_copy(group.performance.path, name, perf / name)
     acc = tree.accuracy(sys_id, group.benchmark, group.scenario)
     for name in (artifacts.SUMMARY, artifacts.DETAIL, artifacts.ACCURACY_TXT):
-        _copy(group.accuracy.file(name), acc / name)
+        safe_copy(group.accuracy.path, name, acc / name)
     original = originals / sys_id / group.benchmark / group.scenario / "accuracy" / artifacts.ACCURACY_LOG
-    _copy(group.accuracy.file(artifacts.ACCURACY_LOG), original)
+    safe_copy(group.accuracy.path, artifacts.ACCURACY_LOG, original)
     truncate_accuracy_log(original, acc / artifacts.ACCURACY_LOG, acc / artifacts.ACCURACY_TXT)
 
 
@@ -175,9 +207,9 @@ def _write_measurements(tree: Tree, request: PackageRequest, sys_id: str, system
         own = ["other results packaged in this tree are not submittable (see their README.md)"]
     readme = measurements.render_readme(runs, system, request.round, own)
     artifacts.write_text_atomic(where / "README.md", readme)
-    _copy(perf.file(artifacts.USER_CONF), where / artifacts.USER_CONF)
+    safe_copy(perf.path, artifacts.USER_CONF, where / artifacts.USER_CONF)
     if tree.layout.needs_mlperf_conf:
-        _copy(perf.file(artifacts.MLPERF_CONF), where / artifacts.MLPERF_CONF)
+        safe_copy(perf.path, artifacts.MLPERF_CONF, where / artifacts.MLPERF_CONF)
 
 
 def _code_readme(request: PackageRequest, collected: CollectedRuns) -> str:

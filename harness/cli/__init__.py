@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -19,7 +20,20 @@ from harness.console import run_cli
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `harness` console script."""
-    sys.exit(run_cli(app, argv))
+    code = run_cli(app, argv)
+    leave_if_native_threads_run(code)
+    sys.exit(code)
 
 
-__all__ = ["app", "main"]
+def leave_if_native_threads_run(code: int) -> None:
+    """After an interrupted run whose backend thread is still inside native code, exit without interpreter
+    teardown (which would end in std::terminate, SIGABRT, exit 134); everything is recorded and flushed."""
+    from harness import runner
+
+    if runner.leave_without_teardown():
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os._exit(code)
+
+
+__all__ = ["app", "leave_if_native_threads_run", "main"]

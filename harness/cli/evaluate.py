@@ -12,7 +12,8 @@ from harness.accuracy.verdict import verdict_checks
 from harness.cli._app import app
 from harness.console import checks_table, stderr, stdout
 from harness.dataset import load_references
-from harness.errors import CheckFailed
+from harness.errors import CheckFailed, ConfigError
+from harness.safe_paths import os_errors
 from harness.tokenizer import load_tokenizer
 
 
@@ -30,10 +31,15 @@ def evaluate_command(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress display")] = False,
 ) -> None:
     """Score an accuracy log exactly as evaluate-accuracy.py does; print accuracy.txt and the verdict."""
+    out_dir = output_dir or accuracy_log.parent
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--output-dir {out_dir} is a file; expected a directory for accuracy.txt/json",
+                          hint="pass a directory path (it is created when missing)")
     references = load_references(dataset)
     report = score_accuracy_log(accuracy_log, references, load_tokenizer(tokenizer), dtype=dtype,
                                 benchmark=benchmark, splitter=splitter, progress=not no_progress)
-    paths = write_accuracy_outputs(report, output_dir or accuracy_log.parent, overwrite=overwrite)
+    with os_errors("write accuracy.txt/json"):
+        paths = write_accuracy_outputs(report, out_dir, overwrite=overwrite)
     for warning in report.warnings:
         stderr.print(f"warning: {warning}", markup=False)
     stdout.print(accuracy_text(report), end="", markup=False, soft_wrap=True)

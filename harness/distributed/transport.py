@@ -31,6 +31,29 @@ __all__ = ["Receiver", "RemoteReplica", "serve_worker", "world"]
  TAG_SNAPSHOT, TAG_WARM_UP, TAG_WARMED, TAG_ROWS) = range(1, 14)
 HEARTBEAT_S = 1.0
 POLL_S = 0.001
+_RECEIVERS: list[Receiver] = []  # rank 0's live receivers, so a SIGTERM handler can name a dead worker
+
+
+def describe_lost_workers(wait_s: float = 0.0) -> str:
+    """Worker ranks known lost, or silent for over 1.5 heartbeats while others still beat ('' if none).
+
+    Under mpirun a worker killed with -9 makes the launcher SIGTERM rank 0 at once; waiting up to wait_s
+    lets the dead rank's silence show before the run record is written.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = []
+        for receiver in _RECEIVERS:
+            now = time.monotonic()
+            found += list(receiver.lost.values())
+            silent = {rank: now - seen for rank, seen in receiver.last_seen.items()
+                      if rank not in receiver.lost and now - seen > 1.5 * HEARTBEAT_S}
+            if silent and len(silent) < len(receiver.last_seen):
+                found += [f"worker rank {rank} on {receiver.ready.get(rank, (None, 'unknown host'))[1]} went silent "
+                          f"{age:.1f} s ago (it most likely exited first)" for rank, age in sorted(silent.items())]
+        if found or time.monotonic() >= deadline:
+            return "; ".join(found)
+        time.sleep(0.1)
 
 
 def world() -> Any:
@@ -152,6 +175,7 @@ class Receiver:
         self._stop = threading.Event()
         self._last_beat = 0.0
         self._thread = threading.Thread(target=self._loop, name="mpi-receiver", daemon=True)
+        _RECEIVERS.append(self)
 
     def register(self, replica: RemoteReplica) -> None:
         """Route this rank's messages to replica."""
@@ -198,6 +222,8 @@ class Receiver:
 
     def close(self) -> None:
         """Stop polling."""
+        if self in _RECEIVERS:
+            _RECEIVERS.remove(self)
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class PreflightConfig(BaseModel):
     """Limits the fabric must meet; a null limit is reported but never fails the preflight."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)  # rates and limits are finite
 
     max_mpi_latency_us: float | None = Field(None, gt=0, description="fail above this MPI half round trip (us)")
     min_mpi_bandwidth_gbit_s: float | None = Field(None, gt=0, description="fail below this MPI pair Gb/s")

@@ -14,9 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from harness.artifacts import MANIFEST, Manifest, RunArtifacts, sha256_file, utc_now, write_text_atomic
+from harness.artifacts import MANIFEST, Manifest, RunArtifacts, config_text, sha256_file, utc_now, write_text_atomic
 from harness.errors import ConfigError, Interrupted, RunError
 from harness.pipeline import fingerprint as fp
 from harness.pipeline.plan import Plan, Stage
@@ -197,7 +195,7 @@ class Executor:
         """Write the stage's run config; drop outputs the pipeline owns that this attempt replaces."""
         previous = self.state.record(stage.id)
         if stage.config is not None and stage.config_path is not None:
-            text = yaml.safe_dump(stage.config.model_dump(mode="json"), sort_keys=False)
+            text = config_text(stage.config.model_dump(mode="json"))  # secret-looking values redacted
             write_text_atomic(stage.config_path, f"# written by `harness pipeline` for stage {stage.id}\n{text}")
         fresh = previous is None or previous.status == "completed" or \
             previous.fingerprint != fp.combine(self.inputs(stage))

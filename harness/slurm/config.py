@@ -28,7 +28,7 @@ def _one_line(value: str, what: str) -> str:
 class SlurmConfig(BaseModel):
     """Where and how a stage runs under Slurm; rendered into #SBATCH lines and srun/Pyxis flags."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)  # rates and limits are finite
 
     partition: str | None = Field(None, description="sbatch --partition; null = the cluster default")
     account: str | None = Field(None, description="sbatch --account; null = the user's default")

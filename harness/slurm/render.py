@@ -9,11 +9,10 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
-from harness.artifacts import write_text_atomic
+from harness.artifacts import config_text, write_text_atomic
 from harness.config import RunConfig
 from harness.errors import ConfigError
+from harness.redact import is_secret_name
 from harness.slurm.config import SlurmConfig
 from harness.slurm.stages import JOB_ID, StageCommand, StageOptions, build_stage
 
@@ -79,7 +78,13 @@ def _single_quote(value: str) -> str:
 def env_block(slurm: SlurmConfig) -> str:
     """export lines for the fabric environment (slurm.env), plus unbuffered Python output for the log."""
     lines = ["# Fabric environment from slurm.env in the run config."] if slurm.env else []
-    lines += [f"export {name}={_single_quote(value)}" for name, value in sorted(slurm.env.items())]
+    for name, value in sorted(slurm.env.items()):
+        if is_secret_name(name):  # never written to disk: the job takes it from the environment sbatch runs in
+            lines += [f"# {name} looks secret: its value is not written here; export it before sbatch.",
+                      f': "${{{name}:?{name} is not set: export it in the shell that runs sbatch}}"',
+                      f"export {name}"]
+        else:
+            lines.append(f"export {name}={_single_quote(value)}")
     lines.append("export PYTHONUNBUFFERED=1")
     return "\n".join(lines) + "\n"
 
@@ -138,7 +143,7 @@ def render_job(stage: str, config: RunConfig, job_dir: Path, source: str | None 
         if path.exists() and not overwrite:
             raise ConfigError(f"{path} already exists", hint="pass --overwrite or choose another --job-dir")
     job_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(config_copy, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    write_text_atomic(config_copy, config_text(config.model_dump(mode="json")))  # secret-looking values redacted
     write_text_atomic(script, text)
     script.chmod(0o755)
     return RenderedJob(stage, script, config_copy, text)

@@ -24,7 +24,9 @@ def test_existing_run_directory_is_refused_unless_overwrite(tmp_path: Path) -> N
 def test_environment_allowlist_never_records_secrets() -> None:
     env = {"NCCL_IB_GID_INDEX": "3", "SLURM_JOB_ID": "7", "HF_TOKEN": "hf_secret", "NCCL_AUTH_KEY": "x",
            "AWS_SECRET_ACCESS_KEY": "y", "HOME": "/root", "CUDA_VISIBLE_DEVICES": "0,1", "HARNESS_API_TOKEN": "z"}
-    assert recorded_environment(env) == {"CUDA_VISIBLE_DEVICES": "0,1", "NCCL_IB_GID_INDEX": "3", "SLURM_JOB_ID": "7"}
+    # Secret-looking allowlisted variables keep their name (so the record shows they were set), never their value.
+    assert recorded_environment(env) == {"CUDA_VISIBLE_DEVICES": "0,1", "HARNESS_API_TOKEN": "<redacted>",
+                                         "NCCL_AUTH_KEY": "<redacted>", "NCCL_IB_GID_INDEX": "3", "SLURM_JOB_ID": "7"}
 
 
 def test_atomic_write_leaves_no_temporary_files(tmp_path: Path) -> None:
