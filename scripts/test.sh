@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-system.sh
 ./scripts/install.sh --dev
+# vLLM (CPU build) in its own environment: the endpoint tests start real vLLM servers from it.
+./scripts/install-vllm.sh
 python3 -m ruff check harness compliance submission tests benchmarks
 lint-imports
 # Open MPI refuses root unless told; CI runs as root.
