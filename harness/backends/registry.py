@@ -27,7 +27,7 @@ ENGINES: dict[str, str] = {
 
 
 def options_models() -> tuple[type[BackendOptions], ...]:
-    """Every engine's options model, in registry order (the members of RunConfig's `backend` union)."""
+    """Every engine's options model, in registry order (the members of the run config's `backend` union)."""
     models = []
     for kind, package in ENGINES.items():
         module = importlib.import_module(f"{package}.options")
