@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from harness.backends.hf_decode import StaticDecoder
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from harness.backends.base import SinkBase
+from harness.backends.hf.decode import StaticDecoder
 from harness.backends.sampling import SamplingSpec
 from harness.types import GenerationRequest
+from tests.unit.harness.backends.sinks import PerRequestSink
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
@@ -57,28 +57,34 @@ def generate_reference(model: LlamaForCausalLM, batch: list[list[int]], sampling
     return [r[:r.index(eos) + 1] if eos in r else r for r in out[:, width:].tolist()]
 
 
+def run(decoder: StaticDecoder, batch: list[list[int]]) -> list[list[int]]:
+    """The decoder's token matrix as lists, each row cut after its first EOS (as the SUT does)."""
+    eos = decoder.spec.eos_token_id
+    return [row[:row.index(eos) + 1] if eos in row else row for row in decoder.generate(batch).tolist()]
+
+
 def test_graph_replay_gives_exactly_the_eager_tokens() -> None:
     model = small_llama("cuda", torch.bfloat16)
     batch = prompts([70, 3, 130, 1, 45, 9])
-    free = StaticDecoder(model, spec(100, VOCAB + 5), 8, use_graphs=False).generate(batch)
+    free = run(StaticDecoder(model, spec(100, VOCAB + 5), 8, use_graphs=False), batch)
     eos = free[2][10]  # row 2 stops at its 11th token at the latest
-    eager = StaticDecoder(model, spec(100, eos), 8, use_graphs=False).generate(batch)
+    eager = run(StaticDecoder(model, spec(100, eos), 8, use_graphs=False), batch)
     graphs = StaticDecoder(model, spec(100, eos), 8, use_graphs=True)
-    assert graphs.generate(batch) == eager
+    assert run(graphs, batch) == eager
     assert graphs._graphs, "no CUDA graph was captured"
-    assert graphs.generate(batch) == eager  # replaying captured graphs again
+    assert run(graphs, batch) == eager  # replaying captured graphs again
     assert len(eager[2]) <= 11 and eager[2][-1] == eos
 
 
 def test_warm_up_captures_every_graph_the_batches_need_and_changes_no_token() -> None:
     model = small_llama("cuda", torch.bfloat16)
     batch = prompts([70, 3, 130, 1, 45, 9])
-    eager = StaticDecoder(model, spec(100, VOCAB + 5), 8, use_graphs=False).generate(batch)
+    eager = run(StaticDecoder(model, spec(100, VOCAB + 5), 8, use_graphs=False), batch)
     warmed = StaticDecoder(model, spec(100, VOCAB + 5), 8, use_graphs=True)
     captured = warmed.warm_up(longest_prompt=130, batch_sizes=[6])
     assert captured == len(warmed._graphs) > 0 and warmed.capacity >= 230
     graphs = dict(warmed._graphs)
-    assert warmed.generate(batch) == eager
+    assert run(warmed, batch) == eager
     assert warmed._graphs == graphs, "a graph was captured during generation after the warm-up"
     assert warmed.warm_up(longest_prompt=130, batch_sizes=[6]) == 0  # nothing left to capture
 
@@ -89,10 +95,12 @@ def test_float32_graphs_match_transformers_generate() -> None:
     model = small_llama("cuda", torch.float32)
     batch = prompts([33, 7, 90, 2], seed=3)
     sampling = spec(48, VOCAB + 5)
-    assert StaticDecoder(model, sampling, 4).generate(batch) == generate_reference(model, batch, sampling)
+    assert run(StaticDecoder(model, sampling, 4), batch) == generate_reference(model, batch, sampling)
 
 
-class _Sink(SinkBase):
+class _Sink(PerRequestSink):
+    eos_token_id = 2
+
     def __init__(self, expected: int) -> None:
         self.events: list[tuple[str, int, list[int]]] = []
         self.done = threading.Event()
@@ -112,8 +120,9 @@ class _Sink(SinkBase):
 
 
 def _serve(tmp_path: Path, decode: str, batch: list[list[int]]) -> tuple[str, list[tuple[str, int, list[int]]]]:
-    from harness.backends.hf import HfBackend
     from harness.config import build_config
+    from harness.distributed.replicas import create_backend
+    from harness.tokenizer import load_tokenizer
 
     tokenizer = os.environ.get("BENCH_TOKENIZER")
     if not tokenizer:
@@ -125,11 +134,11 @@ def _serve(tmp_path: Path, decode: str, batch: list[list[int]]) -> tuple[str, li
                            "generation": {"max_new_tokens": 24},
                            "backend": {"kind": "hf", "device": "cuda", "dtype": "float32", "decode": decode,
                                        "max_batch_size": 4, "batch_wait_ms": 200}})
-    backend = HfBackend(config)
-    info = backend.start()
+    backend = create_backend(config, load_tokenizer(tokenizer))
     sink = _Sink(len(batch))
+    info = backend.start(sink)
     try:
-        backend.submit([GenerationRequest(i, i, tuple(p), True) for i, p in enumerate(batch)], sink)
+        backend.submit([GenerationRequest(i, i, tuple(p), True) for i, p in enumerate(batch)])
         assert sink.done.wait(120)
     finally:
         backend.stop()
@@ -159,7 +168,7 @@ def test_two_gpus_decode_concurrently_in_threads() -> None:
 
     def work(index: int) -> None:
         for _ in range(3):
-            results[index] = decoders[index].generate(batch)
+            results[index] = run(decoders[index], batch)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
     for thread in threads:
@@ -169,4 +178,4 @@ def test_two_gpus_decode_concurrently_in_threads() -> None:
     for decoder in decoders:
         decoder.release()  # graphs must be destroyed on their own device, not in whatever is current here
     for index, model in enumerate(models):
-        assert results[index] == StaticDecoder(model, spec(64, VOCAB + 5), 4, use_graphs=False).generate(batch)
+        assert results[index] == run(StaticDecoder(model, spec(64, VOCAB + 5), 4, use_graphs=False), batch)
