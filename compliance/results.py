@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness import artifacts
 from harness.errors import InputError
 from harness.safe_paths import contained, read_contained
 from harness.types import Check, CheckStatus
@@ -16,7 +17,7 @@ from harness.types import Check, CheckStatus
 TEST06 = "TEST06"
 VERIFY_FILE = "verify_accuracy.txt"
 ACCURACY_DIR = "accuracy"
-ACCURACY_LOG = "mlperf_log_accuracy.json"
+ACCURACY_LOG = artifacts.ACCURACY_LOG  # the file name has one definition (harness.artifacts)
 
 FIRST_TOKEN = "First token check"
 EOS = "EOS check"
