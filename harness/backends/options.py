@@ -26,6 +26,11 @@ class BackendOptions(Section):
         """How many consecutive requests the dispatcher gives one replica at a time (default 1)."""
         return 1
 
+    @property
+    def reads_model_files(self) -> bool:
+        """Whether the engine's tokens depend on the model files (the output cache keys on them; default True)."""
+        return True
+
     def model_problem(self, model: ModelConfig) -> str | None:
         """Why this engine cannot serve `model` (checked when the config is validated); None when it can."""
         return None

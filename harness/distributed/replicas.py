@@ -94,7 +94,8 @@ def wrap_with_cache(config: RunConfig, dataset_sha256: str, backend: Backend) ->
     if directory.exists() and not directory.is_dir():
         raise ConfigError(f"cache is {directory}, which is a file; expected a directory for output caches",
                           hint="set cache to a directory path (it is created when missing)")
-    key = cache_key(config.model_dump(mode="json"), dataset_sha256, config.model.path, config.backend.kind != "fake")
+    key = cache_key(config.model_dump(mode="json"), dataset_sha256, config.model.path,
+                    config.backend.reads_model_files)
     return CachedBackend(backend, OutputCache(directory / f"{key}.jsonl"), key)
 
 

@@ -22,3 +22,8 @@ class FakeOptions(BackendOptions):
     eos_token_id: int = 2
     max_batch_size: int = Field(1024, ge=1, description="without delays: answers reported per batch of this "
                                                          "many queued requests (one LoadGen call each)")
+
+    @property
+    def reads_model_files(self) -> bool:
+        """The fake never reads a model: its answers depend on its options alone."""
+        return False
