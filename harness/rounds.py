@@ -47,6 +47,12 @@ class RoundSpec:
     # Checker rules only some rounds apply.
     checks_unused_systems: bool = False  # every systems/*.json and measurements/<sys> needs results
     needs_server_or_interactive: bool = False  # each benchmark needs a Server or Interactive result, even in open
+    enforces_min_duration: bool = True  # effective_min_duration_ms < 600000 fails (the v4.0 script only warns)
+    requires_accuracy_detail: bool = True  # accuracy/mlperf_log_detail.txt must exist (v4.0 does not read it)
+    # LoadGen <= 4.1 with this round's mlperf.conf (equal issue on in Offline): when samples_per_query is a multiple
+    # of the performance sample count, GenerateQueries pads min_queries from 1 to that count, i.e. 24,576 queries
+    # of 24,576 samples (fixed in mlcommons/inference #2031, LoadGen 5.0). Checked before a run starts.
+    offline_equal_issue_pads_queries: bool = False
 
     @property
     def mlperf_conf_text(self) -> str | None:
@@ -69,6 +75,8 @@ _SPECS = {
         loadgen_pip="pip install 'mlcommons-loadgen==4.0.1'",
         scenarios=("Offline", "Server"),
         checker_family="v4",
+        enforces_min_duration=False,
+        requires_accuracy_detail=False,
     ),
     "v4.1": RoundSpec(
         "v4.1",
@@ -78,6 +86,7 @@ _SPECS = {
         loadgen_pip="build LoadGen from the v4.1 tag of mlcommons/inference (loadgen/), from a clean tree",
         scenarios=("Offline", "Server"),
         checker_family="v4",
+        offline_equal_issue_pads_queries=True,
     ),
     "v5.0": RoundSpec(
         "v5.0",
