@@ -53,6 +53,10 @@ class RoundSpec:
     # of the performance sample count, GenerateQueries pads min_queries from 1 to that count, i.e. 24,576 queries
     # of 24,576 samples (fixed in mlcommons/inference #2031, LoadGen 5.0). Checked before a run starts.
     offline_equal_issue_pads_queries: bool = False
+    # The v5.1 script judges open results like closed ones: an INVALID or equal-issue-off performance run, LoadGen
+    # errors in the accuracy log and an unparsable accuracy.txt fail (v5.0 accepts all four, measured).
+    strict_open_results: bool = False
+    exact_accuracy_files: bool = False  # accuracy/ holds exactly its four files (v4.1, v5.x; measured)
 
     @property
     def mlperf_conf_text(self) -> str | None:
@@ -87,6 +91,7 @@ _SPECS = {
         scenarios=("Offline", "Server"),
         checker_family="v4",
         offline_equal_issue_pads_queries=True,
+        exact_accuracy_files=True,
     ),
     "v5.0": RoundSpec(
         "v5.0",
@@ -96,7 +101,7 @@ _SPECS = {
         loadgen_pip="pip install 'mlcommons-loadgen==5.0.21'",
         scenarios=("Offline", "Server"),
         checker_family="v5",
-        checks_unused_systems=True,
+        exact_accuracy_files=True,
     ),
     "v5.1": RoundSpec(
         "v5.1",
@@ -108,6 +113,8 @@ _SPECS = {
         checker_family="v5",
         checks_unused_systems=True,
         needs_server_or_interactive=True,
+        strict_open_results=True,
+        exact_accuracy_files=True,
     ),
     "v6.0": RoundSpec(
         "v6.0",

@@ -98,6 +98,7 @@ def _new_manifest(config: RunConfig, command: list[str]) -> Manifest:
         git_commit=_git_commit(), environment=artifacts.recorded_environment(),
         deviations=config.deviations() + (["model: SmolLM2-135M-Instruct instead of Llama-2-70b-chat-hf"]
                                           if config.model.is_embedded else []),
+        details={"cwd": os.getcwd()},  # the root that relative paths of `command` are relative to
     )
 
 

@@ -36,6 +36,16 @@ _TOKENS = re.compile(r".*'tokens_per_sample':\s([\d.]+).*")
 _HASH = re.compile(r"^hash=([\w\d]+)$")
 
 
+def _strict(f: Findings) -> frozenset[str]:
+    """Fails here when the round judges open results strictly (v5.1), warns elsewhere."""
+    return frozenset({f.family}) if round_spec(f.round).strict_open_results else frozenset()
+
+
+def _exact(f: Findings) -> frozenset[str]:
+    """Fails here when the round wants exactly four accuracy files (v4.1, v5.x), warns elsewhere."""
+    return frozenset({f.family}) if round_spec(f.round).exact_accuracy_files else frozenset()
+
+
 def canonical_scenario(name: str, round_name: str) -> str | None:
     """The round's scenario a directory name stands for, ignoring case (HEAD reads `offline` as Offline)."""
     found = [s for s in round_spec(round_name).scenarios if s.lower() == name.lower()]
@@ -114,7 +124,7 @@ def _check_settings(f: Findings, detail: Path, log: DetailLog) -> None:
                   f"run with the LoadGen of round {f.round} (and its mlperf.conf for v4.x)")
     if log["result_validity"] != "VALID":
         f.add("result-validity", detail, f"result_validity is {log['result_validity']}",
-              "meet min duration, min queries, latency limits and early stopping", _V5)
+              "meet min duration, min queries, latency limits and early stopping", _strict(f))
     duration = log["effective_min_duration_ms"]
     if duration is not None and duration < MIN_DURATION_MS:
         fails = ALL if round_spec(f.round).enforces_min_duration else frozenset()
@@ -122,7 +132,7 @@ def _check_settings(f: Findings, detail: Path, log: DetailLog) -> None:
               "do not lower min_duration in user.conf (v4.0 only warns; v4.1 and later fail)", fails)
     if f.family != "v4" and log["effective_sample_concatenate_permutation"] is not True:
         f.add("equal-issue", detail, "effective_sample_concatenate_permutation is not true",
-              "do not turn off sample_concatenate_permutation", _V5)
+              "do not turn off sample_concatenate_permutation", _strict(f))
 
 
 def _metric_key(f: Findings, scenario: str) -> str:
@@ -184,11 +194,11 @@ def check_accuracy(f: Findings, acc: Path, benchmark: str) -> None:
         elif name == "mlperf_log_detail.txt":  # HEAD crashes without it; v4.1 and v5.x fail
             fails = ALL if round_spec(f.round).requires_accuracy_detail else frozenset()
         else:
-            fails = _V5
+            fails = _strict(f) | _V5
         f.add("accuracy-files", acc / name, f"{name} is missing", f"add {name}", fails)
     for name in sorted(present - set(ACCURACY_FILES)):
         f.add("accuracy-files", acc / name, f"{name} is not allowed in accuracy/",
-              "accuracy/ must hold exactly its four files; move extra files out", _V5)
+              "accuracy/ must hold exactly its four files; move extra files out", _exact(f))
     log = acc / "mlperf_log_accuracy.json"
     if log.is_file() and log.stat().st_size > MAX_ACCURACY_LOG:
         f.add("accuracy-log-size", log, f"{log.stat().st_size} bytes; the limit is {MAX_ACCURACY_LOG}",
@@ -223,7 +233,7 @@ def _check_accuracy_txt(f: Findings, path: Path, benchmark: str) -> None:
     v5 = _scores(lines, _ROUGE_V5)
     if not v5:
         f.add("accuracy-parse", path, "no metric can be read (numpy 2 prints np.float64(...))",
-              "print plain floats: {'rouge1': 44.43, ...}", _V5)
+              "print plain floats: {'rouge1': 44.43, ...}", _strict(f))
     elif len(v4) < 4:
         f.add("accuracy-parse", path, f"only {', '.join(sorted(v4))} can be read", "print plain floats",
               frozenset())
@@ -249,7 +259,7 @@ def _check_accuracy_detail(f: Findings, detail: Path) -> None:
         return
     if log.num_errors():
         f.add("accuracy-loadgen-errors", detail, f"LoadGen logged {log.num_errors()} error(s) in the accuracy run "
-              "(the v5.1 checker crashes on it)", "fix the cause and rerun the accuracy run", _V5_HEAD)
+              "(the v5.1 checker crashes on it)", "fix the cause and rerun the accuracy run", _strict(f) | _HEAD)
     count = log["effective_accuracy_sample_count"] or log["qsl_reported_total_count"]
     if count != SAMPLES:
         f.add("accuracy-sample-count", detail, f"the accuracy run covered {count} samples; expected {SAMPLES}",
