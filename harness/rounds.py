@@ -47,6 +47,16 @@ class RoundSpec:
     # Checker rules only some rounds apply.
     checks_unused_systems: bool = False  # every systems/*.json and measurements/<sys> needs results
     needs_server_or_interactive: bool = False  # each benchmark needs a Server or Interactive result, even in open
+    enforces_min_duration: bool = True  # effective_min_duration_ms < 600000 fails (the v4.0 script only warns)
+    requires_accuracy_detail: bool = True  # accuracy/mlperf_log_detail.txt must exist (v4.0 does not read it)
+    # LoadGen <= 4.1 with this round's mlperf.conf (equal issue on in Offline): when samples_per_query is a multiple
+    # of the performance sample count, GenerateQueries pads min_queries from 1 to that count, i.e. 24,576 queries
+    # of 24,576 samples (fixed in mlcommons/inference #2031, LoadGen 5.0). Checked before a run starts.
+    offline_equal_issue_pads_queries: bool = False
+    # The v5.1 script judges open results like closed ones: an INVALID or equal-issue-off performance run, LoadGen
+    # errors in the accuracy log and an unparsable accuracy.txt fail (v5.0 accepts all four, measured).
+    strict_open_results: bool = False
+    exact_accuracy_files: bool = False  # accuracy/ holds exactly its four files (v4.1, v5.x; measured)
 
     @property
     def mlperf_conf_text(self) -> str | None:
@@ -69,6 +79,8 @@ _SPECS = {
         loadgen_pip="pip install 'mlcommons-loadgen==4.0.1'",
         scenarios=("Offline", "Server"),
         checker_family="v4",
+        enforces_min_duration=False,
+        requires_accuracy_detail=False,
     ),
     "v4.1": RoundSpec(
         "v4.1",
@@ -78,6 +90,8 @@ _SPECS = {
         loadgen_pip="build LoadGen from the v4.1 tag of mlcommons/inference (loadgen/), from a clean tree",
         scenarios=("Offline", "Server"),
         checker_family="v4",
+        offline_equal_issue_pads_queries=True,
+        exact_accuracy_files=True,
     ),
     "v5.0": RoundSpec(
         "v5.0",
@@ -87,7 +101,7 @@ _SPECS = {
         loadgen_pip="pip install 'mlcommons-loadgen==5.0.21'",
         scenarios=("Offline", "Server"),
         checker_family="v5",
-        checks_unused_systems=True,
+        exact_accuracy_files=True,
     ),
     "v5.1": RoundSpec(
         "v5.1",
@@ -99,6 +113,8 @@ _SPECS = {
         checker_family="v5",
         checks_unused_systems=True,
         needs_server_or_interactive=True,
+        strict_open_results=True,
+        exact_accuracy_files=True,
     ),
     "v6.0": RoundSpec(
         "v6.0",

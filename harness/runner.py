@@ -46,7 +46,7 @@ from harness.sut.offline import OfflineSut
 from harness.sut.server import ServerSut
 from harness.tokenizer import load_tokenizer
 from harness.types import RunStatus, Scenario, TestMode
-from harness.userconf import render_user_conf
+from harness.userconf import offline_query_blowup, render_user_conf
 
 __all__ = ["RunOutcome", "leave_without_teardown", "run"]
 
@@ -116,6 +116,7 @@ def _new_manifest(config: RunConfig, command: list[str]) -> Manifest:
         git_commit=_git_commit(), environment=artifacts.recorded_environment(),
         deviations=config.deviations() + (["model: SmolLM2-135M-Instruct instead of Llama-2-70b-chat-hf"]
                                           if config.model.is_embedded else []),
+        details={"cwd": os.getcwd()},  # the root that relative paths of `command` are relative to
     )
 
 
@@ -127,6 +128,9 @@ def _write_inputs(config: RunConfig, run: RunArtifacts, sample_count: int) -> tu
         mlperf_conf = run.file(artifacts.MLPERF_CONF)
         artifacts.write_text_atomic(mlperf_conf, spec.mlperf_conf_text)
     user_conf = render_user_conf(config, sample_count)
+    blowup = offline_query_blowup(config, user_conf.values)
+    if blowup is not None:
+        raise ConfigError(blowup, hint="the round pins this LoadGen: change the run's loadgen values as said")
     artifacts.write_text_atomic(run.file(artifacts.USER_CONF), user_conf.text)
     return mlperf_conf, run.file(artifacts.USER_CONF), user_conf.shortened
 
@@ -162,6 +166,7 @@ class _Run:
         self.dispatcher: DispatchBackend | None = None
         self.audit_config = audit_config
         self.show_progress = progress
+        self.pid = os.getpid()  # forked children (accuracy workers) inherit the SIGTERM handler; see _on_terminate
         root = Path("runs")
         path = Path(config.output_dir) if config.output_dir else artifacts.default_run_dir(
             root, config.scenario.value, config.mode.value)
@@ -349,6 +354,10 @@ class _Run:
     def _on_terminate(self, signum: int, _frame: object) -> None:
         """SIGTERM: record the failure at once, then stop LoadGen like a first Ctrl-C so its logs are closed;
         leave after TERM_GRACE_S at the latest. A second SIGTERM leaves at once."""
+        if os.getpid() != self.pid:
+            # A forked worker (multiprocessing.Pool.terminate() at the end of accuracy scoring sends SIGTERM to
+            # each) is not the run: leave quietly, never touching the manifest the parent is about to finish.
+            os._exit(128 + signum)
         if self.terminated is not None:
             self._leave_terminated("terminated twice; LoadGen's logs may be incomplete")
         self.terminated = signum

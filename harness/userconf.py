@@ -5,11 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from harness.config import RunConfig
+from harness.rounds import round_spec
+from harness.types import TestMode
 
-__all__ = ["FULL_DATASET", "MIN_DURATION_MS", "UserConf", "render_user_conf"]
+__all__ = ["FULL_DATASET", "MIN_DURATION_MS", "UserConf", "offline_query_blowup", "render_user_conf"]
 
 FULL_DATASET = 24576
 MIN_DURATION_MS = 600000
+OFFLINE_DEFAULT_QPS = 1.0  # *.Offline.target_qps of the v4.x mlperf.conf
+LOADGEN_SLACK = 1.1  # kSlack of TestSettingsInternal: Offline samples_per_query = 1.1 x duration x target_qps
+BYTES_PER_SAMPLE = 48  # QueryMetadata: one SampleMetadata plus one index per issued sample (approximate)
 
 
 @dataclass(frozen=True)
@@ -55,3 +60,32 @@ def render_user_conf(config: RunConfig, sample_count: int) -> UserConf:
 
 def _number(value: float | int) -> str:
     return str(int(value)) if float(value).is_integer() and not isinstance(value, bool) else repr(float(value))
+
+
+def offline_query_blowup(config: RunConfig, values: dict[str, float | int]) -> str | None:
+    """Why LoadGen 4.1 would build performance-sample-count Offline queries (one refusal line), or None.
+
+    Models GenerateQueries of mlcommons/inference v4.1 loadgen/loadgen.cc (equal-issue padding): with
+    sample_concatenate_permutation on for Offline (the v4.1 mlperf.conf) and samples_per_query already a
+    multiple of the loaded sample count, the Server branch runs for Offline too and pads min_queries from 1 to
+    that count; LoadGen 5.0 fixed it (mlcommons/inference #2031).
+    """
+    if (not round_spec(config.round).offline_equal_issue_pads_queries or config.scenario.value != "Offline"
+            or config.mode is not TestMode.PERFORMANCE):
+        return None
+    loaded = int(values.get("performance_sample_count_override", FULL_DATASET))
+    min_queries = int(values.get("min_query_count", FULL_DATASET))
+    duration_s = float(values.get("min_duration", MIN_DURATION_MS)) / 1000
+    target_qps = float(values.get("target_qps", OFFLINE_DEFAULT_QPS))
+    per_query = max(min_queries, int(LOADGEN_SLACK * duration_s * target_qps))
+    if loaded <= 1 or per_query % loaded != 0:
+        return None
+    gib = BYTES_PER_SAMPLE * loaded * per_query / 2**30
+    fix_qps = (per_query + 1) / (LOADGEN_SLACK * duration_s) if duration_s else None
+    fix = (f"set loadgen.target_qps above {fix_qps:.2f}" if fix_qps else "set loadgen.min_query_count") + (
+        f" (or loadgen.min_query_count to {per_query + 1}) so that LoadGen pads the one Offline query instead")
+    return (f"round {config.round} Offline: LoadGen 4.1 would generate {loaded} queries of {per_query} samples "
+            f"(about {gib:.1f} GiB before the run starts, and {loaded}x the run time) because samples_per_query "
+            f"{per_query} is a multiple of the {loaded} loaded samples: the equal-issue padding bug of LoadGen "
+            f"<= 4.1 (GenerateQueries pads min_queries for Offline too; fixed in mlcommons/inference #2031, "
+            f"LoadGen 5.0); {fix}")

@@ -41,10 +41,13 @@ def package(
     both_benchmarks: Annotated[bool, typer.Option(help="a llama2-70b-99.9 run also fills llama2-70b-99")] = False,
     measurements: Annotated[Path | None, typer.Option(help="JSON with measurements keys to set")] = None,
     allow_unsubmittable: Annotated[bool, typer.Option(help="package fake/short/failed runs; README says so")] = False,
+    code_url: Annotated[str | None, typer.Option(help="public repository holding the code (with --code-commit); "
+                                                      "default: copy the installed source into code/")] = None,
+    code_commit: Annotated[str | None, typer.Option(help="the commit of --code-url that produced the runs")] = None,
 ) -> None:
     """Build the official open-division tree for one round from run directories."""
     request = PackageRequest(round_, submitter, system, run_dirs, output, implementation, allow_unsubmittable,
-                             both_benchmarks, measurements)
+                             both_benchmarks, measurements, code_url, code_commit)
     result = package_submission(request)
     for benchmark, scenario in result.scenarios:
         stdout.print(f"packaged {benchmark} {scenario}", markup=False)

@@ -142,6 +142,10 @@ def _reasons(run: RunInput, role: str) -> list[str]:
         return found
     if not manifest.submittable:
         found += [f"{run.path}: {text}" for text in manifest.reason_texts(leave_out=(ReasonCode.NOT_COMPLETED,))]
+    problem = manifest.problem()
+    if problem is not None and role == "performance":
+        found.append(f"{run.path}: {problem} (result_validity {manifest.result.result_validity or 'missing'}): an "
+                     "INVALID result")
     return found
 
 

@@ -8,6 +8,7 @@ submittable.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from harness.artifacts import Manifest
 from harness.errors import InputError
-from harness.redact import redact_argv, redact_text
+from harness.redact import redact_text
 from harness.safe_paths import read_contained
+from submission.provenance import RunFacts, command_line, deviations
 from submission.system import SystemDescription
 
 _PLACEHOLDERS = frozenset({"", "n/a", "na", "tbd", "unknown", "-", "?"})
@@ -71,6 +73,50 @@ def run_config(run_dir: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def derive_info_all(facts: list[RunFacts], override: dict[str, str]) -> MeasurementsInfo:
+    """The measurements JSON of a scenario from all its runs (weights, transformations, data types as they
+    were); a value that differs between runs lists each run's; user values (--measurements) win."""
+    derived = {
+        "starting_weights_filename": _joined(facts, lambda f: "none (test fake backend, no weights)"
+                                             if f.backend == "fake" else f.weights),
+        "weight_transformations": _joined(facts, _transformation),
+        "weight_data_types": _joined(facts, _weight_dtype),
+        "input_data_types": "int32 token ids",
+        "retraining": "no",
+    }
+    try:
+        return MeasurementsInfo.model_validate(derived | override)
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise InputError(f"measurements JSON: {first['loc'][0]} {first['msg']}",
+                         hint="fix it in the --measurements file") from None
+
+
+def _joined(facts: list[RunFacts], value: Callable[[RunFacts], str]) -> str:
+    values = {f.role: value(f) for f in facts}
+    if len(set(values.values())) == 1:
+        return next(iter(values.values()))
+    return "; ".join(f"{role} run: {text}" for role, text in values.items())
+
+
+def _transformation(facts: RunFacts) -> str:
+    if facts.backend == "fake":
+        return "none (no weights)"
+    if facts.weights_format == "gguf":
+        return f"GGUF-quantized weights ({Path(facts.weights).name}) dequantized to {facts.dtype} at load"
+    if facts.dtype not in ("auto", ""):
+        return f"cast to {facts.dtype} at load"
+    return "none"
+
+
+def _weight_dtype(facts: RunFacts) -> str:
+    if facts.backend == "fake":
+        return "none (test fake backend, no weights)"
+    if facts.weights_format == "gguf":
+        return f"GGUF quantized ({Path(facts.weights).name}), computed in {_DTYPES.get(facts.dtype, facts.dtype)}"
+    return _DTYPES.get(facts.dtype, f"as stored in {facts.weights}" if facts.dtype in ("", "auto") else facts.dtype)
+
+
 def derive_info(manifest: Manifest, config: dict[str, Any], override: dict[str, str]) -> MeasurementsInfo:
     """The measurements JSON for a run: derived from its manifest and config, user values win."""
     backend = config.get("backend") or {}
@@ -95,36 +141,49 @@ def derive_info(manifest: Manifest, config: dict[str, Any], override: dict[str, 
 
 
 def render_readme(runs: list[tuple[str, Manifest]], system: SystemDescription, round_name: str,
-                  unsubmittable: list[str]) -> str:
-    """README.md of a measurements dir: how each run was made, on what, and how it deviates."""
+                  problems: tuple[list[str], list[str]], facts: list[RunFacts], info: MeasurementsInfo) -> str:
+    """README.md of a measurements dir: contradictions and validity first, then hardware, software, model,
+    weights, dataset, deviations and the re-runnable commands of the runs that are in the tree."""
+    unsubmittable, conflicts = problems
     lines = [f"# {runs[0][1].benchmark} {runs[0][1].scenario}: how these results were produced", "",
              f"Round {round_name}, open division. Produced by mlperf-llm-harness.", ""]
+    if conflicts:
+        lines += ["## PROVENANCE CONTRADICTIONS", "",
+                  "Packaged with `--allow-unsubmittable` although the runs contradict each other or the system "
+                  "description:", ""]
+        lines += [f"- {line}" for line in conflicts] + [""]
     if unsubmittable:
         lines += ["## NOT A VALID SUBMISSION", "",
                   "This tree was packaged with `--allow-unsubmittable`. These results are not submittable:", ""]
         lines += [f"- {reason}" for reason in unsubmittable] + [""]
-    lines += ["## Hardware", "", f"- system: {system.system_name}",
+    lines += ["## Hardware (system description)", "", f"- system: {system.system_name}",
               f"- nodes: {system.number_of_nodes} x {system.accelerators_per_node} {system.accelerator_model_name}",
               f"- host: {system.host_processors_per_node}x {system.host_processor_model_name}, "
-              f"{system.host_memory_capacity} memory", f"- network: {system.host_networking}", ""]
-    for role, manifest in runs:
-        lines += _run_section(role, manifest)
+              f"{system.host_memory_capacity} memory", f"- network: {system.host_networking}",
+              f"- framework: {system.framework}; OS: {system.operating_system}", "",
+              "## What ran", "", "| run | backend | ranks | hosts | weights | dtype | dataset (sha256) |",
+              "|---|---|---|---|---|---|---|"]
+    lines += [f"| {f.role} | {f.backend_name} | {f.world_size} | {', '.join(f.hosts)} | {f.weights} | {f.dtype} | "
+              f"{f.dataset} ({f.dataset_sha256[:16] or 'not recorded'}) |" for f in facts]
+    lines += ["", "Measurements JSON (derived from all runs above):", ""]
+    lines += [f"- {key}: {value}" for key, value in info.model_dump().items()]
+    lines += ["", "Commands run from RUN_ROOT, the directory each run was started in; paths are relative to it",
+              "and the recorded environment (CUDA_*, NCCL_*, SLURM_*, ... allowlist) is prefixed.", ""]
+    for (role, manifest), fact in zip(runs, facts, strict=True):
+        lines += _run_section(role, manifest, fact)
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _run_section(role: str, manifest: Manifest) -> list[str]:
+def _run_section(role: str, manifest: Manifest, fact: RunFacts) -> list[str]:
     # Redacted again here: a manifest written by an older harness may still hold a secret.
-    command = " ".join(_quote(part) for part in redact_argv(manifest.command)) or "(not recorded)"
     lines = [f"## {role} run", "", f"- mode: {manifest.mode}; status: {manifest.status.value}; "
-             f"backend: {manifest.backend_name or manifest.backend}; model: {redact_text(manifest.model)}",
-             f"- dataset: {redact_text(manifest.dataset)} ({manifest.sample_count} samples); host: {manifest.host}",
+             f"result: {manifest.result.result_validity or 'n/a'}; backend: {fact.backend_name}; "
+             f"model: {redact_text(fact.weights)}",
+             f"- dataset: {redact_text(manifest.dataset)} ({manifest.sample_count} samples, sha256 "
+             f"{fact.dataset_sha256 or 'not recorded'})",
              f"- started {manifest.started_at}, ended {manifest.ended_at}; harness commit: {manifest.git_commit}",
-             "", "Command:", "", "```", command, "```", "", "Versions:", ""]
+             "", "Command:", "", "```", redact_text(command_line(manifest, fact.path)), "```", "", "Versions:", ""]
     lines += [f"- {name} {version}" for name, version in sorted(manifest.versions.items())]
-    lines += ["", "Open-division deviations from the reference implementation:", ""]
-    lines += [f"- {redact_text(item)}" for item in manifest.deviations] or ["- none"]
+    lines += ["", "Open-division deviations from the reference implementation (from what ran):", ""]
+    lines += [f"- {redact_text(item)}" for item in deviations(fact, manifest)] or ["- none"]
     return [*lines, ""]
-
-
-def _quote(part: str) -> str:
-    return f"'{part}'" if any(c.isspace() for c in part) or not part else part

@@ -17,7 +17,8 @@ from harness import artifacts
 from harness.errors import CheckFailed, ConfigError, InputError
 from harness.safe_paths import os_errors, safe_copy
 from harness.types import Check
-from submission import measurements
+from submission import measurements, provenance
+from submission.code import CodePin, write_code_dir
 from submission.inputs import VERIFY_TXT, CollectedRuns, ScenarioRuns, collect_runs
 from submission.layout import TEST06, Tree, check_name, round_layout
 from submission.system import SystemDescription, load_system, system_id
@@ -40,6 +41,8 @@ class PackageRequest:
     allow_unsubmittable: bool = False
     both_benchmarks: bool = False
     measurements_file: Path | None = None
+    code_url: str | None = None
+    code_commit: str | None = None
 
 
 @dataclass
@@ -64,7 +67,14 @@ def package_submission(request: PackageRequest) -> PackageResult:
     check_name("--submitter", request.submitter)
     check_name("--implementation", request.implementation)
     system = _load_system(request)
+    pin = CodePin(request.code_url, request.code_commit)
     collected = collect_runs(request.run_dirs, layout, request.both_benchmarks)
+    conflicts = _contradictions(request, system, collected)
+    if conflicts and not request.allow_unsubmittable:
+        more = f" (and {len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
+        raise InputError(f"provenance contradiction: {conflicts[0]}{more}",
+                         hint="package runs of one system and setup; --allow-unsubmittable packages them anyway "
+                              "and every README.md lists the contradictions first")
     if collected.unsubmittable and not request.allow_unsubmittable:
         more = f" (and {len(collected.unsubmittable) - 1} more)" if len(collected.unsubmittable) > 1 else ""
         raise InputError(f"not submittable: {collected.unsubmittable[0]}{more}",
@@ -79,7 +89,7 @@ def package_submission(request: PackageRequest) -> PackageResult:
     try:
         with os_errors("write the submission tree"):
             tree = Tree(staging / "tree", request.submitter, layout)
-            _write_tree(tree, request, system, collected, staging / "originals")
+            _write_tree(tree, request, system, collected, staging / "originals", (pin, conflicts))
         findings = _self_check(tree, request, collected)
         with os_errors("move the finished tree into place"):
             os.rename(staging / "originals", originals_dir(request.output))
@@ -149,22 +159,35 @@ def _self_check(tree: Tree, request: PackageRequest, collected: CollectedRuns) -
     return findings
 
 
+def _contradictions(request: PackageRequest, system: SystemDescription, collected: CollectedRuns) -> list[str]:
+    found: list[str] = []
+    for group in collected.scenarios:
+        facts = _facts(group)
+        found += [f"{group.benchmark} {group.scenario}: {line}"
+                  for line in provenance.contradictions(facts, system, str(request.system_file))]
+    return list(dict.fromkeys(found))
+
+
+def _facts(group: ScenarioRuns) -> list[provenance.RunFacts]:
+    return [provenance.run_facts(role, run.path, run.manifest, measurements.run_config(run.path))
+            for role, run in group.runs()]
+
+
 def _write_tree(tree: Tree, request: PackageRequest, system: SystemDescription, collected: CollectedRuns,
-                originals: Path) -> None:
+                originals: Path, code: tuple[CodePin, list[str]]) -> None:
     sys_id = system_id(request.system_file)
     _copy(request.system_file, tree.system_json(sys_id))
     override = measurements.read_measurements_override(request.measurements_file)
     for group in collected.scenarios:
         _write_results(tree, sys_id, group, originals)
-        _write_measurements(tree, request, sys_id, system, group, collected.unsubmittable, override)
+        _write_measurements(tree, request, (sys_id, system), group, (collected.unsubmittable, code[1]), override)
         if group.test06 is not None:
             target = tree.compliance(sys_id, group.benchmark, group.scenario)
             safe_copy(group.test06.path, f"{TEST06}/{VERIFY_TXT}", target / VERIFY_TXT)
             safe_copy(group.test06.path, f"{TEST06}/accuracy/{artifacts.ACCURACY_LOG}",
                       target / "accuracy" / artifacts.ACCURACY_LOG)
     for benchmark in sorted({g.benchmark for g in collected.scenarios}):
-        readme = _code_readme(request, collected)
-        artifacts.write_text_atomic(tree.code(benchmark, request.implementation) / "README.md", readme)
+        write_code_dir(tree.code(benchmark, request.implementation), code[0], _code_header(request, collected))
 
 
 def _write_results(tree: Tree, sys_id: str, group: ScenarioRuns, originals: Path) -> None:
@@ -193,37 +216,43 @@ def truncate_accuracy_log(original: Path, target: Path, accuracy_txt: Path) -> s
     return digest
 
 
-def _write_measurements(tree: Tree, request: PackageRequest, sys_id: str, system: SystemDescription,
-                        group: ScenarioRuns, unsubmittable: list[str], override: dict[str, str]) -> None:
+def _write_measurements(tree: Tree, request: PackageRequest, described: tuple[str, SystemDescription],
+                        group: ScenarioRuns, problems: tuple[list[str], list[str]], override: dict[str, str]) -> None:
+    sys_id, system = described
+    unsubmittable, all_conflicts = problems
+    conflicts = [c.removeprefix(f"{group.benchmark} {group.scenario}: ") for c in all_conflicts
+                 if c.startswith(f"{group.benchmark} {group.scenario}: ")]
     assert group.performance is not None
     perf = group.performance
     where = tree.measurements(sys_id, group.benchmark, group.scenario)
-    info = measurements.derive_info(perf.manifest, measurements.run_config(perf.path), override)
+    facts = _facts(group)
+    info = measurements.derive_info_all(facts, override)
     target = tree.measurements_json(sys_id, group.benchmark, group.scenario, request.implementation)
     artifacts.write_json_atomic(target, info.model_dump())
     runs = [(role, run.manifest) for role, run in group.runs()]
     own = [r for r in unsubmittable if any(r.startswith(f"{run.path}:") for _, run in group.runs())]
-    if unsubmittable and not own:
+    if (unsubmittable or all_conflicts) and not own:
         own = ["other results packaged in this tree are not submittable (see their README.md)"]
-    readme = measurements.render_readme(runs, system, request.round, own)
+    readme = measurements.render_readme(runs, system, request.round, (own, conflicts), facts, info)
     artifacts.write_text_atomic(where / "README.md", readme)
     safe_copy(perf.path, artifacts.USER_CONF, where / artifacts.USER_CONF)
     if tree.layout.needs_mlperf_conf:
         safe_copy(perf.path, artifacts.MLPERF_CONF, where / artifacts.MLPERF_CONF)
 
 
-def _code_readme(request: PackageRequest, collected: CollectedRuns) -> str:
+def _code_header(request: PackageRequest, collected: CollectedRuns) -> list[str]:
     manifests = [run.manifest for group in collected.scenarios for _, run in group.runs()]
     commits = sorted({m.git_commit or "unknown" for m in manifests})
     versions = sorted({m.versions.get("mlperf-llm-harness", "unknown") for m in manifests})
-    return "\n".join([
+    return [
         f"# {request.implementation}", "",
         "These results were produced with mlperf-llm-harness, an open-source harness that drives MLPerf",
         "LoadGen against TensorRT-LLM (or the transformers reference backend) on Slurm GPU clusters.", "",
-        f"- harness version(s): {', '.join(versions)}", f"- harness git commit(s): {', '.join(commits)}", "",
+        f"- harness version(s) the runs recorded: {', '.join(versions)}",
+        f"- harness git commit(s) the runs recorded: {', '.join(commits)}", "",
         "The exact command of every run is in measurements/<system>/<benchmark>/<scenario>/README.md",
-        "(results/<system>/<benchmark>/<scenario>/README.md from round v6.0).", "",
-    ])
+        "(results/<system>/<benchmark>/<scenario>/README.md from round v6.0).",
+    ]
 
 
 def _copy(source: Path, target: Path) -> None:

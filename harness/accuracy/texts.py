@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -78,13 +79,18 @@ def prepare_texts(tokenizer: Any, tokens: Sequence[list[int]], references: Seque
     _JOB = _Job(tokenizer, tokens, references, splitter, python_rouge)
     try:
         if parallel:
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
+            with multiprocessing.get_context("fork").Pool(workers, initializer=_default_signals) as pool:
                 results = _collect(pool.imap(_run_chunk, chunks), chunks, on_progress)
         else:
             results = _collect(map(_run_chunk, chunks), chunks, on_progress)
     finally:
         _JOB = None
     return _merge(results, python_rouge)
+
+
+def _default_signals() -> None:
+    """In a worker: SIGTERM kills quietly (the pool terminates its workers with it when scoring ends)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _can_fork() -> bool:

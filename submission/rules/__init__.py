@@ -118,5 +118,6 @@ def _check_benchmark(f: Findings, tree: Tree, system: str, bench_dir: Path) -> i
 
 
 def _code_failed(f: Findings, tree: Tree, bench_dir: str) -> bool:
-    return f.failed_under(tree.org / tree.layout.code_dir / bench_dir)
+    code = tree.org / tree.layout.code_dir
+    return f.failed_under(code / bench_dir) or any(c.failed and c.path == f._rel(code) for c in f.checks)
 

@@ -192,7 +192,11 @@ def _check_measurements_json(f: Findings, path: Path) -> None:
 
 def _check_code(f: Findings, org: Path, layout: RoundLayout, bench_dir: str, implementation: str) -> None:
     code = org / layout.code_dir / bench_dir
-    if not code.exists():
+    if not code.parent.exists():
+        f.add("code-dir", code.parent, f"{layout.code_dir}/ is missing: every checker needs the code that "
+              "produced the results", f"add {layout.code_dir}/{bench_dir}/<implementation>/ (submission package "
+              "writes it)")
+    elif not code.exists():
         f.add("code-dir", code, f"{layout.code_dir}/{bench_dir} is missing",
               f"add {layout.code_dir}/{bench_dir}/<implementation>/README.md", TAG_SCRIPTS)
     elif implementation and not (code / implementation).is_dir():

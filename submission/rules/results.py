@@ -15,7 +15,7 @@ from harness.errors import InputError
 from harness.logs import DetailLog, parse_detail_log
 from harness.rounds import round_spec
 from submission.layout import ACCURACY_FILES, PERF_OPTIONAL, PERF_REQUIRED, TEST06
-from submission.rules._base import TAG_SCRIPTS, Findings
+from submission.rules._base import ALL, TAG_SCRIPTS, Findings
 
 SAMPLES = 24576
 MIN_DURATION_MS = 600000
@@ -36,13 +36,33 @@ _TOKENS = re.compile(r".*'tokens_per_sample':\s([\d.]+).*")
 _HASH = re.compile(r"^hash=([\w\d]+)$")
 
 
+def _strict(f: Findings) -> frozenset[str]:
+    """Fails here when the round judges open results strictly (v5.1), warns elsewhere."""
+    return frozenset({f.family}) if round_spec(f.round).strict_open_results else frozenset()
+
+
+def _exact(f: Findings) -> frozenset[str]:
+    """Fails here when the round wants exactly four accuracy files (v4.1, v5.x), warns elsewhere."""
+    return frozenset({f.family}) if round_spec(f.round).exact_accuracy_files else frozenset()
+
+
+def canonical_scenario(name: str, round_name: str) -> str | None:
+    """The round's scenario a directory name stands for, ignoring case (HEAD reads `offline` as Offline)."""
+    found = [s for s in round_spec(round_name).scenarios if s.lower() == name.lower()]
+    return found[0] if found else None
+
+
 def check_scenario(f: Findings, path: Path, benchmark: str) -> None:
     """All rules for one results scenario dir."""
-    scenario = path.name
-    if scenario not in round_spec(f.round).scenarios:
-        f.add("scenario-name", path, f"{scenario} is not a scenario of round {f.round} for Llama 2 70B",
+    scenario = canonical_scenario(path.name, f.round)
+    if scenario is None:
+        f.add("scenario-name", path, f"{path.name} is not a scenario of round {f.round} for Llama 2 70B",
               "use Offline or Server (Interactive from v5.1), in exactly that case")
         return
+    if scenario != path.name:
+        f.add("scenario-name", path, f"{path.name} is not spelt {scenario}; the checkers accept it (the scenario "
+              "comes from the log) but reviewers and result tables expect the official spelling",
+              f"rename the directory to {scenario} (and its measurements dir)", frozenset())
     check_performance(f, path / "performance" / "run_1", scenario)
     check_accuracy(f, path / "accuracy", benchmark)
     test06 = path / TEST06 if (path / TEST06).is_dir() else None
@@ -58,11 +78,13 @@ def _files(f: Findings, where: Path, required: tuple[str, ...], optional: tuple[
     present = {p.name for p in where.iterdir()}
     missing = [name for name in required if name not in present]
     for name in missing:
-        f.add(rule, where / name, f"{name} is missing", f"copy {name} from the run directory")
+        # HEAD reads only the detail log: a missing summary fails the tag scripts alone.
+        fails = TAG_SCRIPTS if name == "mlperf_log_summary.txt" else ALL
+        f.add(rule, where / name, f"{name} is missing", f"copy {name} from the run directory", fails)
     for name in sorted(present - set(required) - set(optional)):
         f.add(rule, where / name, f"{name} is not allowed in {where.name}/",
               f"keep only {', '.join(required)} here", extra_fails)
-    return not missing
+    return "mlperf_log_detail.txt" not in missing
 
 
 def check_performance(f: Findings, run: Path, scenario: str) -> None:
@@ -102,14 +124,15 @@ def _check_settings(f: Findings, detail: Path, log: DetailLog) -> None:
                   f"run with the LoadGen of round {f.round} (and its mlperf.conf for v4.x)")
     if log["result_validity"] != "VALID":
         f.add("result-validity", detail, f"result_validity is {log['result_validity']}",
-              "meet min duration, min queries, latency limits and early stopping", _V5)
+              "meet min duration, min queries, latency limits and early stopping", _strict(f))
     duration = log["effective_min_duration_ms"]
     if duration is not None and duration < MIN_DURATION_MS:
+        fails = ALL if round_spec(f.round).enforces_min_duration else frozenset()
         f.add("min-duration", detail, f"effective_min_duration_ms is {duration}; expected >= {MIN_DURATION_MS}",
-              "do not lower min_duration in user.conf", _V5_HEAD)
+              "do not lower min_duration in user.conf (v4.0 only warns; v4.1 and later fail)", fails)
     if f.family != "v4" and log["effective_sample_concatenate_permutation"] is not True:
         f.add("equal-issue", detail, "effective_sample_concatenate_permutation is not true",
-              "do not turn off sample_concatenate_permutation", _V5)
+              "do not turn off sample_concatenate_permutation", _strict(f))
 
 
 def _metric_key(f: Findings, scenario: str) -> str:
@@ -166,11 +189,16 @@ def check_accuracy(f: Findings, acc: Path, benchmark: str) -> None:
         f.add("accuracy-files", acc / "accuracy.txt", "accuracy.txt is missing",
               "add the scoring output (submission package writes it with the hash line)")
     for name in sorted(set(ACCURACY_FILES) - present - {"accuracy.txt"}):
-        fails = _V5_HEAD if name == "mlperf_log_accuracy.json" else _V5
+        if name == "mlperf_log_accuracy.json":
+            fails = _V5_HEAD
+        elif name == "mlperf_log_detail.txt":  # HEAD crashes without it; v4.1 and v5.x fail
+            fails = ALL if round_spec(f.round).requires_accuracy_detail else frozenset()
+        else:
+            fails = _strict(f) | _V5
         f.add("accuracy-files", acc / name, f"{name} is missing", f"add {name}", fails)
     for name in sorted(present - set(ACCURACY_FILES)):
         f.add("accuracy-files", acc / name, f"{name} is not allowed in accuracy/",
-              "accuracy/ must hold exactly its four files; move extra files out", _V5)
+              "accuracy/ must hold exactly its four files; move extra files out", _exact(f))
     log = acc / "mlperf_log_accuracy.json"
     if log.is_file() and log.stat().st_size > MAX_ACCURACY_LOG:
         f.add("accuracy-log-size", log, f"{log.stat().st_size} bytes; the limit is {MAX_ACCURACY_LOG}",
@@ -205,7 +233,7 @@ def _check_accuracy_txt(f: Findings, path: Path, benchmark: str) -> None:
     v5 = _scores(lines, _ROUGE_V5)
     if not v5:
         f.add("accuracy-parse", path, "no metric can be read (numpy 2 prints np.float64(...))",
-              "print plain floats: {'rouge1': 44.43, ...}", _V5)
+              "print plain floats: {'rouge1': 44.43, ...}", _strict(f))
     elif len(v4) < 4:
         f.add("accuracy-parse", path, f"only {', '.join(sorted(v4))} can be read", "print plain floats",
               frozenset())
@@ -231,7 +259,7 @@ def _check_accuracy_detail(f: Findings, detail: Path) -> None:
         return
     if log.num_errors():
         f.add("accuracy-loadgen-errors", detail, f"LoadGen logged {log.num_errors()} error(s) in the accuracy run "
-              "(the v5.1 checker crashes on it)", "fix the cause and rerun the accuracy run", _V5_HEAD)
+              "(the v5.1 checker crashes on it)", "fix the cause and rerun the accuracy run", _strict(f) | _HEAD)
     count = log["effective_accuracy_sample_count"] or log["qsl_reported_total_count"]
     if count != SAMPLES:
         f.add("accuracy-sample-count", detail, f"the accuracy run covered {count} samples; expected {SAMPLES}",

@@ -63,9 +63,15 @@ def _check_entry(f: Findings, path: Path) -> None:
     if name == "__pycache__":
         f.add("pycache", path, "__pycache__ directory", "delete it", TAG_SCRIPTS)
     if path.is_symlink():
-        broken = not path.exists()
-        f.add("symlink", path, "broken symbolic link" if broken else "symbolic link",
-              "replace the link by the file it points to", TAG_SCRIPTS if broken else frozenset())
+        # The tag scripts test os.path.exists(os.readlink(link)) from the submission root, so a relative
+        # link counts as broken unless its target happens to exist relative to the root.
+        broken = not (f.root / os.readlink(path)).exists()
+        detail = "broken symbolic link" if not path.exists() else (
+            "symbolic link" if not broken else
+            f"relative symbolic link to {os.readlink(path)}: the checker resolves it from the submission root, "
+            "where it is broken")
+        f.add("symlink", path, detail, "replace the link by the file it points to",
+              TAG_SCRIPTS if broken else frozenset())
     elif path.is_file() and path.stat().st_size > FILE_SIZE_LIMIT:
         size = path.stat().st_size / 1024 / 1024
         f.add("file-size", path, f"{size:.1f} MiB is over the 50 MiB limit",

@@ -24,3 +24,26 @@ def test_small_dataset_gets_a_short_run_and_every_reason_is_recorded() -> None:
 def test_interactive_uses_the_interactive_model_and_the_server_scenario() -> None:
     config = build_config({"round": "v5.1", "scenario": "Interactive", "loadgen": {"target_qps": 3}})
     assert "llama2-70b-interactive.Server.target_qps = 3" in render_user_conf(config, 24576).text
+
+
+def test_v4_1_full_size_offline_is_refused_naming_the_loadgen_equal_issue_bug() -> None:
+    """issue 17: LoadGen 4.1's Offline equal-issue padding builds 24,576 queries of 24,576 samples."""
+    from harness.userconf import offline_query_blowup
+
+    config = build_config({"round": "v4.1", "scenario": "Offline"})
+    problem = offline_query_blowup(config, render_user_conf(config, 24576).values)
+    assert problem is not None
+    assert "24576 queries of 24576 samples" in problem and "#2031" in problem and "target_qps above 37.24" in problem
+
+
+def test_v4_1_offline_is_fine_when_the_one_query_gets_padded_and_other_rounds_never_refuse() -> None:
+    from harness.userconf import offline_query_blowup
+
+    fast = build_config({"round": "v4.1", "scenario": "Offline", "loadgen": {"target_qps": 50}})
+    assert offline_query_blowup(fast, render_user_conf(fast, 24576).values) is None  # 33000 -> padded to 49152
+    server = build_config({"round": "v4.1", "scenario": "Server"})
+    assert offline_query_blowup(server, render_user_conf(server, 24576).values) is None
+    accuracy = build_config({"round": "v4.1", "scenario": "Offline", "mode": "accuracy"})
+    assert offline_query_blowup(accuracy, render_user_conf(accuracy, 24576).values) is None
+    v40 = build_config({"round": "v4.0", "scenario": "Offline"})
+    assert offline_query_blowup(v40, render_user_conf(v40, 24576).values) is None

@@ -57,3 +57,27 @@ def test_packaged_scenarios_counts_result_dirs(tmp_path: Path) -> None:
     (tmp_path / "open/Other").mkdir()
     with pytest.raises(InputError, match="expected exactly one"):
         packaged_scenarios(tmp_path)
+
+
+def test_error_lines_of_a_passing_verdict_are_warnings_and_of_a_failing_one_failures() -> None:
+    error = "[2024-02-23 12:00:00,000 submission_checker.py:100 ERROR] open/X/results/s/b/Offline/accuracy: note\n"
+    passing = parse_log(error + _OK, 0, 4, [])
+    assert passing.passed and [c.status.value for c in passing.checks()] == ["WARN", "PASS"]
+    failing = parse_log(error + _OK, 0, 5, [])
+    assert [c.status.value for c in failing.checks()] == ["FAIL", "FAIL"]
+
+
+def test_a_relative_checkout_path_is_resolved_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """issue 17: `submission check --official RELATIVE_DIR` joined the path twice (rc 2)."""
+    (tmp_path / "inference/tools/submission").mkdir(parents=True)
+    (tmp_path / "inference/tools/submission/submission_checker.py").write_text("")
+    monkeypatch.chdir(tmp_path)
+    command, cwd = official_command(Path("inference"), Path("tree"), "v4.0", "Org", tmp_path / "s.csv")
+    assert cwd == tmp_path / "inference" and Path(command[1]).is_file()
+
+
+def test_the_v6_0_pre_tag_crash_is_explained() -> None:
+    log = ("[2025-12-23 00:00:00,000 submission_checker.py:2707 ERROR] open/X/results/s/b/Offline/performance/run_1 "
+           "caused exception in check_performance_dir: 'v6.0'\n")
+    verdict = parse_log(log, 1, 2, ["python", "x.py", "--version", "v6.0"])
+    assert verdict.crashed_on_version and "master" in verdict.checks()[-1].fix

@@ -133,7 +133,8 @@ def export_checker(tag: str) -> Path | None:
     return path
 
 
-CHECKER_TAGS = {"v4.0": "v4.0", "v5.1": "v5.1", "v6.0": "HEAD"}
+# The official checker of each round: its tag, and master (HEAD) for v6.0 (the v6.0.0pre tag cannot check v6.0).
+CHECKER_TAGS = {"v4.0": "v4.0", "v4.1": "v4.1", "v5.0": "v5.0", "v5.1": "v5.1", "v6.0": "HEAD"}
 
 
 def compliance_run(out: Path, scenario: str) -> Path:

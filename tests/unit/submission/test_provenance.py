@@ -1,0 +1,67 @@
+"""Provenance: runs of one scenario must agree with each other and with the system description."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.artifacts import Manifest
+from submission.provenance import command_line, contradictions, deviations, run_facts
+from submission.system import load_system
+from tests.unit.submission import trees
+
+
+def _manifest(**values: object) -> Manifest:
+    base: dict[str, object] = {"round": "v4.0", "benchmark": "llama2-70b-99", "scenario": "Offline",
+                               "mode": "performance", "backend": "trtllm", "backend_name": "TensorRT-LLM",
+                               "model": "/models/llama2-70b-fp8", "dataset": "open_orca.pkl", "sample_count": 24576,
+                               "details": {"dataset_sha256": "a" * 64,
+                                           "launch": {"world_size": 16, "host": "node1"},
+                                           "replicas": {"names": ["node1:0", "node2:0"]}}}
+    return Manifest.model_validate(base | values)
+
+
+def _facts(role: str, manifest: Manifest, dtype: str = "float16") -> object:
+    return run_facts(role, Path(f"runs/{role}"), manifest, {"backend": {"dtype": dtype}, "model": {}})
+
+
+def test_matching_runs_on_the_described_system_have_no_contradiction() -> None:
+    system = load_system(trees.SYSTEM)
+    runs = [_facts("Performance", _manifest()), _facts("Accuracy", _manifest(mode="accuracy"))]
+    assert contradictions(runs, system, "sys.json") == []  # type: ignore[arg-type]
+
+
+def test_a_different_dataset_and_backend_and_hardware_are_each_one_line() -> None:
+    system = load_system(trees.SYSTEM)
+    other = _manifest(mode="accuracy", backend="hf", backend_name="transformers",
+                      details={"dataset_sha256": "b" * 64, "launch": {"world_size": 1, "host": "laptop"}})
+    found = contradictions([_facts("Performance", _manifest()), _facts("Accuracy", other)], system,  # type: ignore[list-item]
+                           "sys.json")
+    assert any("different dataset sha256" in line and "runs/Accuracy: " + "b" * 64 in line for line in found)
+    assert any("different backend" in line for line in found)
+    assert any("framework is" in line and "ran backend transformers" in line for line in found)
+    assert any("16 accelerators" in line and "1 rank(s)" in line for line in found)
+    assert all("\n" not in line for line in found)
+
+
+def test_deviations_come_from_what_ran() -> None:
+    fake = _manifest(backend="fake", backend_name="fake (fixed)", sample_count=64, dataset="embedded smoke set",
+                     deviations=["model: SmolLM2-135M-Instruct instead of Llama-2-70b-chat-hf"])
+    found = deviations(_facts("Performance", fake), fake)  # type: ignore[arg-type]
+    assert found[0].startswith("backend fake (fixed) is a test fake") and not any("SmolLM2" in d for d in found)
+    assert any("64 samples, sha256 " + "a" * 64 in d for d in found)
+    gguf = _manifest(backend="hf")
+    facts = run_facts("Accuracy", Path("runs/a"), gguf, {"backend": {"dtype": "float32"},
+                                                         "model": {"path": "/m/llama-2-7b.Q4_1.gguf"}})
+    assert any("GGUF" in d and "float32" in d for d in deviations(facts, gguf))
+
+
+def test_commands_are_module_invocations_with_paths_relative_to_the_run_root() -> None:
+    manifest = _manifest(command=["/work/x/harness/__main__.py", "run", "--output-dir", "/data/runs/off",
+                                  "--config", "/data/cfg/a b.yaml", "--set", "model.path=/data/models/m"],
+                         environment={"CUDA_VISIBLE_DEVICES": "0,1"},
+                         details={"cwd": "/data"})
+    line = command_line(manifest, Path("/data/runs/off"))
+    assert line == ("CUDA_VISIBLE_DEVICES=0,1 python -m harness run --output-dir runs/off --config 'cfg/a b.yaml' "
+                    "--set model.path=models/m")
+    assert "/work" not in line and json.dumps(line)
