@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.backends.base import BackendReport
 from harness.backends.endpoint.factory import create
 from harness.backends.endpoint.options import EndpointOptions
 from harness.checkpoint import converted_checkpoint
@@ -48,7 +49,7 @@ def servers(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
             server.stop()
 
 
-def run(urls: list[str], prompts: list[list[int]], streams: bool) -> tuple[RecordingSink, dict]:  # type: ignore[type-arg]
+def run(urls: list[str], prompts: list[list[int]], streams: bool) -> tuple[RecordingSink, BackendReport]:
     backend = create(EndpointOptions(urls=urls, ready_timeout_s=300, read_timeout_s=120),
                      Setup(sampling=greedy_spec(MAX_NEW), streams_first_token=streams))
     sink = RecordingSink()
@@ -68,7 +69,7 @@ def test_vllm_ids_equal_the_hf_backends_greedy_ids(servers: list[VllmServer], pr
     sink, report = run([servers[0].url], prompts, streams)
     assert sink.failed == {}, {k: str(v) for k, v in sink.failed.items()}
     assert [sink.completed[i] for i in range(len(prompts))] == reference, servers[0].tail()
-    assert report["model"] == NAME and report["endpoints"][0]["tokens"] == sum(map(len, reference))
+    assert report.sections["endpoint"]["model"] == NAME and report.load[0].tokens == sum(map(len, reference))
     if streams:
         assert {i: [t for t, _ in f] for i, f in sink.firsts.items()} == {i: [r[0]] for i, r in enumerate(reference)}
 
@@ -79,4 +80,4 @@ def test_two_servers_give_the_same_ids_as_one(servers: list[VllmServer], prompts
     sink, report = run([s.url for s in servers], doubled, streams=True)
     assert sink.failed == {}, {k: str(v) for k, v in sink.failed.items()}
     assert [sink.completed[i] for i in range(len(doubled))] == reference * 2
-    assert all(endpoint["requests"] > 0 for endpoint in report["endpoints"]), report
+    assert all(unit.requests > 0 for unit in report.load), report

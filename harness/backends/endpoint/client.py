@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from harness.backends.base import BackendInfo, BackendSetup, TokenSink
+from harness.backends.base import BackendInfo, BackendReport, BackendSetup, TokenSink
 from harness.backends.endpoint.options import EndpointOptions
 from harness.backends.endpoint.protocol import (
     COMPLETIONS,
@@ -135,10 +135,11 @@ class EndpointBackend:
         if self._relay is not None:
             self._relay.fail_all(BackendError("the endpoint backend stopped before this request finished"))
 
-    def report(self) -> dict[str, Any]:
-        """Per-URL counters and server versions, for the run manifest."""
-        return {"flavour": self.options.flavour, "model": self.model, "stream": self.stream,
-                "endpoints": [endpoint.report() for endpoint in self.endpoints]}
+    def report(self) -> BackendReport:
+        """Per-URL load (requests, tokens, errors) and server versions; flavour, model and streaming as a section."""
+        return BackendReport(tuple(endpoint.load() for endpoint in self.endpoints),
+                             {"endpoint": {"flavour": self.options.flavour, "model": self.model,
+                                           "stream": self.stream, "retokenize": self.options.retokenize}})
 
     # ---- on the loop thread ----
 

@@ -45,6 +45,12 @@ class EndpointOptions(BackendOptions):
     stream: Literal["auto", "true", "false"] | bool = Field(
         "auto", description="auto: stream (SSE) when first tokens are needed (Server/Interactive), not in Offline")
 
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _one_url(cls, urls: object) -> object:
+        """A single URL (`--set backend.urls=http://h:8000`) is a list of one."""
+        return (urls,) if isinstance(urls, str) else urls
+
     @field_validator("urls")
     @classmethod
     def _valid_urls(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
