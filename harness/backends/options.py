@@ -26,6 +26,11 @@ class BackendOptions(Section):
         """How many consecutive requests the dispatcher gives one replica at a time (default 1)."""
         return 1
 
+    def deviations(self) -> list[str]:
+        """Open-division deviations from the reference that these options cause (recorded in the manifest
+        and the packaged measurements README); default none."""
+        return []
+
     def model_problem(self, model: ModelConfig) -> str | None:
         """Why this engine cannot serve `model` (checked when the config is validated); None when it can."""
         return None

@@ -72,3 +72,9 @@ def test_answers_without_ids_or_with_an_error_are_protocol_errors() -> None:
 
 def test_a_single_url_string_is_a_list_of_one() -> None:
     assert EndpointOptions(urls="http://127.0.0.1:8000/v1").urls == ("http://127.0.0.1:8000",)  # type: ignore[arg-type]
+
+
+def test_retokenize_is_refused_for_flavours_that_return_exact_ids() -> None:
+    with pytest.raises(ValueError, match="generic only; vllm returns the generated token ids exactly"):
+        EndpointOptions(urls=["http://h:1"], retokenize=True)
+    assert EndpointOptions(urls=["http://h:1"], flavour="generic", retokenize=True).deviations()
