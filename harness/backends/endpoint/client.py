@@ -262,21 +262,30 @@ class EndpointBackend:
                            on_delta: Callable[[Delta], None] | None) -> _Outcome:
         deltas: list[Delta] = []
         done = False
-        async for line in response.content:
-            data = sse_data(line)
-            if data is None or not data:
-                continue
-            if data == b"[DONE]":
-                done = True
+        pending = b""
+        # Whatever bytes have arrived, split into lines here: one await per network read, not one per SSE line.
+        async for chunk in response.content.iter_any():
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            for line in lines:
+                data = sse_data(line)
+                if not data:
+                    continue
+                if data == b"[DONE]":
+                    done = True
+                    break
+                try:
+                    event = loads(data)
+                except ValueError:
+                    raise ProtocolError(f"broken SSE event: {data[:80]!r}") from None
+                delta = parse_choice(self.options.flavour, event)
+                deltas.append(delta)
+                if on_delta is not None:
+                    on_delta(delta)
+            if done:
                 break
-            try:
-                event = loads(data)
-            except ValueError:
-                raise ProtocolError(f"broken SSE event: {data[:80]!r}") from None
-            delta = parse_choice(self.options.flavour, event)
-            deltas.append(delta)
-            if on_delta is not None:
-                on_delta(delta)
+        if not done and pending.strip():
+            raise ProtocolError(f"the SSE stream ended inside an event: {pending[:80]!r}")
         finished = any(delta.finish_reason for delta in deltas)
         if not done and not finished:
             raise ProtocolError("the SSE stream ended before its last event (no finish_reason, no [DONE])")
