@@ -82,7 +82,7 @@ class RunConfig(Section):
 
     def deviations(self) -> list[str]:
         """Open-division deviations from the reference implementation."""
-        found = self.generation.deviations()
+        found = self.generation.deviations() + self.backend.deviations()
         if self.dataset.max_samples is not None:
             found.append(f"dataset.max_samples: all -> {self.dataset.max_samples}")
         return found

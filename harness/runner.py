@@ -21,7 +21,6 @@ from typing import Any
 from harness import artifacts
 from harness.artifacts import Manifest, Reason, ReasonCode, RunArtifacts
 from harness.backends.base import Backend, BackendInfo
-from harness.backends.cache import CachedBackend
 from harness.config import RunConfig
 from harness.console import Progress, stderr
 from harness.dataset import Dataset, load_dataset
@@ -37,7 +36,7 @@ from harness.loadgen import (
     run_test,
 )
 from harness.network import capture, counters
-from harness.redact import redact_text
+from harness.redact import redact_mapping, redact_text
 from harness.results import loadgen_result
 from harness.rounds import round_spec
 from harness.safe_paths import from_os_error, os_errors
@@ -236,16 +235,29 @@ class _Run:
             self._loadgen(config, dataset, sut, completer, mlperf_conf, user_conf)
             self._capture_counters("after", plan)
         finally:
+            self._record_report(backend)
             if self.stopping or sys.exc_info()[0] is not None:
                 self._stop_bounded(backend, plan)
             else:
                 backend.stop()
                 plan.close()
-            if isinstance(backend, CachedBackend):
-                self.manifest.details["output_cache"] = backend.report()
         if config.mode is TestMode.ACCURACY and self.manifest.status != RunStatus.ABORTED:
             self.manifest.result = self.manifest.result.model_copy(
                 update=_evaluate(config, self.run, dataset, tokenizer))
+
+    def _record_report(self, backend: Backend) -> None:
+        """The backend's report in the manifest: `details.load` (one row per serving unit: requests, tokens,
+        errors, version) and each named section as `details.<name>`. Also after a failure (errors count then);
+        a report that cannot be had is noted, never a reason to lose the run's own outcome."""
+        try:
+            report = backend.report()
+        except Exception as err:  # the report is bookkeeping: the run's own error (if any) stays the one raised
+            self.manifest.details["backend_report_error"] = f"{type(err).__name__}: {err}"
+            return
+        if report.load:  # names may be URLs: a password in one is redacted like everywhere else
+            self.manifest.details["load"] = redact_mapping([asdict(unit) for unit in report.load])
+        for name, value in report.sections.items():
+            self.manifest.details[name] = redact_mapping(value)
 
     def _stop_bounded(self, backend: Backend, plan: replicas.BackendPlan) -> None:
         """Stop the backend, waiting at most STOP_GRACE_S (the run is already interrupted or failing)."""
@@ -288,7 +300,7 @@ class _Run:
 
     def _record_backend(self, info: BackendInfo) -> None:
         self.manifest.backend_name, self.manifest.eos_token_id = info.name, info.eos_token_id
-        self.manifest.versions.update(info.versions)
+        self.manifest.versions.update({redact_text(name): version for name, version in info.versions.items()})
         if not info.submittable:
             self._reason(ReasonCode.TEST_FAKE, f"backend {info.name} is a test fake")
         if self.config.compliance_test:

@@ -26,7 +26,8 @@ from harness.backends.sampling import SamplingSpec
 from harness.settings import ModelConfig
 from harness.types import GenerationRequest
 
-__all__ = ["Backend", "BackendInfo", "BackendSetup", "Completion", "SinkWrapper", "TokenSink", "response_lengths"]
+__all__ = ["Backend", "BackendInfo", "BackendReport", "BackendSetup", "Completion", "SinkWrapper", "TokenSink",
+           "UnitLoad", "merge_reports", "response_lengths"]
 
 Completion = tuple[int, Sequence[int]]  # (request_id, generated token ids)
 
@@ -109,6 +110,47 @@ class BackendInfo:
 
 
 @dataclass(frozen=True)
+class UnitLoad:
+    """What one serving unit a backend drove (an endpoint URL, a server) handled during the run."""
+
+    name: str
+    requests: int = 0
+    tokens: int = 0
+    errors: int = 0
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class BackendReport:
+    """What a backend tells the manifest after the run, in engine-neutral terms.
+
+    `load`: one row per serving unit the backend drove itself (the endpoint backend: one per URL; an
+    in-process engine: none, the dispatcher's per-replica counters cover it). `sections`: named blocks of
+    plain JSON data, recorded as `details.<name>` (the endpoint backend's "endpoint", the output cache's
+    "output_cache"). Wrappers pass their inner backend's report through and may add their own section.
+    """
+
+    load: tuple[UnitLoad, ...] = ()
+    sections: dict[str, Any] = field(default_factory=dict)
+
+    def with_section(self, name: str, value: Any) -> BackendReport:
+        """This report with one more section."""
+        return BackendReport(self.load, {**self.sections, name: value})
+
+
+def merge_reports(reports: Sequence[BackendReport]) -> BackendReport:
+    """Several replicas' reports as one: load rows concatenated in order; a section every replica reports
+    the same way is kept once, one that differs becomes the list of the replicas' values."""
+    load = tuple(unit for report in reports for unit in report.load)
+    names = list(dict.fromkeys(name for report in reports for name in report.sections))
+    sections: dict[str, Any] = {}
+    for name in names:
+        values = [report.sections[name] for report in reports if name in report.sections]
+        sections[name] = values[0] if all(value == values[0] for value in values) else values
+    return BackendReport(load, sections)
+
+
+@dataclass(frozen=True)
 class BackendSetup:
     """What a backend factory receives besides its own options: the model, the decoding, the scenario's needs."""
 
@@ -140,3 +182,6 @@ class Backend(Protocol):
 
     def stop(self) -> None:
         """Release the model and threads. Idempotent."""
+
+    def report(self) -> BackendReport:
+        """What the manifest records about this backend's run (call before stop; empty when nothing to say)."""

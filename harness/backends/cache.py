@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.backends.base import Backend, BackendInfo, Completion, SinkWrapper, TokenSink
+from harness.backends.base import Backend, BackendInfo, BackendReport, Completion, SinkWrapper, TokenSink
 from harness.model_files import resolve_model
 from harness.types import GenerationRequest
 
@@ -201,10 +201,11 @@ class CachedBackend:
         self.inner.stop()
         self.cache.close()
 
-    def report(self) -> dict[str, Any]:
-        """What the manifest records under details.output_cache."""
-        return {"file": str(self.cache.path), "key": self.key, "served_from_cache": self.served,
-                "generated": self.generated}
+    def report(self) -> BackendReport:
+        """The wrapped backend's report, plus what the manifest records under details.output_cache."""
+        return self.inner.report().with_section("output_cache", {
+            "file": str(self.cache.path), "key": self.key, "served_from_cache": self.served,
+            "generated": self.generated})
 
     def _serve_hits(self) -> None:
         while True:

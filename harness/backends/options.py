@@ -31,6 +31,11 @@ class BackendOptions(Section):
         """Whether the engine's tokens depend on the model files (the output cache keys on them; default True)."""
         return True
 
+    def deviations(self) -> list[str]:
+        """Open-division deviations from the reference that these options cause (recorded in the manifest
+        and the packaged measurements README); default none."""
+        return []
+
     def model_problem(self, model: ModelConfig) -> str | None:
         """Why this engine cannot serve `model` (checked when the config is validated); None when it can."""
         return None

@@ -13,7 +13,16 @@ from dataclasses import replace
 
 import numpy as np
 
-from harness.backends.base import Backend, BackendInfo, Completion, SinkWrapper, TokenSink, response_lengths
+from harness.backends.base import (
+    Backend,
+    BackendInfo,
+    BackendReport,
+    Completion,
+    SinkWrapper,
+    TokenSink,
+    merge_reports,
+    response_lengths,
+)
 from harness.errors import BackendError
 from harness.types import GenerationRequest
 
@@ -111,6 +120,10 @@ class DispatchBackend:
         """Stop every replica."""
         for replica in self.replicas:
             replica.stop()
+
+    def report(self) -> BackendReport:
+        """Every replica's report, merged (load rows in replica order)."""
+        return merge_reports([replica.report() for replica in self.replicas])
 
     def progress_text(self, elapsed_s: Callable[[], float]) -> str:
         """Per-replica completed samples and tokens/s, for the progress line."""

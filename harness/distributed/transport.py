@@ -21,14 +21,15 @@ from typing import Any
 import numpy as np
 from mpi4py import MPI
 
-from harness.backends.base import Backend, BackendInfo, Completion, TokenSink
+from harness.backends.base import Backend, BackendInfo, BackendReport, Completion, TokenSink
 from harness.errors import BackendError
 from harness.types import GenerationRequest, request_ids_of
 
 __all__ = ["Receiver", "RemoteReplica", "serve_worker", "world"]
 
 (TAG_READY, TAG_REQUESTS, TAG_FIRST, TAG_DONE, TAG_FAIL, TAG_HEARTBEAT, TAG_STOP, TAG_CANCEL, TAG_ERROR,
- TAG_SNAPSHOT, TAG_WARM_UP, TAG_WARMED, TAG_ROWS) = range(1, 14)
+ TAG_SNAPSHOT, TAG_WARM_UP, TAG_WARMED, TAG_ROWS, TAG_REPORT) = range(1, 15)
+REPORT_WAIT_S = 10.0  # how long rank 0 waits for a worker's backend report (a lost worker reports nothing)
 HEARTBEAT_S = 1.0
 POLL_S = 0.001
 _RECEIVERS: list[Receiver] = []  # rank 0's live receivers, so a SIGTERM handler can name a dead worker
@@ -105,6 +106,10 @@ class RemoteReplica:
         self.receiver.send(self.rank, TAG_REQUESTS, [(r.request_id, r.sample_index, r.input_ids, r.want_first_token)
                                                      for r in requests])
 
+    def report(self) -> BackendReport:
+        """The worker's backend report (asked for over MPI); empty when the worker is lost or does not answer."""
+        return self.receiver.ask_report(self.rank)
+
     def cancel_all(self) -> None:
         """Ask the worker to drop queued work."""
         self.receiver.send(self.rank, TAG_CANCEL, None)
@@ -171,6 +176,7 @@ class Receiver:
         self.lost: dict[int, str] = {}
         self.snapshots: dict[int, Any] = {}
         self.warmed: dict[int, str | None] = {}
+        self.reports: dict[int, BackendReport] = {}
         self._send_lock = threading.Lock()
         self._stop = threading.Event()
         self._last_beat = 0.0
@@ -208,6 +214,15 @@ class Receiver:
                 raise BackendError(self.lost[rank], hint="see the worker's output above for its own error")
             time.sleep(0.05)
         return self.warmed.pop(rank)
+
+    def ask_report(self, rank: int, timeout_s: float = REPORT_WAIT_S) -> BackendReport:
+        """Ask one worker for its backend's report; wait up to timeout_s (a lost worker: an empty report)."""
+        self.reports.pop(rank, None)
+        self.send(rank, TAG_REPORT, None)
+        deadline = time.monotonic() + timeout_s
+        while rank not in self.reports and rank not in self.lost and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.reports.pop(rank, BackendReport())
 
     def gather_snapshots(self, timeout_s: float = 15.0) -> list[Any]:
         """Ask every live worker for its network counter snapshot (JSON dicts); wait up to timeout_s."""
@@ -259,6 +274,8 @@ class Receiver:
             self.snapshots[source] = payload
         elif tag == TAG_WARMED:
             self.warmed[source] = payload
+        elif tag == TAG_REPORT:
+            self.reports[source] = payload if isinstance(payload, BackendReport) else BackendReport()
         elif tag == TAG_ERROR:
             self._lose(source, f"rank {source} failed: {payload}")
         elif tag in (TAG_FIRST, TAG_DONE, TAG_ROWS, TAG_FAIL) and source in self.replicas:
@@ -357,6 +374,8 @@ def _worker_loop(comm: Any, backend: Backend, sink: _ReplySink, timeout_s: float
             backend.cancel_all()
         elif tag == TAG_SNAPSHOT:
             sink.send(TAG_SNAPSHOT, _counter_snapshot())
+        elif tag == TAG_REPORT:
+            sink.send(TAG_REPORT, backend.report())
         elif tag == TAG_WARM_UP:
             try:
                 note = backend.warm_up(*payload)

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from harness.errors import ConfigError, InputError
 from harness.report.data import RunData, load_run, reference_lengths, unique_names
 from harness.report.figures import run_figures
-from harness.report.tables import COLUMNS, markdown_table, row
+from harness.report.tables import COLUMNS, LOAD_COLUMNS, load_rows, markdown_load_table, markdown_table, row
 
 INDEX = "index.html"
 TABLE = "runs.md"
@@ -72,8 +72,12 @@ def _html(report: Report) -> str:
         facts = (f"{html.escape(run.manifest.benchmark)} {html.escape(run.scenario)} {html.escape(run.manifest.mode)}"
                  f", {html.escape(run.manifest.backend_name or run.manifest.backend)}, {len(run.timings)} samples"
                  f", <code>{html.escape(str(run.path))}</code>")
-        sections.append(f"<section><h2>{html.escape(name)}</h2><p>{facts}</p>{images or '<p>no samples</p>'}"
-                        "</section>")
+        load = load_rows(run, name)
+        load_table = ("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in LOAD_COLUMNS[1:]) + "</tr>"
+                      + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells[1:]) + "</tr>"
+                                for cells in load) + "</table>") if load else ""
+        sections.append(f"<section><h2>{html.escape(name)}</h2><p>{facts}</p>{load_table}"
+                        f"{images or '<p>no samples</p>'}</section>")
     style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:4px 8px}img{max-width:640px}figure{display:inline-block}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>MLPerf run report</title>"
@@ -96,7 +100,8 @@ def write_report(run_dirs: list[Path], output: Path, overwrite: bool = False) ->
                 path.parent.mkdir(parents=True, exist_ok=True)
                 figure.savefig(path, dpi=100)
         (staging / INDEX).write_text(_html(report))
-        (staging / TABLE).write_text(markdown_table(report.runs, report.names))
+        (staging / TABLE).write_text(markdown_table(report.runs, report.names)
+                                     + markdown_load_table(report.runs, report.names))
         if output.exists():
             shutil.rmtree(output)
         staging.rename(output)

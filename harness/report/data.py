@@ -62,9 +62,38 @@ class RunData:
         return LIMITS_MS.get(self.scenario)
 
     @property
+    def load(self) -> list[Load]:
+        """Per serving unit (endpoint) load from the manifest."""
+        return unit_load(self.manifest)
+
+    @property
     def accuracy(self) -> dict[str, Any] | None:
         """ROUGE and tokens_per_sample from the manifest, if the run was scored."""
         return self.manifest.result.accuracy
+
+
+@dataclass(frozen=True)
+class Load:
+    """One serving unit's load as the manifest records it (details.load: an endpoint URL and its counters)."""
+
+    name: str
+    requests: int
+    tokens: int
+    errors: int
+    version: str
+
+
+def unit_load(manifest: Manifest) -> list[Load]:
+    """details.load of a manifest (empty for backends that drive no serving units); malformed rows are skipped."""
+    rows = manifest.details.get("load")
+    found = []
+    for row in rows if isinstance(rows, list) else []:
+        try:
+            found.append(Load(str(row["name"]), int(row.get("requests", 0)), int(row.get("tokens", 0)),
+                              int(row.get("errors", 0)), str(row.get("version") or "")))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+    return found
 
 
 def read_timings(path: Path) -> list[Timing]:

@@ -107,6 +107,23 @@ def replica_load_figure(run: RunData) -> Figure | None:
     return figure
 
 
+def endpoint_load_figure(run: RunData) -> Figure | None:
+    """Requests (and failed ones) and output tokens per serving unit (manifest details.load: one bar per URL)."""
+    load = run.load
+    if not load:
+        return None
+    figure, axes = _figure()
+    labels = [unit.name for unit in load]
+    axes.bar(labels, [unit.requests - unit.errors for unit in load], label="requests served")
+    axes.bar(labels, [unit.errors for unit in load], bottom=[unit.requests - unit.errors for unit in load],
+             color="red", label="requests failed")
+    for index, unit in enumerate(load):
+        axes.annotate(f"{unit.tokens:,} tokens", (index, unit.requests), ha="center", va="bottom", fontsize=8)
+    axes.tick_params(axis="x", labelrotation=15, labelsize=8)
+    _labels(axes, f"Per-endpoint load: {run.name}", "endpoint", "requests")
+    return figure
+
+
 def _labels(axes: Axes, title: str, xlabel: str, ylabel: str) -> None:
     axes.set_title(title)
     axes.set_xlabel(xlabel)
@@ -123,5 +140,6 @@ def run_figures(run: RunData, reference: list[int] | None, note: str = "") -> di
         "tpot_cdf": latency_cdf_figure(run, "tpot"),
         "output_lengths": output_length_figure(run, reference, note),
         "replica_load": replica_load_figure(run),
+        "endpoint_load": endpoint_load_figure(run),
     }
     return {name: figure for name, figure in candidates.items() if figure is not None}

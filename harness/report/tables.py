@@ -53,9 +53,29 @@ def row(run: RunData, name: str) -> list[str]:
 
 def markdown_table(runs: list[RunData], names: list[str]) -> str:
     """A GitHub-flavoured Markdown table across runs."""
+    return _table(list(COLUMNS), [row(run, name) for run, name in zip(runs, names, strict=True)])
+
+
+LOAD_COLUMNS = ("run", "endpoint", "version", "requests", "errors", "output tokens", "share of requests")
+
+
+def load_rows(run: RunData, name: str) -> list[list[str]]:
+    """One row per serving unit (endpoint URL) of a run; none for backends that drive no serving units."""
+    total = sum(unit.requests for unit in run.load)
+    return [[name, unit.name, unit.version or "-", f"{unit.requests:,}", f"{unit.errors:,}", f"{unit.tokens:,}",
+             f"{unit.requests / total:.1%}" if total else "-"] for unit in run.load]
+
+
+def markdown_load_table(runs: list[RunData], names: list[str]) -> str:
+    """Per-endpoint load across runs as a Markdown table ('' when no run drove endpoints)."""
+    rows = [cells for run, name in zip(runs, names, strict=True) for cells in load_rows(run, name)]
+    if not rows:
+        return ""
+    return "\n## Per-endpoint load\n\n" + _table(list(LOAD_COLUMNS), rows)
+
+
+def _table(columns: list[str], rows: list[list[str]]) -> str:
     def line(cells: list[str]) -> str:
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
-    lines = [line(list(COLUMNS)), line(["---"] * len(COLUMNS))]
-    lines += [line(row(run, name)) for run, name in zip(runs, names, strict=True)]
-    return "\n".join(lines) + "\n"
+    return "\n".join([line(columns), line(["---"] * len(columns)), *(line(cells) for cells in rows)]) + "\n"

@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from harness.backends.base import BackendInfo, BackendSetup, TokenSink
+from harness.backends.base import BackendInfo, BackendReport, BackendSetup, TokenSink
 from harness.backends.endpoint.options import EndpointOptions
 from harness.backends.endpoint.protocol import (
     COMPLETIONS,
@@ -135,10 +135,11 @@ class EndpointBackend:
         if self._relay is not None:
             self._relay.fail_all(BackendError("the endpoint backend stopped before this request finished"))
 
-    def report(self) -> dict[str, Any]:
-        """Per-URL counters and server versions, for the run manifest."""
-        return {"flavour": self.options.flavour, "model": self.model, "stream": self.stream,
-                "endpoints": [endpoint.report() for endpoint in self.endpoints]}
+    def report(self) -> BackendReport:
+        """Per-URL load (requests, tokens, errors) and server versions; flavour, model and streaming as a section."""
+        return BackendReport(tuple(endpoint.load() for endpoint in self.endpoints),
+                             {"endpoint": {"flavour": self.options.flavour, "model": self.model,
+                                           "stream": self.stream, "retokenize": self.options.retokenize}})
 
     # ---- on the loop thread ----
 
@@ -261,21 +262,30 @@ class EndpointBackend:
                            on_delta: Callable[[Delta], None] | None) -> _Outcome:
         deltas: list[Delta] = []
         done = False
-        async for line in response.content:
-            data = sse_data(line)
-            if data is None or not data:
-                continue
-            if data == b"[DONE]":
-                done = True
+        pending = b""
+        # Whatever bytes have arrived, split into lines here: one await per network read, not one per SSE line.
+        async for chunk in response.content.iter_any():
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            for line in lines:
+                data = sse_data(line)
+                if not data:
+                    continue
+                if data == b"[DONE]":
+                    done = True
+                    break
+                try:
+                    event = loads(data)
+                except ValueError:
+                    raise ProtocolError(f"broken SSE event: {data[:80]!r}") from None
+                delta = parse_choice(self.options.flavour, event)
+                deltas.append(delta)
+                if on_delta is not None:
+                    on_delta(delta)
+            if done:
                 break
-            try:
-                event = loads(data)
-            except ValueError:
-                raise ProtocolError(f"broken SSE event: {data[:80]!r}") from None
-            delta = parse_choice(self.options.flavour, event)
-            deltas.append(delta)
-            if on_delta is not None:
-                on_delta(delta)
+        if not done and pending.strip():
+            raise ProtocolError(f"the SSE stream ended inside an event: {pending[:80]!r}")
         finished = any(delta.finish_reason for delta in deltas)
         if not done and not finished:
             raise ProtocolError("the SSE stream ended before its last event (no finish_reason, no [DONE])")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from harness.backends.options import BackendOptions
 
@@ -45,6 +45,19 @@ class EndpointOptions(BackendOptions):
     stream: Literal["auto", "true", "false"] | bool = Field(
         "auto", description="auto: stream (SSE) when first tokens are needed (Server/Interactive), not in Offline")
 
+    @model_validator(mode="after")
+    def _retokenize_only_for_text(self) -> EndpointOptions:
+        if self.retokenize and self.flavour != "generic":
+            raise ValueError(f"backend.retokenize applies to flavour generic only; {self.flavour} returns the "
+                             "generated token ids exactly (remove retokenize)")
+        return self
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _one_url(cls, urls: object) -> object:
+        """A single URL (`--set backend.urls=http://h:8000`) is a list of one."""
+        return (urls,) if isinstance(urls, str) else urls
+
     @field_validator("urls")
     @classmethod
     def _valid_urls(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
@@ -53,6 +66,13 @@ class EndpointOptions(BackendOptions):
         if duplicates:
             raise ValueError(f"backend.urls lists {', '.join(duplicates)} more than once")
         return normalised
+
+    def deviations(self) -> list[str]:
+        """Re-tokenized outputs are a deviation: the ids scored are not necessarily the ids the server generated."""
+        if not self.retokenize:
+            return []
+        return [f"backend.retokenize: output token ids re-tokenized from the text a {self.flavour} server returned "
+                "(not necessarily the ids it generated; see docs/endpoints.md: can change ROUGE and TEST06)"]
 
     def streams(self, streams_first_token: bool) -> bool:
         """Whether requests are streamed (SSE) in this scenario."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 
+from harness.backends.base import UnitLoad
 from harness.backends.endpoint.protocol import loads
 from harness.errors import BackendError
 
@@ -29,10 +29,9 @@ class Endpoint:
     errors: int = 0
     version: str = "unknown"
 
-    def report(self) -> dict[str, Any]:
-        """The counters as plain data."""
-        return {"url": self.url, "version": self.version, "requests": self.requests, "tokens": self.tokens,
-                "errors": self.errors}
+    def load(self) -> UnitLoad:
+        """The counters, for the backend's report."""
+        return UnitLoad(self.url, self.requests, self.tokens, self.errors, self.version)
 
 
 async def _get(session: aiohttp.ClientSession, url: str, timeout_s: float) -> tuple[int, bytes]:

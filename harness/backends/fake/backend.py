@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from harness.backends.base import BackendInfo, TokenSink
+from harness.backends.base import BackendInfo, BackendReport, TokenSink
 from harness.backends.fake.options import FakeOptions
 from harness.backends.worker import RequestQueue
 from harness.errors import BackendError
@@ -120,6 +120,10 @@ class FakeBackend:
     def stop(self) -> None:
         """Stop the worker."""
         self._requests.stop()
+
+    def report(self) -> BackendReport:
+        """Nothing beyond what the SUT counts."""
+        return BackendReport()
 
     def answer(self, request: GenerationRequest) -> Sequence[int]:
         """The tokens this fake generates for a request (before the SUT trims them)."""

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.backends.base import BackendInfo, BackendSetup, TokenSink
+from harness.backends.base import BackendInfo, BackendReport, BackendSetup, TokenSink
 from harness.backends.hf.options import HfOptions
 from harness.backends.sampling import check_streaming_support, hf_generate_kwargs
 from harness.backends.streaming import StreamRelay
@@ -192,6 +192,10 @@ class HfBackend:
             self._static.release()
         self.model = None
         self._static = None
+
+    def report(self) -> BackendReport:
+        """Nothing beyond what the SUT and the dispatcher count (one in-process model)."""
+        return BackendReport()
 
     def _next_batch(self, backlog: list[GenerationRequest]) -> list[GenerationRequest] | None:
         limit = self.options.max_batch_size

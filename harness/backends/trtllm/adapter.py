@@ -21,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from harness.backends.base import BackendInfo, BackendSetup, TokenSink
+from harness.backends.base import BackendInfo, BackendReport, BackendSetup, TokenSink
 from harness.backends.sampling import check_streaming_support
 from harness.backends.streaming import StreamRelay
 from harness.backends.trtllm.options import TrtllmOptions
@@ -172,6 +172,10 @@ class TrtllmBackend:
         for result in list(self._inflight.values()):
             with contextlib.suppress(Exception):
                 result.abort()
+
+    def report(self) -> BackendReport:
+        """Nothing beyond what the SUT and the dispatcher count (one LLM API instance)."""
+        return BackendReport()
 
     def stop(self) -> None:
         """Shut the LLM (and its MPI workers) down, then stop the loop thread. Idempotent."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.backends.base import BackendInfo, TokenSink
+from harness.backends.base import BackendInfo, BackendReport, TokenSink, UnitLoad
 from harness.distributed.dispatch import DispatchBackend
 from harness.distributed.launch import detect
 from harness.types import GenerationRequest
@@ -34,6 +34,9 @@ class _Replica:
     def cancel_all(self) -> None: ...
 
     def stop(self) -> None: ...
+
+    def report(self) -> BackendReport:
+        return BackendReport((UnitLoad(f"unit of {id(self)}", requests=len(self.held)),), {"kind": {"held": True}})
 
 
 class _Sink(PerRequestSink):
@@ -109,3 +112,14 @@ def test_batches_and_rows_keep_the_per_replica_counts() -> None:
     assert sorted(sink.completed) == list(range(6))
     assert dispatcher.in_flight == [0, 0] and dispatcher.completed == [3, 3]
     assert dispatcher.tokens == [2 + 3 + 2, 2 + 3 + 2]  # rows count up to their first EOS
+
+
+def test_the_dispatchers_report_passes_every_replicas_load_through_in_order() -> None:
+    replicas = [_Replica(), _Replica()]
+    dispatcher = DispatchBackend(replicas)
+    dispatcher.start(_Sink())
+    dispatcher.submit(_requests(range(3)))
+    report = dispatcher.report()
+    assert [unit.name for unit in report.load] == [f"unit of {id(r)}" for r in replicas]
+    assert [unit.requests for unit in report.load] == [2, 1]
+    assert report.sections == {"kind": {"held": True}}  # the same on every replica: kept once

@@ -115,3 +115,34 @@ def test_write_report_writes_pngs_html_and_a_markdown_row_per_run(run_dirs: dict
     assert report.files and not list(tmp_path.glob(".report.*"))
     with pytest.raises(ConfigError, match="already exists"):
         write_report([run_dirs["offline"]], output)
+
+
+def test_an_endpoint_run_records_per_endpoint_load_and_the_report_shows_it(tmp_path: Path) -> None:
+    """A real runner + LoadGen Server run through the endpoint backend against two stand-in servers."""
+    from tests.unit.harness.backends.endpoint.standin import StandIn
+
+    with StandIn(delay_s=0.002) as first, StandIn(delay_s=0.002) as second:
+        overrides = ["backend.kind=endpoint", f"backend.urls=[{first.url},{second.url}]", "backend.concurrency=2",
+                     "scenario=Server", "loadgen.target_qps=40", "dataset.max_samples=24",
+                     "generation.max_new_tokens=8", f"output_dir={tmp_path / 'run'}"]
+        outcome = runner.run(load_config(None, overrides), progress=False)
+    assert outcome is not None and outcome.manifest.status.value == "completed", outcome.manifest.error
+    details = outcome.manifest.details
+    load = details["load"]
+    assert [row["name"] for row in load] == [first.url, second.url]
+    assert all(row["version"] == "standin-0.32" and row["errors"] == 0 and row["requests"] > 0 for row in load)
+    issued = sum(row["requests"] for row in load)
+    assert issued == first.completions + second.completions - 2  # every request but the two warm-ups
+    assert sum(row["tokens"] for row in load) == 8 * issued
+    assert details["endpoint"] == {"flavour": "vllm", "model": "standin", "stream": True, "retokenize": False}
+    assert outcome.manifest.versions[f"vllm@{first.url}"] == "standin-0.32"
+
+    report = write_report([tmp_path / "run"], tmp_path / "report")
+    axes = report.figures["run"]["endpoint_load"].axes[0]
+    served = [patch.get_height() for patch in axes.patches][:2]
+    assert served == [row["requests"] for row in load]
+    assert [t.get_text() for t in axes.get_xticklabels()] == [first.url, second.url]
+    markdown = (tmp_path / "report" / "runs.md").read_text()
+    assert "## Per-endpoint load" in markdown
+    assert f"| run | {first.url} | standin-0.32 | {load[0]['requests']:,} | 0 | {load[0]['tokens']:,} |" in markdown
+    assert first.url in (tmp_path / "report" / "index.html").read_text()

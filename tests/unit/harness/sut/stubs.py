@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.backends.base import BackendInfo, TokenSink
+from harness.backends.base import BackendInfo, BackendReport, TokenSink
 from harness.sut.base import SutCore
 from harness.types import GenerationRequest
 
@@ -33,6 +33,9 @@ class StubBackend:
 
     def stop(self) -> None:
         return None
+
+    def report(self) -> BackendReport:
+        return BackendReport()
 
 
 def issue(sut: SutCore, queries: Sequence[tuple[int, int]]) -> None:

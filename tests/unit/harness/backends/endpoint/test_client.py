@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from harness.backends.base import UnitLoad
 from harness.backends.endpoint.factory import create
 from harness.backends.endpoint.options import EndpointOptions
 from harness.errors import BackendError, ConfigError
@@ -46,8 +47,10 @@ def test_token_ids_come_back_exactly_with_first_tokens_when_streaming(server: St
             assert sink.firsts == {}
         body = server.bodies[-1]
         assert body["model"] == "standin" and body["return_token_ids"] is True and body["stream"] is streams
-        report = backend.report()["endpoints"][0]
-        assert report == {"url": server.url, "version": "standin-0.32", "requests": 6, "tokens": 48, "errors": 0}
+        report = backend.report()
+        assert report.load == (UnitLoad(server.url, requests=6, tokens=48, errors=0, version="standin-0.32"),)
+        assert report.sections == {"endpoint": {"flavour": "vllm", "model": "standin", "stream": streams,
+                                                "retokenize": False}}
     finally:
         backend.stop()
         backend.stop()
@@ -78,7 +81,7 @@ def test_two_urls_share_the_work_least_in_flight_within_each_concurrency_limit()
             sink.wait(12)
             assert sink.failed == {} and sink.completed == {i: expected_ids(p, 8) for i, p in enumerate(prompts)}
             assert first.max_in_flight == 2 and second.max_in_flight == 2
-            counts = [e["requests"] for e in backend.report()["endpoints"]]
+            counts = [unit.requests for unit in backend.report().load]
             assert counts == [6, 6], counts
         finally:
             backend.stop()
@@ -126,7 +129,7 @@ def test_a_failing_server_fails_each_request_naming_its_url(server: StandIn, mod
         for error in sink.failed.values():
             assert isinstance(error, BackendError) and str(error).startswith(f"{server.url}: ")
             assert re.search(message, str(error)), str(error)
-        assert backend.report()["endpoints"][0]["errors"] == 3
+        assert backend.report().load[0].errors == 3
         assert server.completions == 1 + 3  # the warm-up, then each request once: no retries
     finally:
         backend.stop()

