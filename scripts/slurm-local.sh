@@ -68,6 +68,7 @@ ReturnToService=2
 SlurmdParameters=config_overrides
 StateSaveLocation=$STATE_DIR/state
 SlurmdSpoolDir=$STATE_DIR/spool-%n
+TmpFS=$STATE_DIR/tmp-%n
 SlurmctldPidFile=$STATE_DIR/slurmctld.pid
 SlurmdPidFile=$STATE_DIR/slurmd-%n.pid
 SlurmctldLogFile=$STATE_DIR/slurmctld.log
@@ -108,7 +109,7 @@ start() {
   start_munged
   alive "$STATE_DIR/slurmctld.pid" || slurmctld -c
   for node in $(node_names); do
-    mkdir -p "$STATE_DIR/spool-$node"
+    mkdir -p "$STATE_DIR/spool-$node" "$STATE_DIR/tmp-$node"
     alive "$STATE_DIR/slurmd-$node.pid" || slurmd -N "$node"
   done
   wait_idle

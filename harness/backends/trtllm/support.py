@@ -106,23 +106,29 @@ def allocated_gpus(env: Mapping[str, str]) -> GpuAllocation | None:
                          f"SLURM_GPUS_ON_NODE {node_gpus[0]} / {per_node[1]} {per_node[0]} ranks per node")
 
 
+SERVE_HINT = ("serve each replica with trtllm-serve in its own srun step and run the harness as their client: "
+              "`harness slurm render serve` (docs/tensorrt-llm.md, 'Replicas')")
+
+
 def check_gpu_layout(options: TrtllmOptions, replicas: int, env: Mapping[str, str] | None = None) -> str:
     """Raise PreflightError when the GPUs this process may use differ from TP x PP; return a description.
 
-    Replicas are harness ranks (harness.distributed): with N replicas the launch has N ranks and each must own
-    TP x PP GPUs; in-process trtllm replicas would share the same GPUs, so they are refused.
+    Replicas of trtllm are refused here: harness ranks in one MPI world cannot each start an LLM (its workers
+    come from MPI_Comm_spawn), and in-process replicas would share GPUs. Replicas are trtllm-serve servers
+    (harness.slurm.serve) driven by the endpoint backend.
     """
     env = os.environ if env is None else env
     tp, pp = options.tensor_parallel_size, options.pipeline_parallel_size
     need, world = tp * pp, harness_world(env)
-    if env.get("TLLM_SPAWN_PROXY_PROCESS") == "1" and replicas > 1:
-        raise PreflightError(
-            f"distributed.replicas is {replicas} under trtllm-llmapi-launch, which serves exactly one TP x PP model",
-            hint="launch one harness rank per replica (srun --mpi=pmix --ntasks-per-node=1, no trtllm-llmapi-launch)")
-    if replicas > 1 and world == 1 and env.get("TLLM_SPAWN_PROXY_PROCESS") != "1":
-        raise PreflightError(
-            f"distributed.replicas is {replicas} in one process; trtllm replicas would share the same {need} GPUs",
-            hint=f"launch {replicas} ranks with {need} GPUs each: srun --mpi=pmix --ntasks-per-node=1 harness run ...")
+    if replicas > 1:
+        if env.get("TLLM_SPAWN_PROXY_PROCESS") == "1":
+            why = "trtllm-llmapi-launch serves exactly one TP x PP model"
+        elif world > 1:
+            why = (f"over {world} harness ranks each rank's LLM would spawn its own MPI workers (MPI_Comm_spawn), "
+                   "which fails inside an srun step (NVIDIA/TensorRT-LLM#5495, ai-dynamo/dynamo#808)")
+        else:
+            why = f"in one process the trtllm replicas would share the same {need} GPUs"
+        raise PreflightError(f"distributed.replicas is {replicas} with backend.kind trtllm: {why}", hint=SERVE_HINT)
     found = allocated_gpus(env)
     layout = f"TP {tp} x PP {pp}" + (f", one of {world} replica ranks" if world > 1 else "")
     if found is None:

@@ -33,7 +33,8 @@ from harness.slurm.trtllm import launcher_argv
 
 SEED = preset("h100-fp8")  # 2 nodes x 8 GPUs, TP8 x PP2, as in the seed
 SLURM = {"gpus_per_node": 8, "partition": "gpu", "container_image": "/lustre/images/trtllm-1.2.1.sqsh",
-         "container_mounts": ["/lustre/models:/models"]}
+         "container_mounts": ["/lustre/models:/models", "/lustre/mlperf:/lustre/mlperf"],
+         "container_workdir": "/lustre/mlperf"}
 
 
 def seed_config(**changes: Any) -> RunConfig:
@@ -117,10 +118,19 @@ def test_seed_run_launches_trtllm_llmapi_launch_under_srun_pmix(tmp_path: Path) 
     assert "  trtllm-llmapi-launch python3 -m harness run --config" in script
 
 
-def test_two_tp8_replicas_are_one_rank_per_node_without_the_launcher(tmp_path: Path) -> None:
-    script = _render("run", replicas_config(), tmp_path)
-    assert "#SBATCH --nodes=2" in script and "#SBATCH --ntasks-per-node=1" in script and "--mpi=pmix" in script
-    assert "trtllm-llmapi-launch" not in script
+@pytest.mark.parametrize("stage", ["run", "accuracy", "compliance"])
+def test_replicas_in_one_mpi_world_are_refused_with_why_and_what_to_use(tmp_path: Path, stage: str) -> None:
+    """Risk 7 of issue 16: each rank's LLM would MPI_Comm_spawn its workers inside the srun step, which fails."""
+    with pytest.raises(ConfigError, match=r"MPI_Comm_spawn.*fails inside an srun job step") as caught:
+        _render(stage, replicas_config(), tmp_path)
+    assert "harness slurm render serve" in (caught.value.hint or "")
+
+
+def test_two_tp8_replicas_are_two_trtllm_serve_steps_one_per_node(tmp_path: Path) -> None:
+    script = _render("serve", replicas_config(), tmp_path)
+    assert "#SBATCH --nodes=2" in script and "#SBATCH --ntasks-per-node=9" in script  # 8 ranks + the client
+    assert script.count("trtllm-llmapi-launch trtllm-serve /models/trtllm/engine_8gpu_tp8_pp1") == 2
+    assert "--relative=0" in script and "--relative=1" in script
 
 
 def test_launcher_needs_one_rank_per_gpu_of_the_model(tmp_path: Path) -> None:
@@ -137,7 +147,7 @@ def test_launcher_refuses_arguments_it_would_resplit(tmp_path: Path) -> None:
 def _all_scripts(job_dir: Path) -> dict[str, str]:
     scripts = {f"seed-{stage}.sbatch": _render(stage, seed_config(), job_dir)
                for stage in ("quantize", "build", "run", "accuracy", "compliance")}
-    scripts["replicas-run.sbatch"] = _render("run", replicas_config(), job_dir)
+    scripts["replicas-serve.sbatch"] = _render("serve", replicas_config(), job_dir)
     for name in PRESETS:
         pipe = preset(name)
         config = seed_config(model={"path": pipe.model_path},
@@ -178,7 +188,10 @@ def test_rendered_script_delivers_the_exact_argv(tmp_path: Path, stage: str) -> 
     script.write_text(_render(stage, config, tmp_path))
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RECORD": str(tmp_path), "SLURM_JOB_ID": "42"}
     result = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0, result.stderr
+    if stage == "run":  # the stand-in srun ran nothing: no manifest, so the job fails (risk 9 of issue 16)
+        assert result.returncode == 4 and "runs/performance-42/manifest.json is missing" in result.stderr
+    else:
+        assert result.returncode == 0, result.stderr
     recorded = (tmp_path / "srun").read_text().splitlines()
     expected = [arg.replace("${SLURM_JOB_ID}", "42") for arg in command.argv]
     assert recorded[-len(expected):] == expected
