@@ -64,7 +64,8 @@ class StageCommand:
     paths: (what, path) pairs the command reads or writes inside the container (checked against the mounts);
     servers: serve* stages only: server steps started before the command, which then runs once as their client;
     client_config: the config the copy next to the script holds (default: the config rendered);
-    files: (name, text) written next to the script (e.g. a trtllm-serve --extra_llm_api_options YAML).
+    files: (name, text) written next to the script (e.g. a trtllm-serve --extra_llm_api_options YAML);
+    requires: (what, path) inputs the script checks before srun, failing with exit 2 and a line naming them.
     """
 
     argv: tuple[str, ...]
@@ -76,6 +77,7 @@ class StageCommand:
     servers: tuple[ServerStep, ...] = ()
     client_config: RunConfig | None = None
     files: tuple[tuple[str, str], ...] = ()
+    requires: tuple[tuple[str, str], ...] = ()  # (what, path) that must exist before the step starts
 
 
 StageBuilder = Callable[[RunConfig, StageOptions], StageCommand]

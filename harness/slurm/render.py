@@ -114,9 +114,18 @@ def _argv_text(argv: tuple[str, ...]) -> str:
     return " ".join(quote_arg(a) for a in argv)
 
 
+def _requires(slurm: SlurmConfig, command: StageCommand, job_dir: str) -> str:
+    checks = []
+    for what, path in command.requires:
+        where = quote_arg(host_path(path, slurm, job_dir))
+        message = _single_quote(f"{what} {path} is missing (host path {host_path(path, slurm, job_dir)})")
+        checks.append(f"if [ ! -e {where} ]; then\n  echo {message} >&2\n  exit 2\nfi\n")
+    return "".join(checks)
+
+
 def _launch(slurm: SlurmConfig, command: StageCommand, job_dir: str) -> str:
     parts = ["srun", *srun_flags(slurm, command, job_dir), _argv_text(command.argv)]
-    line = " \\\n  ".join(parts)
+    line = _requires(slurm, command, job_dir) + " \\\n  ".join(parts)
     if command.run_dir is None:
         return line
     return (f"rc=0\n{line} || rc=$?\nverdict=0\ncheck_run {quote_arg(host_path(command.run_dir, slurm, job_dir))}"

@@ -43,7 +43,13 @@ def _builder(name: str) -> StageBuilder:
                               f"{name} step", hint="render the listed stages, or change backend.stages.preset")
         command = found[name]
         gpus = config.slurm.gpus_per_node or 8
-        return StageCommand(tuple(command.argv), command.description, True, TasksLayout(1, 1, gpus, mpi=False))
+        paths = (("the HF checkpoint", pipe.hf_model_dir), ("the TensorRT-LLM work directory", pipe.work_dir))
+        requires: tuple[tuple[str, str], ...] = ()
+        if name == "quantize":
+            paths += (("the calibration dataset", pipe.calibration_dir),)
+            requires = (("the calibration dataset (write it with: harness dataset calibration)", pipe.calibration_dir),)
+        return StageCommand(tuple(command.argv), command.description, True, TasksLayout(1, 1, gpus, mpi=False),
+                            paths=paths, requires=requires)
 
     return build
 

@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,13 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     os.environ["SLURM_CONF"] = conf
     try:
         yield Path(conf)
-    finally:
+    finally:  # no job may outlive the cluster: its slurmstepd would be orphaned
+        subprocess.run(["scancel", "--me"], capture_output=True, timeout=60)
+        deadline = time.monotonic() + 60
+        while subprocess.run(["squeue", "-h"], capture_output=True, text=True, timeout=60).stdout.strip():
+            if time.monotonic() > deadline:
+                break
+            time.sleep(1)
         subprocess.run([SCRIPT, "stop", str(state)], env=env, capture_output=True, timeout=120)
         if previous is None:
             os.environ.pop("SLURM_CONF", None)

@@ -85,3 +85,24 @@ def parse_serve(argv: list[str]) -> argparse.Namespace:
 
 
 Refused = _Refused
+
+
+# examples/quantization/quantize.py (argparse; the stored copy read is at commit 059c97c1): the options the
+# harness may emit, with their choices. --export_format {tensorrt_llm,hf} is what the hf flow uses.
+_QUANTIZE_OPTIONS: tuple[tuple[str, type, tuple[str, ...] | None], ...] = (
+    ("--model_dir", str, None), ("--calib_dataset", str, None),
+    ("--dtype", str, ("auto", "float16", "bfloat16", "float32")),
+    ("--qformat", str, ("nvfp4", "fp8", "int8_sq", "int4_awq", "w4a8_awq", "int8_wo", "int4_wo", "full_prec")),
+    ("--batch_size", int, None), ("--calib_size", int, None), ("--calib_max_seq_length", int, None),
+    ("--output_dir", str, None), ("--tp_size", int, None), ("--pp_size", int, None),
+    ("--kv_cache_dtype", str, ("int8", "fp8")), ("--export_format", str, ("tensorrt_llm", "hf")),
+    ("--device", str, ("cuda", "cpu")), ("--seed", int, None),
+)
+
+
+def parse_quantize(argv: list[str]) -> argparse.Namespace:
+    """`python3 .../quantization/quantize.py [options]` (argv without the interpreter and script)."""
+    parser = _Strict(prog="quantize.py", add_help=False, allow_abbrev=False)
+    for flag, kind, choices in _QUANTIZE_OPTIONS:
+        parser.add_argument(flag, type=kind, choices=choices)
+    return parser.parse_args(argv)
