@@ -259,8 +259,8 @@ def check_request_fits(longest_prompt: int, max_new_tokens: int, max_seq_len: in
     """prompt + max new tokens must fit max_seq_len (TensorRT-LLM rejects each request that does not)."""
     if max_seq_len is not None and longest_prompt + max_new_tokens > max_seq_len:
         raise ConfigError(f"the longest prompt ({longest_prompt} tokens) + generation.max_new_tokens "
-                          f"({max_new_tokens}) exceeds max_seq_len {max_seq_len}", hint="raise max_seq_len (rebuild the engine for "
-                                                                     "backend tensorrt) or lower max_new_tokens")
+                          f"({max_new_tokens}) exceeds max_seq_len {max_seq_len}",
+                          hint="raise max_seq_len (rebuild the engine for backend tensorrt) or lower max_new_tokens")
 
 
 def final_tokens(token_ids: Sequence[int], finish_reason: str | None, eos_token_id: int) -> list[int]:
