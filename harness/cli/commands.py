@@ -14,6 +14,7 @@ from harness.config import load_config, with_updates
 from harness.console import stdout
 from harness.dataset import load_dataset, token_length_stats
 from harness.reporting import summary_table
+from harness.slurm.calibration import CALIBRATION_FILE, write_calibration_dir
 from harness.tokenizer import load_tokenizer
 from harness.types import Scenario, TestMode
 
@@ -57,6 +58,16 @@ def run_command(
         raise typer.Exit(0)
     stdout.print(summary_table(outcome.manifest, str(outcome.run_dir)))
     raise typer.Exit(outcome.exit_code)
+
+
+@dataset_app.command("calibration")
+def dataset_calibration(
+    pickle_path: Annotated[Path, typer.Argument(help="open_orca_gpt4_tokenized_llama.calibration_1000.pkl")],
+    output_dir: Annotated[Path, typer.Argument(help="directory for quantize.py --calib_dataset (train.jsonl)")],
+) -> None:
+    """Write the TensorRT-LLM quantize stage's local calibration set from the MLCommons calibration pickle."""
+    count = write_calibration_dir(pickle_path, output_dir)
+    stdout.print(f"wrote {output_dir / CALIBRATION_FILE}: {count} calibration prompts", markup=False)
 
 
 @dataset_app.command("info")

@@ -19,10 +19,44 @@ RENDERED_OPTIONS = ("--job-name", "--partition", "--account", "--nodes", "--ntas
 _SAFE_ARG = re.compile(r"^--[a-z][a-z0-9\-]*(=[A-Za-z0-9_.,:/@%+\-=\[\]]+)?$")
 
 
+_SERVER_ARG = re.compile(r"^[A-Za-z0-9_.,:/@%+=\-\[\]]+$")
+
+
 def _one_line(value: str, what: str) -> str:
     if not value or any(c in value for c in "\n\r\0"):
         raise ValueError(f"{what} must be a non-empty single line (got {value!r})")
     return value
+
+
+class ServersConfig(BaseModel):
+    """Serving-engine steps of the `serve*` stages: one server per replica, the harness as their HTTP client."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    count: int | None = Field(None, ge=1, description="servers (replicas); null = distributed.replicas")
+    tensor_parallel_size: int = Field(1, ge=1, description="vLLM servers only (trtllm-serve takes backend's TP x PP)")
+    port: int = Field(8000, ge=1024, le=65000, description="port of server 0; server i listens on port + i")
+    bind_host: str = Field("0.0.0.0", description="--host the servers bind (0.0.0.0: reachable from the client node)")
+    address: Literal["hostname", "nodeaddr"] = Field(
+        "hostname", description="how the client reaches a server's node: its Slurm node name, or its NodeAddr")
+    ready_timeout_s: float = Field(1800.0, gt=0, description="bounded wait for every server to load and answer")
+    stop_timeout_s: float = Field(30.0, gt=0, description="after the client: SIGTERM, then SIGKILL after this")
+    args: tuple[str, ...] = Field((), description="extra server CLI arguments, appended verbatim (no spaces)")
+
+    @field_validator("bind_host")
+    @classmethod
+    def _check_host(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z0-9.:\-]+$", value):
+            raise ValueError(f"bind_host {value!r} is not a host name or IP address")
+        return value
+
+    @field_validator("args")
+    @classmethod
+    def _check_args(cls, args: tuple[str, ...]) -> tuple[str, ...]:
+        for arg in args:
+            if not _SERVER_ARG.match(arg):
+                raise ValueError(f"server arg {arg!r} holds spaces, quotes or shell characters (one token per entry)")
+        return args
 
 
 class SlurmConfig(BaseModel):
@@ -36,6 +70,8 @@ class SlurmConfig(BaseModel):
     nodes: int = Field(1, ge=1, description="nodes per job")
     ntasks_per_node: int = Field(1, ge=1, description="MPI ranks per node")
     gpus_per_node: int = Field(0, ge=0, le=64, description="GPUs per node (0: none requested)")
+    request_gpus: bool = Field(True, description="request them (--gpus-per-node, srun --gpus-per-node); false where "
+                                                 "nodes come whole without GPU GRES, or for a dry run on CPUs")
     cpus_per_task: int | None = Field(None, ge=1, description="CPUs per rank; null = Slurm default")
     time_limit: str = Field("01:00:00", description='wall-clock limit, "HH:MM:SS" or "D-HH:MM:SS"')
     mpi: Literal["pmix", "pmix_v4", "pmix_v5"] = Field("pmix", description="srun --mpi plugin (Open MPI needs PMIx)")
@@ -47,6 +83,7 @@ class SlurmConfig(BaseModel):
     env: dict[str, str] = Field(default_factory=dict,
                                 description="exported before srun, e.g. NCCL_IB_GID_INDEX, UCX_NET_DEVICES")
     extra_args: tuple[str, ...] = Field((), description="more #SBATCH options, each --name or --name=value")
+    servers: ServersConfig = Field(default_factory=ServersConfig, description="serve* stages: the server steps")
 
     @field_validator("time_limit", mode="before")
     @classmethod

@@ -1,6 +1,7 @@
 """Stage registry: a stage name -> a builder (RunConfig, StageOptions) -> StageCommand that a job script runs.
 
-The built-in stages are composed here explicitly: preflight, run, accuracy, compliance, and the
+The built-in stages are composed here explicitly: preflight, run, accuracy, compliance, their serve*
+variants (servers per replica + the harness as their HTTP client, harness.slurm.serve), and the
 TensorRT-LLM preparation stages (quantize, convert, build) from harness.slurm.trtllm, which also puts
 trtllm-llmapi-launch in front of a run that serves one TP x PP model. Nothing registers itself at import.
 `register()` adds a stage at run time (harness pipeline registers its jobs); rendering, submission and
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from harness.config import RunConfig
 from harness.errors import ConfigError
-from harness.slurm import trtllm
+from harness.slurm import serve, trtllm
 from harness.slurm.commands import JOB_ID, StageBuilder, StageCommand, StageOptions, TasksLayout
 
 __all__ = ["JOB_ID", "StageBuilder", "StageCommand", "StageOptions", "TasksLayout", "build_stage", "builder",
@@ -56,33 +57,51 @@ def _replica_layout(config: RunConfig) -> TasksLayout:
 
 
 def _run_dir(config: RunConfig, options: StageOptions, label: str) -> str:
-    return options.run_dir or config.output_dir or f"runs/{label}-{JOB_ID}"
+    """The run directory; inside a container a relative one is made absolute under container_workdir (a
+    relative path would land in the container's own file system and be lost with it)."""
+    path = options.run_dir or config.output_dir or f"runs/{label}-{JOB_ID}"
+    slurm = config.slurm
+    if slurm.uses_container and not path.startswith("/") and slurm.container_workdir:
+        path = f"{slurm.container_workdir.rstrip('/')}/{path}"
+    return path
 
 
-def _harness_run(config: RunConfig, options: StageOptions, mode: str | None) -> tuple[str, ...]:
+def _data_paths(config: RunConfig) -> tuple[tuple[str, str | None], ...]:
+    return (("model.path", config.model.path), ("model.tokenizer", config.model.tokenizer),
+            ("dataset.path", config.dataset.path))
+
+
+def _harness_run_dir(config: RunConfig, options: StageOptions, mode: str | None) -> tuple[str, tuple[str, ...]]:
+    run_dir = _run_dir(config, options, mode or config.mode.value)
     argv: tuple[str, ...] = (config.slurm.python, "-m", "harness", "run", "--config", options.config_path)
     argv += ("--mode", mode) if mode else ()
-    return (*argv, "--output-dir", _run_dir(config, options, mode or config.mode.value))
+    return run_dir, (*argv, "--output-dir", run_dir)
+
+
+def _compliance_run_dir(config: RunConfig, options: StageOptions) -> tuple[str, tuple[str, ...]]:
+    run_dir = _run_dir(config, options, "TEST06")
+    return run_dir, (config.slurm.python, "-m", "compliance", "run", "TEST06", "--config", options.config_path,
+                     "--output-dir", run_dir)
+
+
+def _run_like(config: RunConfig, run_dir: str, argv: tuple[str, ...], description: str) -> StageCommand:
+    return StageCommand(trtllm.launcher_argv(config, argv), description, config.slurm.gpus_per_node > 0,
+                        _replica_layout(config), run_dir=run_dir, paths=_data_paths(config))
 
 
 def _run_stage(config: RunConfig, options: StageOptions) -> StageCommand:
-    return StageCommand(trtllm.launcher_argv(config, _harness_run(config, options, None)),
-                        f"LoadGen {config.scenario.value} {config.mode.value} run, {config.backend.kind} backend",
-                        config.slurm.gpus_per_node > 0, _replica_layout(config))
+    return _run_like(config, *_harness_run_dir(config, options, None),
+                     f"LoadGen {config.scenario.value} {config.mode.value} run, {config.backend.kind} backend")
 
 
 def _accuracy_stage(config: RunConfig, options: StageOptions) -> StageCommand:
-    return StageCommand(trtllm.launcher_argv(config, _harness_run(config, options, "accuracy")),
-                        f"LoadGen {config.scenario.value} accuracy run + ROUGE, {config.backend.kind} backend",
-                        config.slurm.gpus_per_node > 0, _replica_layout(config))
+    return _run_like(config, *_harness_run_dir(config, options, "accuracy"),
+                     f"LoadGen {config.scenario.value} accuracy run + ROUGE, {config.backend.kind} backend")
 
 
 def _compliance_stage(config: RunConfig, options: StageOptions) -> StageCommand:
-    argv = (config.slurm.python, "-m", "compliance", "run", "TEST06", "--config", options.config_path,
-            "--output-dir", _run_dir(config, options, "TEST06"))
-    return StageCommand(trtllm.launcher_argv(config, argv),
-                        f"TEST06 compliance run + verification, {config.backend.kind} backend",
-                        config.slurm.gpus_per_node > 0, _replica_layout(config))
+    return _run_like(config, *_compliance_run_dir(config, options),
+                     f"TEST06 compliance run + verification, {config.backend.kind} backend")
 
 
 def _preflight_stage(config: RunConfig, options: StageOptions) -> StageCommand:
@@ -96,5 +115,9 @@ register("preflight", _preflight_stage)
 register("run", _run_stage)
 register("accuracy", _accuracy_stage)
 register("compliance", _compliance_stage)
+register("serve", serve.serve_builder(lambda c, o: _harness_run_dir(c, o, None), "LoadGen run"))
+register("serve_accuracy", serve.serve_builder(lambda c, o: _harness_run_dir(c, o, "accuracy"),
+                                               "LoadGen accuracy run + ROUGE"))
+register("serve_compliance", serve.serve_builder(_compliance_run_dir, "TEST06 compliance run + verification"))
 for _name, _build in trtllm.preparation_builders().items():
     register(_name, _build)

@@ -16,7 +16,15 @@ from harness.config import RunConfig
 from harness.errors import ConfigError
 from harness.slurm.commands import JOB_ID, StageBuilder, StageCommand, StageOptions, TasksLayout
 
-__all__ = ["launcher_argv", "preparation_builders"]
+__all__ = ["REPLICA_REFUSAL", "launcher_argv", "preparation_builders"]
+
+REPLICA_REFUSAL = (
+    "distributed.replicas is {replicas} with backend.kind trtllm: each harness rank would build its own "
+    "LLM(tensor_parallel_size={tp}), which starts its executor workers through MPI_Comm_spawn (MpiPoolSession); "
+    "that fails inside an srun job step (NVIDIA/TensorRT-LLM#5495, ai-dynamo/dynamo#808)")
+REPLICA_HINT = ("render the serve stages instead (`harness slurm render serve|serve_accuracy|serve_compliance`): one "
+                "trtllm-serve step per replica under trtllm-llmapi-launch, the harness as their HTTP client "
+                "(docs/tensorrt-llm.md)")
 
 
 def _trtllm_options(config: RunConfig) -> TrtllmOptions:
@@ -35,7 +43,13 @@ def _builder(name: str) -> StageBuilder:
                               f"{name} step", hint="render the listed stages, or change backend.stages.preset")
         command = found[name]
         gpus = config.slurm.gpus_per_node or 8
-        return StageCommand(tuple(command.argv), command.description, True, TasksLayout(1, 1, gpus, mpi=False))
+        paths = (("the HF checkpoint", pipe.hf_model_dir), ("the TensorRT-LLM work directory", pipe.work_dir))
+        requires: tuple[tuple[str, str], ...] = ()
+        if name == "quantize":
+            paths += (("the calibration dataset", pipe.calibration_dir),)
+            requires = (("the calibration dataset (write it with: harness dataset calibration)", pipe.calibration_dir),)
+        return StageCommand(tuple(command.argv), command.description, True, TasksLayout(1, 1, gpus, mpi=False),
+                            paths=paths, requires=requires)
 
     return build
 
@@ -51,6 +65,9 @@ def launcher_argv(config: RunConfig, argv: Sequence[str]) -> tuple[str, ...]:
     backend = config.backend
     if not isinstance(backend, TrtllmOptions):
         return tuple(argv)
+    if config.distributed.replicas > 1:
+        raise ConfigError(REPLICA_REFUSAL.format(replicas=config.distributed.replicas,
+                                                 tp=backend.tensor_parallel_size), hint=REPLICA_HINT)
     prefix = launch_prefix(backend, config.distributed.replicas)
     if not prefix:
         return tuple(argv)

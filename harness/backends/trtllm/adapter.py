@@ -29,6 +29,8 @@ from harness.backends.trtllm.support import (
     INSTALL_HINT,
     check_engine_dir,
     check_gpu_layout,
+    check_limits,
+    check_request_fits,
     check_version,
     final_tokens,
     kv_cache_kwargs,
@@ -66,6 +68,7 @@ class TrtllmBackend:
         self._thread: threading.Thread | None = None
         self._inflight: dict[int, Any] = {}
         self._cancelled = threading.Event()
+        self._max_seq_len: int | None = None
 
     def start(self, sink: TokenSink) -> BackendInfo:
         """Check version and GPU layout, build the LLM, keep the sink, start the event-loop thread."""
@@ -75,9 +78,12 @@ class TrtllmBackend:
         layout = (check_gpu_layout(self.options, self.setup.replicas)
                   if self.options.gpu_check else "GPU layout check disabled (backend.gpu_check: false)")
         model_path = str(self.setup.model.path)
-        if self.options.backend == "tensorrt":
-            check_engine_dir(model_path, self.options.tensor_parallel_size, self.options.pipeline_parallel_size)
         spec = self.setup.sampling
+        self._max_seq_len = self.options.max_seq_len
+        if self.options.backend == "tensorrt":
+            built = check_engine_dir(model_path, self.options.tensor_parallel_size, self.options.pipeline_parallel_size)
+            check_limits(self.options, built, spec.num_beams)
+            self._max_seq_len = self._max_seq_len or built.get("max_seq_len")
         check_streaming_support(spec, self.setup.streams_first_token, "trtllm")
         self._sampling_params = trtllm.SamplingParams
         self._sampling_kwargs = sampling_kwargs(spec)
@@ -99,7 +105,7 @@ class TrtllmBackend:
         else:
             llm_class = trtllm.LLM
         kv_cache_config = importlib.import_module("tensorrt_llm.llmapi").KvCacheConfig(**kv_cache_kwargs(self.options))
-        kwargs = llm_kwargs(self.options, model_path, None)
+        kwargs = llm_kwargs(self.options, model_path, None, self.setup.sampling.num_beams)
         try:
             return llm_class(kv_cache_config=kv_cache_config, **kwargs)
         except HarnessError:
@@ -125,7 +131,9 @@ class TrtllmBackend:
         ready.wait()
 
     def warm_up(self, longest_prompt: int, batch_sizes: Sequence[int]) -> str | None:
-        """Nothing to do here: TensorRT-LLM warms its engine (and captures its CUDA graphs) when the LLM loads."""
+        """Check that the longest prompt + max new tokens fits max_seq_len (TensorRT-LLM would reject each such
+        request mid-run); TensorRT-LLM warms its engine (and captures its CUDA graphs) when the LLM loads."""
+        check_request_fits(longest_prompt, self.setup.sampling.max_new_tokens, self._max_seq_len)
         return None
 
     def submit(self, requests: Sequence[GenerationRequest]) -> None:

@@ -30,7 +30,7 @@ class TrtllmOptions(BackendOptions):
     gpu_check: bool = Field(True, description="refuse to start when allocated GPUs != TP x PP x replicas")
     llm_args: dict[str, Any] = Field(default_factory=dict, description="extra LLM(...) keyword arguments, verbatim")
     stages: dict[str, str] = Field(default_factory=dict, description="quantize/convert/build for `harness slurm`: "
-                                   "preset, work_dir, hf_model_dir, trtllm_examples, modelopt_examples")
+                                   "preset, work_dir, hf_model_dir, trtllm_examples, calib_dataset")
 
     @model_validator(mode="after")
     def _engine_fixes_kv_dtype(self) -> TrtllmOptions:

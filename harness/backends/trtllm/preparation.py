@@ -3,10 +3,17 @@
 Two flows:
 - ``engine`` (the seed's, TensorRT-LLM <= 1.2): examples/quantization/quantize.py writes a TensorRT-LLM
   checkpoint, ``trtllm-build`` turns it into one engine per rank; run with backend.backend: tensorrt.
-  ``convert`` (examples/llama/convert_checkpoint.py --model_dir) replaces quantize only for unquantized
-  or weight-only checkpoints: never both, since quantize.py already writes the checkpoint.
-- ``hf`` (TensorRT-LLM >= 1.0 default): ModelOpt's hf_ptq.py writes an FP8 HF checkpoint that
-  backend.backend: pytorch loads directly; there is no convert or build step.
+  ``convert`` (examples/models/core/llama/convert_checkpoint.py --model_dir; examples/llama/ before 0.19)
+  replaces quantize only for unquantized or weight-only checkpoints: never both, since quantize.py already
+  writes the checkpoint.
+- ``hf`` (TensorRT-LLM >= 1.0 default): the same quantize.py with ``--export_format hf`` writes an FP8 HF
+  checkpoint that backend.backend: pytorch loads directly; there is no convert or build step. (ModelOpt's
+  llm_ptq/hf_ptq.py is not in the release image, and older ModelOpt examples export TensorRT-LLM format
+  by default.)
+Calibration reads ``--calib_dataset``: a local directory that datasets.load_dataset opens, split "train",
+column "text" (tensorrt_llm/quantization/quantize_by_modelopt.py, get_calib_dataloader); quantize.py's
+default, cnn_dailymail, is downloaded and is not MLPerf's calibration set. harness.backends.trtllm.calibration
+writes that directory from the MLCommons OpenOrca calibration pickle.
 Directory names derive from TP and PP in one place, so every stage agrees on them (the seed's README read
 ``..._tp8`` after writing ``..._tp8_pp2``).
 Nothing here runs a command: it returns argv lists; harness.slurm.trtllm composes them into Slurm stages.
@@ -30,6 +37,7 @@ __all__ = ["PREPARATION_STAGES", "PRESETS", "STAGE_OPTION_KEYS", "BuildStage", "
            "launch_prefix", "pipeline_for", "preset", "quantize_argv", "stage_commands"]
 
 PREPARATION_STAGES = ("quantize", "convert", "build")
+CALIBRATION_DIR = "calibration-openorca-1000"  # default name under work_dir (harness.backends.trtllm.calibration)
 
 
 class _Stage(BaseModel):
@@ -40,11 +48,11 @@ class QuantizeStage(_Stage):
     """Post-training quantization with ModelOpt (calibration needs the GPUs of one node)."""
 
     flow: Literal["engine", "hf"] = Field("engine", description="engine: quantize.py -> TRT-LLM checkpoint; "
-                                                                 "hf: ModelOpt hf_ptq.py -> HF checkpoint")
+                                                                 "hf: quantize.py --export_format hf -> HF checkpoint")
     qformat: Literal["fp8", "int8_sq", "int8_wo", "int4_awq"] = "fp8"
     kv_cache_dtype: Literal["fp8", "int8"] | None = "fp8"
     dtype: Literal["float16", "bfloat16"] = "float16"
-    calib_size: int = Field(512, ge=1)
+    calib_size: int = Field(1024, ge=1, description="NVIDIA's MLPerf setting: all of the 1,000-sample calibration set")
 
     @model_validator(mode="after")
     def _formats_fit_flow(self) -> QuantizeStage:
@@ -80,7 +88,8 @@ class TrtllmPipeline(_Stage):
     hf_model_dir: str = "/models/Llama-2-70b-chat-hf"
     work_dir: str = "/models/trtllm"
     trtllm_examples: str = Field("/app/tensorrt_llm/examples", description="TensorRT-LLM examples/ of the release")
-    modelopt_examples: str = Field("/app/TensorRT-Model-Optimizer/examples", description="ModelOpt examples/")
+    calib_dataset: str = Field("", description="quantize --calib_dataset: the directory harness.backends.trtllm."
+                                               "calibration writes; empty = <work_dir>/calibration-openorca-1000")
     tensor_parallel_size: int = Field(8, ge=1)
     pipeline_parallel_size: int = Field(2, ge=1)
     quantize: QuantizeStage | None = QuantizeStage()
@@ -107,6 +116,11 @@ class TrtllmPipeline(_Stage):
     def layout(self) -> str:
         """'16gpu_tp8_pp2': the suffix every directory of this pipeline carries."""
         return f"{self.world_size}gpu_tp{self.tensor_parallel_size}_pp{self.pipeline_parallel_size}"
+
+    @property
+    def calibration_dir(self) -> str:
+        """The local calibration dataset quantize.py reads (never a download)."""
+        return self.calib_dataset or f"{self.work_dir}/{CALIBRATION_DIR}"
 
     @property
     def checkpoint_dir(self) -> str:
@@ -166,20 +180,20 @@ def preset(name: str, **changes: object) -> TrtllmPipeline:
 
 
 def quantize_argv(pipe: TrtllmPipeline) -> list[str]:
-    """quantize.py (engine flow) or ModelOpt hf_ptq.py (hf flow)."""
+    """examples/quantization/quantize.py: a TensorRT-LLM checkpoint per rank (engine flow) or, with
+    --export_format hf, an HF checkpoint (hf flow); calibration from the local MLPerf set."""
     stage = pipe.quantize
     if stage is None:
         raise ConfigError("this pipeline has no quantize stage")
-    if stage.flow == "hf":
-        return ["python3", f"{pipe.modelopt_examples}/llm_ptq/hf_ptq.py", "--pyt_ckpt_path", pipe.hf_model_dir,
-                "--qformat", stage.qformat, "--kv_cache_qformat", stage.kv_cache_dtype or "none",
-                "--calib_size", str(stage.calib_size), "--export_path", pipe.hf_quantized_dir]
     argv = ["python3", f"{pipe.trtllm_examples}/quantization/quantize.py", "--model_dir", pipe.hf_model_dir,
             "--dtype", stage.dtype, "--qformat", stage.qformat]
     if stage.kv_cache_dtype is not None:
         argv += ["--kv_cache_dtype", stage.kv_cache_dtype]
-    return [*argv, "--calib_size", str(stage.calib_size), "--tp_size", str(pipe.tensor_parallel_size),
-            "--pp_size", str(pipe.pipeline_parallel_size), "--output_dir", pipe.checkpoint_dir]
+    argv += ["--calib_dataset", pipe.calibration_dir, "--calib_size", str(stage.calib_size)]
+    if stage.flow == "hf":
+        return [*argv, "--export_format", "hf", "--output_dir", pipe.hf_quantized_dir]
+    return [*argv, "--tp_size", str(pipe.tensor_parallel_size), "--pp_size", str(pipe.pipeline_parallel_size),
+            "--output_dir", pipe.checkpoint_dir]
 
 
 def convert_argv(pipe: TrtllmPipeline) -> list[str]:
@@ -187,7 +201,8 @@ def convert_argv(pipe: TrtllmPipeline) -> list[str]:
     stage = pipe.convert
     if stage is None:
         raise ConfigError("this pipeline has no convert stage (quantize.py already wrote the checkpoint)")
-    argv = ["python3", f"{pipe.trtllm_examples}/llama/convert_checkpoint.py", "--model_dir", pipe.hf_model_dir,
+    argv = ["python3", f"{pipe.trtllm_examples}/models/core/llama/convert_checkpoint.py", "--model_dir",
+            pipe.hf_model_dir,
             "--output_dir", pipe.checkpoint_dir, "--dtype", stage.dtype,
             "--tp_size", str(pipe.tensor_parallel_size), "--pp_size", str(pipe.pipeline_parallel_size)]
     if stage.weight_only_precision is not None:
@@ -242,7 +257,7 @@ def stage_commands(pipe: TrtllmPipeline) -> list[PreparationCommand]:
     return commands
 
 
-STAGE_OPTION_KEYS = ("preset", "work_dir", "hf_model_dir", "trtllm_examples", "modelopt_examples")
+STAGE_OPTION_KEYS = ("preset", "work_dir", "hf_model_dir", "trtllm_examples", "calib_dataset")
 
 
 def pipeline_for(backend: TrtllmOptions, model: ModelConfig, options: Mapping[str, str]) -> TrtllmPipeline:
@@ -250,7 +265,7 @@ def pipeline_for(backend: TrtllmOptions, model: ModelConfig, options: Mapping[st
 
     Options come from backend.stages, then ``options`` (the Slurm renderer's extras): ``preset`` (default
     h100-fp8, or h100-fp8-pytorch for backend.backend pytorch), ``work_dir`` (default: model.path's parent),
-    ``hf_model_dir`` (default model.tokenizer), ``trtllm_examples``, ``modelopt_examples``.
+    ``hf_model_dir`` (default model.tokenizer), ``trtllm_examples``, ``calib_dataset``.
     """
     merged = {**backend.stages, **options}
     unknown = sorted(set(backend.stages) - set(STAGE_OPTION_KEYS))

@@ -20,8 +20,8 @@ from harness.backends.trtllm.options import TrtllmOptions
 from harness.errors import ConfigError, EnvironmentProblem, PreflightError
 
 __all__ = ["ENGINE_MAX_VERSION", "INSTALL_HINT", "MIN_VERSION", "TESTED_VERSION", "GpuAllocation", "allocated_gpus",
-           "check_engine_dir", "check_gpu_layout", "check_version", "final_tokens", "harness_world",
-           "kv_cache_kwargs", "llm_kwargs", "parse_version", "sampling_kwargs"]
+           "check_engine_dir", "check_gpu_layout", "check_limits", "check_request_fits", "check_version",
+           "final_tokens", "harness_world", "kv_cache_kwargs", "llm_kwargs", "parse_version", "sampling_kwargs"]
 
 MIN_VERSION = (1, 0)
 ENGINE_MAX_VERSION = (1, 2)  # the trtllm-build engine flow exists up to 1.2.x; newer main removed it
@@ -106,23 +106,34 @@ def allocated_gpus(env: Mapping[str, str]) -> GpuAllocation | None:
                          f"SLURM_GPUS_ON_NODE {node_gpus[0]} / {per_node[1]} {per_node[0]} ranks per node")
 
 
+SERVE_HINT = ("serve each replica with trtllm-serve in its own srun step and run the harness as their client: "
+              "`harness slurm render serve` (docs/tensorrt-llm.md, 'Replicas')")
+
+
 def check_gpu_layout(options: TrtllmOptions, replicas: int, env: Mapping[str, str] | None = None) -> str:
     """Raise PreflightError when the GPUs this process may use differ from TP x PP; return a description.
 
-    Replicas are harness ranks (harness.distributed): with N replicas the launch has N ranks and each must own
-    TP x PP GPUs; in-process trtllm replicas would share the same GPUs, so they are refused.
+    Replicas of trtllm are refused here: harness ranks in one MPI world cannot each start an LLM (its workers
+    come from MPI_Comm_spawn), and in-process replicas would share GPUs. Replicas are trtllm-serve servers
+    (harness.slurm.serve) driven by the endpoint backend.
     """
     env = os.environ if env is None else env
     tp, pp = options.tensor_parallel_size, options.pipeline_parallel_size
     need, world = tp * pp, harness_world(env)
-    if env.get("TLLM_SPAWN_PROXY_PROCESS") == "1" and replicas > 1:
-        raise PreflightError(
-            f"distributed.replicas is {replicas} under trtllm-llmapi-launch, which serves exactly one TP x PP model",
-            hint="launch one harness rank per replica (srun --mpi=pmix --ntasks-per-node=1, no trtllm-llmapi-launch)")
-    if replicas > 1 and world == 1 and env.get("TLLM_SPAWN_PROXY_PROCESS") != "1":
-        raise PreflightError(
-            f"distributed.replicas is {replicas} in one process; trtllm replicas would share the same {need} GPUs",
-            hint=f"launch {replicas} ranks with {need} GPUs each: srun --mpi=pmix --ntasks-per-node=1 harness run ...")
+    launched = env.get("TLLM_SPAWN_PROXY_PROCESS") == "1"
+    if replicas > 1 or (world > 1 and not launched):
+        if launched:
+            why = "trtllm-llmapi-launch serves exactly one TP x PP model"
+        elif world > 1:
+            why = (f"over {world} harness ranks each rank's LLM would spawn its own MPI workers (MPI_Comm_spawn), "
+                   "which fails inside an srun step (NVIDIA/TensorRT-LLM#5495, ai-dynamo/dynamo#808)")
+        else:
+            why = f"in one process the trtllm replicas would share the same {need} GPUs"
+        hint = SERVE_HINT if replicas > 1 else (f"one model over {need} GPUs runs under the launcher: srun --mpi=pmix "
+                                                 f"--ntasks={need} trtllm-llmapi-launch harness run ...; for "
+                                                 f"replicas, {SERVE_HINT}")
+        raise PreflightError(f"{replicas} replica(s) on {world} harness rank(s) with backend.kind trtllm: {why}",
+                             hint=hint)
     found = allocated_gpus(env)
     layout = f"TP {tp} x PP {pp}" + (f", one of {world} replica ranks" if world > 1 else "")
     if found is None:
@@ -176,8 +187,9 @@ def kv_cache_kwargs(options: TrtllmOptions) -> dict[str, Any]:
     return kwargs
 
 
-def llm_kwargs(options: TrtllmOptions, model: str, tokenizer: str | None) -> dict[str, Any]:
-    """LLM(...) keyword arguments other than kv_cache_config (built by the adapter from kv_cache_kwargs)."""
+def llm_kwargs(options: TrtllmOptions, model: str, tokenizer: str | None, max_beam_width: int = 1) -> dict[str, Any]:
+    """LLM(...) keyword arguments other than kv_cache_config (built by the adapter from kv_cache_kwargs).
+    max_beam_width > 1 is passed (LlmArgs.max_beam_width defaults to 1, and beam requests above it fail)."""
     kwargs: dict[str, Any] = {
         "model": model,
         "tensor_parallel_size": options.tensor_parallel_size,
@@ -192,6 +204,8 @@ def llm_kwargs(options: TrtllmOptions, model: str, tokenizer: str | None) -> dic
             kwargs[name] = value
     if options.backend == "pytorch" and options.enable_chunked_prefill:
         kwargs["enable_chunked_prefill"] = True
+    if max_beam_width > 1:
+        kwargs["max_beam_width"] = max_beam_width
     clash = sorted(set(options.llm_args) & (set(kwargs) | {"kv_cache_config"}))
     if clash:
         raise ConfigError(f"backend.llm_args repeats {', '.join(clash)}, which the trtllm backend already sets",
@@ -200,8 +214,12 @@ def llm_kwargs(options: TrtllmOptions, model: str, tokenizer: str | None) -> dic
     return kwargs
 
 
-def check_engine_dir(path: str, tp: int, pp: int) -> None:
-    """An engine dir from trtllm-build: config.json whose mapping matches TP x PP, one rank*.engine per rank."""
+ENGINE_LIMITS = ("max_batch_size", "max_input_len", "max_seq_len", "max_num_tokens", "max_beam_width")
+
+
+def check_engine_dir(path: str, tp: int, pp: int) -> dict[str, int]:
+    """An engine dir from trtllm-build: config.json whose mapping matches TP x PP, one rank*.engine per rank.
+    Returns the build limits its build_config records (trtllm-build writes them there), those present."""
     directory = Path(path)
     config_file = directory / "config.json"
     if not config_file.is_file():
@@ -221,6 +239,28 @@ def check_engine_dir(path: str, tp: int, pp: int) -> None:
     if missing:
         raise ConfigError(f"engine {path} lacks {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}",
                           hint="the engine build did not finish; rerun the build stage")
+    build = json.loads(config_file.read_text()).get("build_config") or {}
+    return {name: int(build[name]) for name in ENGINE_LIMITS if isinstance(build.get(name), int)}
+
+
+def check_limits(options: TrtllmOptions, built: Mapping[str, int], num_beams: int) -> None:
+    """Refuse runtime limits above the engine's build limits, and beams the engine (or LLM) was not built for."""
+    for name in ("max_batch_size", "max_num_tokens", "max_seq_len"):
+        asked = getattr(options, name)
+        if asked is not None and name in built and asked > built[name]:
+            raise ConfigError(f"backend.{name} is {asked}, above the engine's build limit {built[name]}",
+                              hint=f"lower backend.{name}, or rebuild with trtllm-build --{name} {asked}")
+    if num_beams > built.get("max_beam_width", 1 if built else num_beams):
+        raise ConfigError(f"generation.num_beams is {num_beams}, but the engine was built with max_beam_width "
+                          f"{built.get('max_beam_width', 1)}", hint=f"rebuild with --max_beam_width {num_beams}")
+
+
+def check_request_fits(longest_prompt: int, max_new_tokens: int, max_seq_len: int | None) -> None:
+    """prompt + max new tokens must fit max_seq_len (TensorRT-LLM rejects each request that does not)."""
+    if max_seq_len is not None and longest_prompt + max_new_tokens > max_seq_len:
+        raise ConfigError(f"the longest prompt ({longest_prompt} tokens) + generation.max_new_tokens "
+                          f"({max_new_tokens}) exceeds max_seq_len {max_seq_len}",
+                          hint="raise max_seq_len (rebuild the engine for backend tensorrt) or lower max_new_tokens")
 
 
 def final_tokens(token_ids: Sequence[int], finish_reason: str | None, eos_token_id: int) -> list[int]:

@@ -9,6 +9,16 @@ Written from the TensorRT-LLM 1.x sources (release named in tests/unit/harness/b
   Its queue is an asyncio queue only when created inside a running event loop.
 - tensorrt_llm/sampling_params.py: SamplingParams is a kw_only dataclass; pad_id defaults to end_id.
 - tensorrt_llm/llmapi/llm_args.py: KvCacheConfig(free_gpu_memory_fraction, enable_block_reuse, dtype, ...).
+- tensorrt_llm/llmapi/llm.py, BaseLLM._check_arguments (called by generate_async): on the PyTorch backend without
+  chunked prefill a prompt longer than max_num_tokens raises RequestError("The sum of prompt length (P), query
+  length (0) should not exceed max_num_tokens (N)"); on the TensorRT backend prompt + max_tokens above
+  max_seq_len raises likewise; beam search with best_of above max_beam_width (LlmArgs default 1) raises.
+- tensorrt_llm/executor/result.py: a step may carry several new tokens (overlap scheduler, speculative
+  decoding, stream_interval); a response with an error raises RequestError from the awaited/iterated result.
+- tensorrt_llm/executor/executor.py GenerationExecutor.create + llmapi/mpi_session.py MpiPoolSession: without
+  trtllm-llmapi-launch (TLLM_SPAWN_PROXY_PROCESS) the LLM starts its workers with MPI_Comm_spawn, which
+  fails inside a multi-rank srun/mpirun world (NVIDIA/TensorRT-LLM#5495): modelled as a RuntimeError at
+  construction when the process is one rank of a world larger than 1.
 Generated tokens are a deterministic function of the prompt; nothing here imitates model quality.
 """
 
@@ -36,6 +46,8 @@ class State:
     device_count: int = 8
     include_end_id: bool = False
     step_delay_s: float = 0.0
+    tokens_per_step: int = 1  # > 1: each streamed step carries that many new tokens
+    fail_after_tokens: int | None = None  # a RequestError after this many tokens (mid-stream failure)
     llms: list[Any] = field(default_factory=list)
 
 
@@ -114,6 +126,17 @@ class KvCacheConfig:
             record(f"tensorrt_llm.llmapi.KvCacheConfig({name}=)")
 
 
+class RequestError(RuntimeError):
+    """tensorrt_llm.executor.utils.RequestError: a request the executor refused or failed."""
+
+
+def _mpi_world(env: Any) -> int:
+    for name in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_NTASKS"):
+        if str(env.get(name, "")).isdigit():
+            return int(env[name])
+    return 1
+
+
 class CompletionOutput(_Recorded):
     """tensorrt_llm.executor.result.CompletionOutput: index, text, token_ids, finish_reason, ..."""
 
@@ -140,7 +163,7 @@ class RequestOutput(_Recorded):
         self._outputs = [CompletionOutput(i) for i in range(params.best_of or 1)]
         self._done = False
         self._aborted = False
-        self._queue: asyncio.Queue[tuple[list[int], str | None]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[list[int], str | None, str | None]] = asyncio.Queue()
 
     @property
     def outputs(self) -> list[CompletionOutput]:
@@ -154,7 +177,10 @@ class RequestOutput(_Recorded):
         self._aborted = True
 
     async def _step(self) -> None:
-        new_tokens, finish_reason = await self._queue.get()
+        new_tokens, finish_reason, error = await self._queue.get()
+        if error is not None:
+            self._done = True
+            raise RequestError(error)
         for output in self._outputs:
             fields = vars(output)  # internal bookkeeping: not an adapter access, so not logged
             fields["token_ids"].extend(new_tokens)
@@ -200,7 +226,7 @@ class LLM:
     # LlmArgs fields the fake accepts as **kwargs (the real TorchLlmArgs/TrtLlmArgs forbid unknown ones).
     _LLM_ARGS: ClassVar[set[str]] = {"pipeline_parallel_size", "kv_cache_config", "max_batch_size", "max_num_tokens",
                                      "max_seq_len", "enable_chunked_prefill", "scheduler_config", "backend",
-                                     "build_config", "enable_attention_dp", "cuda_graph_config"}
+                                     "build_config", "enable_attention_dp", "cuda_graph_config", "max_beam_width"}
 
     def __init__(self, model: str, tokenizer: Any = None, tokenizer_mode: str = "auto",
                  skip_tokenizer_init: bool = False, trust_remote_code: bool = False, tensor_parallel_size: int = 1,
@@ -216,10 +242,18 @@ class LLM:
         if unknown:
             raise ValueError(f"Failed to parse the arguments for the LLM constructor: unknown {sorted(unknown)}")
         world = tensor_parallel_size * int(kwargs.get("pipeline_parallel_size", 1))
-        if os.environ.get("TLLM_SPAWN_PROXY_PROCESS") != "1" and world > STATE.device_count:
+        launched = os.environ.get("TLLM_SPAWN_PROXY_PROCESS") == "1"
+        if not launched and _mpi_world(os.environ) > 1:
+            raise RuntimeError("MPI_Comm_spawn failed: the LLM's MpiPoolSession cannot spawn workers inside an "
+                               f"MPI world of {_mpi_world(os.environ)} ranks")
+        if not launched and world > STATE.device_count:
             raise RuntimeError(f"Only {STATE.device_count} GPUs are available, but {world} are required.")
         self.model = model
         self.kwargs = kwargs
+        self.max_num_tokens = int(kwargs.get("max_num_tokens") or 8192)  # BuildConfig/LlmArgs default
+        self.max_seq_len = kwargs.get("max_seq_len")
+        self.max_beam_width = int(kwargs.get("max_beam_width") or 1)
+        self.chunked = bool(kwargs.get("enable_chunked_prefill"))
         self.world_size = world
         self.shut_down = False
         self._next_id = 0
@@ -236,21 +270,39 @@ class LLM:
         if not isinstance(inputs, list) or not all(isinstance(t, int) for t in inputs):
             raise TypeError(f"The inputs must be type str or list of int, but got {type(inputs)}")
         params = sampling_params or SamplingParams()
+        self._check_arguments(list(inputs), params)
         self._next_id += 1
         self.requests.append(list(inputs))
         result = RequestOutput(self._next_id, list(inputs), params, streaming)
         asyncio.get_running_loop().create_task(self._produce(result))
         return result
 
+    def _check_arguments(self, prompt: list[int], params: SamplingParams) -> None:
+        if params.use_beam_search and (params.best_of or 1) > self.max_beam_width:
+            raise ValueError(f"sampling_params's best_of ({params.best_of}) should not exceed max_beam_width "
+                             f"({self.max_beam_width})")
+        if isinstance(self, EngineLLM):
+            if self.max_seq_len is not None and len(prompt) + params.max_tokens > self.max_seq_len:
+                raise RequestError(f"The sum of prompt length ({len(prompt)}), query length (0) and max_tokens "
+                                   f"({params.max_tokens}) should not exceed max_seq_len ({self.max_seq_len})")
+        elif not self.chunked and len(prompt) > self.max_num_tokens:
+            raise RequestError(f"The sum of prompt length ({len(prompt)}), query length (0) should not exceed "
+                               f"max_num_tokens ({self.max_num_tokens})")
+
     async def _produce(self, result: RequestOutput) -> None:
         tokens, reason = fake_tokens(result._prompt, result._params)
-        for position, token in enumerate(tokens):
+        step = max(1, STATE.tokens_per_step)
+        for start in range(0, len(tokens), step):
             await asyncio.sleep(STATE.step_delay_s)
             if result._aborted:
-                result._queue.put_nowait(([], "cancelled"))
+                result._queue.put_nowait(([], "cancelled", None))
                 return
-            last = position == len(tokens) - 1
-            result._queue.put_nowait(([token], reason if last else None))
+            if STATE.fail_after_tokens is not None and start >= STATE.fail_after_tokens:
+                result._queue.put_nowait(([], None, "Encountered an error in forwardAsync function: CUDA error"))
+                return
+            chunk = tokens[start:start + step]
+            last = start + step >= len(tokens)
+            result._queue.put_nowait((chunk, reason if last else None, None))
 
     def shutdown(self) -> None:
         record(f"{self._record_as}.shutdown")

@@ -18,7 +18,7 @@ from harness.slurm.stages import stage_names
 SITE = {
     "partition": "batch", "account": "mlperf", "nodes": 2, "ntasks_per_node": 4, "gpus_per_node": 8,
     "cpus_per_task": 16, "time_limit": "04:00:00", "container_image": "nvcr.io#nvidia/pytorch:24.01-py3",
-    "container_mounts": ["/lustre/models:/models:ro", "/scratch:/scratch"], "container_workdir": "/workspace",
+    "container_mounts": ["/lustre/models:/models:ro", "/scratch:/scratch"], "container_workdir": "/scratch/mlperf",
     "workdir": "/scratch/mlperf", "env": {"NCCL_IB_GID_INDEX": "3", "NCCL_SOCKET_IFNAME": "=eth0",
                                           "UCX_NET_DEVICES": "mlx5_0:1,mlx5_1:1", "NCCL_DEBUG": "INFO warn's"},
     "extra_args": ["--exclusive", "--qos=high"],
@@ -29,8 +29,9 @@ CONFIGS = {
 }
 
 
-@pytest.mark.parametrize("stage", [s for s in stage_names() if s not in PREPARATION_STAGES])  # trtllm-only ones:
-@pytest.mark.parametrize("variant", sorted(CONFIGS))  # backends/trtllm/test_preparation.py renders them
+@pytest.mark.parametrize("stage", [s for s in stage_names()  # trtllm-only ones: test_preparation.py renders them;
+                                   if s not in PREPARATION_STAGES and not s.startswith("serve")])  # test_serve.py
+@pytest.mark.parametrize("variant", sorted(CONFIGS))
 def test_every_stage_script_passes_bash_n_and_shellcheck(stage: str, variant: str, tmp_path: Path) -> None:
     job = render_job(stage, CONFIGS[variant], tmp_path / "jobs", source="site.yaml")
     syntax = subprocess.run(["bash", "-n", str(job.script_path)], capture_output=True, text=True)
@@ -59,7 +60,8 @@ def test_pyxis_flags_and_pmix_are_on_the_srun_line(tmp_path: Path) -> None:
     assert [line.strip(" \\") for line in launch.strip().splitlines()[:7]] == [
         "srun", "--ntasks=8", "--mpi=pmix", "--kill-on-bad-exit=1",
         "--container-image='nvcr.io#nvidia/pytorch:24.01-py3'",
-        "--container-mounts=/lustre/models:/models:ro,/scratch:/scratch", "--container-workdir=/workspace"]
+        f"--container-mounts=/lustre/models:/models:ro,/scratch:/scratch,{tmp_path}:{tmp_path}",
+        "--container-workdir=/scratch/mlperf"]
 
 
 def test_fabric_environment_is_exported_quoted(tmp_path: Path) -> None:

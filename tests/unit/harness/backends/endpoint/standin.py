@@ -29,7 +29,7 @@ def expected_ids(prompt: list[int], count: int) -> list[int]:
 class StandIn:
     """Start with `with StandIn() as server:`; `server.url` is its base URL; set `server.mode` at any time."""
 
-    def __init__(self, model: str = "standin", mode: str = "ok", delay_s: float = 0.0) -> None:
+    def __init__(self, model: str = "standin", mode: str = "ok", delay_s: float = 0.0, port: int = 0) -> None:
         self.model = model
         self.mode = mode
         self.delay_s = delay_s
@@ -41,7 +41,7 @@ class StandIn:
         self._server: asyncio.Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._writers: set[asyncio.StreamWriter] = set()
-        self.port = 0
+        self.port = port  # 0: an ephemeral port
 
     @property
     def url(self) -> str:
@@ -51,7 +51,7 @@ class StandIn:
     def __enter__(self) -> StandIn:
         self._thread.start()
         self._server = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._handle, "127.0.0.1", 0), self._loop).result(10)
+            asyncio.start_server(self._handle, "127.0.0.1", self.port), self._loop).result(10)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 

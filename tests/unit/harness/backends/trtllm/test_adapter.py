@@ -288,7 +288,7 @@ def test_gpu_count_mismatch_is_refused_before_loading(fake_trtllm: ModuleType, t
     for name, value in (("SLURM_NTASKS", "16"), ("SLURM_GPUS_ON_NODE", "8"), ("SLURM_NTASKS_PER_NODE", "8")):
         monkeypatch.setenv(name, value)
     config = make_config(tokenizer_path, backend={"tensor_parallel_size": 8, "pipeline_parallel_size": 2})
-    with pytest.raises(PreflightError, match=r"= 16 GPUs per model, but this process has 1") as caught:
+    with pytest.raises(PreflightError, match=r"on 16 harness rank\(s\).*MPI_Comm_spawn") as caught:
         start(trtllm(config))
     assert "trtllm-llmapi-launch" in (caught.value.hint or "")
     assert fake_trtllm.STATE.llms == []
@@ -309,6 +309,110 @@ def test_beam_search_offline_and_refused_for_server(fake_trtllm: ModuleType, tok
     assert (params_of(backend).use_beam_search, params_of(backend).best_of, params_of(backend).n) == (True, 4, 1)
     with pytest.raises(ConfigError, match="num_beams is 4"):
         start(trtllm(make_config(tokenizer_path, scenario="Server", generation={"num_beams": 4})))
+
+
+def test_beam_search_passes_max_beam_width_so_beam_requests_are_accepted(fake_trtllm: ModuleType,
+                                                                        tokenizer_path: str) -> None:
+    """Risk 10 of issue 16: LlmArgs.max_beam_width defaults to 1, and the real LLM refuses best_of above it."""
+    backend = trtllm(make_config(tokenizer_path, generation={"num_beams": 4}))
+    start(backend)
+    try:
+        recorder = serve(backend, want_first=False)
+    finally:
+        backend.stop()
+    assert fake_trtllm.STATE.llms[0].kwargs["max_beam_width"] == 4
+    assert recorder.of("fail") == {} and len(recorder.of("complete")) == len(PROMPTS)
+
+
+def _engine(tmp_path: Path, **build: int) -> Path:
+    engine = tmp_path / "engine"
+    engine.mkdir()
+    (engine / "config.json").write_text(json.dumps({"pretrained_config": {"mapping": {"tp_size": 1, "pp_size": 1}},
+                                                    "build_config": build}))
+    (engine / "rank0.engine").write_bytes(b"engine")
+    return engine
+
+
+def test_run_limits_above_the_engines_build_limits_are_refused_before_loading(
+        fake_trtllm: ModuleType, tokenizer_path: str, tmp_path: Path) -> None:
+    """Risk 10: the engine was built with max_batch_size 512 / max_beam_width 1; the run asked for more."""
+    engine = _engine(tmp_path, max_batch_size=512, max_num_tokens=8192, max_seq_len=2048, max_beam_width=1)
+    too_big = make_config(tokenizer_path, str(engine), backend={"backend": "tensorrt", "max_batch_size": 1024})
+    with pytest.raises(ConfigError, match="max_batch_size is 1024, above the engine's build limit 512"):
+        start(trtllm(too_big))
+    beams = make_config(tokenizer_path, str(engine), backend={"backend": "tensorrt"}, generation={"num_beams": 2})
+    with pytest.raises(ConfigError, match="num_beams is 2, but the engine was built with max_beam_width 1"):
+        start(trtllm(beams))
+    assert fake_trtllm.STATE.llms == []
+
+
+def test_prompt_plus_max_new_tokens_above_max_seq_len_is_refused_at_warm_up(
+        fake_trtllm: ModuleType, tokenizer_path: str, tmp_path: Path) -> None:
+    engine = _engine(tmp_path, max_seq_len=2048)
+    backend = trtllm(make_config(tokenizer_path, str(engine), backend={"backend": "tensorrt"}))
+    start(backend)
+    try:
+        assert backend.warm_up(1024, [1]) is None  # 1024 + 1024 fits exactly
+        with pytest.raises(ConfigError, match=r"longest prompt \(1025 tokens\) \+ generation.max_new_tokens \(1024\) "
+                                              "exceeds max_seq_len 2048"):
+            backend.warm_up(1025, [1])
+    finally:
+        backend.stop()
+
+
+def test_a_prompt_above_max_num_tokens_fails_that_request_not_the_run(fake_trtllm: ModuleType,
+                                                                      tokenizer_path: str) -> None:
+    """The real LLM raises RequestError for it (llm.py _check_arguments); the sample fails, nothing hangs."""
+    backend = trtllm(make_config(tokenizer_path, backend={"max_num_tokens": 5}))
+    start(backend)
+    try:
+        recorder = serve(backend, want_first=False)
+    finally:
+        backend.stop()
+    failed = recorder.of("fail")
+    assert sorted(failed) == [102]  # the one six-token prompt
+    assert "should not exceed max_num_tokens (5)" in str(failed[102])
+
+
+def test_steps_carrying_several_tokens_give_the_same_answers_and_first_tokens(fake_trtllm: ModuleType,
+                                                                              tokenizer_path: str) -> None:
+    """Overlap scheduler / speculative decoding / stream_interval: a step may add several tokens."""
+    fake_trtllm.STATE.tokens_per_step = 3
+    backend = trtllm(make_config(tokenizer_path, scenario="Server"))
+    start(backend)
+    try:
+        recorder = serve(backend, want_first=True)
+    finally:
+        backend.stop()
+    eos = load_tokenizer(tokenizer_path).eos_token_id
+    expected = {100 + i: expected_answer(fake_trtllm, p, backend, eos) for i, p in enumerate(PROMPTS)}
+    assert recorder.of("complete") == expected
+    assert recorder.of("first") == {rid: tokens[0] for rid, tokens in expected.items()}
+
+
+def test_a_mid_stream_failure_fails_the_request_with_its_message(fake_trtllm: ModuleType,
+                                                                 tokenizer_path: str) -> None:
+    fake_trtllm.STATE.fail_after_tokens = 2
+    backend = trtllm(make_config(tokenizer_path, scenario="Server"))
+    start(backend)
+    try:
+        recorder = serve(backend, want_first=True)
+    finally:
+        backend.stop()
+    assert sorted(recorder.of("fail")) == [100 + i for i in range(len(PROMPTS))]
+    assert all("forwardAsync" in str(error) for error in recorder.of("fail").values())
+
+
+def test_an_llm_built_inside_a_multi_rank_world_without_the_launcher_fails_to_load(
+        fake_trtllm: ModuleType, tokenizer_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Risk 7: the fake refuses the worker spawn as MPI does inside an srun step (NVIDIA/TensorRT-LLM#5495)."""
+    monkeypatch.setenv("SLURM_NTASKS", "2")
+    monkeypatch.delenv("TLLM_SPAWN_PROXY_PROCESS", raising=False)
+    config = make_config(tokenizer_path, backend={"tensor_parallel_size": 8, "gpu_check": False})
+    with pytest.raises(BackendError, match="MPI_Comm_spawn failed"):
+        start(trtllm(config))
+    with pytest.raises(PreflightError, match="over 2 harness ranks"):  # and the layout check says why first
+        start(trtllm(make_config(tokenizer_path, backend={"tensor_parallel_size": 8}, distributed={"replicas": 2})))
 
 
 def test_cancel_all_fails_requests_not_yet_served(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
@@ -377,6 +481,7 @@ API_SURFACE_V1_2_1: dict[str, str] = {
     "tensorrt_llm.LLM": "__init__.py exports llmapi.LLM (llmapi/llm.py: class LLM(_TorchLLM), PyTorch backend)",
     **{f"tensorrt_llm.LLM{key}": where for key, where in _LLM_NAMES.items()},
     "tensorrt_llm.LLM(enable_chunked_prefill=)": _LLM_ARGS,
+    "tensorrt_llm.LLM(max_beam_width=)": _LLM_ARGS + " (default 1; beam requests above it are refused)",
     "tensorrt_llm._tensorrt_engine.LLM": "_tensorrt_engine/__init__.py: from tensorrt_llm.llmapi.llm import "
                                          "_TrtLLM as LLM",
     **{f"tensorrt_llm._tensorrt_engine.LLM{key}": where for key, where in _LLM_NAMES.items()

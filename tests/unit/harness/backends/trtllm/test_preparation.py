@@ -30,10 +30,12 @@ from harness.errors import ConfigError
 from harness.slurm.render import render_text
 from harness.slurm.stages import StageOptions, build_stage, stage_names
 from harness.slurm.trtllm import launcher_argv
+from tests.integration.standins.cli_flags import parse_quantize
 
 SEED = preset("h100-fp8")  # 2 nodes x 8 GPUs, TP8 x PP2, as in the seed
 SLURM = {"gpus_per_node": 8, "partition": "gpu", "container_image": "/lustre/images/trtllm-1.2.1.sqsh",
-         "container_mounts": ["/lustre/models:/models"]}
+         "container_mounts": ["/lustre/models:/models", "/lustre/mlperf:/lustre/mlperf"],
+         "container_workdir": "/lustre/mlperf"}
 
 
 def seed_config(**changes: Any) -> RunConfig:
@@ -80,16 +82,39 @@ def test_convert_reads_hf_weights_with_model_dir() -> None:
         convert_argv(SEED)
 
 
+def test_calibration_is_the_local_mlperf_set_never_the_cnn_dailymail_download() -> None:
+    """Risk 2 of issue 16: quantize.py defaults --calib_dataset to cnn_dailymail (a download, not MLPerf's set)."""
+    for name in PRESETS:
+        pipe = preset(name)
+        if pipe.quantize is None:
+            continue
+        args = parse_quantize(quantize_argv(pipe)[2:])
+        assert args.calib_dataset == f"{pipe.work_dir}/calibration-openorca-1000"
+        assert args.calib_size == 1024
+    custom = preset("h100-fp8", calib_dataset="/data/calib")
+    assert parse_quantize(quantize_argv(custom)[2:]).calib_dataset == "/data/calib"
+
+
+def test_convert_uses_the_examples_path_of_the_1x_releases() -> None:
+    """Risk 4 of issue 16: examples/llama/ moved to examples/models/core/llama/ in 0.19."""
+    argv = convert_argv(preset("a100-fp16"))
+    assert argv[1] == "/app/tensorrt_llm/examples/models/core/llama/convert_checkpoint.py"
+
+
 def test_a100_preset_is_int8_smoothquant() -> None:
     argv = quantize_argv(preset("a100-int8"))
     assert (_flag(argv, "--qformat"), _flag(argv, "--kv_cache_dtype")) == ("int8_sq", "int8")
     assert "--use_fp8_context_fmha" not in build_argv(preset("a100-int8"))
 
 
-def test_pytorch_flow_has_no_build_and_runs_the_hf_checkpoint() -> None:
+def test_pytorch_flow_quantizes_with_the_release_images_quantize_py_exporting_hf() -> None:
+    """Risk 3 of issue 16: ModelOpt's llm_ptq/hf_ptq.py is not in the release image; quantize.py exports HF."""
     pipe = preset("h100-fp8-pytorch")
     argv = quantize_argv(pipe)
-    assert argv[1].endswith("llm_ptq/hf_ptq.py") and _flag(argv, "--export_path") == pipe.hf_quantized_dir
+    assert argv[1] == "/app/tensorrt_llm/examples/quantization/quantize.py"
+    args = parse_quantize(argv[2:])  # the release's argparse accepts every flag
+    assert (args.export_format, args.output_dir) == ("hf", pipe.hf_quantized_dir)
+    assert args.tp_size is None  # an HF checkpoint is not split per rank
     assert [c.name for c in stage_commands(pipe)] == ["quantize"]
     assert (pipe.runtime_backend, pipe.model_path) == ("pytorch", pipe.hf_quantized_dir)
     with pytest.raises(ConfigError, match="no build step"):
@@ -117,10 +142,19 @@ def test_seed_run_launches_trtllm_llmapi_launch_under_srun_pmix(tmp_path: Path) 
     assert "  trtllm-llmapi-launch python3 -m harness run --config" in script
 
 
-def test_two_tp8_replicas_are_one_rank_per_node_without_the_launcher(tmp_path: Path) -> None:
-    script = _render("run", replicas_config(), tmp_path)
-    assert "#SBATCH --nodes=2" in script and "#SBATCH --ntasks-per-node=1" in script and "--mpi=pmix" in script
-    assert "trtllm-llmapi-launch" not in script
+@pytest.mark.parametrize("stage", ["run", "accuracy", "compliance"])
+def test_replicas_in_one_mpi_world_are_refused_with_why_and_what_to_use(tmp_path: Path, stage: str) -> None:
+    """Risk 7 of issue 16: each rank's LLM would MPI_Comm_spawn its workers inside the srun step, which fails."""
+    with pytest.raises(ConfigError, match=r"MPI_Comm_spawn.*fails inside an srun job step") as caught:
+        _render(stage, replicas_config(), tmp_path)
+    assert "harness slurm render serve" in (caught.value.hint or "")
+
+
+def test_two_tp8_replicas_are_two_trtllm_serve_steps_one_per_node(tmp_path: Path) -> None:
+    script = _render("serve", replicas_config(), tmp_path)
+    assert "#SBATCH --nodes=2" in script and "#SBATCH --ntasks-per-node=9" in script  # 8 ranks + the client
+    assert script.count("trtllm-llmapi-launch trtllm-serve /models/trtllm/engine_8gpu_tp8_pp1") == 2
+    assert "--relative=0" in script and "--relative=1" in script
 
 
 def test_launcher_needs_one_rank_per_gpu_of_the_model(tmp_path: Path) -> None:
@@ -137,7 +171,7 @@ def test_launcher_refuses_arguments_it_would_resplit(tmp_path: Path) -> None:
 def _all_scripts(job_dir: Path) -> dict[str, str]:
     scripts = {f"seed-{stage}.sbatch": _render(stage, seed_config(), job_dir)
                for stage in ("quantize", "build", "run", "accuracy", "compliance")}
-    scripts["replicas-run.sbatch"] = _render("run", replicas_config(), job_dir)
+    scripts["replicas-serve.sbatch"] = _render("serve", replicas_config(), job_dir)
     for name in PRESETS:
         pipe = preset(name)
         config = seed_config(model={"path": pipe.model_path},
@@ -172,19 +206,36 @@ def test_rendered_script_delivers_the_exact_argv(tmp_path: Path, stage: str) -> 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     _stub(bin_dir, "srun", 'printf "%s\\n" "$@" > "$RECORD/srun"')
-    config = seed_config()
+    (tmp_path / "calib").mkdir()  # under the job folder, which the job mounts
+    config = seed_config(backend={"stages": {"calib_dataset": str(tmp_path / "calib")}})
     command = build_stage(stage, config, StageOptions(config_path=str(tmp_path / f"{stage}.config.yaml")))
     script = tmp_path / f"{stage}.sbatch"
     script.write_text(_render(stage, config, tmp_path))
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RECORD": str(tmp_path), "SLURM_JOB_ID": "42"}
     result = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0, result.stderr
+    if stage == "run":  # the stand-in srun ran nothing: no manifest, so the job fails (risk 9 of issue 16)
+        assert result.returncode == 4 and "runs/performance-42/manifest.json is missing" in result.stderr
+    else:
+        assert result.returncode == 0, result.stderr  # quantize: its calibration dir exists (below)
     recorded = (tmp_path / "srun").read_text().splitlines()
     expected = [arg.replace("${SLURM_JOB_ID}", "42") for arg in command.argv]
     assert recorded[-len(expected):] == expected
     assert "--container-image=/lustre/images/trtllm-1.2.1.sqsh" in recorded
     assert ("--mpi=pmix" in recorded) == (stage == "run")
     assert (expected[0] == "trtllm-llmapi-launch") == (stage == "run")
+
+
+def test_a_missing_calibration_set_stops_the_quantize_job_before_srun(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _stub(bin_dir, "srun", 'touch "$RECORD/srun-ran"')
+    script = tmp_path / "quantize.sbatch"
+    script.write_text(_render("quantize", seed_config(), tmp_path))
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RECORD": str(tmp_path), "SLURM_JOB_ID": "42"}
+    result = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and not (tmp_path / "srun-ran").exists()
+    assert ("calibration dataset (write it with: harness dataset calibration) /models/trtllm/calibration-openorca-"
+            "1000 is missing (host path /lustre/models/trtllm/calibration-openorca-1000)") in result.stderr
 
 
 def test_unknown_preset_lists_the_known_ones() -> None:

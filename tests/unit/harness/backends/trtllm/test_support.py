@@ -68,12 +68,12 @@ def test_seed_layout_under_launcher_passes_and_wrong_world_fails() -> None:
     assert "--ntasks=16" in (caught.value.hint or "")
 
 
-def test_replicas_need_one_rank_with_tp_x_pp_gpus_each() -> None:
+def test_replicas_in_one_mpi_world_are_refused_with_the_serve_stage_as_the_way() -> None:
+    """Risk 7 of issue 16: LLM(tensor_parallel_size=8) per harness rank spawns MPI workers inside the srun step."""
     two_nodes = {"SLURM_NTASKS": "2", "SLURM_NTASKS_PER_NODE": "1", "SLURM_GPUS_ON_NODE": "8"}
-    assert "one of 2 replica ranks" in check_gpu_layout(TP8, 2, two_nodes)
-    assert "one of 2 replica ranks" in check_gpu_layout(TP8, 1, two_nodes)  # replicas 1 = as many as ranks
-    with pytest.raises(PreflightError, match="this process has 4"):
-        check_gpu_layout(TP8, 2, {**two_nodes, "SLURM_GPUS_ON_NODE": "4"})
+    with pytest.raises(PreflightError, match=r"over 2 harness ranks.*MPI_Comm_spawn.*TensorRT-LLM#5495") as caught:
+        check_gpu_layout(TP8, 2, two_nodes)
+    assert "harness slurm render serve" in (caught.value.hint or "")
     with pytest.raises(PreflightError, match="exactly one TP x PP model"):
         check_gpu_layout(TP8, 2, {"TLLM_SPAWN_PROXY_PROCESS": "1", "tllm_mpi_size": "16"})
     with pytest.raises(PreflightError, match="would share the same 8 GPUs"):
