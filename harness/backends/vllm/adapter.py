@@ -168,16 +168,15 @@ class VllmBackend:
         loop, thread = self._loop, self._thread
         if loop is not None and thread is not None and thread.is_alive():
             with contextlib.suppress(TimeoutError, asyncio.CancelledError, RuntimeError):
-                asyncio.run_coroutine_threadsafe(self._drain(), loop).result(timeout=30)
-        engine, self._engine = self._engine, None
-        if engine is not None:
-            with contextlib.suppress(Exception):
-                engine.shutdown()
-        if loop is not None and thread is not None:
+                asyncio.run_coroutine_threadsafe(self._close(), loop).result(timeout=60)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=30)
             if not loop.is_running():
                 loop.close()
+        engine, self._engine = self._engine, None
+        if engine is not None:  # the loop was gone or stuck: shut the engine down from here
+            with contextlib.suppress(Exception):
+                engine.shutdown()
         if self._relay is not None:
             self._relay.fail_all(BackendError("the vllm backend stopped before this request finished"))
 
@@ -345,10 +344,20 @@ class VllmBackend:
         for task in list(self._tasks.values()):
             task.cancel()
 
-    async def _drain(self) -> None:
+    async def _close(self) -> None:
+        """Abort every request, shut the engine down, then let its own tasks (output handler) finish."""
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         self._flush()
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            with contextlib.suppress(Exception):
+                engine.shutdown()
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        if others:
+            await asyncio.gather(*others, return_exceptions=True)
