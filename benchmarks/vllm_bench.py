@@ -2,15 +2,16 @@
 
 Offline: one LoadGen performance run per backend on the same QSL (the first --samples smoke-set prompts, exactly
 --tokens new tokens each: min_new_tokens = max_new_tokens), result_tokens_per_second, ratios against hf.
-Server: rising target QPS (--qps) per backend; the highest QPS whose run is VALID with 0 LoadGen errors (the
-ladder stops at the first INVALID one).
+Server: falling target QPS (--qps, tried from the highest) per backend, each run --server-queries queries (LoadGen's
+early stopping needs about 460 for a VALID run); the first QPS whose run is VALID with 0 LoadGen errors is the
+highest VALID one ("none" when no QPS of the ladder is).
 Every run is its own `harness run` process, as in production. The in-process vllm runs and the endpoint runs
 execute in the vLLM environment (.venv-vllm, PYTHONPATH = this checkout); the hf runs in this interpreter's
 environment. The endpoint server (vLLM's OpenAI server on 127.0.0.1, same engine options: float32, eager,
 max_num_seqs) is started once for all endpoint runs and stopped at the end. Run it under the heavy lock:
 
-    flock /tmp/heavy.lock python benchmarks/vllm_bench.py [--samples 32] [--tokens 64] [--qps 0.5,1,2,4]
-                                                           [--backends vllm,endpoint,hf] [--out DIR]
+    flock /tmp/heavy.lock python benchmarks/vllm_bench.py [--samples 16] [--tokens 32] [--qps 4,2]
+                            [--server-queries 470] [--backends vllm,endpoint,hf] [--out DIR]
 """
 
 from __future__ import annotations
@@ -36,13 +37,15 @@ ENGINE = ["--set", "backend.dtype=float32", "--set", "backend.enforce_eager=true
 
 
 def run(python: str, out: Path, scenario: str, sets: list[str], samples: int, tokens: int,
-        qps: float | None = None) -> dict[str, object]:
+        qps: float | None = None, queries: int | None = None) -> dict[str, object]:
     """One `harness run` in performance mode; the detail log's figures and validity."""
     argv = [python, "-m", "harness", "run", "--scenario", scenario, "--mode", "performance", "--no-progress",
             "--output-dir", str(out), "--set", f"dataset.max_samples={samples}",
             "--set", f"generation.max_new_tokens={tokens}", "--set", f"generation.min_new_tokens={tokens}", *sets]
     if qps is not None:
         argv += ["--set", f"loadgen.target_qps={qps}"]
+    if queries is not None:
+        argv += ["--set", f"loadgen.min_query_count={queries}"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "VLLM_NO_USAGE_STATS": "1"}
     started = time.monotonic()
     proc = subprocess.run(argv, cwd=out.parent, env=env, text=True, capture_output=True, timeout=1800)
@@ -89,22 +92,20 @@ def wait_healthy(url: str, server: VllmServer, timeout_s: float = 600) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=32)
-    parser.add_argument("--tokens", type=int, default=64)
-    parser.add_argument("--qps", default="0.5,1,2,4")
+    parser.add_argument("--samples", type=int, default=16)
+    parser.add_argument("--tokens", type=int, default=32)
+    parser.add_argument("--qps", default="4,2")
+    parser.add_argument("--server-queries", type=int, default=470)
     parser.add_argument("--backends", default="vllm,endpoint,hf")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="vllm-bench-"))
     out.mkdir(parents=True, exist_ok=True)
     backends = args.backends.split(",")
-    ladder = [float(q) for q in args.qps.split(",")]
+    ladder = sorted((float(q) for q in args.qps.split(",")), reverse=True)
     server: VllmServer | None = None
     results: dict[str, dict[str, object]] = {}
     try:
-        if "endpoint" in backends:
-            server = VllmServer(checkpoint(), "smollm2", out / "server.log")
-            wait_healthy(server.url, server)
         setups = {
             "vllm": (str(VLLM_PYTHON), ["--set", "backend.kind=vllm", *ENGINE]),
             "endpoint": (str(VLLM_PYTHON), ["--set", "backend.kind=endpoint",
@@ -114,24 +115,32 @@ def main() -> None:
                                     "--set", "backend.max_batch_size=16"]),
         }
         for name in backends:
+            if name == "endpoint":  # started only now: an idle server must not share the cores with other runs
+                server = VllmServer(checkpoint(), "smollm2", out / "server.log")
+                wait_healthy(server.url, server)
+                setups["endpoint"][1][3] = f"backend.urls=[\"{server.url}\"]"
             python, sets = setups[name]
             entry: dict[str, object] = {"offline": run(python, out / f"{name}-offline", "Offline", sets,
                                                        args.samples, args.tokens)}
             ladder_results = []
             for qps in ladder:
-                result = run(python, out / f"{name}-server-{qps:g}", "Server", sets, args.samples, args.tokens, qps)
+                result = run(python, out / f"{name}-server-{qps:g}", "Server", sets, args.samples, args.tokens, qps,
+                             args.server_queries)
                 ladder_results.append({"qps": qps, **result})
-                if result["validity"] != "VALID" or result["errors"]:
+                if result["validity"] == "VALID" and not result["errors"]:
                     break
             valid = [r["qps"] for r in ladder_results if r["validity"] == "VALID" and not r["errors"]]
             entry.update(server=ladder_results, highest_valid_qps=max(valid) if valid else None)
             results[name] = entry
             print(json.dumps({name: entry}), flush=True)
+            if server is not None and name == "endpoint":
+                server.stop()
     finally:
         if server is not None:
             server.stop()
     base = results.get("hf", {}).get("offline", {}).get("tokens_per_s") if "hf" in results else None
-    print(f"\nOffline, {args.samples} samples x {args.tokens} tokens; Server ladder {ladder} QPS; runs in {out}")
+    print(f"\nOffline, {args.samples} samples x {args.tokens} tokens; Server ladder {ladder} QPS, "
+          f"{args.server_queries} queries each; runs in {out}")
     print("| backend | Offline tokens/s | vs hf | Offline LoadGen | highest VALID Server QPS "
           "| TTFT p99 / TPOT p99 there |")
     print("|---|---|---|---|---|---|")
