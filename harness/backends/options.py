@@ -36,6 +36,11 @@ class BackendOptions(Section):
         and the packaged measurements README); default none."""
         return []
 
+    def reads_checkpoint_directory(self) -> bool:
+        """True when the engine loads only HF checkpoint directories: the composition point then hands it a
+        converted checkpoint for a GGUF model (the embedded default included). Default False."""
+        return False
+
     def model_problem(self, model: ModelConfig) -> str | None:
         """Why this engine cannot serve `model` (checked when the config is validated); None when it can."""
         return None

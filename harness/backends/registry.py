@@ -8,6 +8,7 @@ Adding an engine means adding its folder and one line to ``ENGINES``.
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from harness.backends.options import BackendOptions
@@ -16,13 +17,14 @@ from harness.errors import ConfigError, EnvironmentProblem
 if TYPE_CHECKING:
     from harness.backends.base import Backend, BackendSetup
 
-__all__ = ["ENGINES", "create", "options_models"]
+__all__ = ["ENGINES", "check_environment", "create", "options_models"]
 
 ENGINES: dict[str, str] = {
     "fake": "harness.backends.fake",
     "hf": "harness.backends.hf",
     "trtllm": "harness.backends.trtllm",
     "endpoint": "harness.backends.endpoint",
+    "vllm": "harness.backends.vllm",
 }
 
 
@@ -40,17 +42,28 @@ def options_models() -> tuple[type[BackendOptions], ...]:
     return tuple(models)
 
 
-def create(options: BackendOptions, setup: BackendSetup) -> Backend:
-    """Build (not start) the backend of `options.kind`, importing its factory only now."""
-    package = ENGINES.get(options.kind)
+def _factory(kind: str) -> ModuleType:
+    package = ENGINES.get(kind)
     if package is None:
-        raise ConfigError(f"backend.kind is {options.kind!r}; expected one of {', '.join(sorted(ENGINES))}")
+        raise ConfigError(f"backend.kind is {kind!r}; expected one of {', '.join(sorted(ENGINES))}")
     try:
-        module = importlib.import_module(f"{package}.factory")
+        return importlib.import_module(f"{package}.factory")
     except ImportError as err:
         raise EnvironmentProblem(
-            f"backend {options.kind!r} needs a package that is not installed: {err.name or err}",
-            hint=f"install the backend's dependencies (see README, backend '{options.kind}')",
+            f"backend {kind!r} needs a package that is not installed: {err.name or err}",
+            hint=f"install the backend's dependencies (see README, backend '{kind}')",
         ) from err
-    backend: Backend = module.create(options, setup)
+
+
+def check_environment(kind: str) -> None:
+    """EnvironmentProblem now when the engine cannot run here (a factory's optional `check_environment()`),
+    before the composition point prepares anything for it (e.g. converts a checkpoint)."""
+    check = getattr(_factory(kind), "check_environment", None)
+    if check is not None:
+        check()
+
+
+def create(options: BackendOptions, setup: BackendSetup) -> Backend:
+    """Build (not start) the backend of `options.kind`, importing its factory only now."""
+    backend: Backend = _factory(options.kind).create(options, setup)
     return backend

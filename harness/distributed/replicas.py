@@ -26,15 +26,18 @@ from harness.backends import registry
 from harness.backends.base import Backend, BackendSetup
 from harness.backends.cache import CachedBackend, OutputCache, cache_key
 from harness.backends.sampling import sampling_spec
+from harness.checkpoint import converted_checkpoint
 from harness.config import RunConfig
 from harness.distributed.dispatch import DispatchBackend
 from harness.distributed.launch import LaunchContext
 from harness.errors import ConfigError
+from harness.model_files import EMBEDDED_NAME
+from harness.settings import ModelConfig
 from harness.tokenizer import eos_token_id, load_tokenizer
 from harness.types import Scenario, TestMode
 
-__all__ = ["BackendPlan", "backend_setup", "build_backend", "create_backend", "init_mpi", "replica_count", "serve",
-           "wrap_with_cache"]
+__all__ = ["BackendPlan", "backend_setup", "build_backend", "create_backend", "engine_model", "init_mpi",
+           "replica_count", "serve", "wrap_with_cache"]
 
 
 def _no_remote_snapshots() -> list[Any]:
@@ -58,6 +61,22 @@ def _local_rank() -> int:
     return 0
 
 
+def engine_model(config: RunConfig) -> ModelConfig:
+    """The model section as the engine receives it: for an engine that loads only HF checkpoint directories
+    (vllm), a GGUF model (the embedded default, or a .gguf path) becomes its safetensors checkpoint, converted
+    once into the cache by harness.checkpoint; every other engine gets the section unchanged.
+
+    Here, not in the engine: converting is a model-file step shared with the endpoint tests and the layers
+    forbid harness.backends to import harness.checkpoint; the tokenizer, the output-cache key and the
+    manifest keep naming the original model.
+    """
+    model = config.model
+    if not config.backend.reads_checkpoint_directory() or (model.path is not None and Path(model.path).is_dir()):
+        return model
+    name = model.name or (EMBEDDED_NAME if model.is_embedded else Path(str(model.path)).name)
+    return model.model_copy(update={"path": str(converted_checkpoint(model.path)), "name": name})
+
+
 def backend_setup(config: RunConfig, tokenizer: Any, replica_index: int = 0, replicas: int = 1) -> BackendSetup:
     """What a backend factory receives from this run: model, decoding (EOS/pad from the tokenizer), streaming."""
     spec = sampling_spec(config.generation, eos_token_id(tokenizer, config.model.eos_token_id),
@@ -69,13 +88,15 @@ def backend_setup(config: RunConfig, tokenizer: Any, replica_index: int = 0, rep
         return [list(tokenizer(text, add_special_tokens=False)["input_ids"])
                 for text in load_references(config.dataset.path)]
 
-    return BackendSetup(model=config.model, sampling=spec, streams_first_token=config.scenario.streams_first_token,
-                        replica_index=replica_index, replicas=replicas, oracle_answers=oracle_answers,
+    return BackendSetup(model=engine_model(config), sampling=spec,
+                        streams_first_token=config.scenario.streams_first_token, replica_index=replica_index,
+                        replicas=replicas, oracle_answers=oracle_answers,
                         tokenizer=tokenizer)
 
 
 def create_backend(config: RunConfig, tokenizer: Any, replica_index: int = 0, replicas: int = 1) -> Backend:
     """The configured engine for one replica (built, not started)."""
+    registry.check_environment(config.backend.kind)
     setup = backend_setup(config, tokenizer, replica_index, replicas)
     alone = replicas == 1 and replica_index == 0
     return registry.create(config.backend if alone else config.backend.for_replica(replica_index), setup)
