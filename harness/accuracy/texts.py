@@ -1,6 +1,7 @@
 """Decode the responses and post-process predictions and references, on all cores.
 
-Per sample, as the reference: ``tokenizer.batch_decode(ids, skip_special_tokens=True)``, then for the
+Per sample, as the reference: ``tokenizer.batch_decode(ids, skip_special_tokens=True)`` (slow SentencePiece
+decoding where the checkpoint has tokenizer.model: harness.tokenizer.reference_decoder), then for the
 prediction and its reference ``"\\n".join(sent_tokenize(text.strip()))``. Large inputs are cut into
 chunks handled by forked worker processes (the tokenizer and data are inherited, not pickled);
 results come back in input order, so the outcome does not depend on the number of workers.
@@ -17,6 +18,7 @@ from typing import Any
 
 from harness.accuracy.rouge import score_rouge
 from harness.accuracy.sentences import postprocess, sentence_splitter
+from harness.tokenizer import reference_decoder
 
 PARALLEL_MIN_SAMPLES = 256
 CHUNKS_PER_WORKER = 8
@@ -46,7 +48,8 @@ _JOB: _Job | None = None  # set in the parent just before forking; read by the w
 def _run_chunk(bounds: tuple[int, int]) -> tuple[list[str], list[str], dict[str, list[float]] | None]:
     assert _JOB is not None
     start, end = bounds
-    decoded = _JOB.tokenizer.batch_decode(list(_JOB.tokens[start:end]), skip_special_tokens=True)
+    decoded = reference_decoder(_JOB.tokenizer).batch_decode(list(_JOB.tokens[start:end]),
+                                                           skip_special_tokens=True)
     predictions = [postprocess(text, _JOB.splitter) for text in decoded]
     references = [postprocess(text, _JOB.splitter) for text in _JOB.references[start:end]]
     rouge = score_rouge(references, predictions, engine="python") if _JOB.python_rouge else None

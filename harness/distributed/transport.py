@@ -3,7 +3,10 @@
 Rank 0 holds one RemoteReplica per worker rank. A worker runs an ordinary local backend and streams
 its first tokens and completions back. Workers send a heartbeat every second; a worker that dies or
 stops answering is detected within `worker_timeout_s`, and its requests fail with the rank and host
-named, so the run is marked failed instead of hanging.
+named, so the run is marked failed instead of hanging. A worker's first message (HELLO) carries its
+process identity, so that when the launcher SIGTERMs rank 0 right after a worker died (mpirun does, long
+before a heartbeat is missed) rank 0 names the dead rank: on its own machine by checking the worker's pid,
+elsewhere by which ranks stopped answering.
 
 Messages are pickled Python tuples; tags say what they are. Results travel in the batches the worker's
 backend reported them in (first tokens, completions, or a token matrix per message), so one LoadGen call
@@ -13,6 +16,9 @@ blocking receives, which would spin a CPU core inside Open MPI.
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -22,36 +28,33 @@ import numpy as np
 from mpi4py import MPI
 
 from harness.backends.base import Backend, BackendInfo, BackendReport, Completion, TokenSink
+from harness.distributed.launch import ProcessIdentity, process_gone, process_identity
 from harness.errors import BackendError
 from harness.types import GenerationRequest, request_ids_of
 
 __all__ = ["Receiver", "RemoteReplica", "serve_worker", "world"]
 
 (TAG_READY, TAG_REQUESTS, TAG_FIRST, TAG_DONE, TAG_FAIL, TAG_HEARTBEAT, TAG_STOP, TAG_CANCEL, TAG_ERROR,
- TAG_SNAPSHOT, TAG_WARM_UP, TAG_WARMED, TAG_ROWS, TAG_REPORT) = range(1, 15)
+ TAG_SNAPSHOT, TAG_WARM_UP, TAG_WARMED, TAG_ROWS, TAG_REPORT, TAG_HELLO) = range(1, 16)
 REPORT_WAIT_S = 10.0  # how long rank 0 waits for a worker's backend report (a lost worker reports nothing)
 HEARTBEAT_S = 1.0
+# A worker SIGTERMed (the launcher stopping the job) stays this long before it leaves, so that rank 0, stopped
+# at the same moment, still sees it alive and names only the rank that died first.
+TERM_LINGER_S = 2.0
 POLL_S = 0.001
 _RECEIVERS: list[Receiver] = []  # rank 0's live receivers, so a SIGTERM handler can name a dead worker
 
 
 def describe_lost_workers(wait_s: float = 0.0) -> str:
-    """Worker ranks known lost, or silent for over 1.5 heartbeats while others still beat ('' if none).
+    """Worker ranks known lost, gone (their pid checked on this machine), or silent for over 1.5 heartbeats
+    while others still beat ('' if none).
 
-    Under mpirun a worker killed with -9 makes the launcher SIGTERM rank 0 at once; waiting up to wait_s
-    lets the dead rank's silence show before the run record is written.
+    Under mpirun a worker killed with -9 makes the launcher SIGTERM rank 0 at once (and SIGKILL it about a
+    second later), so this answers at once; waiting up to wait_s lets a remote rank's silence show.
     """
     deadline = time.monotonic() + wait_s
     while True:
-        found = []
-        for receiver in _RECEIVERS:
-            now = time.monotonic()
-            found += list(receiver.lost.values())
-            silent = {rank: now - seen for rank, seen in receiver.last_seen.items()
-                      if rank not in receiver.lost and now - seen > 1.5 * HEARTBEAT_S}
-            if silent and len(silent) < len(receiver.last_seen):
-                found += [f"worker rank {rank} on {receiver.ready.get(rank, (None, 'unknown host'))[1]} went silent "
-                          f"{age:.1f} s ago (it most likely exited first)" for rank, age in sorted(silent.items())]
+        found = [text for receiver in _RECEIVERS for text in receiver.describe_lost()]
         if found or time.monotonic() >= deadline:
             return "; ".join(found)
         time.sleep(0.1)
@@ -172,6 +175,7 @@ class Receiver:
         self.on_worker_lost = on_worker_lost
         self.replicas: dict[int, RemoteReplica] = {}
         self.ready: dict[int, tuple[BackendInfo, str]] = {}
+        self.identities: dict[int, ProcessIdentity] = {}  # from each worker's HELLO
         self.last_seen: dict[int, float] = {}
         self.lost: dict[int, str] = {}
         self.snapshots: dict[int, Any] = {}
@@ -182,6 +186,33 @@ class Receiver:
         self._last_beat = 0.0
         self._thread = threading.Thread(target=self._loop, name="mpi-receiver", daemon=True)
         _RECEIVERS.append(self)
+
+    def host_of(self, rank: int) -> str:
+        """The worker's host as it reported it (HELLO or READY), else 'unknown host'."""
+        if rank in self.identities:
+            return self.identities[rank].host
+        return self.ready.get(rank, (None, "unknown host"))[1]
+
+    def describe_lost(self) -> list[str]:
+        """One phrase per worker known lost, whose process is gone from this machine, or that went silent."""
+        now = time.monotonic()
+        found = list(self.lost.values())
+        unknown: dict[int, float] = {}  # ranks whose process cannot be checked from here: last heard, seconds ago
+        for rank, seen in sorted(self.last_seen.items()):
+            if rank in self.lost:
+                continue
+            identity = self.identities.get(rank)
+            gone = None if identity is None else process_gone(identity)
+            if identity is not None and gone:
+                found.append(f"worker rank {rank} (pid {identity.pid} on {identity.host}) is gone: it exited or "
+                             "was killed, and the launcher then stopped rank 0")
+            elif gone is None:
+                unknown[rank] = now - seen
+        silent = {rank: age for rank, age in unknown.items() if age > 1.5 * HEARTBEAT_S}
+        if silent and len(silent) < len(self.last_seen):
+            found += [f"worker rank {rank} on {self.host_of(rank)} stopped answering {age:.1f} s ago (it most "
+                      "likely exited first)" for rank, age in silent.items()]
+        return found
 
     def register(self, replica: RemoteReplica) -> None:
         """Route this rank's messages to replica."""
@@ -268,7 +299,10 @@ class Receiver:
                 time.sleep(POLL_S)
 
     def _handle(self, source: int, tag: int, payload: Any) -> None:
-        if tag == TAG_READY:
+        if tag == TAG_HELLO:
+            if isinstance(payload, ProcessIdentity):
+                self.identities[source] = payload
+        elif tag == TAG_READY:
             self.ready[source] = payload
         elif tag == TAG_SNAPSHOT:
             self.snapshots[source] = payload
@@ -285,8 +319,7 @@ class Receiver:
         now = time.monotonic()
         for rank, seen in list(self.last_seen.items()):
             if rank not in self.lost and now - seen > self.timeout_s:
-                host = self.ready.get(rank, (None, "unknown host"))[1]
-                self._lose(rank, f"worker rank {rank} on {host} sent nothing for {self.timeout_s:.0f} s "
+                self._lose(rank, f"worker rank {rank} on {self.host_of(rank)} sent nothing for {self.timeout_s:.0f} s "
                                  "(died or hung)")
 
     def _lose(self, rank: int, reason: str) -> None:
@@ -325,8 +358,9 @@ def _counter_snapshot() -> Any:
 def serve_worker(comm: Any, host: str, make_backend: Callable[[], Backend], timeout_s: float = 30.0) -> None:
     """A worker rank's main loop: load the backend, serve requests from rank 0 until STOP.
 
-    A heartbeat thread tells rank 0 this process is alive (also while the model loads); once rank 0 has
-    spoken, silence from it for timeout_s means it is gone and the worker leaves.
+    The first message tells rank 0 this process's identity (host, pid); a heartbeat thread tells it this
+    process is alive (also while the model loads); once rank 0 has spoken, silence from it for timeout_s
+    means it is gone and the worker leaves.
     """
     lock = threading.Lock()
     stop = threading.Event()
@@ -334,6 +368,9 @@ def serve_worker(comm: Any, host: str, make_backend: Callable[[], Backend], time
     def send(tag: int, payload: Any) -> None:
         with lock:
             comm.send(payload, dest=0, tag=tag)
+
+    send(TAG_HELLO, process_identity())
+    _linger_on_sigterm()
 
     def beat() -> None:
         while not stop.wait(HEARTBEAT_S):
@@ -354,6 +391,26 @@ def serve_worker(comm: Any, host: str, make_backend: Callable[[], Backend], time
     finally:
         stop.set()
         backend.stop()
+
+
+def _linger_on_sigterm() -> None:
+    """SIGTERM on a worker: leave TERM_LINGER_S later (exit 128 + signal) instead of at once (see TERM_LINGER_S)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def leave(signum: int) -> None:
+        time.sleep(TERM_LINGER_S)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # a closed pipe: leave anyway
+                continue
+        os._exit(128 + signum)
+
+    def on_term(signum: int, _frame: object) -> None:
+        threading.Thread(target=leave, args=(signum,), name="sigterm-linger", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_term)
 
 
 def _worker_loop(comm: Any, backend: Backend, sink: _ReplySink, timeout_s: float) -> None:

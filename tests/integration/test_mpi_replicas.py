@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -63,10 +64,17 @@ def test_a_killed_worker_fails_the_run_quickly_and_marks_it_failed(tmp_path: Pat
     worker = _rank_pid(2)
     os.kill(worker, signal.SIGKILL)
     killed_at = time.monotonic()
-    process.communicate(timeout=120)
+    _, err = process.communicate(timeout=120)
     assert time.monotonic() - killed_at < 30
     data = manifest(run)
     assert data["status"] == "failed" and data["submittable"] is False and data["error"]
+    # mpirun SIGTERMs rank 0 right after the worker died, before any heartbeat is missed: the record still
+    # names the rank, its pid and host (rank 0 checked the worker's pid on its own machine).
+    named = f"worker rank 2 (pid {worker} on {socket.gethostname()}) is gone"
+    assert named in data["error"], data["error"]
+    assert "another rank exited" not in data["error"]
+    assert "worker rank 1" not in data["error"], data["error"]  # the live worker is not blamed
+    assert named in err, err
 
 
 def _rank_pid(rank: int) -> int:
