@@ -4,7 +4,8 @@ Offline: one LoadGen performance run per backend on the same QSL (the first --sa
 --tokens new tokens each: min_new_tokens = max_new_tokens), result_tokens_per_second, ratios against hf.
 Server: falling target QPS (--qps, tried from the highest) per backend, each run --server-queries queries (LoadGen's
 early stopping needs about 460 for a VALID run); the first QPS whose run is VALID with 0 LoadGen errors is the
-highest VALID one ("none" when no QPS of the ladder is).
+highest VALID one ("none" when no QPS of the ladder is). A QPS above the backend's Offline samples/s is skipped
+(its queue could only grow, and 470 queries would take hours on a slow backend).
 Every run is its own `harness run` process, as in production. The in-process vllm runs and the endpoint runs
 execute in the vLLM environment (.venv-vllm, PYTHONPATH = this checkout); the hf runs in this interpreter's
 environment. The endpoint server (vLLM's OpenAI server on 127.0.0.1, same engine options: float32, eager,
@@ -58,6 +59,7 @@ def run(python: str, out: Path, scenario: str, sets: list[str], samples: int, to
         values.setdefault(message.key, message.value)
     return {"validity": values.get("result_validity"), "errors": len(log.errors), "wall_s": round(wall, 1),
             "tokens_per_s": values.get("result_tokens_per_second"),
+            "samples_per_s": values.get("result_samples_per_second"),
             "completed_qps": values.get("result_completed_samples_per_sec"),
             "ttft_p99_s": _seconds(values.get("result_first_token_99.00_percentile_latency_ns")),
             "tpot_p99_ms": _ms(values.get("result_time_per_output_token_99.00_percentile_ns"))}
@@ -88,6 +90,22 @@ def wait_healthy(url: str, server: VllmServer, timeout_s: float = 600) -> None:
         except OSError:
             time.sleep(1)
     raise SystemExit(f"vLLM server not healthy after {timeout_s} s: {server.tail()}")
+
+
+def server_ladder(python: str, sets: list[str], prefix: Path, ladder: list[float], args: argparse.Namespace,
+                  capacity: object) -> list[dict[str, object]]:
+    """Server runs from the highest QPS down, until one is VALID with 0 errors."""
+    results: list[dict[str, object]] = []
+    for qps in ladder:
+        if isinstance(capacity, int | float) and qps > capacity:  # the queue could only grow: INVALID
+            results.append({"qps": qps, "validity": f"skipped: above Offline {capacity:.2f} samples/s", "errors": 0})
+            continue
+        result = run(python, prefix.with_name(f"{prefix.name}-server-{qps:g}"), "Server", sets, args.samples,
+                     args.tokens, qps, args.server_queries)
+        results.append({"qps": qps, **result})
+        if result["validity"] == "VALID" and not result["errors"]:
+            break
+    return results
 
 
 def main() -> None:
@@ -122,13 +140,8 @@ def main() -> None:
             python, sets = setups[name]
             entry: dict[str, object] = {"offline": run(python, out / f"{name}-offline", "Offline", sets,
                                                        args.samples, args.tokens)}
-            ladder_results = []
-            for qps in ladder:
-                result = run(python, out / f"{name}-server-{qps:g}", "Server", sets, args.samples, args.tokens, qps,
-                             args.server_queries)
-                ladder_results.append({"qps": qps, **result})
-                if result["validity"] == "VALID" and not result["errors"]:
-                    break
+            ladder_results = server_ladder(python, sets, out / name, ladder, args,
+                                           entry["offline"]["samples_per_s"])  # type: ignore[index]
             valid = [r["qps"] for r in ladder_results if r["validity"] == "VALID" and not r["errors"]]
             entry.update(server=ladder_results, highest_valid_qps=max(valid) if valid else None)
             results[name] = entry
