@@ -32,6 +32,7 @@ from harness.backends.endpoint.protocol import (
     sse_data,
 )
 from harness.backends.endpoint.readiness import Endpoint, wait_ready
+from harness.backends.loop import start_loop_thread, stop_loop_thread
 from harness.backends.sampling import SamplingSpec
 from harness.backends.streaming import StreamRelay
 from harness.errors import BackendError, ConfigError
@@ -89,10 +90,8 @@ class EndpointBackend:
                 raise ConfigError("backend.retokenize needs the run's tokenizer, which this setup does not carry",
                                   hint="set model.tokenizer (or model.path) to the served model's tokenizer")
             self._tokenizer = self._setup.tokenizer
-        loop = asyncio.new_event_loop()
+        loop, self._thread = start_loop_thread("endpoint-backend")
         self._loop = loop
-        self._thread = threading.Thread(target=loop.run_forever, name="endpoint-backend", daemon=True)
-        self._thread.start()
         future = asyncio.run_coroutine_threadsafe(self._open(), loop)
         try:
             future.result(timeout=self.options.ready_timeout_s + self.options.read_timeout_s + 30)
@@ -128,10 +127,7 @@ class EndpointBackend:
         if loop is not None and thread is not None and thread.is_alive():
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 asyncio.run_coroutine_threadsafe(self._close(), loop).result(timeout=30)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=30)
-        if loop is not None and not loop.is_running():
-            loop.close()
+        stop_loop_thread(loop, thread)
         if self._relay is not None:
             self._relay.fail_all(BackendError("the endpoint backend stopped before this request finished"))
 

@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from harness.backends.base import BackendInfo, BackendReport, BackendSetup, TokenSink
+from harness.backends.loop import start_loop_thread, stop_loop_thread
 from harness.backends.sampling import check_streaming_support
 from harness.backends.streaming import StreamRelay
 from harness.backends.trtllm.options import TrtllmOptions
@@ -117,18 +118,7 @@ class TrtllmBackend:
                                ) from err
 
     def _start_loop(self) -> None:
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            loop.call_soon(ready.set)
-            loop.run_forever()
-
-        self._loop = loop
-        self._thread = threading.Thread(target=run, name="trtllm-loop", daemon=True)
-        self._thread.start()
-        ready.wait()
+        self._loop, self._thread = start_loop_thread("trtllm-loop")
 
     def warm_up(self, longest_prompt: int, batch_sizes: Sequence[int]) -> str | None:
         """Check that the longest prompt + max new tokens fits max_seq_len (TensorRT-LLM would reject each such
@@ -192,10 +182,5 @@ class TrtllmBackend:
             with contextlib.suppress(Exception):
                 llm.shutdown()
         loop, self._loop = self._loop, None
-        if loop is not None:
-            loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
-        if loop is not None and not loop.is_running():
-            loop.close()
+        thread, self._thread = self._thread, None
+        stop_loop_thread(loop, thread)

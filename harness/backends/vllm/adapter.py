@@ -28,6 +28,7 @@ from types import ModuleType
 from typing import Any
 
 from harness.backends.base import BackendInfo, BackendSetup, TokenSink
+from harness.backends.loop import start_loop_thread, stop_loop_thread
 from harness.backends.sampling import check_streaming_support
 from harness.backends.streaming import StreamRelay
 from harness.backends.vllm.options import VllmOptions
@@ -169,10 +170,7 @@ class VllmBackend:
         if loop is not None and thread is not None and thread.is_alive():
             with contextlib.suppress(TimeoutError, asyncio.CancelledError, RuntimeError):
                 asyncio.run_coroutine_threadsafe(self._close(), loop).result(timeout=60)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=30)
-            if not loop.is_running():
-                loop.close()
+            stop_loop_thread(loop, thread)
         engine, self._engine = self._engine, None
         if engine is not None:  # the loop was gone or stuck: shut the engine down from here
             with contextlib.suppress(Exception):
@@ -197,18 +195,7 @@ class VllmBackend:
                               hint="check the backend section (harness config show)") from err
 
     def _start_loop(self) -> None:
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            loop.call_soon(ready.set)
-            loop.run_forever()
-
-        self._loop = loop
-        self._thread = threading.Thread(target=run, name=f"vllm-loop-{self.setup.replica_index}", daemon=True)
-        self._thread.start()
-        ready.wait()
+        self._loop, self._thread = start_loop_thread(f"vllm-loop-{self.setup.replica_index}")
 
     def _call(self, coroutine: Any, timeout: float | None) -> Any:
         assert self._loop is not None
