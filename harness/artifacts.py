@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.errors import ConfigError, InputError
 from harness.redact import MARKER, redact_argv, redact_environment, redact_mapping
@@ -131,12 +131,15 @@ class RunResult(BaseModel):
         return None
 
 
+MANIFEST_SCHEMA = 2  # the manifest.json layout this harness writes and reads
+
+
 class Manifest(BaseModel):
     """manifest.json: what ran, where, with what, and whether it may be submitted."""
 
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: int = 2
+    schema_version: int = Field(MANIFEST_SCHEMA, ge=1, le=MANIFEST_SCHEMA)
     status: RunStatus = RunStatus.RUNNING
     submittable: bool = False
     not_submittable_reasons: list[Reason] = Field(default_factory=list)
@@ -267,6 +270,25 @@ def create_run_dir(path: Path, overwrite: bool) -> Path:
     return path
 
 
+def _manifest_problem(err: ValidationError) -> str:
+    """The first problem of a manifest, as 'key: what (got value)'; a truncated file says so."""
+    first = err.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "the file"
+    if first["type"].startswith("json_"):
+        return f"not complete JSON ({first['msg']}); the file may be truncated"
+    if where == "schema_version" and first["type"] == "less_than_equal":
+        return (f"schema_version {first['input']} is newer than this harness reads ({MANIFEST_SCHEMA}); it was "
+                "written by a newer mlperf-llm-harness")
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{where}: {first['msg']} (got {str(first.get('input'))[:60]!r}){more}"
+
+
+def _manifest_hint(err: ValidationError) -> str:
+    if any(e["loc"] == ("schema_version",) and e["type"] == "less_than_equal" for e in err.errors()):
+        return "upgrade mlperf-llm-harness to read it"
+    return "rerun the run with `harness run`; a manifest is never edited by hand"
+
+
 class RunArtifacts:
     """Typed access to one run directory's files."""
 
@@ -292,6 +314,9 @@ class RunArtifacts:
             return Manifest.model_validate_json(contained(self.path, MANIFEST).read_text())
         except OSError as err:
             raise InputError(f"cannot read {path}: {err.strerror or err}") from None
+        except ValidationError as err:
+            raise InputError(f"{path} is not a valid manifest: {_manifest_problem(err)}",
+                             hint=_manifest_hint(err)) from None
         except ValueError as err:
             raise InputError(f"{path} is not a valid manifest: {str(err).splitlines()[0]}") from None
 

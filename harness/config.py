@@ -58,6 +58,14 @@ class RunConfig(Section):
     cache: str | None = Field(None, description="accuracy mode: directory of per-sample output caches; "
                               "an interrupted run with the same inputs resumes from it (null = off)")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_values(cls, data: Any) -> Any:
+        """Every string one line of text and every integer a 64-bit one, whatever the key (names, paths and
+        counts flow into manifests, READMEs, scripts and LoadGen's int64 settings)."""
+        _check_plain(data, [])
+        return data
+
     @model_validator(mode="after")
     def _scenario_exists_in_round(self) -> RunConfig:
         spec = round_spec(self.round)
@@ -88,6 +96,43 @@ class RunConfig(Section):
         return found
 
 
+_INT64 = 1 << 63
+
+
+def _check_plain(value: Any, where: list[str]) -> None:
+    dotted = ".".join(where) or "the config"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_plain(item, [*where, str(key)])
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_plain(item, [*where, str(index)])
+    elif isinstance(value, str) and any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
+        raise ConfigError(f"{dotted}: {value!r} holds a control character (a newline?); expected one line of text",
+                          hint=f"remove the line break or control character from {dotted}")
+    elif isinstance(value, int) and not isinstance(value, bool) and not -_INT64 <= value < _INT64:
+        raise ConfigError(f"{dotted}: {value} is out of range; expected a 64-bit integer (|n| < 2**63)",
+                          hint=f"set {dotted} to a realistic value")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a mapping with the same key twice (safe_load keeps the last, silently)."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice in one mapping",
+                                                    key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
 def embedded_default_path() -> Path:
     """The YAML file that defines the embedded CPU default (SmolLM2 + smoke dataset)."""
     return Path(str(resources.files("harness").joinpath("data/embedded-default.yaml")))
@@ -96,7 +141,8 @@ def embedded_default_path() -> Path:
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML mapping, with one-line errors for a missing or malformed file."""
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text()
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except FileNotFoundError:
         raise InputError(f"config file {path} does not exist", hint="pass an existing --config FILE") from None
     except IsADirectoryError:
@@ -108,7 +154,14 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise InputError(f"cannot read config file {path}: {err.strerror or err}",
                          hint="check the file's permissions") from None
     except yaml.YAMLError as err:
-        raise InputError(f"{path} is not valid YAML: {err}".splitlines()[0]) from None
+        where = getattr(err, "problem_mark", None)
+        at = f" (line {where.line + 1})" if where is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise InputError(f"{path} is not valid YAML{at}: {problem}", hint="fix the file (YAML mapping of config keys)"
+                         ) from None
+    if data is None and not text.strip():
+        raise InputError(f"{path} is empty; expected a YAML mapping of config keys",
+                         hint="write the keys to change, or leave --config out for the defaults")
     if data is None:
         return {}
     if not isinstance(data, dict):

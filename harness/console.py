@@ -16,7 +16,7 @@ from harness.errors import HarnessError, Interrupted, RunError
 from harness.safe_paths import from_os_error
 from harness.types import Check, CheckStatus
 
-__all__ = ["Progress", "checks_table", "report_error", "run_cli", "stderr", "stdout"]
+__all__ = ["Progress", "checks_table", "one_line", "report_error", "run_cli", "stderr", "stdout"]
 
 stderr = Console(stderr=True, highlight=False)
 stdout = Console(highlight=False)
@@ -51,6 +51,8 @@ def run_cli(app: typer.Typer, argv: Sequence[str] | None = None) -> int:
                               hint="this is a bug in mlperf-llm-harness; HARNESS_TRACEBACK=1 shows the traceback "
                                    "(please report it)"))
         return RunError.exit_code
+    if code == Interrupted.exit_code:  # typer turns a Ctrl-C inside a command into a silent return of 130
+        report_error(Interrupted("interrupted by the user"))
     return code if isinstance(code, int) else 0
 
 
@@ -64,11 +66,18 @@ def _click_usage_error(err: Exception) -> str | None:
     return None
 
 
+def one_line(text: str) -> str:
+    """text with line breaks and other control characters escaped (a path may hold a newline)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
 def report_error(err: HarnessError) -> None:
     """Print a project error as one 'error:' line and an optional 'hint:' line on stderr."""
-    stderr.print(f"error: {err.message}", markup=False, soft_wrap=True)
+    stderr.print(f"error: {one_line(err.message)}", markup=False, soft_wrap=True)
     if err.hint:
-        stderr.print(f"hint: {err.hint}", markup=False, soft_wrap=True)
+        stderr.print(f"hint: {one_line(err.hint)}", markup=False, soft_wrap=True)
 
 
 def checks_table(checks: Iterable[Check], title: str = "checks") -> Table:

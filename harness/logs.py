@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import InputError
+from harness.safe_paths import not_there
 
 __all__ = ["AccuracyEntry", "DetailLog", "LogMessage", "parse_accuracy_log", "parse_detail_log"]
 
@@ -127,7 +128,7 @@ def _require_types(path: Path, position: int, item: dict[str, Any]) -> None:
 def parse_accuracy_log(path: Path) -> list[AccuracyEntry]:
     """Read mlperf_log_accuracy.json; a missing, empty or truncated file is an InputError."""
     if not path.is_file():
-        raise InputError(f"{path} does not exist; expected LoadGen's mlperf_log_accuracy.json")
+        raise InputError(not_there(path, "LoadGen's mlperf_log_accuracy.json"))
     try:
         text = path.read_text()
     except UnicodeDecodeError:

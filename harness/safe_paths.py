@@ -12,7 +12,7 @@ from pathlib import Path
 
 from harness.errors import ConfigError, EnvironmentProblem, HarnessError, InputError
 
-__all__ = ["contained", "from_os_error", "os_errors", "read_contained", "safe_copy"]
+__all__ = ["contained", "from_os_error", "not_there", "os_errors", "read_contained", "safe_copy"]
 
 # errno values that mean "the path the user gave is wrong" (exit 2); every other OSError is the machine (exit 3).
 _PATH_ERRNOS = frozenset({errno.ENOTDIR, errno.EISDIR, errno.ENOENT, errno.EEXIST, errno.ENAMETOOLONG, errno.ELOOP,
@@ -54,6 +54,18 @@ def os_errors(action: str) -> Iterator[None]:
         yield
     except OSError as err:
         raise from_os_error(err, action) from None
+
+
+def not_there(path: Path, what: str) -> str:
+    """Why path is not the `what` (a file or a directory) expected: missing, a file, a directory, or under a file."""
+    if path.is_dir():
+        return f"{path} is a directory; expected {what}"
+    if path.exists():
+        return f"{path} is not a directory; expected {what}"
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        return f"{path} is under {parent}, which is a file; expected {what}"
+    return f"{path} does not exist; expected {what}"
 
 
 def contained(root: Path, path: Path | str) -> Path:

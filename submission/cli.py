@@ -14,6 +14,7 @@ from harness.artifacts import RunArtifacts, write_json_atomic
 from harness.console import checks_table, run_cli, stderr, stdout
 from harness.errors import CheckFailed, ConfigError, InputError
 from harness.rounds import DEFAULT_ROUND
+from harness.safe_paths import not_there
 from submission import system as system_mod
 from submission.checker import run_official
 from submission.detect import Sources, detect_system
@@ -108,6 +109,9 @@ def system_detect(
     elif output.exists():
         raise ConfigError(f"{output} already exists; detect never overwrites a system description",
                           hint="choose another --output")
+    elif not output.parent.is_dir():
+        raise ConfigError(f"--output {not_there(output.parent, 'a directory to write the JSON in')}",
+                          hint="choose --output inside an existing directory")
     else:
         write_json_atomic(output, detected.as_json())
         stdout.print(f"wrote {output}", markup=False)

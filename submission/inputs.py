@@ -14,7 +14,7 @@ from compliance.results import read_test06
 from harness import artifacts
 from harness.artifacts import Manifest, ReasonCode, RunArtifacts
 from harness.errors import InputError
-from harness.safe_paths import contained
+from harness.safe_paths import contained, not_there
 from harness.types import RunStatus
 from submission.layout import BENCHMARKS, TEST06, RoundLayout
 
@@ -60,7 +60,8 @@ class CollectedRuns:
 def read_run(path: Path) -> RunInput:
     """A run directory with its validated manifest."""
     if not path.is_dir():
-        raise InputError(f"run directory {path} does not exist", hint="pass directories written by `harness run`")
+        raise InputError(not_there(path, "a run directory written by `harness run`"),
+                         hint="pass directories written by `harness run`")
     return RunInput(path, RunArtifacts(path).read_manifest())
 
 
@@ -77,6 +78,13 @@ def collect_runs(paths: list[Path], layout: RoundLayout, both_benchmarks: bool) 
     """Group run dirs by (benchmark, scenario); refuse duplicates, wrong rounds and missing files."""
     groups: dict[tuple[str, str], ScenarioRuns] = {}
     reasons: list[str] = []
+    seen: dict[Path, Path] = {}
+    for path in paths:
+        key = path.resolve()
+        if key in seen:
+            raise InputError(f"run directory {path} is given twice (also as {seen[key]}); expected each run once",
+                             hint="pass every run directory once")
+        seen[key] = path
     for run in (read_run(p) for p in paths):
         reasons += _check_round(run, layout)
         role = _role(run)

@@ -51,8 +51,9 @@ def read_measurements_override(path: Path | None) -> dict[str, str]:
         return {}
     try:
         data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise InputError(f"--measurements {path} cannot be read as JSON ({err})") from None
+    except (OSError, ValueError) as err:  # UnicodeDecodeError is a ValueError too
+        raise InputError(f"--measurements {path} cannot be read as JSON ({err})",
+                         hint="pass a JSON object of measurements keys") from None
     unknown = sorted(set(data) - set(MeasurementsInfo.model_fields))
     if not isinstance(data, dict) or unknown:
         raise InputError(f"--measurements {path} has unknown keys {unknown}; expected only "

@@ -67,6 +67,7 @@ def package_submission(request: PackageRequest) -> PackageResult:
     check_name("--submitter", request.submitter)
     check_name("--implementation", request.implementation)
     system = _load_system(request)
+    _refuse_output_in_runs(request)
     pin = CodePin(request.code_url, request.code_commit)
     collected = collect_runs(request.run_dirs, layout, request.both_benchmarks)
     conflicts = _contradictions(request, system, collected)
@@ -99,6 +100,18 @@ def package_submission(request: PackageRequest) -> PackageResult:
     scenarios = [(g.benchmark, g.scenario) for g in collected.scenarios]
     return PackageResult(request.output, originals_dir(request.output), scenarios, collected.unsubmittable,
                          findings)
+
+
+def _refuse_output_in_runs(request: PackageRequest) -> None:
+    """The tree (and its originals beside it) must not land inside a run it reads: that run would change."""
+    output = request.output.resolve()
+    for run_dir in request.run_dirs:
+        run = run_dir.resolve()
+        for target in (output, originals_dir(output)):
+            if target == run or run in target.parents:
+                raise InputError(f"--output {request.output} is inside run directory {run_dir}; expected a "
+                                 "location outside every run being packaged",
+                                 hint="choose --output outside the run directories, e.g. beside them")
 
 
 def _staging_prefix(output: Path) -> str:

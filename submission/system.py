@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from harness.errors import InputError
+from harness.safe_paths import not_there
 
 SCHEMA_FILE = "system_description.schema.json"
 PLACEHOLDERS = frozenset({"", "n/a", "na", "tbd", "tba", "unknown", "-", "none", "null", "todo", "?"})
@@ -65,6 +66,10 @@ def _text(description: str) -> Any:
     return Field(description=description)
 
 
+# A count of nodes, sockets, cores or GPUs: positive and of a size a real system has (a typo of 10**30 is refused).
+Count = Annotated[int, Field(gt=0, le=100_000)]
+
+
 class SystemDescription(BaseModel):
     """systems/<system_desc_id>.json: every key the checker requires, typed as the checker needs."""
 
@@ -77,10 +82,10 @@ class SystemDescription(BaseModel):
     system_name: StrictStr = _text("human-readable system name")
     system_type: StrictStr = _text("datacenter (Llama 2 70B exists only there); no spaces")
     system_type_detail: StrictStr = _text("cloud, on-premise ...; may be empty")
-    number_of_nodes: PositiveInt = Field(description="nodes in the system under test")
+    number_of_nodes: Count = Field(description="nodes in the system under test")
     host_processor_model_name: StrictStr = _text("CPU model")
-    host_processors_per_node: PositiveInt = Field(description="CPU sockets per node")
-    host_processor_core_count: PositiveInt = Field(description="cores per CPU socket")
+    host_processors_per_node: Count = Field(description="CPU sockets per node")
+    host_processor_core_count: Count = Field(description="cores per CPU socket")
     host_processor_frequency: StrictStr = _text("may be empty")
     host_processor_caches: StrictStr = _text("may be empty")
     host_processor_interconnect: StrictStr = _text("may be empty")
@@ -91,7 +96,7 @@ class SystemDescription(BaseModel):
     host_network_card_count: StrictStr = _text("NICs per node, with speed")
     host_networking: StrictStr = _text("the inter-node fabric, e.g. RoCE v2 400 Gb/s")
     host_networking_topology: StrictStr = _text("fabric topology")
-    accelerators_per_node: PositiveInt = Field(description="GPUs per node")
+    accelerators_per_node: Count = Field(description="GPUs per node")
     accelerator_model_name: StrictStr = _text("GPU model")
     accelerator_memory_capacity: StrictStr = _text("memory per GPU")
     accelerator_memory_configuration: StrictStr = _text("e.g. HBM3")
@@ -219,7 +224,7 @@ def load_system(path: Path) -> SystemDescription:
 def read_system_json(path: Path) -> dict[str, Any]:
     """The raw JSON object of a system description, or an InputError naming the file."""
     if not path.is_file():
-        raise InputError(f"system description {path} does not exist",
+        raise InputError(f"system description {not_there(path, 'the system description JSON file')}",
                          hint="create it with `submission system detect --output FILE` and fill the rest")
     try:
         data = json.loads(path.read_text())

@@ -4,6 +4,8 @@ A worker thread takes queued requests in the order the SUT submitted them (Offli
 length), forms batches of up to max_batch_size (waiting batch_wait_ms to fill one when requests trickle
 in, as in Server), left-pads them and calls generate(). A streamer forwards each row's first generated
 token as soon as the first decode step ends. EOS trimming and n_tokens are the SUT's job.
+cancel_all() also stops the batch being generated after its current decode step (a stopping criterion
+in generate(), a flag check in the static decoder's step loop); its requests fail with 'cancelled'.
 On CUDA (backend.decode auto/static), greedy Llama models decode through harness.backends.hf_decode
 (static KV cache, CUDA-graph steps, no per-token host sync); everything else uses transformers generate().
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import threading
 import time
 from collections.abc import Sequence
 from importlib import metadata
@@ -77,6 +80,17 @@ class _PresencePenalty:
             return scores
         present = torch.zeros_like(scores, dtype=torch.bool).scatter_(1, generated, True)
         return scores - self.penalty * present.to(scores.dtype)
+
+
+class _StopWhenCancelled:
+    """transformers StoppingCriteria: every row is done as soon as the backend is cancelled, so a batch inside
+    generate() ends after the current decode step instead of running to max_new_tokens."""
+
+    def __init__(self, cancelled: threading.Event) -> None:
+        self.cancelled = cancelled
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        return torch.full((input_ids.shape[0],), self.cancelled.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
 class _FirstTokenStreamer:
@@ -182,7 +196,8 @@ class HfBackend:
         self._requests.put(requests)
 
     def cancel_all(self) -> None:
-        """Drop queued requests (each fails with 'cancelled')."""
+        """Drop queued requests and stop the batch in generation after its current step (each fails with
+        'cancelled')."""
         self._requests.cancel()
 
     def stop(self) -> None:
@@ -236,6 +251,9 @@ class HfBackend:
         try:
             rows = self.generate([list(r.input_ids) for r in batch], relay, request_ids,
                                  any(r.want_first_token for r in batch))
+            if self._requests.cancelled.is_set():  # stopped early: the rows are incomplete, never answers
+                relay.fail_all(RuntimeError("cancelled"))
+                return
             relay.finish_rows(request_ids, rows)
         except Exception as err:  # a model failure must not hang LoadGen: fail the requests
             relay.fail_all(BackendError(f"hf generate failed: {err}"))
@@ -249,7 +267,7 @@ class HfBackend:
             on_first = None
             if stream_first and relay is not None and request_ids is not None:
                 on_first = _first_token_forwarder(relay, request_ids)
-            return self._static.generate(prompts, on_first)
+            return self._static.generate(prompts, on_first, self._requests.cancelled.is_set)
         width = max(len(p) for p in prompts)
         pad = self.spec.pad_token_id
         ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self._device)
@@ -261,6 +279,9 @@ class HfBackend:
             kwargs["logits_processor"] = LogitsProcessorList([_PresencePenalty(self.spec.presence_penalty, width)])
         if stream_first and relay is not None and request_ids is not None:
             kwargs["streamer"] = _FirstTokenStreamer(relay, request_ids)
+        from transformers import StoppingCriteriaList
+
+        kwargs["stopping_criteria"] = StoppingCriteriaList([_StopWhenCancelled(self._requests.cancelled)])
         output = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
         return output[:, width:].to(torch.int32).cpu().numpy()
 

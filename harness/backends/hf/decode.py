@@ -335,32 +335,34 @@ class StaticDecoder:
 
     @torch.inference_mode()
     def generate(self, prompts: Sequence[Sequence[int]],
-                 on_first: Callable[[list[int]], None] | None = None) -> np.ndarray:
+                 on_first: Callable[[list[int]], None] | None = None,
+                 cancelled: Callable[[], bool] | None = None) -> np.ndarray:
         """Generated token ids, one row per prompt (int32; after a row's first EOS comes padding, which the SUT
-        cuts); on_first gets the first tokens early."""
+        cuts); on_first gets the first tokens early. When cancelled() turns true, decoding stops after the
+        current step and the rows produced so far are returned (the caller discards them)."""
         if not prompts or len(prompts) > self.max_rows:
             raise ValueError(f"batch of {len(prompts)} prompts; expected 1 to {self.max_rows}")
         if self.device.type == "cuda":
             with torch.cuda.device(self.device):
-                return self._generate(prompts, on_first)
-        return self._generate(prompts, on_first)
+                return self._generate(prompts, on_first, cancelled)
+        return self._generate(prompts, on_first, cancelled)
 
-    def _generate(self, prompts: Sequence[Sequence[int]],
-                  on_first: Callable[[list[int]], None] | None) -> np.ndarray:
+    def _generate(self, prompts: Sequence[Sequence[int]], on_first: Callable[[list[int]], None] | None,
+                  cancelled: Callable[[], bool] | None) -> np.ndarray:
         count, width = len(prompts), max(len(p) for p in prompts)
         rows, max_new = self._rows_for(count), self.spec.max_new_tokens
         self._ensure_capacity(width + max_new)
         first = self._prefill(prompts, rows, width)
         if on_first is not None:
             on_first(first[:count].tolist())
-        produced = self._decode(rows, count, width, max_new)
+        produced = self._decode(rows, count, width, max_new, cancelled or _never)
         return self.state.out[:count, :produced].to(torch.int32).cpu().numpy()
 
-    def _decode(self, rows: int, count: int, width: int, max_new: int) -> int:
-        """Replay decode steps until max_new tokens or all rows finished; returns tokens produced per row."""
+    def _decode(self, rows: int, count: int, width: int, max_new: int, cancelled: Callable[[], bool]) -> int:
+        """Replay decode steps until max_new tokens, all rows finished, or cancelled(); returns tokens per row."""
         checks: collections.deque[tuple[Any, torch.Tensor]] = collections.deque()
         produced = 1
-        while produced < max_new:
+        while produced < max_new and not cancelled():  # a host-side flag: no device sync
             attended = -(-(width + produced) // SLOT_BUCKET) * SLOT_BUCKET
             self._run_step(rows, min(attended, self.capacity))
             produced += 1
@@ -384,3 +386,7 @@ class StaticDecoder:
             if bool(host[0]):
                 return True
         return False
+
+
+def _never() -> bool:
+    return False
