@@ -138,7 +138,7 @@ class _CancelSink(PerRequestSink):
 
 
 CANCEL_BOUND_S = 1.0
-LONG_NEW = 6000
+LONG_NEW = 16000
 
 
 @pytest.fixture(scope="module")
