@@ -38,7 +38,7 @@ def test_a_full_site_section_validates_and_round_trips_through_run_config() -> N
     ("container_mounts", ["/a:/a,/b:/b"], "is not SRC:DST[:FLAGS]"),
     ("container_workdir", "work", "must be an absolute path"),
     ("env", {"nccl_debug": "INFO"}, "is not UPPER_CASE"),
-    ("env", {"NCCL_DEBUG": "INFO\nrm -rf /"}, "line break"),
+    ("env", {"NCCL_DEBUG": "INFO\nrm -rf /"}, "holds a control character (a newline?)"),
     ("extra_args", ["--nodes=4"], "repeats an option set by a typed field"),
     ("extra_args", ["--comment=a b"], "is not --name or --name=value"),
     ("extra_args", ["-N2"], "is not --name or --name=value"),
