@@ -129,7 +129,7 @@ def _launch(slurm: SlurmConfig, command: StageCommand, job_dir: str) -> str:
     if command.run_dir is None:
         return line
     return (f"rc=0\n{line} || rc=$?\nverdict=0\ncheck_run {quote_arg(host_path(command.run_dir, slurm, job_dir))}"
-            ' || verdict=$?\nif [ "$rc" -ne 0 ]; then exit "$rc"; fi\nexit "$verdict"')
+            ' || verdict=$?\nexit "$(job_status "$rc" "$verdict")"')
 
 
 def _launch_comment(slurm: SlurmConfig, command: StageCommand) -> str:
@@ -168,8 +168,8 @@ def _serve_text(stage: str, config: RunConfig, command: StageCommand, job_dir: P
     slurm, folder = config.slurm, str(job_dir)
     assert command.run_dir is not None
     urls = ",".join(f"http://$(node_address {step.first_node}):{step.port}" for step in command.servers)
-    client_flags = ["--nodes=1", "--ntasks=1", "--relative=0", "--exact", "--mpi=none", "--kill-on-bad-exit=1",
-                    *container_flags(slurm, folder)]
+    client_flags = ["--nodes=1", "--ntasks=1", "--relative=0", "--exact", f"--job-name={stage}-client", "--mpi=none",
+                    "--kill-on-bad-exit=1", *container_flags(slurm, folder)]
     urls_arg = ' --set "backend.urls=[${SERVER_URLS}]"'  # the one argument built when the job runs
     client = " \\\n  ".join(["srun", *client_flags, _argv_text(command.argv) + urls_arg])
     template = _Template(resources.files("harness.slurm").joinpath("templates/serve.sh.tmpl").read_text())

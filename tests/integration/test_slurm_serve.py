@@ -104,7 +104,9 @@ def _config(root: Path, *overrides: str) -> RunConfig:
 
 
 def _log(root: Path, stage: str) -> str:
-    return next((root / "jobs").glob(f"{stage}-*[0-9].out")).read_text(errors="replace")
+    """The job's own log, <stage>-<job id>.out (not a server step's <stage>-<job id>-server<i>.out)."""
+    (path,) = [p for p in (root / "jobs").glob(f"{stage}-*.out") if p.stem.removeprefix(f"{stage}-").isdigit()]
+    return path.read_text(errors="replace")
 
 
 def _served(root: Path) -> list[dict[str, Any]]:
@@ -176,8 +178,6 @@ def test_two_tp8_servers_one_per_node_share_the_samples(two_nodes: Path, site: P
     assert len(served_by) == 2 and all(count >= 2 for count in served_by.values())  # warm-up + samples, each
 
 
-@pytest.mark.xfail(reason="known failure (issues #15/#16, open): with eight servers one stand-in server is"
-                          " sometimes not recorded as stopped by SIGTERM before the step ends", strict=False)
 def test_eight_tp1_servers_on_one_node(two_nodes: Path, site: Path) -> None:
     config = _config(site, "distributed.replicas=8", "slurm.nodes=1")
     manifest, _ = _run_serve(site, config)
@@ -192,28 +192,58 @@ def test_eight_tp1_servers_on_one_node(two_nodes: Path, site: Path) -> None:
     assert len(pyxis) == 9 and all(f"mounts={site}:{site}" in line for line in pyxis)  # 8 servers + the client
 
 
-@pytest.mark.xfail(reason="known failure (issues #15/#16, open): the job fails and the chain holds, but"
-                          " the client is stopped before it logs 'not ready'"
-                          " and its manifest stays 'running'", strict=False)
-def test_a_server_that_never_gets_ready_fails_the_job_and_holds_the_chain(two_nodes: Path, site: Path) -> None:
-    """A server step that dies (bad flag) under the launcher leaves its other ranks up, as the real one does:
-    the client's bounded readiness wait ends the job, FAILED, and the next stage never starts."""
-    config = _config(site, "backend.tensor_parallel_size=8", "slurm.nodes=1", "slurm.servers.ready_timeout_s=10",
-                     "slurm.servers.args=[--no_such_flag]")
+def _manifest(root: Path) -> dict[str, Any]:
+    return json.loads((root / "run" / "manifest.json").read_text())
+
+
+def test_a_server_that_never_gets_ready_fails_the_job_and_holds_the_chain(
+        two_nodes: Path, site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server whose model load never ends (TensorRT-LLM #8961's hang): the client's bounded readiness wait
+    fails the run, the job ends FAILED with the run's exit code, the server is stopped, the next stage never runs."""
+    monkeypatch.setenv("STANDIN_SERVE_LOAD_S", "3600")
+    config = _config(site, "backend.tensor_parallel_size=8", "slurm.nodes=1", "slurm.servers.ready_timeout_s=10")
     jobs = submit_pipeline(["serve", "serve_accuracy"], config, site / "jobs")
     first = _wait(jobs[0].job_id, timeout_s=300)
     held = _wait(jobs[1].job_id, until="DependencyNeverSatisfied")
     subprocess.run(["scancel", jobs[1].job_id], check=False)
     log = _log(site, "serve")
-    assert first.state == "FAILED", log
-    assert "not ready" in log
+    assert (first.state, first.exit_code) == ("FAILED", "4:0"), log
+    assert "not ready" in log and "servers stopped" in log, log
+    manifest = _manifest(site)
+    assert manifest["status"] == "failed" and "not ready" in manifest["error"], manifest
+    assert (held.state, held.reason) == ("PENDING", "DependencyNeverSatisfied")
+    assert [json.loads(p.read_text()) for p in (site / "records").glob("trtllm-serve-*.stopped")] == [
+        {"completions": 0, "loaded": False}]  # SIGTERM ended the load
+
+
+@pytest.mark.parametrize("cause", ["bad flag", "load fails"])
+def test_a_server_that_dies_stops_the_client_and_fails_the_job(
+        two_nodes: Path, site: Path, monkeypatch: pytest.MonkeyPatch, cause: str) -> None:
+    """A server step that ends while the client waits for it (a flag its CLI refuses, at once; or a model load
+    that fails after 8 s): the job sees the step end, stops the client with SIGTERM within the grace time, and
+    ends FAILED; the chain holds. A client that had started marks its run, not leaving it 'running'."""
+    args = "[--no_such_flag]" if cause == "bad flag" else "[]"
+    if cause == "load fails":
+        monkeypatch.setenv("STANDIN_SERVE_LOAD_S", "8")
+        monkeypatch.setenv("STANDIN_SERVE_LOAD_FAILS", "1")
+    config = _config(site, "backend.tensor_parallel_size=8", "slurm.nodes=1", "slurm.servers.ready_timeout_s=120",
+                     f"slurm.servers.args={args}")
+    jobs = submit_pipeline(["serve", "serve_accuracy"], config, site / "jobs")
+    first = _wait(jobs[0].job_id, timeout_s=300)
+    held = _wait(jobs[1].job_id, until="DependencyNeverSatisfied")
+    subprocess.run(["scancel", jobs[1].job_id], check=False)
+    log = _log(site, "serve")
+    assert (first.state, first.exit_code) == ("FAILED", "4:0"), log
+    assert "server 0 ended before the client finished" in log, log
+    assert "killing it" not in log, log  # the client left on its SIGTERM, within the grace time
     assert (held.state, held.reason) == ("PENDING", "DependencyNeverSatisfied")
     server_log = next((site / "jobs").glob("serve-*-server0.out")).read_text()
-    assert "no_such_flag" in server_log
+    assert ("no_such_flag" if cause == "bad flag" else "model load failed") in server_log
+    if cause == "load fails":  # the client was 8 s into its readiness wait
+        manifest = _manifest(site)
+        assert manifest["status"] in ("failed", "aborted") and "signal 15" in manifest["error"], manifest
 
 
-@pytest.mark.xfail(reason="known failure (issues #15/#16, open): the job fails and the chain holds, but"
-                          " the job's exit code is 143 (the step's SIGTERM) instead of the harness's 3/4", strict=False)
 def test_a_run_whose_launcher_exits_0_after_a_failure_fails_the_job(two_nodes: Path, site: Path) -> None:
     """trtllm-llmapi-launch exits with its leader's status: the harness fails (no tensorrt_llm here), the step
     exits 0, and only the manifest check makes the job fail, so that an afterok chain stops."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -121,3 +122,32 @@ def test_arguments_are_quoted_with_only_the_job_id_expanded(arg: str, quoted: st
 def test_job_id_next_to_shell_specials_is_refused() -> None:
     with pytest.raises(ConfigError, match="shell-special"):
         quote_arg("runs/$HOME-${SLURM_JOB_ID}")
+
+
+def _exit_rule(text: str) -> str:
+    """The script's check_run and job_status functions, as rendered."""
+    return text[text.index("MANIFEST_SEEN=0"):text.index("\n}\n", text.index("job_status() {")) + 3]
+
+
+@pytest.mark.parametrize(("status", "validity", "errors", "step_rc", "job_rc"), [
+    ("failed", "", 0, 143, 4),  # the launcher stopped its own step after the failure
+    ("failed", "", 0, 0, 4),  # the launcher exited with its leader's 0
+    ("completed", "", 0, 0, 0),
+    ("completed", "INVALID", 0, 0, 1),  # a performance run that is not VALID
+    ("completed", "", 3, 0, 1),  # LoadGen errors
+    ("completed", "", 0, 143, 143),  # a completed run in a killed step still fails the job
+    (None, "", 0, 2, 2),  # no run directory: the harness refused the config
+    (None, "", 0, 0, 4),  # the step claims success but no run was written
+])
+def test_the_job_exit_code_is_the_manifest_verdict_when_there_is_one(
+        status: str | None, validity: str, errors: int, step_rc: int, job_rc: int, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    if status is not None:
+        manifest = {"status": status, "mode": "performance" if validity else "accuracy",
+                    "result": {"result_validity": validity or "VALID", "loadgen_errors": errors}, "notes": []}
+        (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    script = (_exit_rule(render_text("accuracy", CONFIGS["default"], tmp_path / "jobs"))
+              + f'verdict=0\ncheck_run "$1" || verdict=$?\nexit "$(job_status {step_rc} "$verdict")"\n')
+    done = subprocess.run(["bash", "-c", script, "job", str(run_dir)], capture_output=True, text=True)
+    assert done.returncode == job_rc, done.stderr
