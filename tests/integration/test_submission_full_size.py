@@ -42,8 +42,8 @@ pytestmark = pytest.mark.slow
 ROUNDS = ("v4.0", "v4.1", "v5.0", "v5.1", "v6.0")
 FULL = 24576
 VENVS = Path(os.environ.get("MLPERF_LOADGEN_VENVS", "/tmp/sub2-lg"))
-# Offline: 1.1 x 600 s x 50 QPS = 33,000 samples in the one query (49,152 where the round's mlperf.conf turns
-# equal issue on for Offline), served one by one in 18.5 ms each (>= 610 s: LoadGen's min_duration is met);
+# Offline: 1.1 x 600 s x 50 QPS = 33,000 samples in the one query (49,152 with LoadGen >= 5.0, whose equal
+# issue pads it; measured), served one by one in 18.5 ms each (>= 610 s: LoadGen's min_duration is met);
 # Server: 50 QPS answered at once for LoadGen's 600 s (equal issue pads it to 49,152 queries, about 983 s).
 OFFLINE_SETS = ("loadgen.target_qps=50", "backend.delay_ms=18.5")
 SERVER_SETS = ("loadgen.target_qps=50",)
