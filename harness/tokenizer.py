@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import shutil
 import tempfile
 from functools import lru_cache
@@ -19,17 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import EnvironmentProblem, InputError
-from harness.model_files import ModelFiles, force_offline, resolve_model
+from harness.model_files import ModelFiles, cache_root, force_offline, resolve_model
 
 __all__ = ["SentencePieceDecoding", "cache_root", "eos_token_id", "load_tokenizer", "reference_decoder"]
 
 SPM_FILE = "tokenizer.model"
 _REFERENCE_DECODER = "harness_reference_decoder"  # attribute a loaded tokenizer carries when it has tokenizer.model
-
-
-def cache_root() -> Path:
-    """Where converted tokenizers are kept: $HARNESS_CACHE_DIR, else ~/.cache/mlperf-llm-harness."""
-    return Path(os.environ.get("HARNESS_CACHE_DIR", Path.home() / ".cache" / "mlperf-llm-harness"))
 
 
 def _gguf_cache_dir(directory: str, gguf_file: str) -> Path:

@@ -83,7 +83,8 @@ def offline_query_blowup(config: RunConfig, values: dict[str, float | int]) -> s
     gib = BYTES_PER_SAMPLE * loaded * per_query / 2**30
     fix_qps = (per_query + 1) / (LOADGEN_SLACK * duration_s) if duration_s else None
     fix = (f"set loadgen.target_qps above {fix_qps:.2f}" if fix_qps else "set loadgen.min_query_count") + (
-        f" (or loadgen.min_query_count to {per_query + 1}) so that LoadGen pads the one Offline query instead")
+        f" (or loadgen.min_query_count to {per_query + 1}) so that samples_per_query is no multiple of the loaded "
+        "samples (measured with LoadGen 4.1: target_qps 50 runs one query of 33,000 samples)")
     return (f"round {config.round} Offline: LoadGen 4.1 would generate {loaded} queries of {per_query} samples "
             f"(about {gib:.1f} GiB before the run starts, and {loaded}x the run time) because samples_per_query "
             f"{per_query} is a multiple of the {loaded} loaded samples: the equal-issue padding bug of LoadGen "

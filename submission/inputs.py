@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compliance.results import read_test06
+from compliance.results import VERIFY_FILE, read_test06
 from harness import artifacts
 from harness.artifacts import Manifest, ReasonCode, RunArtifacts
 from harness.errors import InputError
@@ -18,7 +18,7 @@ from harness.safe_paths import contained, not_there
 from harness.types import RunStatus
 from submission.layout import BENCHMARKS, TEST06, RoundLayout
 
-VERIFY_TXT = "verify_accuracy.txt"
+VERIFY_TXT = VERIFY_FILE  # one definition (compliance.results)
 
 
 @dataclass(frozen=True)

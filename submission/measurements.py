@@ -162,9 +162,11 @@ def render_readme(runs: list[tuple[str, Manifest]], system: SystemDescription, r
               f"- host: {system.host_processors_per_node}x {system.host_processor_model_name}, "
               f"{system.host_memory_capacity} memory", f"- network: {system.host_networking}",
               f"- framework: {system.framework}; OS: {system.operating_system}", "",
-              "## What ran", "", "| run | backend | ranks | hosts | weights | dtype | dataset (sha256) |",
+              "## What ran", "", "| run | backend | ranks | hosts | weights (sha256) | dtype | dataset (sha256) |",
               "|---|---|---|---|---|---|---|"]
-    lines += [f"| {f.role} | {f.backend_name} | {f.world_size} | {', '.join(f.hosts)} | {f.weights} | {f.dtype} | "
+    lines += [f"| {f.role} | {f.backend_name} | {f.world_size} | {', '.join(f.hosts)} | {f.weights} "
+              f"({f.model_sha256[:16] or _model_hash(f)})"
+              f" | {f.dtype} | "
               f"{f.dataset} ({f.dataset_sha256[:16] or 'not recorded'}) |" for f in facts]
     lines += ["", "Measurements JSON (derived from all runs above):", ""]
     lines += [f"- {key}: {value}" for key, value in info.model_dump().items()]
@@ -175,11 +177,18 @@ def render_readme(runs: list[tuple[str, Manifest]], system: SystemDescription, r
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _model_hash(fact: RunFacts) -> str:
+    """The loaded model files' sha256, or why there is none."""
+    if fact.model_sha256:
+        return fact.model_sha256
+    return "none: the test fake loads no model" if fact.backend == "fake" else "not recorded"
+
+
 def _run_section(role: str, manifest: Manifest, fact: RunFacts) -> list[str]:
     # Redacted again here: a manifest written by an older harness may still hold a secret.
     lines = [f"## {role} run", "", f"- mode: {manifest.mode}; status: {manifest.status.value}; "
              f"result: {manifest.result.result_validity or 'n/a'}; backend: {fact.backend_name}; "
-             f"model: {redact_text(fact.weights)}",
+             f"model: {redact_text(fact.weights)} (sha256 {_model_hash(fact)})",
              f"- dataset: {redact_text(manifest.dataset)} ({manifest.sample_count} samples, sha256 "
              f"{fact.dataset_sha256 or 'not recorded'})",
              f"- started {manifest.started_at}, ended {manifest.ended_at}; harness commit: {manifest.git_commit}",

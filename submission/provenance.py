@@ -45,6 +45,7 @@ class RunFacts:
     world_size: int
     hosts: tuple[str, ...]
     versions: dict[str, str]
+    model_sha256: str = ""  # the loaded model files' sha256 (manifest details.model_sha256; "" = none loaded)
 
     @property
     def weights_format(self) -> str:
@@ -68,14 +69,14 @@ def run_facts(role: str, path: Path, manifest: Manifest, config: dict[str, Any])
     return RunFacts(role, path, manifest.backend, manifest.backend_name or manifest.backend, manifest.model,
                     weights, str(backend.get("dtype") or "auto"), manifest.dataset,
                     str(manifest.details.get("dataset_sha256") or ""), int(launch.get("world_size") or 1),
-                    hosts, versions)
+                    hosts, versions, str(manifest.details.get("model_sha256") or ""))
 
 
 def contradictions(runs: list[RunFacts], system: SystemDescription, system_file: str) -> list[str]:
     """One line per fact on which a scenario's runs disagree with each other or with the system description."""
     found: list[str] = []
     first = runs[0]
-    for key in ("backend", "model", "weights", "dtype", "dataset_sha256"):
+    for key in ("backend", "model", "weights", "model_sha256", "dtype", "dataset_sha256"):
         values = {getattr(r, key) for r in runs}
         if len(values) > 1:
             seen = "; ".join(f"{r.role} {r.path}: {getattr(r, key) or 'not recorded'}" for r in runs)

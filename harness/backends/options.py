@@ -31,6 +31,12 @@ class BackendOptions(Section):
         """Whether the engine's tokens depend on the model files (the output cache keys on them; default True)."""
         return True
 
+    @property
+    def loads_model_files(self) -> bool:
+        """Whether the run's own processes load config.model's files (their sha256 is then recorded in the
+        manifest); a remote server's files are not ours to hash (default: reads_model_files)."""
+        return self.reads_model_files
+
     def deviations(self) -> list[str]:
         """Open-division deviations from the reference that these options cause (recorded in the manifest
         and the packaged measurements README); default none."""

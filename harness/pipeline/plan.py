@@ -118,7 +118,8 @@ def _global_stages(spec: PipelineSpec, submission: SubmissionOptions, base_dir: 
         system = _resolve(base_dir, submission.system)
         argv = (sys.executable, "-m", "submission", "package", "--round", round_, "--submitter",
                 submission.submitter, "--system", str(system),
-                *(str(s.output) for s in run_stages), "--output", str(tree), *submission.package_args)
+                *(str(s.output) for s in run_stages), "--output", str(tree), *submission.code_args,
+                *submission.package_args)
         stages.append(Stage("package", "package", argv, tree, input_files=(system,)))
     if "check" in spec.stages:
         argv = (sys.executable, "-m", "submission", "check", str(tree), "--round", round_, *submission.check_args)

@@ -6,10 +6,11 @@ own directory, so a pipeline behaves the same from any working directory.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.config import Benchmark, read_yaml
 from harness.errors import ConfigError
@@ -19,6 +20,7 @@ StageKind = Literal["accuracy", "performance", "test06", "package", "check"]
 RUN_KINDS: tuple[str, ...] = ("accuracy", "performance", "test06")
 GLOBAL_KINDS: tuple[str, ...] = ("package", "check")
 KINDS: tuple[str, ...] = RUN_KINDS + GLOBAL_KINDS
+_COMMIT = re.compile(r"^[0-9a-f]{7,40}$")  # as `submission package --code-commit` accepts (submission/code.py)
 
 
 class _Section(BaseModel):
@@ -33,6 +35,40 @@ class SubmissionOptions(_Section):
     round: str | None = Field(None, description="default: the run config's round")
     package_args: list[str] = Field(default_factory=list, description="extra `submission package` flags")
     check_args: list[str] = Field(default_factory=list, description="extra `submission check` flags")
+    code_url: str | None = Field(None, description="public https:// repository holding the code "
+                                                   "(`submission package --code-url`); with code_commit")
+    code_commit: str | None = Field(None, description="the commit of code_url that produced the runs "
+                                                      "(`--code-commit`, 7-40 hex digits)")
+
+    @field_validator("code_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("https://"):
+            raise ValueError(f"is {value!r}; expected a public https:// repository URL")
+        return value
+
+    @field_validator("code_commit")
+    @classmethod
+    def _commit_hash(cls, value: str | None) -> str | None:
+        if value is not None and not _COMMIT.match(value):
+            raise ValueError(f"is {value!r}; expected a git commit hash (7-40 lowercase hex digits)")
+        return value
+
+    @model_validator(mode="after")
+    def _pinned_together(self) -> SubmissionOptions:
+        if (self.code_url is None) != (self.code_commit is None):
+            raise ValueError("code_url and code_commit go together; give both (or neither: the installed source "
+                             "is copied into code/)")
+        if self.code_url is not None and {"--code-url", "--code-commit"} & set(self.package_args):
+            raise ValueError("package_args repeats --code-url/--code-commit; set them only as code_url/code_commit")
+        return self
+
+    @property
+    def code_args(self) -> tuple[str, ...]:
+        """The `submission package` flags that pin the code, or none."""
+        if self.code_url is None or self.code_commit is None:
+            return ()
+        return ("--code-url", self.code_url, "--code-commit", self.code_commit)
 
 
 def _default_benchmarks() -> list[Benchmark]:

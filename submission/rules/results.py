@@ -10,7 +10,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from compliance.results import checker_passes
+from compliance.results import VERIFY_FILE, checker_passes
+from harness.artifacts import ACCURACY_LOG, ACCURACY_TXT, DETAIL, SUMMARY
 from harness.errors import InputError
 from harness.logs import DetailLog, parse_detail_log
 from harness.rounds import round_spec
@@ -79,23 +80,23 @@ def _files(f: Findings, where: Path, required: tuple[str, ...], optional: tuple[
     missing = [name for name in required if name not in present]
     for name in missing:
         # HEAD reads only the detail log: a missing summary fails the tag scripts alone.
-        fails = TAG_SCRIPTS if name == "mlperf_log_summary.txt" else ALL
+        fails = TAG_SCRIPTS if name == SUMMARY else ALL
         f.add(rule, where / name, f"{name} is missing", f"copy {name} from the run directory", fails)
     for name in sorted(present - set(required) - set(optional)):
         f.add(rule, where / name, f"{name} is not allowed in {where.name}/",
               f"keep only {', '.join(required)} here", extra_fails)
-    return "mlperf_log_detail.txt" not in missing
+    return DETAIL not in missing
 
 
 def check_performance(f: Findings, run: Path, scenario: str) -> None:
     """performance/run_1: allowed files and the detail-log keys the checker reads."""
     if not _files(f, run, PERF_REQUIRED, PERF_OPTIONAL, "performance-files", TAG_SCRIPTS):
         return
-    detail = run / "mlperf_log_detail.txt"
+    detail = run / DETAIL
     try:
         log = parse_detail_log(detail)
     except InputError as err:
-        f.add("detail-log", detail, err.message, "copy LoadGen's untouched mlperf_log_detail.txt")
+        f.add("detail-log", detail, err.message, f"copy LoadGen's untouched {DETAIL}")
         return
     _check_settings(f, detail, log)
     _check_metric(f, detail, log, scenario)
@@ -185,13 +186,13 @@ def check_accuracy(f: Findings, acc: Path, benchmark: str) -> None:
         f.add("accuracy-files", acc, "accuracy/ is missing", "add the accuracy run's files")
         return
     present = {p.name for p in acc.iterdir()}
-    if "accuracy.txt" not in present:
-        f.add("accuracy-files", acc / "accuracy.txt", "accuracy.txt is missing",
+    if ACCURACY_TXT not in present:
+        f.add("accuracy-files", acc / ACCURACY_TXT, f"{ACCURACY_TXT} is missing",
               "add the scoring output (submission package writes it with the hash line)")
-    for name in sorted(set(ACCURACY_FILES) - present - {"accuracy.txt"}):
-        if name == "mlperf_log_accuracy.json":
+    for name in sorted(set(ACCURACY_FILES) - present - {ACCURACY_TXT}):
+        if name == ACCURACY_LOG:
             fails = _V5_HEAD
-        elif name == "mlperf_log_detail.txt":  # HEAD crashes without it; v4.1 and v5.x fail
+        elif name == DETAIL:  # HEAD crashes without it; v4.1 and v5.x fail
             fails = ALL if round_spec(f.round).requires_accuracy_detail else frozenset()
         else:
             fails = _strict(f) | _V5
@@ -199,14 +200,14 @@ def check_accuracy(f: Findings, acc: Path, benchmark: str) -> None:
     for name in sorted(present - set(ACCURACY_FILES)):
         f.add("accuracy-files", acc / name, f"{name} is not allowed in accuracy/",
               "accuracy/ must hold exactly its four files; move extra files out", _exact(f))
-    log = acc / "mlperf_log_accuracy.json"
+    log = acc / ACCURACY_LOG
     if log.is_file() and log.stat().st_size > MAX_ACCURACY_LOG:
         f.add("accuracy-log-size", log, f"{log.stat().st_size} bytes; the limit is {MAX_ACCURACY_LOG}",
               "truncate it (submission package does, keeping the original)", _HEAD)
-    if "accuracy.txt" in present:
-        _check_accuracy_txt(f, acc / "accuracy.txt", benchmark)
-    if "mlperf_log_detail.txt" in present:
-        _check_accuracy_detail(f, acc / "mlperf_log_detail.txt")
+    if ACCURACY_TXT in present:
+        _check_accuracy_txt(f, acc / ACCURACY_TXT, benchmark)
+    if DETAIL in present:
+        _check_accuracy_detail(f, acc / DETAIL)
 
 
 def _scores(lines: list[str], pattern: str) -> dict[str, float]:
@@ -268,9 +269,9 @@ def _check_accuracy_detail(f: Findings, detail: Path) -> None:
 
 def check_test06(f: Findings, test06: Path) -> None:
     """TEST06/verify_accuracy.txt: open never needs it, so failures are warnings."""
-    verify = test06 / "verify_accuracy.txt"
+    verify = test06 / VERIFY_FILE
     if not verify.is_file():
-        f.add("test06", verify, "verify_accuracy.txt is missing", "run `compliance run TEST06`", frozenset())
+        f.add("test06", verify, f"{VERIFY_FILE} is missing", "run `compliance run TEST06`", frozenset())
         return
     if not checker_passes(verify.read_text(errors="replace").splitlines()):
         f.add("test06", verify, "TEST06 verification did not pass", "fix the SUT's token reporting",

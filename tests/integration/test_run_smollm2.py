@@ -24,6 +24,12 @@ def test_performance_run_of_the_real_model_has_no_loadgen_errors(tmp_path: Path,
     data = manifest(run)
     assert data["status"] == "completed" and data["backend"] == "hf"
     assert "SmolLM2" in data["backend_name"] and data["versions"]["torch"]
+    import hashlib
+
+    from harness.model_files import embedded_model
+    gguf = Path(embedded_model().display)
+    assert data["details"]["model_files"] == str(gguf)  # the loaded weights' hash (harness.model_hash)
+    assert data["details"]["model_sha256"] == hashlib.sha256(gguf.read_bytes()).hexdigest()
     if scenario == "Offline":
         assert log["result_tokens_per_second"] > 0
     else:

@@ -83,6 +83,7 @@ def test_readme_states_commands_deviations_and_unsubmittability(runs: dict[tuple
     assert manifest["command"][0] not in readme
     # Deviations from what ran: a fake run swapped no model; the data set is named with its hash.
     assert "is a test fake: no model ran" in readme and "SmolLM2-135M-Instruct instead" not in readme
+    assert "(sha256 none: the test fake loads no model)" in readme and "model_sha256" not in manifest["details"]
     assert "generation.max_new_tokens: 1024 -> 64" in readme
     assert f"sha256 {manifest['details']['dataset_sha256']}" in readme
     assert "## PROVENANCE CONTRADICTIONS" in readme.split("## NOT A VALID SUBMISSION")[0]

@@ -67,6 +67,11 @@ class EndpointOptions(BackendOptions):
             raise ValueError(f"backend.urls lists {', '.join(duplicates)} more than once")
         return normalised
 
+    @property
+    def loads_model_files(self) -> bool:
+        """The server loads the model; model.path here only names the tokenizer."""
+        return False
+
     def deviations(self) -> list[str]:
         """Re-tokenized outputs are a deviation: the ids scored are not necessarily the ids the server generated."""
         if not self.retokenize:

@@ -40,7 +40,8 @@ def test_v4_1_offline_is_fine_when_the_one_query_gets_padded_and_other_rounds_ne
     from harness.userconf import offline_query_blowup
 
     fast = build_config({"round": "v4.1", "scenario": "Offline", "loadgen": {"target_qps": 50}})
-    assert offline_query_blowup(fast, render_user_conf(fast, 24576).values) is None  # 33000 -> padded to 49152
+    # One query of 33,000 samples (measured with LoadGen 4.1, tests/integration/test_submission_full_size.py).
+    assert offline_query_blowup(fast, render_user_conf(fast, 24576).values) is None
     server = build_config({"round": "v4.1", "scenario": "Server"})
     assert offline_query_blowup(server, render_user_conf(server, 24576).values) is None
     accuracy = build_config({"round": "v4.1", "scenario": "Offline", "mode": "accuracy"})

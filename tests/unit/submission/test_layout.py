@@ -38,3 +38,19 @@ def test_unknown_round_and_bad_names_are_config_errors() -> None:
         round_layout("v3.1")
     with pytest.raises(ConfigError, match="spaces"):
         check_name("--submitter", "My Org")
+
+
+def test_loadgen_file_names_have_one_definition() -> None:
+    """The tree's file lists are harness.artifacts' names, and no submission module spells one itself."""
+    from harness import artifacts
+    from submission import layout
+
+    assert layout.PERF_REQUIRED == (artifacts.SUMMARY, artifacts.DETAIL)
+    assert layout.ACCURACY_FILES == (artifacts.SUMMARY, artifacts.DETAIL, artifacts.ACCURACY_TXT,
+                                     artifacts.ACCURACY_LOG)
+    assert set(layout.PERF_OPTIONAL) >= {artifacts.ACCURACY_LOG, artifacts.TRACE}
+    names = [*artifacts.LOADGEN_FILES, artifacts.ACCURACY_TXT, "verify_accuracy.txt"]
+    package = Path(layout.__file__).parent
+    spelt = [f"{path.relative_to(package)}: {name}" for path in sorted(package.rglob("*.py"))
+             for name in names for quote in ('"', "'") if f"{quote}{name}{quote}" in path.read_text()]
+    assert spelt == [], "use harness.artifacts / compliance.results constants instead of string literals"

@@ -44,6 +44,26 @@ def test_a_different_dataset_and_backend_and_hardware_are_each_one_line() -> Non
     assert all("\n" not in line for line in found)
 
 
+def test_the_same_model_path_with_other_weights_is_a_contradiction() -> None:
+    """details.model_sha256 (harness.model_hash) is compared across the runs of one scenario directory."""
+    system = load_system(trees.SYSTEM)
+    details = _manifest().details
+    perf = _manifest(details=details | {"model_sha256": "c" * 64})
+    acc = _manifest(mode="accuracy", details=details | {"model_sha256": "d" * 64})
+    found = contradictions([_facts("Performance", perf), _facts("Accuracy", acc)], system,  # type: ignore[list-item]
+                           "sys.json")
+    assert [line for line in found if "different model sha256" in line] == [
+        f"runs of one scenario used different model sha256 (Performance runs/Performance: {'c' * 64}; Accuracy "
+        f"runs/Accuracy: {'d' * 64}); expected the same for its performance, accuracy and TEST06 runs"]
+    same = _manifest(mode="accuracy", details=details | {"model_sha256": "c" * 64})
+    assert contradictions([_facts("Performance", perf), _facts("Accuracy", same)], system,  # type: ignore[list-item]
+                          "sys.json") == []
+    unrecorded = contradictions([_facts("Performance", perf), _facts("Accuracy", _manifest(mode="accuracy"))],
+                                system, "sys.json")  # type: ignore[list-item]
+    assert any("different model sha256" in line and "Accuracy runs/Accuracy: not recorded" in line
+               for line in unrecorded)
+
+
 def test_deviations_come_from_what_ran() -> None:
     fake = _manifest(backend="fake", backend_name="fake (fixed)", sample_count=64, dataset="embedded smoke set",
                      deviations=["model: SmolLM2-135M-Instruct instead of Llama-2-70b-chat-hf"])

@@ -108,3 +108,32 @@ def test_a_bad_pipeline_file_is_one_clear_config_error(tmp_path: Path, content: 
 def test_a_bad_run_override_names_the_stage(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"pipeline stage llama2-70b-99/Server/accuracy: generation.max_new"):
         _plan(tmp_path, scenario_set={"Server": ["generation.max_new_tokens=1"]})
+
+
+def test_code_url_and_commit_reach_submission_package(tmp_path: Path) -> None:
+    url, commit = "https://github.com/example/mlperf-llm-harness", "0123456789abcdef0123456789abcdef01234567"
+    plan = _plan(tmp_path, submission={"submitter": "Org", "system": "systems/s.json", "code_url": url,
+                                       "code_commit": commit, "package_args": ["--allow-unsubmittable"]})
+    package = plan.stage("package")
+    assert package is not None
+    argv = list(package.argv)
+    assert argv[argv.index("--code-url"):argv.index("--code-url") + 4] == ["--code-url", url, "--code-commit", commit]
+    assert argv[-1] == "--allow-unsubmittable"
+    unpinned = _plan(tmp_path).stage("package")
+    assert unpinned is not None and "--code-url" not in unpinned.argv
+
+
+@pytest.mark.parametrize(("submission", "message"), [
+    ({"code_url": "https://github.com/o/r"}, "code_url and code_commit go together"),
+    ({"code_url": "http://github.com/o/r", "code_commit": "abcdef1"}, "expected a public https:// repository URL"),
+    ({"code_url": "https://github.com/o/r", "code_commit": "main"}, "expected a git commit hash"),
+    ({"code_url": "https://github.com/o/r", "code_commit": "abcdef1", "package_args": ["--code-url", "x"]},
+     "package_args repeats --code-url"),
+])
+def test_a_bad_code_pin_is_refused_when_the_pipeline_file_is_read(tmp_path: Path, submission: dict[str, object],
+                                                                  message: str) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(json.dumps({"submission": {"submitter": "Org", "system": "s.json", **submission}}))
+    with pytest.raises(ConfigError) as caught:
+        load_pipeline(path)
+    assert message in caught.value.message and "\n" not in caught.value.message
