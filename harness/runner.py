@@ -58,6 +58,7 @@ TERM_GRACE_S = 20.0
 # cannot be interrupted from outside) is abandoned, and the process leaves without interpreter teardown,
 # which would otherwise abort in std::terminate while that thread still runs.
 STOP_GRACE_S = 5.0
+HASH_NOTICE_BYTES = 1 << 30  # model files above this, not hashed before, get progress lines while hashed
 _leave_without_teardown = threading.Event()
 
 
@@ -257,9 +258,19 @@ class _Run:
             files = resolve_model(self.config.model.path)
         except (InputError, EnvironmentProblem):  # the backend names a missing model when it loads it
             return
-        hashed, digest = model_sha256(files)
+        hashed, digest = model_sha256(files, progress=self._hash_progress)
         self.manifest.details["model_files"] = redact_text(hashed)
         self.manifest.details["model_sha256"] = digest
+
+    def _hash_progress(self, done: int, total: int) -> None:
+        """Lines for the one-time hash of a large checkpoint (reading 140 GB takes minutes); silent below 1 GiB."""
+        if total < HASH_NOTICE_BYTES or not self.ctx.is_loadgen_rank:
+            return
+        if done == 0:
+            stderr.print(f"hashing the model files once ({total / 2**30:.1f} GiB not hashed before; later runs reuse "
+                         "the cached digests)", markup=False)
+        else:
+            stderr.print(f"hashing the model files: {done / 2**30:.1f} of {total / 2**30:.1f} GiB", markup=False)
 
     def _record_report(self, backend: Backend) -> None:
         """The backend's report in the manifest: `details.load` (one row per serving unit: requests, tokens,

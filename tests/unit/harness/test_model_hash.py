@@ -73,7 +73,7 @@ def test_the_cache_avoids_rehashing_and_a_changed_file_is_hashed_again(tmp_path:
     assert entries[str(file.absolute())][2] == first
     streamed: list[Path] = []
     real = model_hash._stream
-    monkeypatch.setattr(model_hash, "_stream", lambda p: streamed.append(p) or real(p))
+    monkeypatch.setattr(model_hash, "_stream", lambda p, advance: streamed.append(p) or real(p, advance))
     assert model_hash.file_sha256(file) == first and streamed == []  # same path, size, mtime: cached
     file.write_bytes(b"other!!")  # same size; the mtime moves
     os.utime(file, ns=(1, 1))
@@ -127,3 +127,18 @@ def test_only_engines_that_load_the_model_in_the_run_have_it_hashed() -> None:
     assert HfOptions().loads_model_files and VllmOptions().loads_model_files and TrtllmOptions().loads_model_files
     assert not FakeOptions().loads_model_files
     assert not EndpointOptions(urls=("http://127.0.0.1:8000",)).loads_model_files
+
+
+def test_progress_hears_the_uncached_bytes_then_each_step_and_nothing_once_cached(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(model_hash, "REPORT_S", 0.0)  # every chunk reports
+    root = _checkpoint(tmp_path / "ckpt")
+    total = sum(p.stat().st_size for p in model_hash._files(root))
+    heard: list[tuple[int, int]] = []
+    files = ModelFiles(directory=root, gguf_file=None)
+    model_hash.model_sha256(files, progress=lambda done, of: heard.append((done, of)))
+    assert heard[0] == (0, total) and all(of == total for _, of in heard)
+    assert [done for done, _ in heard] == sorted(done for done, _ in heard) and heard[-1][0] == total
+    again: list[tuple[int, int]] = []
+    model_hash.model_sha256(files, progress=lambda done, of: again.append((done, of)))
+    assert again == []  # all cached: nothing to read, nothing said
