@@ -27,6 +27,10 @@ class TrtllmOptions(BackendOptions):
     kv_cache_dtype: Literal["auto", "fp8"] = Field("auto", description="pytorch only; engines fix it at quantize time")
     enable_block_reuse: bool = Field(False, description="KV-cache prefix reuse (off: each sample is independent)")
     enable_chunked_prefill: bool = False
+    ready_timeout_s: float | None = Field(
+        1800.0, gt=0, description="bounded wait for LLM(...) to load and its executor to be ready (TP x PP "
+                                  "over nodes can hang: NVIDIA/TensorRT-LLM#8961); null = unbounded, in the caller's "
+                                  "thread")
     gpu_check: bool = Field(True, description="refuse to start when allocated GPUs != TP x PP x replicas")
     llm_args: dict[str, Any] = Field(default_factory=dict, description="extra LLM(...) keyword arguments, verbatim")
     stages: dict[str, str] = Field(default_factory=dict, description="quantize/convert/build for `harness slurm`: "

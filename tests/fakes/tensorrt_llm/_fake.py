@@ -15,6 +15,9 @@ Written from the TensorRT-LLM 1.x sources (release named in tests/unit/harness/b
   max_seq_len raises likewise; beam search with best_of above max_beam_width (LlmArgs default 1) raises.
 - tensorrt_llm/executor/result.py: a step may carry several new tokens (overlap scheduler, speculative
   decoding, stream_interval); a response with an error raises RequestError from the awaited/iterated result.
+- NVIDIA/TensorRT-LLM#8961: with pipeline parallelism across nodes under trtllm-llmapi-launch, LLM(...) can
+  block forever while the leader waits for its workers (hang_in_construction, or FAKE_TRTLLM_HANG_IN_CONSTRUCTION=1
+  for a subprocess).
 - tensorrt_llm/executor/executor.py GenerationExecutor.create + llmapi/mpi_session.py MpiPoolSession: without
   trtllm-llmapi-launch (TLLM_SPAWN_PROXY_PROCESS) the LLM starts its workers with MPI_Comm_spawn, which
   fails inside a multi-rank srun/mpirun world (NVIDIA/TensorRT-LLM#5495): modelled as a RuntimeError at
@@ -27,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -48,6 +52,7 @@ class State:
     step_delay_s: float = 0.0
     tokens_per_step: int = 1  # > 1: each streamed step carries that many new tokens
     fail_after_tokens: int | None = None  # a RequestError after this many tokens (mid-stream failure)
+    hang_in_construction: bool = False  # LLM(...) never returns (executor never ready, NVIDIA/TensorRT-LLM#8961)
     llms: list[Any] = field(default_factory=list)
 
 
@@ -248,6 +253,8 @@ class LLM:
                                f"MPI world of {_mpi_world(os.environ)} ranks")
         if not launched and world > STATE.device_count:
             raise RuntimeError(f"Only {STATE.device_count} GPUs are available, but {world} are required.")
+        if STATE.hang_in_construction or os.environ.get("FAKE_TRTLLM_HANG_IN_CONSTRUCTION") == "1":
+            threading.Event().wait()  # as the real LLM waits for MPI workers that never report ready
         self.model = model
         self.kwargs = kwargs
         self.max_num_tokens = int(kwargs.get("max_num_tokens") or 8192)  # BuildConfig/LlmArgs default

@@ -8,8 +8,11 @@ loop, and logs every attribute the adapter touches (checked against the release 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -593,3 +596,42 @@ def test_cli_run_without_tensorrt_llm_exits_3_with_install_hint(tokenizer_path: 
     assert exited.value.code == 3
     assert "error: backend.kind trtllm needs the tensorrt_llm package" in err and "hint:" in err
     assert "Traceback" not in err
+
+
+def test_an_executor_that_never_gets_ready_fails_after_ready_timeout_s(fake_trtllm: ModuleType,
+                                                                        tokenizer_path: str) -> None:
+    """The fake's LLM(...) blocks forever, as the real one does when PP workers never join (#8961)."""
+    from harness.backends.trtllm.adapter import ExecutorNotReady
+
+    fake_trtllm.STATE.hang_in_construction = True
+    config = make_config(tokenizer_path, backend={"ready_timeout_s": 0.5})
+    began = time.monotonic()
+    with pytest.raises(ExecutorNotReady) as caught:
+        start(trtllm(config))
+    assert 0.5 <= time.monotonic() - began < 10
+    message = str(caught.value)
+    assert "not ready within backend.ready_timeout_s = 0.5 s" in message and "NVIDIA/TensorRT-LLM#8961" in message
+    assert caught.value.exit_code == 4 and caught.value.leaves_native_thread
+    assert fake_trtllm.STATE.llms == []
+
+
+def test_the_cli_run_with_a_hanging_executor_exits_4_and_marks_the_run_failed(tokenizer_path: str,
+                                                                              tmp_path: Path) -> None:
+    """A real `python -m harness run` process with the fake on its path: it leaves (no teardown wait for the
+    abandoned loader thread) with exit 4, one error line, and a manifest marked failed."""
+    repo = Path(__file__).resolve().parents[5]
+    env = {**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{FAKES}", "FAKE_TRTLLM_HANG_IN_CONSTRUCTION": "1"}
+    for name in LAUNCHER_ENV:
+        env.pop(name, None)
+    run_dir = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--set", "backend.kind=trtllm", "--set", f"model.path={tmp_path}",
+         "--set", f"model.tokenizer={tokenizer_path}", "--set", "dataset.chat_template=false", "--set",
+         "backend.ready_timeout_s=2", "--set", "dataset.max_samples=4", "--output-dir", str(run_dir), "--no-progress"],
+        env=env, capture_output=True, text=True, timeout=120)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 4, done.stderr
+    assert len(errors) == 1 and "not ready within backend.ready_timeout_s = 2 s" in errors[0], done.stderr
+    assert "Traceback" not in done.stderr
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "ready_timeout_s" in manifest["error"]
