@@ -135,6 +135,14 @@ class SlurmConfig(BaseModel):
             raise ValueError(f"{value!r} must be an absolute path")
         return value
 
+    @field_validator("env", mode="before")
+    @classmethod
+    def _numbers_as_text(cls, env: object) -> object:
+        """`UCX_IB_GID_INDEX: 3` in YAML (or --set ...=3) is the text "3" in the environment."""
+        if isinstance(env, dict):
+            return {k: str(v) if isinstance(v, int) and not isinstance(v, bool) else v for k, v in env.items()}
+        return env
+
     @field_validator("env")
     @classmethod
     def _check_env(cls, env: dict[str, str]) -> dict[str, str]:

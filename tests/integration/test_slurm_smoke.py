@@ -23,7 +23,7 @@ from tests.integration.standins.cli_flags import parse_build
 from tests.integration.test_slurm_local import _wait
 from tests.integration.test_slurm_serve import STANDINS, pytestmark, site, two_nodes  # noqa: F401 (fixtures)
 
-ENV = ["slurm.env.UCX_NET_DEVICES=mlx5_0:1", "slurm.env.UCX_IB_GID_INDEX=3", "slurm.env.NCCL_IB_HCA=mlx5_0",
+ENV = ["slurm.env.UCX_NET_DEVICES=mlx5_0:1", "slurm.env.UCX_IB_GID_INDEX='3'", "slurm.env.NCCL_IB_HCA=mlx5_0",
        "slurm.env.NCCL_SOCKET_IFNAME=lo"]
 
 

@@ -41,3 +41,8 @@ def test_a_multi_node_job_needs_a_transport_between_nodes() -> None:
     _env(1, UCX_TLS="sm,self")
     with pytest.raises(ConfigError, match="UCX_TLS 'sm,self' has no transport between nodes, but the job spans 2"):
         _env(2, UCX_TLS="sm,self")
+
+
+def test_an_integer_gid_index_in_yaml_is_its_text() -> None:
+    config = build_config({"slurm": {"env": {"UCX_IB_GID_INDEX": 3, "NCCL_IB_GID_INDEX": 3}}})
+    assert config.slurm.env == {"UCX_IB_GID_INDEX": "3", "NCCL_IB_GID_INDEX": "3"}

@@ -484,6 +484,10 @@ API_SURFACE_V1_2_1: dict[str, str] = {
     "tensorrt_llm.LLM": "__init__.py exports llmapi.LLM (llmapi/llm.py: class LLM(_TorchLLM), PyTorch backend)",
     **{f"tensorrt_llm.LLM{key}": where for key, where in _LLM_NAMES.items()},
     "tensorrt_llm.LLM(enable_chunked_prefill=)": _LLM_ARGS,
+    "tensorrt_llm.LLM(scheduler_config=)": _LLM_ARGS + " (BaseLlmArgs.scheduler_config: SchedulerConfig)",
+    "tensorrt_llm.LLM(cuda_graph_config=)": _LLM_ARGS + " (TorchLlmArgs.cuda_graph_config: CudaGraphConfig)",
+    "tensorrt_llm.LLM(disable_overlap_scheduler=)": _LLM_ARGS + " (TorchLlmArgs.disable_overlap_scheduler)",
+    "tensorrt_llm._tensorrt_engine.LLM(scheduler_config=)": _LLM_ARGS + " (BaseLlmArgs.scheduler_config)",
     "tensorrt_llm.LLM(max_beam_width=)": _LLM_ARGS + " (default 1; beam requests above it are refused)",
     "tensorrt_llm._tensorrt_engine.LLM": "_tensorrt_engine/__init__.py: from tensorrt_llm.llmapi.llm import "
                                          "_TrtLLM as LLM",
@@ -526,13 +530,14 @@ def test_api_surface_matches_the_named_release(fake_trtllm: ModuleType, tokenize
     monkeypatch.setenv("tllm_mpi_size", "2")
     _exercise(tokenizer_path, tmp_path, backend={
         "pipeline_parallel_size": 2, "max_batch_size": 64, "max_num_tokens": 4096, "max_seq_len": 2048,
-        "enable_chunked_prefill": True, "kv_cache_dtype": "fp8"})
+        "enable_chunked_prefill": True, "kv_cache_dtype": "fp8", "capacity_scheduler_policy": "max_util",
+        "cuda_graph_batch_sizes": [1, 8, 64], "cuda_graph_padding": True, "disable_overlap_scheduler": False})
     monkeypatch.setenv("tllm_mpi_size", "1")
     _exercise(tokenizer_path, tmp_path, scenario="Server")
     _exercise(tokenizer_path, tmp_path, generation={"temperature": 0.7, "top_k": 40, "top_p": 0.9,
                                                     "repetition_penalty": 1.1, "presence_penalty": 0.5})
     _exercise(tokenizer_path, tmp_path, generation={"num_beams": 2, "length_penalty": 0.8})
-    _exercise(tokenizer_path, tmp_path, backend={"backend": "tensorrt"})
+    _exercise(tokenizer_path, tmp_path, backend={"backend": "tensorrt", "capacity_scheduler_policy": "max_util"})
     test_cancel_all_aborts_requests_in_flight(fake_trtllm, tokenizer_path)
     assert sorted(fake_trtllm.ACCESSED) == sorted(API_SURFACE_V1_2_1)
 
@@ -635,3 +640,39 @@ def test_the_cli_run_with_a_hanging_executor_exits_4_and_marks_the_run_failed(to
     assert "Traceback" not in done.stderr
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "failed" and "ready_timeout_s" in manifest["error"]
+
+
+def test_nvidia_runtime_settings_reach_the_llm_as_validated_llm_args(fake_trtllm: ModuleType,
+                                                                     tokenizer_path: str) -> None:
+    """preset h200 fills NVIDIA's settings; explicit keys win; the fake validates them as pydantic LlmArgs do."""
+    config = make_config(tokenizer_path, backend={"preset": "h200", "tensor_parallel_size": 8,
+                                                  "cuda_graph_batch_sizes": [1, 2, 4, 8, 16, 32, 64, 128],
+                                                  "cuda_graph_padding": True, "disable_overlap_scheduler": False})
+    start(trtllm(config))
+    (llm,) = fake_trtllm.STATE.llms
+    assert llm.kwargs["scheduler_config"] == {"capacity_scheduler_policy": "MAX_UTILIZATION"}
+    assert llm.kwargs["cuda_graph_config"] == {"batch_sizes": [1, 2, 4, 8, 16, 32, 64, 128], "enable_padding": True}
+    assert llm.kwargs["disable_overlap_scheduler"] is False
+    assert (llm.kwargs["max_num_tokens"], llm.kwargs["max_batch_size"], llm.kwargs["enable_chunked_prefill"]) == (
+        1536, 2048, True)
+    assert llm.world_size == 8  # the explicit TP, not the preset's TP1
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"scheduler_config": {"capacity_scheduler_policy": "MAX_UTIL"}}, "SchedulerConfig"),
+    ({"scheduler_config": {"policy": "MAX_UTILIZATION"}}, "SchedulerConfig"),
+    ({"cuda_graph_config": {"batch_sizes": [0]}}, "CudaGraphConfig"),
+    ({"cuda_graph_config": {"sizes": [8]}}, "CudaGraphConfig"),
+    ({"overlap_scheduler": True}, "unknown"),
+])
+def test_the_fake_rejects_what_pydantic_llm_args_reject(fake_trtllm: ModuleType, kwargs: dict[str, Any],
+                                                        match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        fake_trtllm.LLM("/models/x", **kwargs)
+
+
+def test_engines_refuse_the_pytorch_only_runtime_settings(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
+    with pytest.raises(ConfigError, match="exist only for the PyTorch backend"):
+        make_config(tokenizer_path, backend={"backend": "tensorrt", "cuda_graph_batch_sizes": [8]})
+    with pytest.raises(ValueError, match="unknown"):  # TrtLlmArgs has no such field
+        fake_trtllm.EngineLLM("/models/engine", disable_overlap_scheduler=True)
