@@ -136,8 +136,9 @@ def _launch(slurm: SlurmConfig, command: StageCommand, job_dir: str) -> str:
 def _launch_comment(slurm: SlurmConfig, command: StageCommand) -> str:
     where = f" inside the Pyxis container {slurm.container_image}" if slurm.container_image else ""
     if command.layout.mpi:
+        loadgen = "; rank 0 runs LoadGen" if command.run_dir is not None else ""
         return (f"One task per MPI rank{where}.\n# Open MPI ranks find each other through PMIx "
-                f"(srun --mpi={slurm.mpi}); rank 0 runs LoadGen.\n"
+                f"(srun --mpi={slurm.mpi}){loadgen}.\n"
                 "# --kill-on-bad-exit ends every rank as soon as one fails.")
     return f"{command.layout.ntasks} plain task(s){where}, no MPI."
 
