@@ -505,6 +505,8 @@ def run(config: RunConfig, *, audit_config: str | None = None, command: list[str
         state.finish(RunStatus.ABORTED, str(err))
         raise
     except HarnessError as err:
+        if getattr(err, "leaves_native_thread", False):  # e.g. a backend whose model load never returned
+            _leave_without_teardown.set()
         if err.exit_code == ConfigError.exit_code and not state.loadgen_started and _discard(state.run.path):
             err.message = f"{err.message} (nothing ran; run directory {state.run.path} removed)"
             raise

@@ -70,11 +70,14 @@ def submit(stage: StageArg, config: ConfigOption = None, set_: SetOption = None,
 def pipeline(config: ConfigOption = None, set_: SetOption = None, job_dir: JobDirOption = None,
              overwrite: OverwriteOption = False,
              stages: Annotated[str, typer.Option(help="comma-separated stages, chained afterok")] = "run,accuracy",
+             smoke: Annotated[bool | None, typer.Option(
+                 "--smoke/--no-smoke", help="put the in-image smoke stage first (default: when the stages run in "
+                                            "a container, slurm.container_image)")] = None,
              ) -> None:
     """Submit several stages, each starting only after the previous one succeeded (afterok)."""
     run_config = load_config(config, set_ or [])
     names = [name.strip() for name in stages.split(",") if name.strip()]
-    jobs = submit_pipeline(names, run_config, job_dir or default_job_dir(), _source(config), overwrite)
+    jobs = submit_pipeline(names, run_config, job_dir or default_job_dir(), _source(config), overwrite, smoke)
     stdout.print(_submitted_table(jobs))
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from harness.slurm.fabric import fabric_problem, multinode_problem
 
 # "MM", "MM:SS", "HH:MM:SS", "D-HH", "D-HH:MM", "D-HH:MM:SS" are what sbatch accepts; we take the two
 # unambiguous spellings only, so that a config reads the same to every reader.
@@ -133,6 +135,14 @@ class SlurmConfig(BaseModel):
             raise ValueError(f"{value!r} must be an absolute path")
         return value
 
+    @field_validator("env", mode="before")
+    @classmethod
+    def _numbers_as_text(cls, env: object) -> object:
+        """`UCX_IB_GID_INDEX: 3` in YAML (or --set ...=3) is the text "3" in the environment."""
+        if isinstance(env, dict):
+            return {k: str(v) if isinstance(v, int) and not isinstance(v, bool) else v for k, v in env.items()}
+        return env
+
     @field_validator("env")
     @classmethod
     def _check_env(cls, env: dict[str, str]) -> dict[str, str]:
@@ -141,7 +151,17 @@ class SlurmConfig(BaseModel):
                 raise ValueError(f"environment name {name!r} is not UPPER_CASE letters, digits and '_'")
             if any(c in value for c in "\n\r\0"):
                 raise ValueError(f"environment value of {name} holds a line break")
+            problem = fabric_problem(name, value)
+            if problem is not None:
+                raise ValueError(problem)
         return env
+
+    @model_validator(mode="after")
+    def _fabric_fits_layout(self) -> SlurmConfig:
+        problem = multinode_problem(self.env, self.nodes)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
 
     @field_validator("extra_args")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -135,8 +136,9 @@ def _launch(slurm: SlurmConfig, command: StageCommand, job_dir: str) -> str:
 def _launch_comment(slurm: SlurmConfig, command: StageCommand) -> str:
     where = f" inside the Pyxis container {slurm.container_image}" if slurm.container_image else ""
     if command.layout.mpi:
+        loadgen = "; rank 0 runs LoadGen" if command.run_dir is not None else ""
         return (f"One task per MPI rank{where}.\n# Open MPI ranks find each other through PMIx "
-                f"(srun --mpi={slurm.mpi}); rank 0 runs LoadGen.\n"
+                f"(srun --mpi={slurm.mpi}){loadgen}.\n"
                 "# --kill-on-bad-exit ends every rank as soon as one fails.")
     return f"{command.layout.ntasks} plain task(s){where}, no MPI."
 
@@ -187,19 +189,20 @@ def _serve_text(stage: str, config: RunConfig, command: StageCommand, job_dir: P
         run_dir=quote_arg(host_path(command.run_dir, slurm, folder)))
 
 
-def _command(stage: str, config: RunConfig, job_dir: Path) -> StageCommand:
+def _command(stage: str, config: RunConfig, job_dir: Path, extra: Mapping[str, str] | None = None) -> StageCommand:
     """Build the stage and refuse it when its container would not see a path it uses."""
     config_path = job_dir / f"{stage}{CONFIG_SUFFIX}"
-    command = build_stage(stage, config, StageOptions(config_path=str(config_path)))
+    command = build_stage(stage, config, StageOptions(config_path=str(config_path), extra=dict(extra or {})))
     paths = [("the config copy", str(config_path)), ("the run directory", command.run_dir), *command.paths]
     check_visible(paths, config.slurm, str(job_dir))
     return command
 
 
-def render_text(stage: str, config: RunConfig, job_dir: Path, source: str | None = None) -> str:
+def render_text(stage: str, config: RunConfig, job_dir: Path, source: str | None = None,
+                extra: Mapping[str, str] | None = None) -> str:
     """The script text for a stage; job_dir is where the script, its config copy and the logs live."""
     job_dir = job_dir.resolve()
-    return _render(stage, config, _command(stage, config, job_dir), job_dir, source)
+    return _render(stage, config, _command(stage, config, job_dir, extra), job_dir, source)
 
 
 def _render(stage: str, config: RunConfig, command: StageCommand, job_dir: Path, source: str | None) -> str:
@@ -217,11 +220,12 @@ def _render(stage: str, config: RunConfig, command: StageCommand, job_dir: Path,
 
 
 def render_job(stage: str, config: RunConfig, job_dir: Path, source: str | None = None,
-               overwrite: bool = False) -> RenderedJob:
+               overwrite: bool = False, extra: Mapping[str, str] | None = None) -> RenderedJob:
     """Write <job_dir>/<stage>.sbatch and <job_dir>/<stage>.config.yaml (+ the stage's files); refuse to replace
-    them unasked. The config copy is the client's for serve* stages (backend.kind endpoint)."""
+    them unasked. The config copy is the client's for serve* stages (backend.kind endpoint). extra reaches the
+    stage builder (StageOptions.extra; e.g. the smoke stage's 'stages')."""
     job_dir = job_dir.resolve()
-    command = _command(stage, config, job_dir)
+    command = _command(stage, config, job_dir, extra)
     text = _render(stage, config, command, job_dir, source)
     script, config_copy = job_dir / f"{stage}{SCRIPT_SUFFIX}", job_dir / f"{stage}{CONFIG_SUFFIX}"
     extra = [(Path(name), body) for name, body in command.files]

@@ -1,6 +1,7 @@
 """Stage registry: a stage name -> a builder (RunConfig, StageOptions) -> StageCommand that a job script runs.
 
-The built-in stages are composed here explicitly: preflight, run, accuracy, compliance, their serve*
+The built-in stages are composed here explicitly: smoke (harness.slurm.smoke: the in-image check of the
+entry points, PMIx, UCX and fabric variables of the other stages), preflight, run, accuracy, compliance, their serve*
 variants (servers per replica + the harness as their HTTP client, harness.slurm.serve), and the
 TensorRT-LLM preparation stages (quantize, convert, build) from harness.slurm.trtllm, which also puts
 trtllm-llmapi-launch in front of a run that serves one TP x PP model. Nothing registers itself at import.
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from harness.config import RunConfig
 from harness.errors import ConfigError
-from harness.slurm import serve, trtllm
+from harness.slurm import serve, smoke, trtllm
 from harness.slurm.commands import JOB_ID, StageBuilder, StageCommand, StageOptions, TasksLayout
 
 __all__ = ["JOB_ID", "StageBuilder", "StageCommand", "StageOptions", "TasksLayout", "build_stage", "builder",
@@ -111,6 +112,21 @@ def _preflight_stage(config: RunConfig, options: StageOptions) -> StageCommand:
                         config.slurm.gpus_per_node > 0, _replica_layout(config))
 
 
+def _smoke_targets(config: RunConfig, options: StageOptions) -> list[StageCommand]:
+    """The stages whose entry points the smoke stage checks: options.extra['stages'] (a pipeline's, comma
+    separated), else every registered stage that this config can render."""
+    folder = options.config_path.rsplit("/", 1)[0] if "/" in options.config_path else "."
+    listed = [n for n in options.extra.get("stages", "").split(",") if n and n != smoke.SMOKE]
+    commands = []
+    for name in listed or [n for n in _REGISTRY if n not in (smoke.SMOKE, "preflight")]:
+        try:
+            commands.append(build_stage(name, config, StageOptions(config_path=f"{folder}/{name}.config.yaml")))
+        except ConfigError:
+            if listed:
+                raise
+    return commands
+
+
 register("preflight", _preflight_stage)
 register("run", _run_stage)
 register("accuracy", _accuracy_stage)
@@ -121,3 +137,4 @@ register("serve_accuracy", serve.serve_builder(lambda c, o: _harness_run_dir(c, 
 register("serve_compliance", serve.serve_builder(_compliance_run_dir, "TEST06 compliance run + verification"))
 for _name, _build in trtllm.preparation_builders().items():
     register(_name, _build)
+register(smoke.SMOKE, smoke.smoke_builder(_smoke_targets))

@@ -12,6 +12,7 @@ from pathlib import Path
 from harness.config import RunConfig
 from harness.errors import ConfigError, EnvironmentProblem, RunError
 from harness.slurm.render import RenderedJob, render_job
+from harness.slurm.smoke import SMOKE
 
 _JOB_ID = re.compile(r"^\d+(_\d+)?$")
 _TIMEOUT_S = 60
@@ -86,14 +87,33 @@ def submit_stage(job: RenderedJob, after: str | None = None) -> SubmittedJob:
     return SubmittedJob(job.stage, sbatch(job.script_path, [after] if after else []), job.script_path, after)
 
 
+def with_smoke(stages: Sequence[str], config: RunConfig, smoke: bool | None = None) -> list[str]:
+    """The pipeline's stages, with the in-image smoke stage first when asked (smoke=True), or by default
+    (smoke=None) when the stages run in a container (slurm.container_image) and one of them is a model stage.
+    smoke=False leaves the list as given; a smoke stage already listed must come first."""
+    names = list(stages)
+    if SMOKE in names:
+        if names[0] != SMOKE:
+            raise ConfigError(f"stage list {','.join(names)}: smoke must come first (it guards the model stages)",
+                              hint=f"e.g. --stages {SMOKE},{','.join(n for n in names if n != SMOKE)}")
+        return names
+    model_stage = any(name != "preflight" for name in names)
+    wanted = smoke if smoke is not None else (config.slurm.uses_container and model_stage)
+    return [SMOKE, *names] if wanted else names
+
+
 def submit_pipeline(stages: Sequence[str], config: RunConfig, job_dir: Path, source: str | None = None,
-                    overwrite: bool = False) -> list[SubmittedJob]:
-    """Render every stage first, then submit them in order, each afterok on the previous one."""
+                    overwrite: bool = False, smoke: bool | None = False) -> list[SubmittedJob]:
+    """Render every stage first, then submit them in order, each afterok on the previous one. smoke: see
+    with_smoke (the CLI passes None, the container default; False here keeps a library caller's list)."""
     if not stages:
         raise ConfigError("no stages given for the pipeline", hint="e.g. --stages run,accuracy")
     if len(set(stages)) != len(stages):
         raise ConfigError(f"stage list {','.join(stages)} repeats a stage", hint="name each stage once")
-    rendered = [render_job(stage, config, job_dir, source, overwrite) for stage in stages]
+    stages = with_smoke(stages, config, smoke)
+    extra = {"stages": ",".join(stages)}
+    rendered = [render_job(stage, config, job_dir, source, overwrite, extra if stage == SMOKE else None)
+                for stage in stages]
     submitted: list[SubmittedJob] = []
     for job in rendered:
         submitted.append(submit_stage(job, submitted[-1].job_id if submitted else None))

@@ -41,7 +41,14 @@ from harness.backends.trtllm.support import (
 from harness.errors import BackendError, EnvironmentProblem, HarnessError
 from harness.types import GenerationRequest
 
-__all__ = ["TrtllmBackend", "import_tensorrt_llm"]
+__all__ = ["ExecutorNotReady", "TrtllmBackend", "import_tensorrt_llm"]
+
+
+class ExecutorNotReady(BackendError):
+    """LLM(...) did not return within backend.ready_timeout_s; its loading thread is abandoned (still in native
+    code), so the process must leave without interpreter teardown once the run is marked failed."""
+
+    leaves_native_thread = True
 
 
 def import_tensorrt_llm() -> ModuleType:
@@ -89,7 +96,7 @@ class TrtllmBackend:
         self._sampling_params = trtllm.SamplingParams
         self._sampling_kwargs = sampling_kwargs(spec)
         self._sampling_params(**self._sampling_kwargs)  # invalid arguments fail here, before the model loads
-        self._llm = self._build_llm(trtllm, model_path)
+        self._llm = self._build_llm_bounded(trtllm, model_path)
         self._relay = StreamRelay(sink)
         self._start_loop()
         name = self.setup.model.name or Path(model_path).name
@@ -116,6 +123,37 @@ class TrtllmBackend:
             raise BackendError(f"TensorRT-LLM could not load {model_path}: {first}",
                                hint="check model.path, the TP/PP sizes and GPU memory (see the TensorRT-LLM log)",
                                ) from err
+
+    def _build_llm_bounded(self, trtllm: ModuleType, model_path: str) -> Any:
+        """_build_llm, in a loader thread that the caller waits for at most backend.ready_timeout_s: LLM(...)
+        returns once the executor (and, under trtllm-llmapi-launch, every MPI worker) is ready, and a hang there
+        (NVIDIA/TensorRT-LLM#8961, PP across nodes) would otherwise hold the job until its time limit."""
+        timeout = self.options.ready_timeout_s
+        if timeout is None:
+            return self._build_llm(trtllm, model_path)
+        outcome: dict[str, Any] = {}
+
+        def load() -> None:
+            try:
+                outcome["llm"] = self._build_llm(trtllm, model_path)
+            except BaseException as err:  # handed to the caller's thread
+                outcome["error"] = err
+
+        loader = threading.Thread(target=load, name="trtllm-load", daemon=True)
+        loader.start()
+        loader.join(timeout)
+        if loader.is_alive():
+            world = f"TP{self.options.tensor_parallel_size} x PP{self.options.pipeline_parallel_size}"
+            raise ExecutorNotReady(
+                f"TensorRT-LLM's executor was not ready within backend.ready_timeout_s = {timeout:g} s "
+                f"(LLM({model_path}, {world}) did not return); likely cause: the MPI workers never joined the "
+                "leader (pipeline parallelism across nodes under trtllm-llmapi-launch, NVIDIA/TensorRT-LLM#8961) "
+                "or a very slow load",
+                hint="check every rank's log for the hang; try the one-node layout or a serve* job, or raise "
+                     "backend.ready_timeout_s if loading is just slow")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["llm"]
 
     def _start_loop(self) -> None:
         self._loop, self._thread = start_loop_thread("trtllm-loop")

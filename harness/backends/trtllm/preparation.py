@@ -79,6 +79,10 @@ class BuildStage(_Stage):
     gemm_plugin: Literal["auto", "float16", "bfloat16", "fp8"] = "auto"
     use_paged_context_fmha: bool = True
     use_fp8_context_fmha: bool = False
+    multiple_profiles: bool = Field(False, description="--multiple_profiles enable: TensorRT profiles per shape range")
+    use_fused_mlp: bool = Field(False, description="--use_fused_mlp enable: fused gate/up GEMM")
+    gemm_swiglu_plugin: Literal["fp8"] | None = Field(None, description="--gemm_swiglu_plugin fp8 (FP8 SwiGLU GEMM)")
+    tokens_per_block: int | None = Field(None, ge=1, description="--tokens_per_block: paged KV-cache block size")
     workers: int | None = Field(None, ge=1, description="parallel rank builds; default min(TP x PP, 8)")
 
 
@@ -151,11 +155,16 @@ class TrtllmPipeline(_Stage):
         return "tensorrt" if self.build is not None else "pytorch"
 
 
-_FP8_BUILD = BuildStage(gemm_plugin="auto", use_fp8_context_fmha=True)
+# NVIDIA's MLPerf Llama 2 70B build flags (trtllm_build_flags of the closed Hopper configs; docs/tensorrt-llm.md
+# "Presets"): max_num_tokens 1536, gemm_swiglu_plugin fp8, paged context FMHA, 32 tokens per KV block; the batch
+# size is the runtime preset's (harness.backends.trtllm.options.RUNTIME_PRESETS), since the run may not exceed it.
+_FP8_BUILD = BuildStage(gemm_plugin="auto", use_fp8_context_fmha=True, max_num_tokens=1536, gemm_swiglu_plugin="fp8",
+                        use_paged_context_fmha=True, tokens_per_block=32)
 PRESETS: dict[str, TrtllmPipeline] = {
-    "h100-fp8": TrtllmPipeline(quantize=QuantizeStage(qformat="fp8", kv_cache_dtype="fp8"), build=_FP8_BUILD),
+    "h100-fp8": TrtllmPipeline(quantize=QuantizeStage(qformat="fp8", kv_cache_dtype="fp8"),
+                               build=_FP8_BUILD.model_copy(update={"max_batch_size": 896})),
     "h200-fp8": TrtllmPipeline(quantize=QuantizeStage(qformat="fp8", kv_cache_dtype="fp8"),
-                               build=_FP8_BUILD.model_copy(update={"max_batch_size": 1024})),
+                               build=_FP8_BUILD.model_copy(update={"max_batch_size": 2048})),
     "h100-fp8-pytorch": TrtllmPipeline(quantize=QuantizeStage(flow="hf", qformat="fp8", kv_cache_dtype="fp8"),
                                        build=None),
     "a100-int8": TrtllmPipeline(quantize=QuantizeStage(qformat="int8_sq", kv_cache_dtype="int8"),
@@ -224,6 +233,13 @@ def build_argv(pipe: TrtllmPipeline) -> list[str]:
         argv += ["--use_paged_context_fmha", "enable"]
     if stage.use_fp8_context_fmha:
         argv += ["--use_fp8_context_fmha", "enable"]
+    for flag, on in (("--multiple_profiles", stage.multiple_profiles), ("--use_fused_mlp", stage.use_fused_mlp)):
+        if on:
+            argv += [flag, "enable"]
+    if stage.gemm_swiglu_plugin is not None:
+        argv += ["--gemm_swiglu_plugin", stage.gemm_swiglu_plugin]
+    if stage.tokens_per_block is not None:
+        argv += ["--tokens_per_block", str(stage.tokens_per_block)]
     return argv
 
 
@@ -258,6 +274,27 @@ def stage_commands(pipe: TrtllmPipeline) -> list[PreparationCommand]:
 
 
 STAGE_OPTION_KEYS = ("preset", "work_dir", "hf_model_dir", "trtllm_examples", "calib_dataset")
+STAGE_FIELD_PREFIXES = ("build.", "quantize.", "convert.")  # e.g. build.multiple_profiles: "true"
+
+
+def _stage_field_changes(name: str, merged: Mapping[str, str]) -> dict[str, object]:
+    """backend.stages 'build.<field>' (quantize., convert.) entries merged over the preset's stage of that name."""
+    changes: dict[str, object] = {}
+    for prefix in STAGE_FIELD_PREFIXES:
+        fields = {key.removeprefix(prefix): value for key, value in merged.items() if key.startswith(prefix)}
+        if not fields:
+            continue
+        stage_name = prefix.rstrip(".")
+        base = getattr(PRESETS[name], stage_name) if name in PRESETS else None
+        if base is None:
+            raise ConfigError(f"backend.stages sets {', '.join(prefix + f for f in fields)}, but preset {name} has "
+                              f"no {stage_name} stage", hint="pick a preset that has it (docs/tensorrt-llm.md)")
+        unknown = sorted(set(fields) - set(type(base).model_fields))
+        if unknown:
+            raise ConfigError(f"backend.stages: {stage_name} has no field(s) {', '.join(unknown)}",
+                              hint=f"fields: {', '.join(type(base).model_fields)}")
+        changes[stage_name] = {**base.model_dump(), **fields}
+    return changes
 
 
 def pipeline_for(backend: TrtllmOptions, model: ModelConfig, options: Mapping[str, str]) -> TrtllmPipeline:
@@ -268,10 +305,11 @@ def pipeline_for(backend: TrtllmOptions, model: ModelConfig, options: Mapping[st
     ``hf_model_dir`` (default model.tokenizer), ``trtllm_examples``, ``calib_dataset``.
     """
     merged = {**backend.stages, **options}
-    unknown = sorted(set(backend.stages) - set(STAGE_OPTION_KEYS))
+    unknown = sorted(k for k in backend.stages if k not in STAGE_OPTION_KEYS and not k.startswith(STAGE_FIELD_PREFIXES))
     if unknown:
         raise ConfigError(f"backend.stages has unknown key(s) {', '.join(unknown)}",
-                          hint=f"allowed: {', '.join(STAGE_OPTION_KEYS)}")
+                          hint=f"allowed: {', '.join(STAGE_OPTION_KEYS)}, and build.<field>, quantize.<field>, "
+                               "convert.<field>")
     changes: dict[str, object] = {"tensor_parallel_size": backend.tensor_parallel_size,
                                   "pipeline_parallel_size": backend.pipeline_parallel_size}
     if model.tokenizer:
@@ -280,7 +318,9 @@ def pipeline_for(backend: TrtllmOptions, model: ModelConfig, options: Mapping[st
         changes["work_dir"] = str(PurePosixPath(model.path.rstrip("/")).parent)
     changes.update({key: merged[key] for key in STAGE_OPTION_KEYS[1:] if merged.get(key)})
     default = "h100-fp8" if backend.backend == "tensorrt" else "h100-fp8-pytorch"
-    pipe = preset(merged.get("preset") or default, **changes)
+    name = merged.get("preset") or default
+    changes.update(_stage_field_changes(name, merged))
+    pipe = preset(name, **changes)
     check_run_matches(pipe, backend, model)
     return pipe
 

@@ -4,7 +4,8 @@ Flags follow `tensorrt_llm/commands/serve.py` (the click command `serve`, reache
 through its DefaultGroup) of TensorRT-LLM 1.2.1: MODEL, --host, --port, --backend, --tp_size,
 --pp_size, --max_batch_size, --max_num_tokens, --max_seq_len, --max_beam_width,
 --kv_cache_free_gpu_memory_fraction, --tokenizer, --extra_llm_api_options. What has no flag (KV-cache dtype
-and block reuse, chunked prefill, llm_args) goes into the YAML, whose keys are LLM arguments
+and block reuse, chunked prefill, scheduler policy, CUDA graphs, overlap scheduler,
+llm_args) goes into the YAML, whose keys are LLM arguments
 (tensorrt_llm/llmapi/llm_args.py) merged over the flags by update_llm_args_with_extra_dict.
 A replica of TP x PP > 1 runs under `trtllm-llmapi-launch` in its own srun step (one rank per GPU), so the
 LLM attaches to that step's MPI world instead of spawning workers (MPI_Comm_spawn fails inside srun steps).
@@ -17,6 +18,7 @@ from typing import Any
 import yaml
 
 from harness.backends.trtllm.options import TrtllmOptions
+from harness.backends.trtllm.support import runtime_kwargs
 
 __all__ = ["LAUNCHER", "SERVE", "llm_api_options", "serve_argv"]
 
@@ -35,7 +37,7 @@ def llm_api_options(options: TrtllmOptions, max_beam_width: int) -> dict[str, An
         extra["enable_chunked_prefill"] = True
     if max_beam_width > 1:
         extra["max_beam_width"] = max_beam_width
-    return {**extra, **options.llm_args}
+    return {**extra, **runtime_kwargs(options), **options.llm_args}
 
 
 def llm_api_yaml(options: TrtllmOptions, max_beam_width: int) -> str:

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends.sampling import SamplingSpec
-from harness.backends.trtllm.options import TrtllmOptions
+from harness.backends.trtllm.options import SCHEDULER_POLICIES, TrtllmOptions
 from harness.errors import ConfigError, EnvironmentProblem, PreflightError
 
 __all__ = ["ENGINE_MAX_VERSION", "INSTALL_HINT", "MIN_VERSION", "TESTED_VERSION", "GpuAllocation", "allocated_gpus",
            "check_engine_dir", "check_gpu_layout", "check_limits", "check_request_fits", "check_version",
-           "final_tokens", "harness_world", "kv_cache_kwargs", "llm_kwargs", "parse_version", "sampling_kwargs"]
+           "final_tokens", "harness_world", "kv_cache_kwargs", "llm_kwargs", "parse_version", "runtime_kwargs",
+           "sampling_kwargs"]
 
 MIN_VERSION = (1, 0)
 ENGINE_MAX_VERSION = (1, 2)  # the trtllm-build engine flow exists up to 1.2.x; newer main removed it
@@ -187,6 +188,25 @@ def kv_cache_kwargs(options: TrtllmOptions) -> dict[str, Any]:
     return kwargs
 
 
+def runtime_kwargs(options: TrtllmOptions) -> dict[str, Any]:
+    """NVIDIA's runtime settings as LLM arguments (llm_args.py: scheduler_config: SchedulerConfig,
+    cuda_graph_config: CudaGraphConfig, disable_overlap_scheduler), given as dicts that pydantic validates."""
+    kwargs: dict[str, Any] = {}
+    if options.capacity_scheduler_policy is not None:
+        policy = SCHEDULER_POLICIES[options.capacity_scheduler_policy]
+        kwargs["scheduler_config"] = {"capacity_scheduler_policy": policy}
+    graphs: dict[str, Any] = {}
+    if options.cuda_graph_batch_sizes is not None:
+        graphs["batch_sizes"] = list(options.cuda_graph_batch_sizes)
+    if options.cuda_graph_padding is not None:
+        graphs["enable_padding"] = options.cuda_graph_padding
+    if graphs:
+        kwargs["cuda_graph_config"] = graphs
+    if options.disable_overlap_scheduler is not None:
+        kwargs["disable_overlap_scheduler"] = options.disable_overlap_scheduler
+    return kwargs
+
+
 def llm_kwargs(options: TrtllmOptions, model: str, tokenizer: str | None, max_beam_width: int = 1) -> dict[str, Any]:
     """LLM(...) keyword arguments other than kv_cache_config (built by the adapter from kv_cache_kwargs).
     max_beam_width > 1 is passed (LlmArgs.max_beam_width defaults to 1, and beam requests above it fail)."""
@@ -206,6 +226,7 @@ def llm_kwargs(options: TrtllmOptions, model: str, tokenizer: str | None, max_be
         kwargs["enable_chunked_prefill"] = True
     if max_beam_width > 1:
         kwargs["max_beam_width"] = max_beam_width
+    kwargs.update(runtime_kwargs(options))
     clash = sorted(set(options.llm_args) & (set(kwargs) | {"kv_cache_config"}))
     if clash:
         raise ConfigError(f"backend.llm_args repeats {', '.join(clash)}, which the trtllm backend already sets",

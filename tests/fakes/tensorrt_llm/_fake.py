@@ -15,6 +15,9 @@ Written from the TensorRT-LLM 1.x sources (release named in tests/unit/harness/b
   max_seq_len raises likewise; beam search with best_of above max_beam_width (LlmArgs default 1) raises.
 - tensorrt_llm/executor/result.py: a step may carry several new tokens (overlap scheduler, speculative
   decoding, stream_interval); a response with an error raises RequestError from the awaited/iterated result.
+- NVIDIA/TensorRT-LLM#8961: with pipeline parallelism across nodes under trtllm-llmapi-launch, LLM(...) can
+  block forever while the leader waits for its workers (hang_in_construction, or FAKE_TRTLLM_HANG_IN_CONSTRUCTION=1
+  for a subprocess).
 - tensorrt_llm/executor/executor.py GenerationExecutor.create + llmapi/mpi_session.py MpiPoolSession: without
   trtllm-llmapi-launch (TLLM_SPAWN_PROXY_PROCESS) the LLM starts its workers with MPI_Comm_spawn, which
   fails inside a multi-rank srun/mpirun world (NVIDIA/TensorRT-LLM#5495): modelled as a RuntimeError at
@@ -27,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -48,6 +52,7 @@ class State:
     step_delay_s: float = 0.0
     tokens_per_step: int = 1  # > 1: each streamed step carries that many new tokens
     fail_after_tokens: int | None = None  # a RequestError after this many tokens (mid-stream failure)
+    hang_in_construction: bool = False  # LLM(...) never returns (executor never ready, NVIDIA/TensorRT-LLM#8961)
     llms: list[Any] = field(default_factory=list)
 
 
@@ -224,9 +229,17 @@ class LLM:
 
     _record_as: ClassVar[str] = "tensorrt_llm.LLM"
     # LlmArgs fields the fake accepts as **kwargs (the real TorchLlmArgs/TrtLlmArgs forbid unknown ones).
+    # TorchLlmArgs (PyTorch backend) adds cuda_graph_config and disable_overlap_scheduler to BaseLlmArgs;
+    # TrtLlmArgs (engines, EngineLLM below) has neither (tensorrt_llm/llmapi/llm_args.py, 1.2.x).
     _LLM_ARGS: ClassVar[set[str]] = {"pipeline_parallel_size", "kv_cache_config", "max_batch_size", "max_num_tokens",
                                      "max_seq_len", "enable_chunked_prefill", "scheduler_config", "backend",
-                                     "build_config", "enable_attention_dp", "cuda_graph_config", "max_beam_width"}
+                                     "build_config", "enable_attention_dp", "cuda_graph_config", "max_beam_width",
+                                     "disable_overlap_scheduler"}
+    # Nested StrictBaseModel (extra="forbid") configs the adapter may pass as dicts, with their fields' rules.
+    _SCHEDULER_FIELDS: ClassVar[set[str]] = {"capacity_scheduler_policy", "context_chunking_policy",
+                                             "dynamic_batch_config"}
+    _POLICIES: ClassVar[set[str]] = {"MAX_UTILIZATION", "GUARANTEED_NO_EVICT", "STATIC_BATCH"}
+    _CUDA_GRAPH_FIELDS: ClassVar[set[str]] = {"batch_sizes", "max_batch_size", "enable_padding"}
 
     def __init__(self, model: str, tokenizer: Any = None, tokenizer_mode: str = "auto",
                  skip_tokenizer_init: bool = False, trust_remote_code: bool = False, tensor_parallel_size: int = 1,
@@ -241,6 +254,7 @@ class LLM:
         unknown = set(kwargs) - self._LLM_ARGS
         if unknown:
             raise ValueError(f"Failed to parse the arguments for the LLM constructor: unknown {sorted(unknown)}")
+        self._check_nested(kwargs)
         world = tensor_parallel_size * int(kwargs.get("pipeline_parallel_size", 1))
         launched = os.environ.get("TLLM_SPAWN_PROXY_PROCESS") == "1"
         if not launched and _mpi_world(os.environ) > 1:
@@ -248,6 +262,8 @@ class LLM:
                                f"MPI world of {_mpi_world(os.environ)} ranks")
         if not launched and world > STATE.device_count:
             raise RuntimeError(f"Only {STATE.device_count} GPUs are available, but {world} are required.")
+        if STATE.hang_in_construction or os.environ.get("FAKE_TRTLLM_HANG_IN_CONSTRUCTION") == "1":
+            threading.Event().wait()  # as the real LLM waits for MPI workers that never report ready
         self.model = model
         self.kwargs = kwargs
         self.max_num_tokens = int(kwargs.get("max_num_tokens") or 8192)  # BuildConfig/LlmArgs default
@@ -259,6 +275,27 @@ class LLM:
         self._next_id = 0
         self.requests: list[list[int]] = []
         STATE.llms.append(self)
+
+    @classmethod
+    def _check_nested(cls, kwargs: dict[str, Any]) -> None:
+        """pydantic validation of the nested configs: extra fields forbidden, enum values, types."""
+        scheduler = kwargs.get("scheduler_config")
+        if isinstance(scheduler, dict):
+            extra = set(scheduler) - cls._SCHEDULER_FIELDS
+            policy = scheduler.get("capacity_scheduler_policy", "GUARANTEED_NO_EVICT")
+            if extra or policy not in cls._POLICIES:
+                raise ValueError(f"1 validation error for SchedulerConfig: extra {sorted(extra)} or capacity_scheduler_"
+                                 f"policy {policy!r} not one of {sorted(cls._POLICIES)}")
+        graphs = kwargs.get("cuda_graph_config")
+        if isinstance(graphs, dict):
+            extra = set(graphs) - cls._CUDA_GRAPH_FIELDS
+            sizes = graphs.get("batch_sizes")
+            bad_sizes = sizes is not None and not all(isinstance(b, int) and b > 0 for b in sizes)
+            if extra or bad_sizes or not isinstance(graphs.get("enable_padding", False), bool):
+                raise ValueError(f"1 validation error for CudaGraphConfig: {graphs!r}")
+        overlap = kwargs.get("disable_overlap_scheduler")
+        if overlap is not None and not isinstance(overlap, bool):
+            raise ValueError(f"disable_overlap_scheduler must be a bool, got {overlap!r}")
 
     def generate_async(self, inputs: Any, sampling_params: SamplingParams | None = None, lora_request: Any = None,
                        prompt_adapter_request: Any = None, streaming: bool = False, **kwargs: Any) -> RequestOutput:
@@ -313,3 +350,4 @@ class EngineLLM(LLM):
     """tensorrt_llm._tensorrt_engine.LLM (the llmapi _TrtLLM class), for trtllm-build engine dirs."""
 
     _record_as: ClassVar[str] = "tensorrt_llm._tensorrt_engine.LLM"
+    _LLM_ARGS: ClassVar[set[str]] = LLM._LLM_ARGS - {"cuda_graph_config", "disable_overlap_scheduler"}

@@ -20,7 +20,17 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["LLM_API_KEYS", "trtllm_serve_parser"]
+__all__ = [
+    "BUILD_OPTIONS",
+    "CONVERT_OPTIONS",
+    "LLM_API_KEYS",
+    "help_requested",
+    "parse_build",
+    "parse_convert",
+    "parse_quantize",
+    "parse_serve",
+    "trtllm_serve_parser",
+]
 
 # (spellings, takes a value, type, choices)
 _SERVE_OPTIONS: tuple[tuple[tuple[str, ...], bool, type, tuple[str, ...] | None], ...] = (
@@ -106,3 +116,57 @@ def parse_quantize(argv: list[str]) -> argparse.Namespace:
     for flag, kind, choices in _QUANTIZE_OPTIONS:
         parser.add_argument(flag, type=kind, choices=choices)
     return parser.parse_args(argv)
+
+
+# trtllm-build (tensorrt_llm/commands/build.py parse_arguments, stored copy at commit 008b2b8d, plus the plugin
+# options that tensorrt_llm/plugin/plugin.py add_plugin_argument adds from PluginConfig for the names in its
+# cli_plugin_args list: a bool field takes "enable"/"disable", a Literal dtype field its choices or "disable",
+# tokens_per_block an int). Only the options the harness renders, with their value types and choices.
+_ENABLE = ("enable", "disable")
+BUILD_OPTIONS: tuple[tuple[str, type, tuple[str, ...] | None], ...] = (
+    ("--checkpoint_dir", str, None), ("--output_dir", str, None), ("--max_batch_size", int, None),
+    ("--max_input_len", int, None), ("--max_seq_len", int, None), ("--max_num_tokens", int, None),
+    ("--max_beam_width", int, None), ("--workers", int, None), ("--log_level", str, None),
+    ("--gemm_plugin", str, ("auto", "float16", "float32", "bfloat16", "int32", "fp8", "nvfp4", "disable")),
+    ("--gemm_swiglu_plugin", str, ("fp8", "disable")),
+    ("--use_paged_context_fmha", str, _ENABLE), ("--use_fp8_context_fmha", str, _ENABLE),
+    ("--multiple_profiles", str, _ENABLE), ("--use_fused_mlp", str, _ENABLE),
+    ("--remove_input_padding", str, _ENABLE), ("--context_fmha", str, _ENABLE), ("--tokens_per_block", int, None),
+)
+
+# examples/models/core/llama/convert_checkpoint.py (argparse, stored copy at commit 368f8f2a).
+CONVERT_OPTIONS: tuple[tuple[str, type, tuple[str, ...] | None], ...] = (
+    ("--model_dir", str, None), ("--output_dir", str, None), ("--tp_size", int, None), ("--pp_size", int, None),
+    ("--dtype", str, ("auto", "float16", "bfloat16", "float32")),
+    ("--weight_only_precision", str, ("int8", "int4", "int8_gptq", "int4_gptq", "int4_awq")),
+    ("--workers", int, None),
+)
+_CONVERT_SWITCHES = ("--use_weight_only", "--load_model_on_cpu", "--use_parallel_embedding")
+
+
+def _table_parser(prog: str, options: tuple[tuple[str, type, tuple[str, ...] | None], ...],
+                  switches: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+    parser = _Strict(prog=prog, add_help=False, allow_abbrev=False)
+    for flag, kind, choices in options:
+        parser.add_argument(flag, type=kind, choices=choices)
+    for flag in switches:
+        parser.add_argument(flag, action="store_true")
+    return parser
+
+
+def parse_build(argv: list[str]) -> argparse.Namespace:
+    """`trtllm-build [options]`."""
+    return _table_parser("trtllm-build", BUILD_OPTIONS).parse_args(argv)
+
+
+def parse_convert(argv: list[str]) -> argparse.Namespace:
+    """`python3 .../llama/convert_checkpoint.py [options]` (argv without the interpreter and script)."""
+    return _table_parser("convert_checkpoint.py", CONVERT_OPTIONS, _CONVERT_SWITCHES).parse_args(argv)
+
+
+def help_requested(argv: list[str], prog: str, click: bool = False) -> bool:
+    """True (after printing a usage line as argparse/click would) when argv asks for --help/-h."""
+    if "--help" not in argv and "-h" not in argv:
+        return False
+    print(f"{'Usage' if click else 'usage'}: {prog} [OPTIONS]" + (" MODEL" if click else ""))
+    return True

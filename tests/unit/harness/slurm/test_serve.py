@@ -97,3 +97,19 @@ def test_vllm_servers_come_from_the_endpoint_flavour() -> None:
 def test_other_backends_cannot_be_served() -> None:
     with pytest.raises(ConfigError, match="serve stages start trtllm-serve"):
         server_steps(build_config({"backend": {"kind": "fake"}, "slurm": {"gpus_per_node": 8}}), "/x.yaml")
+
+
+def test_nvidia_runtime_settings_go_into_the_llm_api_yaml_as_llm_arguments(tmp_path: Path) -> None:
+    """preset h200 on trtllm-serve: the flags it has (max_batch_size, max_num_tokens), the rest as LLM args."""
+    from tests.integration.standins.cli_flags import LLM_API_KEYS
+
+    config = _config(1, 1, 1, replicas=8, preset="h200", cuda_graph_batch_sizes=[1, 8, 64],
+                     disable_overlap_scheduler=False)
+    job = render_job("serve", config, tmp_path)
+    extra = yaml.safe_load((tmp_path / "serve.llm_api.yaml").read_text())
+    assert extra["scheduler_config"] == {"capacity_scheduler_policy": "MAX_UTILIZATION"}
+    assert extra["cuda_graph_config"] == {"batch_sizes": [1, 8, 64]} and extra["disable_overlap_scheduler"] is False
+    assert extra["enable_chunked_prefill"] is True and set(extra) <= LLM_API_KEYS
+    server = next(line for line in job.text.splitlines() if "trtllm-serve" in line and "--port" in line)
+    args = parse_serve(server.split("trtllm-llmapi-launch ", 1)[1].removesuffix(" &").split()[1:])
+    assert (args.max_batch_size, args.max_num_tokens, args.free_gpu_memory_fraction) == (2048, 1536, 0.9)

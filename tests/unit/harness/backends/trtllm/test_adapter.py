@@ -8,8 +8,11 @@ loop, and logs every attribute the adapter touches (checked against the release 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -481,6 +484,10 @@ API_SURFACE_V1_2_1: dict[str, str] = {
     "tensorrt_llm.LLM": "__init__.py exports llmapi.LLM (llmapi/llm.py: class LLM(_TorchLLM), PyTorch backend)",
     **{f"tensorrt_llm.LLM{key}": where for key, where in _LLM_NAMES.items()},
     "tensorrt_llm.LLM(enable_chunked_prefill=)": _LLM_ARGS,
+    "tensorrt_llm.LLM(scheduler_config=)": _LLM_ARGS + " (BaseLlmArgs.scheduler_config: SchedulerConfig)",
+    "tensorrt_llm.LLM(cuda_graph_config=)": _LLM_ARGS + " (TorchLlmArgs.cuda_graph_config: CudaGraphConfig)",
+    "tensorrt_llm.LLM(disable_overlap_scheduler=)": _LLM_ARGS + " (TorchLlmArgs.disable_overlap_scheduler)",
+    "tensorrt_llm._tensorrt_engine.LLM(scheduler_config=)": _LLM_ARGS + " (BaseLlmArgs.scheduler_config)",
     "tensorrt_llm.LLM(max_beam_width=)": _LLM_ARGS + " (default 1; beam requests above it are refused)",
     "tensorrt_llm._tensorrt_engine.LLM": "_tensorrt_engine/__init__.py: from tensorrt_llm.llmapi.llm import "
                                          "_TrtLLM as LLM",
@@ -523,13 +530,14 @@ def test_api_surface_matches_the_named_release(fake_trtllm: ModuleType, tokenize
     monkeypatch.setenv("tllm_mpi_size", "2")
     _exercise(tokenizer_path, tmp_path, backend={
         "pipeline_parallel_size": 2, "max_batch_size": 64, "max_num_tokens": 4096, "max_seq_len": 2048,
-        "enable_chunked_prefill": True, "kv_cache_dtype": "fp8"})
+        "enable_chunked_prefill": True, "kv_cache_dtype": "fp8", "capacity_scheduler_policy": "max_util",
+        "cuda_graph_batch_sizes": [1, 8, 64], "cuda_graph_padding": True, "disable_overlap_scheduler": False})
     monkeypatch.setenv("tllm_mpi_size", "1")
     _exercise(tokenizer_path, tmp_path, scenario="Server")
     _exercise(tokenizer_path, tmp_path, generation={"temperature": 0.7, "top_k": 40, "top_p": 0.9,
                                                     "repetition_penalty": 1.1, "presence_penalty": 0.5})
     _exercise(tokenizer_path, tmp_path, generation={"num_beams": 2, "length_penalty": 0.8})
-    _exercise(tokenizer_path, tmp_path, backend={"backend": "tensorrt"})
+    _exercise(tokenizer_path, tmp_path, backend={"backend": "tensorrt", "capacity_scheduler_policy": "max_util"})
     test_cancel_all_aborts_requests_in_flight(fake_trtllm, tokenizer_path)
     assert sorted(fake_trtllm.ACCESSED) == sorted(API_SURFACE_V1_2_1)
 
@@ -593,3 +601,78 @@ def test_cli_run_without_tensorrt_llm_exits_3_with_install_hint(tokenizer_path: 
     assert exited.value.code == 3
     assert "error: backend.kind trtllm needs the tensorrt_llm package" in err and "hint:" in err
     assert "Traceback" not in err
+
+
+def test_an_executor_that_never_gets_ready_fails_after_ready_timeout_s(fake_trtllm: ModuleType,
+                                                                        tokenizer_path: str) -> None:
+    """The fake's LLM(...) blocks forever, as the real one does when PP workers never join (#8961)."""
+    from harness.backends.trtllm.adapter import ExecutorNotReady
+
+    fake_trtllm.STATE.hang_in_construction = True
+    config = make_config(tokenizer_path, backend={"ready_timeout_s": 0.5})
+    began = time.monotonic()
+    with pytest.raises(ExecutorNotReady) as caught:
+        start(trtllm(config))
+    assert 0.5 <= time.monotonic() - began < 10
+    message = str(caught.value)
+    assert "not ready within backend.ready_timeout_s = 0.5 s" in message and "NVIDIA/TensorRT-LLM#8961" in message
+    assert caught.value.exit_code == 4 and caught.value.leaves_native_thread
+    assert fake_trtllm.STATE.llms == []
+
+
+def test_the_cli_run_with_a_hanging_executor_exits_4_and_marks_the_run_failed(tokenizer_path: str,
+                                                                              tmp_path: Path) -> None:
+    """A real `python -m harness run` process with the fake on its path: it leaves (no teardown wait for the
+    abandoned loader thread) with exit 4, one error line, and a manifest marked failed."""
+    repo = Path(__file__).resolve().parents[5]
+    env = {**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{FAKES}", "FAKE_TRTLLM_HANG_IN_CONSTRUCTION": "1"}
+    for name in LAUNCHER_ENV:
+        env.pop(name, None)
+    run_dir = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--set", "backend.kind=trtllm", "--set", f"model.path={tmp_path}",
+         "--set", f"model.tokenizer={tokenizer_path}", "--set", "dataset.chat_template=false", "--set",
+         "backend.ready_timeout_s=2", "--set", "dataset.max_samples=4", "--output-dir", str(run_dir), "--no-progress"],
+        env=env, capture_output=True, text=True, timeout=120)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 4, done.stderr
+    assert len(errors) == 1 and "not ready within backend.ready_timeout_s = 2 s" in errors[0], done.stderr
+    assert "Traceback" not in done.stderr
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "ready_timeout_s" in manifest["error"]
+
+
+def test_nvidia_runtime_settings_reach_the_llm_as_validated_llm_args(fake_trtllm: ModuleType,
+                                                                     tokenizer_path: str) -> None:
+    """preset h200 fills NVIDIA's settings; explicit keys win; the fake validates them as pydantic LlmArgs do."""
+    config = make_config(tokenizer_path, backend={"preset": "h200", "tensor_parallel_size": 8,
+                                                  "cuda_graph_batch_sizes": [1, 2, 4, 8, 16, 32, 64, 128],
+                                                  "cuda_graph_padding": True, "disable_overlap_scheduler": False})
+    start(trtllm(config))
+    (llm,) = fake_trtllm.STATE.llms
+    assert llm.kwargs["scheduler_config"] == {"capacity_scheduler_policy": "MAX_UTILIZATION"}
+    assert llm.kwargs["cuda_graph_config"] == {"batch_sizes": [1, 2, 4, 8, 16, 32, 64, 128], "enable_padding": True}
+    assert llm.kwargs["disable_overlap_scheduler"] is False
+    assert (llm.kwargs["max_num_tokens"], llm.kwargs["max_batch_size"], llm.kwargs["enable_chunked_prefill"]) == (
+        1536, 2048, True)
+    assert llm.world_size == 8  # the explicit TP, not the preset's TP1
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"scheduler_config": {"capacity_scheduler_policy": "MAX_UTIL"}}, "SchedulerConfig"),
+    ({"scheduler_config": {"policy": "MAX_UTILIZATION"}}, "SchedulerConfig"),
+    ({"cuda_graph_config": {"batch_sizes": [0]}}, "CudaGraphConfig"),
+    ({"cuda_graph_config": {"sizes": [8]}}, "CudaGraphConfig"),
+    ({"overlap_scheduler": True}, "unknown"),
+])
+def test_the_fake_rejects_what_pydantic_llm_args_reject(fake_trtllm: ModuleType, kwargs: dict[str, Any],
+                                                        match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        fake_trtllm.LLM("/models/x", **kwargs)
+
+
+def test_engines_refuse_the_pytorch_only_runtime_settings(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
+    with pytest.raises(ConfigError, match="exist only for the PyTorch backend"):
+        make_config(tokenizer_path, backend={"backend": "tensorrt", "cuda_graph_batch_sizes": [8]})
+    with pytest.raises(ValueError, match="unknown"):  # TrtLlmArgs has no such field
+        fake_trtllm.EngineLLM("/models/engine", disable_overlap_scheduler=True)

@@ -291,3 +291,50 @@ def test_pipeline_defaults_come_from_the_run_config() -> None:
     with pytest.raises(ConfigError, match="unknown key"):
         _pipeline_for(build_config({"model": {"path": "/a/b"}, "backend": {"kind": "trtllm",
                                                                           "stages": {"presets": "x"}}}), {})
+
+
+def test_nvidia_build_flags_render_and_parse_against_trtllm_builds_options() -> None:
+    """The Hopper presets carry NVIDIA's Llama 2 70B build flags; the argv parses with the 1.2.1 option table."""
+    from harness.backends.trtllm.options import RUNTIME_PRESETS
+    from tests.integration.standins.cli_flags import parse_build
+
+    for name, runtime in (("h100-fp8", "h100"), ("h200-fp8", "h200")):
+        argv = build_argv(preset(name))
+        args = parse_build(argv[1:])  # raises on a flag or value trtllm-build does not define
+        assert (args.max_num_tokens, args.gemm_swiglu_plugin, args.tokens_per_block) == (1536, "fp8", 32)
+        assert args.use_paged_context_fmha == "enable"
+        # the run's preset may not exceed what the engine was built for (checked at start against config.json)
+        assert args.max_batch_size == RUNTIME_PRESETS[runtime]["max_batch_size"]
+        assert args.max_num_tokens >= RUNTIME_PRESETS[runtime]["max_num_tokens"]
+
+
+def test_build_fields_can_be_set_through_backend_stages() -> None:
+    from tests.integration.standins.cli_flags import parse_build
+
+    config = _trtllm_run("/lustre/trt/engine_16gpu_tp8_pp2")
+    backend = config.backend.model_copy(update={"stages": {"build.multiple_profiles": "true",
+                                                           "build.use_fused_mlp": "true",
+                                                           "build.tokens_per_block": "64"}})
+    pipe = pipeline_for(backend, config.model, {"work_dir": "/lustre/trt"})
+    args = parse_build(build_argv(pipe)[1:])
+    assert (args.multiple_profiles, args.use_fused_mlp, args.tokens_per_block) == ("enable", "enable", 64)
+    assert args.max_num_tokens == 1536  # the rest of the preset's build stage stays
+    bad = backend.model_copy(update={"stages": {"build.multiple_profile": "true"}})
+    with pytest.raises(ConfigError, match="build has no field"):
+        pipeline_for(bad, config.model, {"work_dir": "/lustre/trt"})
+    wrong = backend.model_copy(update={"stages": {"build.tokens_per_block": "many"}})
+    with pytest.raises(ConfigError, match="tokens_per_block"):
+        pipeline_for(wrong, config.model, {"work_dir": "/lustre/trt"})
+    with pytest.raises(ConfigError, match="has no build stage"):
+        pipeline_for(backend.model_copy(update={"backend": "pytorch", "stages": {"build.use_fused_mlp": "true"}}),
+                     config.model.model_copy(update={"path": "/lustre/trt/llama2-70b-fp8-hf"}), {})
+
+
+def test_convert_argv_parses_against_convert_checkpoints_options() -> None:
+    from tests.integration.standins.cli_flags import parse_convert
+
+    argv = convert_argv(preset("a100-fp16"))
+    args = parse_convert(argv[2:])
+    assert (args.tp_size, args.pp_size, args.dtype) == (8, 2, "float16")
+    weight_only = preset("a100-fp16", convert={"dtype": "float16", "weight_only_precision": "int8"})
+    assert parse_convert(convert_argv(weight_only)[2:]).use_weight_only
