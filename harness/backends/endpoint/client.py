@@ -215,9 +215,11 @@ class EndpointBackend:
             outcome = await self._exchange(endpoint, body, on_first)
         except _Failed as err:
             endpoint.errors += 1
+            self._flush()  # what is queued (this request's first token, maybe) goes before the failure
             relay.fail(request_id, BackendError(f"{endpoint.url}: {err}"))
         except asyncio.CancelledError:
             endpoint.errors += 1
+            self._flush()
             relay.fail(request_id, BackendError(f"{endpoint.url}: cancelled (backend stopped)"))
         else:
             ids = outcome.ids

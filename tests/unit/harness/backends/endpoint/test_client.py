@@ -115,6 +115,7 @@ FAILURES = [
     ("stall", True, "stalled: no bytes for 1 s"),
     ("broken_sse", True, "broken SSE event"),
     ("truncated", True, "SSE stream ended before its last event"),
+    ("bad_ids", True, r"choices\[0\]\.token_ids is not a list of integers \(int32\)"),
 ]
 
 
@@ -206,3 +207,15 @@ def test_first_tokens_and_completions_of_one_loop_iteration_reach_the_sink_as_on
     assert sink.batches == [("first_tokens", [1, 3, 2]), ("complete_batch", [2, 3]), ("complete_batch", [1])]
     assert sink.completed == {1: [7, 12], 2: [8, 9], 3: [10, 11]} and 4 not in sink.completed
     assert {rid: [t for t, _ in f] for rid, f in sink.firsts.items()} == {1: [7], 2: [8], 3: [10]}
+
+
+def test_ids_that_are_not_int32_fail_the_request_after_its_valid_first_token(server: StandIn) -> None:
+    backend, sink = started([server.url], True)
+    try:
+        server.mode = "bad_ids"
+        backend.submit(requests_for(PROMPTS[:1], want_first=True))
+        sink.wait(1)
+        assert sink.completed == {} and "not a list of integers" in str(sink.failed[0])
+        assert sink.firsts[0][0][0] == expected_ids(PROMPTS[0], 8)[0] and sink.calls == [("first", 0), ("fail", 0)]
+    finally:
+        backend.stop()
