@@ -140,15 +140,13 @@ def _sustained(run_dir: Path) -> str:
     completes fewer than it is issued)."""
     import numpy as np
 
-    from harness.report.data import read_timings
-
     paths = sorted(run_dir.rglob("samples.jsonl"))
-    timings = read_timings(paths[0]) if paths else []
-    if len(timings) < 30:
+    records = [json.loads(line) for line in paths[0].read_text().splitlines() if line.strip()] if paths else []
+    if len(records) < 30:
         return "- | -"
-    issued = np.array([t.issued_ns for t in timings], dtype=np.int64)
-    first = np.array([t.first_token_ns or 0 for t in timings], dtype=np.int64)
-    done = np.array([t.completed_ns or 0 for t in timings], dtype=np.int64)
+    issued = np.array([r["issued_ns"] for r in records], dtype=np.int64)
+    first = np.array([r.get("first_token_ns") or 0 for r in records], dtype=np.int64)
+    done = np.array([r.get("completed_ns") or 0 for r in records], dtype=np.int64)
     start, end = int(issued.min()), int(issued.max())
     third = (end - start) / 3
     early, late = issued < start + third, issued >= end - third
