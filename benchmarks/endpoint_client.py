@@ -15,7 +15,11 @@ highest Server QPS LoadGen reports VALID against an instant stand-in server. Bot
 
     python benchmarks/endpoint_client.py vllm [--prompts 32] [--input-len 128] [--output-len 64]
                                               [--concurrency 8] [--request-rate inf] [--repeats 2]
-    python benchmarks/endpoint_client.py instant [--qps 500,1000,2000] [--server-seconds 10]
+    python benchmarks/endpoint_client.py instant [--qps 500,1000,2000] [--server-seconds 10] [--baseline-tree DIR]
+
+    Per level also, from samples.jsonl: TTFT p99 of the samples issued in the first and in the last third of the
+    run, and the issue vs completion rate over the last third (falling behind shows as a rising TTFT and fewer
+    completions than issues). --baseline-tree DIR runs each level a second time with the harness at DIR.
 """
 
 from __future__ import annotations
@@ -130,6 +134,30 @@ def _detail(run_dir: Path) -> dict[str, Any]:
     return values
 
 
+def _sustained(run_dir: Path) -> str:
+    """From samples.jsonl: TTFT p99 of the samples issued in the first and in the last third of the run, and the
+    completion rate over the last third vs the issue rate (a client that falls behind shows a rising TTFT and
+    completes fewer than it is issued)."""
+    import numpy as np
+
+    paths = sorted(run_dir.rglob("samples.jsonl"))
+    records = [json.loads(line) for line in paths[0].read_text().splitlines() if line.strip()] if paths else []
+    if len(records) < 30:
+        return "- | -"
+    issued = np.array([r["issued_ns"] for r in records], dtype=np.int64)
+    first = np.array([r.get("first_token_ns") or 0 for r in records], dtype=np.int64)
+    done = np.array([r.get("completed_ns") or 0 for r in records], dtype=np.int64)
+    start, end = int(issued.min()), int(issued.max())
+    third = (end - start) / 3
+    early, late = issued < start + third, issued >= end - third
+    ttft = (first - issued) / 1e6
+    window = (done >= end - third) & (done < end)
+    issue_rate = int(late.sum()) / (third / 1e9)
+    done_rate = int(window.sum()) / (third / 1e9)
+    return (f"{np.percentile(ttft[early], 99):,.1f} / {np.percentile(ttft[late], 99):,.1f} | "
+            f"{issue_rate:,.0f} / {done_rate:,.0f}")
+
+
 def instant(args: argparse.Namespace) -> None:
     """(b): harness Server runs through the endpoint backend against the instant server, rising QPS."""
     import pandas as pd
@@ -147,9 +175,12 @@ def instant(args: argparse.Namespace) -> None:
             frame.to_pickle(work / "synthetic.pkl")
             print(f"instant server: {args.tokens} streamed tokens per answer; harness Server runs of "
                   f"{args.server_seconds} s, backend.concurrency {args.concurrency}")
-            print("target QPS | validity | LoadGen errors | completed samples/s | TTFT p99 ms | TPOT p99 ms")
-            for qps in (float(q) for q in args.qps.split(",")):
-                out = work / f"run-{qps:.0f}"
+            print("target QPS | validity | LoadGen errors | completed samples/s | TTFT p99 ms | TPOT p99 ms | "
+                  "TTFT p99 ms first / last third | issued / completed per s, last third")
+            trees = [("ours", REPO)] + ([("baseline", Path(args.baseline_tree).resolve())] if args.baseline_tree
+                                         else [])
+            for qps, (label, tree) in ((float(q), t) for q in args.qps.split(",") for t in trees):
+                out = work / f"run-{qps:.0f}-{label}"
                 overrides = ["backend.kind=endpoint", f"backend.urls=http://127.0.0.1:{port}",
                              f"backend.concurrency={args.concurrency}", f"dataset.path={work / 'synthetic.pkl'}",
                              "scenario=Server", f"loadgen.target_qps={qps}", f"output_dir={out}",
@@ -159,13 +190,14 @@ def instant(args: argparse.Namespace) -> None:
                 for override in overrides:
                     command += ["--set", override]
                 done = subprocess.run(command, capture_output=True, text=True, cwd=work, timeout=900,
-                                      env={**os.environ, "PYTHONPATH": str(REPO)})
+                                      env={**os.environ, "PYTHONPATH": str(tree)})
                 d = _detail(out)
                 ttft = d.get("result_first_token_99.00_percentile_latency_ns")
                 tpot = d.get("result_time_per_output_token_99.00_percentile_ns")
-                print(f"{qps:>10,.0f} | {d.get('result_validity')} | {d['errors']} | "
+                name = f"{qps:>10,.0f}" + ("" if len(trees) == 1 else f" {label}")
+                print(f"{name} | {d.get('result_validity')} | {d['errors']} | "
                       f"{float(d.get('result_completed_samples_per_sec', 0)):,.0f} | "
-                      f"{(ttft or 0) / 1e6:,.1f} | {(tpot or 0) / 1e6:,.2f}"
+                      f"{(ttft or 0) / 1e6:,.1f} | {(tpot or 0) / 1e6:,.2f} | {_sustained(out)}"
                       + ("" if done.returncode in (0, 1) else f" | exit {done.returncode}: {done.stderr[-300:]}"),
                       flush=True)
     finally:
@@ -380,6 +412,9 @@ def main() -> None:
     b.add_argument("--server-seconds", type=int, default=10)
     b.add_argument("--tokens", type=int, default=64)
     b.add_argument("--concurrency", type=int, default=512)
+    b.add_argument("--baseline-tree", default="",
+                   help="also run each level with the harness sources at this directory (e.g. `git archive` of an "
+                        "earlier commit), right after ours")
     s = sub.add_parser("instant-server")
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--tokens", type=int, default=64)

@@ -8,6 +8,7 @@ first_token per request, before exactly one complete or fail, and nothing for un
 from __future__ import annotations
 
 import threading
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -23,6 +24,14 @@ class _Pending:
     want_first: bool
     tokens: list[int] = field(default_factory=list)
     first_sent: bool = False
+
+
+def _as_tokens(final_tokens: Sequence[int]) -> Sequence[int]:
+    """Final ids as the sink receives them: an int32 array as it is (its buffer goes to LoadGen as bytes), any
+    other sequence as a list of Python ints."""
+    if isinstance(final_tokens, array) and final_tokens.typecode == "i":
+        return final_tokens
+    return [int(t) for t in final_tokens]
 
 
 class StreamRelay:
@@ -90,7 +99,7 @@ class StreamRelay:
                 state = self._pending.pop(request_id, None)
                 if state is None:
                     continue
-                tokens = [int(t) for t in final_tokens] if final_tokens is not None else state.tokens
+                tokens = _as_tokens(final_tokens) if final_tokens is not None else state.tokens
                 if state.want_first and not state.first_sent and tokens:
                     firsts.append((request_id, tokens[0]))
                 done.append((request_id, tokens))

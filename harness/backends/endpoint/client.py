@@ -4,6 +4,11 @@ Requests wait in one queue and go, in submission order, to the URL with the fewe
 below its `concurrency`. A request that cannot be served (refused, reset, HTTP error, stalled longer than
 `read_timeout_s`, malformed answer) fails through the sink with a BackendError naming the URL; nothing is
 retried, so a run never hides a server problem.
+
+Results go to the sink in batches: first tokens and completions found during one event-loop iteration (one
+round of network reads) are handed over together at its end, one sink call each, so that LoadGen receives
+one call per batch rather than one per request. A first token is forwarded from the first SSE event that
+carries ids; later events of the stream are only parsed, never forwarded one by one.
 """
 
 from __future__ import annotations
@@ -27,9 +32,11 @@ from harness.backends.endpoint.protocol import (
     ProtocolError,
     completion_body,
     dumps,
+    int32_ids,
     loads,
     parse_choice,
-    sse_data,
+    sse_payloads,
+    stream_events,
 )
 from harness.backends.endpoint.readiness import Endpoint, wait_ready
 from harness.backends.loop import start_loop_thread, stop_loop_thread
@@ -49,7 +56,7 @@ class _Failed(Exception):
 
 @dataclass
 class _Outcome:
-    ids: list[int]
+    ids: Sequence[int]  # an int32 array for the token-id flavours' streams
     finish_reason: str | None
 
 
@@ -78,6 +85,9 @@ class EndpointBackend:
         self._session: aiohttp.ClientSession | None = None
         self._pending: deque[GenerationRequest] = deque()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._firsts: list[tuple[int, Sequence[int]]] = []  # found in this loop iteration, not yet handed over
+        self._finals: list[tuple[int, Sequence[int]]] = []
+        self._flush_due = False
         self._stopped = False
 
     # ---- Backend protocol (called from the SUT's threads) ----
@@ -167,6 +177,7 @@ class EndpointBackend:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._flush()
         if self._session is not None:
             await self._session.close()
 
@@ -197,34 +208,52 @@ class EndpointBackend:
         assert relay is not None
         endpoint.requests += 1
         body = completion_body(self.options.flavour, self.model, request.input_ids, self.spec, self.stream)
-        on_delta = self._first_token_forwarder(relay, request.request_id) if request.want_first_token else None
+        request_id = request.request_id
+        on_first = (lambda ids: self._hand_over(self._firsts, request_id, ids)) if request.want_first_token \
+            else None
         try:
-            outcome = await self._exchange(endpoint, body, on_delta)
+            outcome = await self._exchange(endpoint, body, on_first)
         except _Failed as err:
             endpoint.errors += 1
-            relay.fail(request.request_id, BackendError(f"{endpoint.url}: {err}"))
+            self._flush()  # what is queued (this request's first token, maybe) goes before the failure
+            relay.fail(request_id, BackendError(f"{endpoint.url}: {err}"))
         except asyncio.CancelledError:
             endpoint.errors += 1
-            relay.fail(request.request_id, BackendError(f"{endpoint.url}: cancelled (backend stopped)"))
+            self._flush()
+            relay.fail(request_id, BackendError(f"{endpoint.url}: cancelled (backend stopped)"))
         else:
             ids = outcome.ids
             endpoint.tokens += len(ids)
-            relay.finish(request.request_id, ids)
+            self._hand_over(self._finals, request_id, ids)
         finally:
             endpoint.in_flight -= 1
             self._pump()
 
-    def _first_token_forwarder(self, relay: StreamRelay, request_id: int) -> Callable[[Delta], None]:
-        def forward(delta: Delta) -> None:
-            ids = delta.token_ids
-            if ids is None and self._tokenizer is not None and delta.text:  # generic + retokenize: approximate
-                ids = self._tokenizer.encode(delta.text, add_special_tokens=False)[:1]
-            if ids:
-                relay.extend(request_id, ids)
-        return forward
+    def _hand_over(self, batch: list[tuple[int, Sequence[int]]], request_id: int, ids: Sequence[int]) -> None:
+        """Queue a first token or a completion for the end of this loop iteration (see the module docstring)."""
+        batch.append((request_id, ids))
+        if not self._flush_due:
+            self._flush_due = True
+            assert self._loop is not None
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """One sink call for the first tokens, then one for the completions, of this loop iteration (a request
+        that completes without its first token sent yet has it sent in the first call)."""
+        self._flush_due = False
+        relay = self._relay
+        firsts, self._firsts = self._firsts, []
+        finals, self._finals = self._finals, []
+        if relay is None:
+            return
+        firsts += [(request_id, ids[:1]) for request_id, ids in finals]  # first tokens not yet sent, same call
+        if firsts:
+            relay.extend_each(firsts)
+        if finals:
+            relay.finish_each(finals)
 
     async def _exchange(self, endpoint: Endpoint, body: dict[str, Any],
-                        on_delta: Callable[[Delta], None] | None) -> _Outcome:
+                        on_first: Callable[[Sequence[int]], None] | None) -> _Outcome:
         """POST one completion; the generated ids, or _Failed with a one-line reason."""
         assert self._session is not None
         started = time.monotonic()
@@ -234,7 +263,7 @@ class EndpointBackend:
                     detail = (await response.read())[:300].decode(errors="replace").replace("\n", " ")
                     raise _Failed(f"HTTP {response.status} from {COMPLETIONS}: {detail}")
                 if body["stream"]:
-                    return await self._read_stream(response, on_delta)
+                    return await self._read_stream(response, on_first)
                 return self._outcome([parse_choice(self.options.flavour, loads(await response.read()))])
         except aiohttp.ConnectionTimeoutError:
             raise _Failed(f"connect timed out after {self.options.connect_timeout_s:g} s") from None
@@ -255,37 +284,48 @@ class EndpointBackend:
             raise _Failed(f"answer is not valid JSON ({str(err)[:80]})") from None
 
     async def _read_stream(self, response: aiohttp.ClientResponse,
-                           on_delta: Callable[[Delta], None] | None) -> _Outcome:
-        deltas: list[Delta] = []
+                           on_first: Callable[[Sequence[int]], None] | None) -> _Outcome:
+        """Read an SSE stream to its end; `on_first` gets the first ids as soon as the event carrying them is read."""
+        flavour = self.options.flavour
+        ids: list[int] = []
+        texts: list[str] = []
+        finish: str | None = None
         done = False
         pending = b""
-        # Whatever bytes have arrived, split into lines here: one await per network read, not one per SSE line.
+        # Whatever bytes have arrived are parsed together: one await per network read, not one per SSE line.
         async for chunk in response.content.iter_any():
-            lines = (pending + chunk).split(b"\n")
-            pending = lines.pop()
-            for line in lines:
-                data = sse_data(line)
-                if not data:
-                    continue
-                if data == b"[DONE]":
-                    done = True
-                    break
-                try:
-                    event = loads(data)
-                except ValueError:
-                    raise ProtocolError(f"broken SSE event: {data[:80]!r}") from None
-                delta = parse_choice(self.options.flavour, event)
-                deltas.append(delta)
-                if on_delta is not None:
-                    on_delta(delta)
+            if pending:
+                chunk = pending + chunk
+            cut = chunk.rfind(b"\n") + 1
+            pending = chunk[cut:]
+            if not cut:
+                continue
+            payloads, done = sse_payloads(chunk[:cut])
+            finish = stream_events(flavour, payloads, ids, texts) or finish
+            if on_first is not None:
+                first = self._first_ids(ids, texts)
+                if first:
+                    on_first(first)
+                    on_first = None
             if done:
                 break
         if not done and pending.strip():
             raise ProtocolError(f"the SSE stream ended inside an event: {pending[:80]!r}")
-        finished = any(delta.finish_reason for delta in deltas)
-        if not done and not finished:
+        if not done and not finish:
             raise ProtocolError("the SSE stream ended before its last event (no finish_reason, no [DONE])")
-        return self._outcome(deltas)
+        if flavour != "generic":
+            return _Outcome(int32_ids(ids), finish)
+        return self._outcome([Delta(None, "".join(texts), finish)])
+
+    def _first_ids(self, ids: list[int], texts: list[str]) -> list[int]:
+        """The first token so far as a one-element list (empty while there is none)."""
+        if ids:
+            if not isinstance(ids[0], int):
+                raise ProtocolError("choices[0].token_ids is not a list of integers")
+            return ids[:1]
+        if self._tokenizer is not None and any(texts):  # generic + retokenize: approximate
+            return [int(t) for t in self._tokenizer.encode("".join(texts), add_special_tokens=False)[:1]]
+        return []
 
     def _outcome(self, deltas: list[Delta]) -> _Outcome:
         finish = next((delta.finish_reason for delta in reversed(deltas) if delta.finish_reason), None)

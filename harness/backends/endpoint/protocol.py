@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,8 @@ except ImportError:  # the stdlib parser is enough; orjson only saves CPU at hig
         """Parse JSON (stdlib)."""
         return json.loads(data)
 
-__all__ = ["COMPLETIONS", "Delta", "ProtocolError", "completion_body", "parse_choice", "sse_data"]
+__all__ = ["COMPLETIONS", "Delta", "ProtocolError", "completion_body", "int32_ids", "parse_choice", "sse_data",
+           "sse_payloads", "stream_events"]
 
 COMPLETIONS = "/v1/completions"
 
@@ -99,6 +101,8 @@ def parse_choice(flavour: str, answer: Any) -> Delta:
     if not choices:
         return Delta([], "", None)  # a usage-only stream event
     choice = choices[0]
+    if not isinstance(choice, dict):
+        raise ProtocolError(f"choices[0] is not an object ({type(choice).__name__})")
     text = choice.get("text") or ""
     finish = choice.get("finish_reason")
     if flavour == "generic":
@@ -118,3 +122,49 @@ def sse_data(line: bytes) -> bytes | None:
     if not line.startswith(b"data:"):
         return None
     return line[5:].strip()
+
+
+def sse_payloads(block: bytes) -> tuple[list[bytes], bool]:
+    """The non-empty `data:` payloads of complete SSE lines (a block ending at a line end), up to `[DONE]`;
+    and whether `[DONE]` was among them. One list comprehension per network read, not a call per line."""
+    payloads = [data for line in block.split(b"\n") if line.startswith(b"data:") and (data := line[5:].strip())]
+    if b"[DONE]" in payloads:
+        return payloads[:payloads.index(b"[DONE]")], True
+    return payloads, False
+
+
+def stream_events(flavour: str, payloads: Sequence[bytes], ids: list[int], texts: list[str]) -> str | None:
+    """Parse SSE event payloads of one stream, in order: choice 0's token ids are appended to `ids` (text to
+    `texts` for generic); returns the last non-null finish_reason among them (None if none).
+
+    The usual event (an object whose choice 0 carries a `token_ids` list) takes a short path that only reads
+    `token_ids` and `finish_reason`; anything else goes through parse_choice, which names what is wrong. The ids'
+    type is checked once per stream, by int32_ids, not per token.
+    """
+    finish = None
+    for payload in payloads:
+        try:
+            event = loads(payload)
+        except ValueError:
+            raise ProtocolError(f"broken SSE event: {payload[:80]!r}") from None
+        if flavour != "generic" and type(event) is dict and "error" not in event:
+            choices = event.get("choices")
+            if type(choices) is list and choices and type(choice := choices[0]) is dict \
+                    and type(new := choice.get("token_ids")) is list:
+                ids += new
+                finish = choice.get("finish_reason") or finish
+                continue
+        delta = parse_choice(flavour, event)
+        if delta.token_ids is not None:
+            ids += delta.token_ids
+        texts.append(delta.text)
+        finish = delta.finish_reason or finish
+    return finish
+
+
+def int32_ids(ids: list[int]) -> array[int]:
+    """The ids as an int32 array (what LoadGen receives); ProtocolError if one is not an int32 integer."""
+    try:
+        return array("i", ids)
+    except (TypeError, OverflowError):
+        raise ProtocolError("choices[0].token_ids is not a list of integers (int32)") from None

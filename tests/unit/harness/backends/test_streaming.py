@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
+
+import numpy as np
 
 from harness.backends.streaming import StreamRelay
 from tests.unit.harness.backends.sinks import PerRequestSink
@@ -70,6 +73,7 @@ class _BatchSink(_Sink):
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[tuple[str, list[int]]] = []
+        self.raw: list[Sequence[int]] = []  # the token sequences exactly as the sink received them
 
     def first_tokens(self, firsts: Sequence[tuple[int, int]]) -> None:
         self.calls.append(("first_tokens", [rid for rid, _ in firsts]))
@@ -77,6 +81,7 @@ class _BatchSink(_Sink):
 
     def complete_batch(self, completions: Sequence[tuple[int, Sequence[int]]]) -> None:
         self.calls.append(("complete_batch", [rid for rid, _ in completions]))
+        self.raw.extend(tokens for _, tokens in completions)
         super().complete_batch(completions)
 
 
@@ -90,3 +95,15 @@ def test_a_batch_step_reaches_the_sink_as_one_call_each_with_the_same_events() -
     assert sink.calls == [("first_tokens", [1, 2]), ("complete_batch", [1, 2, 3])]
     assert sink.events == [("first", 1, 5), ("first", 2, 6), ("complete", 1, [5, 9]), ("complete", 2, [6]),
                            ("complete", 3, [7, 2])]
+
+
+def test_an_int32_array_reaches_the_sink_as_it_is_other_finals_as_lists_of_ints() -> None:
+    sink = _BatchSink()
+    relay = StreamRelay(sink)
+    for rid in (1, 2, 3):
+        relay.open(rid, want_first_token=True)
+    final = array("i", [4, 5, 2])
+    relay.finish_each([(1, final), (2, np.array([6, 7], dtype=np.int64)), (3, array("q", [8]))])
+    assert sink.raw[0] is final
+    assert [type(t) for t in sink.raw[1]] == [int, int] and sink.raw[1] == [6, 7] and sink.raw[2] == [8]
+    assert sink.events[:3] == [("first", 1, 4), ("first", 2, 6), ("first", 3, 8)]

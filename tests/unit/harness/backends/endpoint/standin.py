@@ -5,7 +5,7 @@ It models the vLLM 0.32 OpenAI server as measured (see /work/notes/vllm-facts.md
 `prompt`, `max_tokens`, `return_token_ids` -> `choices[0].token_ids` (whole list, or one delta per SSE event,
 `prompt_token_ids` in the first event only, `data: [DONE]` last). Generated ids are a pure function of the prompt,
 so tests know the answer. `mode` makes completions misbehave on purpose: reset, stall, http500, broken_sse,
-truncated, slow.
+truncated, bad_ids (ids that are not int32 integers in the 4th and 6th events), slow.
 """
 
 from __future__ import annotations
@@ -144,6 +144,8 @@ class StandIn:
             last = i == len(ids) - 1
             choice = {"index": 0, "text": "x", "finish_reason": "length" if last else None, "token_ids": [token],
                       "prompt_token_ids": request["prompt"] if i == 0 else None}
+            if mode == "bad_ids" and i in (3, 5):
+                choice["token_ids"] = [2**40] if i == 3 else ["x"]  # not int32 token ids
             event = json.dumps({"object": "text_completion", "choices": [choice]}).encode()
             if mode == "broken_sse" and i == 1:
                 event = event[: len(event) // 2]

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
-from collections.abc import Iterator
+from array import array
+from collections.abc import Iterator, Sequence
 
 import pytest
 
 from harness.backends.base import UnitLoad
 from harness.backends.endpoint.factory import create
 from harness.backends.endpoint.options import EndpointOptions
+from harness.backends.streaming import StreamRelay
 from harness.errors import BackendError, ConfigError
 from tests.unit.harness.backends.endpoint.standin import StandIn, expected_ids
 from tests.unit.harness.backends.endpoint.support import RecordingSink, Setup, greedy_spec, requests_for
@@ -112,6 +115,7 @@ FAILURES = [
     ("stall", True, "stalled: no bytes for 1 s"),
     ("broken_sse", True, "broken SSE event"),
     ("truncated", True, "SSE stream ended before its last event"),
+    ("bad_ids", True, r"choices\[0\]\.token_ids is not a list of integers \(int32\)"),
 ]
 
 
@@ -159,3 +163,59 @@ def test_cancel_all_fails_queued_requests_and_stop_fails_those_in_flight() -> No
         backend.stop()
         sink.wait(6, timeout_s=10)
         assert len(sink.completed) + len(sink.failed) == 6
+
+
+class _CallSink(RecordingSink):
+    """Also records each batch call (kind, request ids), i.e. what becomes one LoadGen call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[tuple[str, list[int]]] = []
+
+    def first_tokens(self, firsts: Sequence[tuple[int, int]]) -> None:
+        self.batches.append(("first_tokens", [rid for rid, _ in firsts]))
+        super().first_tokens(firsts)
+
+    def complete_batch(self, completions: Sequence[tuple[int, Sequence[int]]]) -> None:
+        self.batches.append(("complete_batch", [rid for rid, _ in completions]))
+        super().complete_batch(completions)
+
+
+def test_first_tokens_and_completions_of_one_loop_iteration_reach_the_sink_as_one_call_each() -> None:
+    backend = create(EndpointOptions(urls=["http://127.0.0.1:1"]), Setup(streams_first_token=True))
+    sink = _CallSink()
+    relay = backend._relay = StreamRelay(sink)
+    for request_id in (1, 2, 3, 4):
+        relay.open(request_id, want_first_token=True)
+    loop = backend._loop = asyncio.new_event_loop()
+
+    async def two_iterations() -> list[tuple[str, list[int]]]:
+        backend._hand_over(backend._firsts, 1, [7])
+        backend._hand_over(backend._finals, 2, array("i", [8, 9]))
+        backend._hand_over(backend._firsts, 3, [10])
+        backend._hand_over(backend._finals, 3, array("i", [10, 11]))
+        during = list(sink.batches)
+        await asyncio.sleep(0)  # the iteration ends: its results are handed over
+        backend._hand_over(backend._finals, 1, array("i", [7, 12]))
+        await asyncio.sleep(0)
+        return during
+
+    try:
+        assert loop.run_until_complete(two_iterations()) == []
+    finally:
+        loop.close()
+    assert sink.batches == [("first_tokens", [1, 3, 2]), ("complete_batch", [2, 3]), ("complete_batch", [1])]
+    assert sink.completed == {1: [7, 12], 2: [8, 9], 3: [10, 11]} and 4 not in sink.completed
+    assert {rid: [t for t, _ in f] for rid, f in sink.firsts.items()} == {1: [7], 2: [8], 3: [10]}
+
+
+def test_ids_that_are_not_int32_fail_the_request_after_its_valid_first_token(server: StandIn) -> None:
+    backend, sink = started([server.url], True)
+    try:
+        server.mode = "bad_ids"
+        backend.submit(requests_for(PROMPTS[:1], want_first=True))
+        sink.wait(1)
+        assert sink.completed == {} and "not a list of integers" in str(sink.failed[0])
+        assert sink.firsts[0][0][0] == expected_ids(PROMPTS[0], 8)[0] and sink.calls == [("first", 0), ("fail", 0)]
+    finally:
+        backend.stop()

@@ -6,7 +6,15 @@ import pytest
 from pydantic import ValidationError
 
 from harness.backends.endpoint.options import EndpointOptions
-from harness.backends.endpoint.protocol import ProtocolError, completion_body, parse_choice, sse_data
+from harness.backends.endpoint.protocol import (
+    ProtocolError,
+    completion_body,
+    int32_ids,
+    parse_choice,
+    sse_data,
+    sse_payloads,
+    stream_events,
+)
 from harness.errors import ConfigError
 from tests.unit.harness.backends.endpoint.support import greedy_spec
 
@@ -68,6 +76,55 @@ def test_answers_without_ids_or_with_an_error_are_protocol_errors() -> None:
     with pytest.raises(ProtocolError, match="integers"):
         parse_choice("vllm", {"choices": [{"token_ids": ["a"]}]})
     assert sse_data(b"data: {}\n") == b"{}" and sse_data(b": ping\n") is None and sse_data(b"\n") is None
+    with pytest.raises(ProtocolError, match="choices\\[0\\] is not an object"):
+        parse_choice("vllm", {"choices": [[4, 5]]})
+
+
+def test_sse_payloads_keeps_data_lines_up_to_done() -> None:
+    block = b": ping\r\ndata: {\"a\":1}\r\n\r\nevent: x\ndata:{\"b\":2}\n\ndata:\n\ndata: [DONE]\n\ndata: {\"c\":3}\n"
+    assert sse_payloads(block) == ([b'{"a":1}', b'{"b":2}'], True)
+    assert sse_payloads(b'data: {"a":1}\n\n') == ([b'{"a":1}'], False)
+    assert sse_payloads(b"\n\n") == ([], False)
+
+
+def event(ids: object, finish: object = None, **extra: object) -> bytes:
+    import json
+
+    return json.dumps({"id": "c", "choices": [{"index": 0, "text": "t", "token_ids": ids, "finish_reason": finish}],
+                       **extra}).encode()
+
+
+def test_stream_events_appends_every_events_ids_in_order_and_keeps_the_last_finish_reason() -> None:
+    ids: list[int] = []
+    texts: list[str] = []
+    finish = stream_events("vllm", [event([5]), event([6, 7]), event([], "length"), b'{"choices":[],"usage":{}}'],
+                           ids, texts)
+    assert ids == [5, 6, 7] and finish == "length"
+    assert stream_events("vllm", [event([8])], ids, texts) is None and ids == [5, 6, 7, 8]
+    generic: list[str] = []
+    assert stream_events("generic", [event(None), event(None, "stop")], ids, generic) == "stop"
+    assert generic == ["t", "t"] and ids == [5, 6, 7, 8]
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    (b'{"choices":[{"token_ids":[1]', "broken SSE event"),
+    (event([1], error={"message": "engine died"}), "server error: engine died"),
+    (b'{"error":"overloaded"}', "server error: overloaded"),
+    (event(None), "return_token_ids"),
+    (b'{"choices":[7]}', "is not an object"),
+    (b'{"data":[]}', "no 'choices' list"),
+    (b"[1, 2]", "expected a JSON object"),
+])
+def test_stream_events_names_what_is_wrong_with_an_event(payload: bytes, message: str) -> None:
+    with pytest.raises(ProtocolError, match=message):
+        stream_events("vllm", [event([1]), payload], [], [])
+
+
+def test_int32_ids_refuses_what_is_not_an_int32_integer() -> None:
+    assert list(int32_ids([0, 5, 2**31 - 1])) == [0, 5, 2**31 - 1] and int32_ids([]).typecode == "i"
+    for bad in (["a"], [1.0], [2**31], [None], [[1]]):
+        with pytest.raises(ProtocolError, match="not a list of integers"):
+            int32_ids(bad)  # type: ignore[arg-type]
 
 
 def test_a_single_url_string_is_a_list_of_one() -> None:
