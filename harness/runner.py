@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import platform
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from harness import artifacts
+from harness import artifacts, run_record
 from harness.artifacts import Manifest, Reason, ReasonCode, RunArtifacts
 from harness.backends.base import Backend, BackendInfo
 from harness.config import RunConfig
@@ -35,8 +30,6 @@ from harness.loadgen import (
     require_round_support,
     run_test,
 )
-from harness.model_files import resolve_model
-from harness.model_hash import model_sha256
 from harness.network import capture, counters
 from harness.redact import redact_mapping, redact_text
 from harness.results import loadgen_result
@@ -47,7 +40,6 @@ from harness.sut.offline import OfflineSut
 from harness.sut.server import ServerSut
 from harness.tokenizer import load_tokenizer
 from harness.types import RunStatus, Scenario, TestMode
-from harness.userconf import offline_query_blowup, render_user_conf
 
 __all__ = ["RunOutcome", "leave_without_teardown", "run"]
 
@@ -58,7 +50,6 @@ TERM_GRACE_S = 20.0
 # cannot be interrupted from outside) is abandoned, and the process leaves without interpreter teardown,
 # which would otherwise abort in std::terminate while that thread still runs.
 STOP_GRACE_S = 5.0
-HASH_NOTICE_BYTES = 1 << 30  # model files above this, not hashed before, get progress lines while hashed
 _leave_without_teardown = threading.Event()
 
 
@@ -76,29 +67,6 @@ class RunOutcome:
     exit_code: int
 
 
-def _versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for name in ("mlperf-llm-harness", "mlcommons-loadgen", "numpy", "torch", "transformers", "tensorrt_llm",
-                 "mpi4py", "nltk", "rouge-score", "rouge-score-rs"):
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return found
-
-
-def _git_commit() -> str | None:
-    here = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return f"{commit}{'-dirty' if dirty else ''}"
-
-
 def _refuse_stray_audit_config() -> None:
     stray = Path.cwd() / AUDIT_CONFIG
     if stray.exists():
@@ -108,45 +76,10 @@ def _refuse_stray_audit_config() -> None:
         )
 
 
-def _new_manifest(config: RunConfig, command: list[str]) -> Manifest:
-    return Manifest(
-        round=config.round, benchmark=config.benchmark, scenario=config.scenario.value, mode=config.mode.value,
-        compliance_test=config.compliance_test, backend=config.backend.kind,
-        model=config.model.name or config.model.path or "embedded SmolLM2-135M-Instruct",
-        command=artifacts.redacted_command(command), host=socket.gethostname(), started_at=artifacts.utc_now(),
-        versions=_versions(),
-        git_commit=_git_commit(), environment=artifacts.recorded_environment(),
-        deviations=config.deviations() + (["model: SmolLM2-135M-Instruct instead of Llama-2-70b-chat-hf"]
-                                          if config.model.is_embedded else []),
-        details={"cwd": os.getcwd()},  # the root that relative paths of `command` are relative to
-    )
-
-
-def _write_inputs(config: RunConfig, run: RunArtifacts, sample_count: int) -> tuple[Path | None, Path, list[str]]:
-    spec = round_spec(config.round)
-    artifacts.write_text_atomic(run.file(artifacts.CONFIG), artifacts.config_text(config.model_dump(mode="json")))
-    mlperf_conf = None
-    if spec.mlperf_conf_text is not None:
-        mlperf_conf = run.file(artifacts.MLPERF_CONF)
-        artifacts.write_text_atomic(mlperf_conf, spec.mlperf_conf_text)
-    user_conf = render_user_conf(config, sample_count)
-    blowup = offline_query_blowup(config, user_conf.values)
-    if blowup is not None:
-        raise ConfigError(blowup, hint="the round pins this LoadGen: change the run's loadgen values as said")
-    artifacts.write_text_atomic(run.file(artifacts.USER_CONF), user_conf.text)
-    return mlperf_conf, run.file(artifacts.USER_CONF), user_conf.shortened
-
-
 def _make_sut(config: RunConfig, dataset: Dataset, backend: Backend, completer: LoadGenCompleter) -> SutCore:
     """The scenario's SUT; it becomes the backend's sink when it starts the backend."""
     sut_class = OfflineSut if config.scenario is Scenario.OFFLINE else ServerSut
     return sut_class(dataset.samples, backend, completer, None, config.scenario.streams_first_token)
-
-
-def _write_samples(run: RunArtifacts, sut: SutCore, dispatcher: DispatchBackend | None) -> None:
-    replicas = dispatcher.assignments if dispatcher is not None else None
-    lines = [json.dumps(record) for record in sut.records.as_json(replicas)]
-    artifacts.write_text_atomic(run.file(artifacts.SAMPLES), "\n".join(lines) + ("\n" if lines else ""))
 
 
 def _evaluate(config: RunConfig, run: RunArtifacts, dataset: Dataset, tokenizer: Any) -> dict[str, Any]:
@@ -174,7 +107,7 @@ class _Run:
             root, config.scenario.value, config.mode.value)
         with os_errors("create the run directory"):
             self.run = RunArtifacts(artifacts.create_run_dir(path, config.overwrite))
-            self.manifest = _new_manifest(config, command)
+            self.manifest = run_record.new_manifest(config, command)
             self.run.write_manifest(self.manifest)
         self.reasons: list[Reason] = []
         self.terminated: int | None = None
@@ -217,12 +150,12 @@ class _Run:
         config = self.config
         tokenizer = load_tokenizer(config.model.tokenizer or config.model.path)
         dataset = load_dataset(config, tokenizer)
-        mlperf_conf, user_conf, shortened = _write_inputs(config, self.run, len(dataset))
+        mlperf_conf, user_conf, shortened = run_record.write_inputs(config, self.run, len(dataset))
         for text in shortened:
             self._reason(ReasonCode.SHORT_RUN, text)
         self.manifest.dataset, self.manifest.sample_count = dataset.source, len(dataset)
         self.manifest.details["dataset_sha256"] = dataset.sha256
-        self._record_model_hash()
+        self.manifest.details.update(run_record.model_details(self.config, self.ctx.is_loadgen_rank))
         plan = replicas.build_backend(config, self.ctx, tokenizer, self._on_worker_lost)
         self.dispatcher = plan.dispatcher
         self.manifest.details["launch"] = {"rank": self.ctx.rank, "world_size": self.ctx.world_size,
@@ -248,29 +181,6 @@ class _Run:
         if config.mode is TestMode.ACCURACY and self.manifest.status != RunStatus.ABORTED:
             self.manifest.result = self.manifest.result.model_copy(
                 update=_evaluate(config, self.run, dataset, tokenizer))
-
-    def _record_model_hash(self) -> None:
-        """sha256 of the model files this run loads (details.model_files, details.model_sha256); cached per
-        path, size and mtime (harness.model_hash), so a large checkpoint is read once."""
-        if not self.config.backend.loads_model_files:
-            return
-        try:
-            files = resolve_model(self.config.model.path)
-        except (InputError, EnvironmentProblem):  # the backend names a missing model when it loads it
-            return
-        hashed, digest = model_sha256(files, progress=self._hash_progress)
-        self.manifest.details["model_files"] = redact_text(hashed)
-        self.manifest.details["model_sha256"] = digest
-
-    def _hash_progress(self, done: int, total: int) -> None:
-        """Lines for the one-time hash of a large checkpoint (reading 140 GB takes minutes); silent below 1 GiB."""
-        if total < HASH_NOTICE_BYTES or not self.ctx.is_loadgen_rank:
-            return
-        if done == 0:
-            stderr.print(f"hashing the model files once ({total / 2**30:.1f} GiB not hashed before; later runs reuse "
-                         "the cached digests)", markup=False)
-        else:
-            stderr.print(f"hashing the model files: {done / 2**30:.1f} of {total / 2**30:.1f} GiB", markup=False)
 
     def _record_report(self, backend: Backend) -> None:
         """The backend's report in the manifest: `details.load` (one row per serving unit: requests, tokens,
@@ -353,7 +263,7 @@ class _Run:
             finally:
                 sut.close()
                 completer.close()
-        _write_samples(self.run, sut, self.dispatcher)
+        run_record.write_samples(self.run, sut, self.dispatcher)
         if self.dispatcher is not None:
             self.manifest.details["replicas"] = {"names": self.dispatcher.names, "completed": self.dispatcher.completed,
                                                  "tokens": self.dispatcher.tokens}
