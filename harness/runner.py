@@ -314,8 +314,8 @@ class _Run:
         self.terminated = signum
         self.stopping = True
         self.finish(RunStatus.FAILED, self._terminate_reason())  # recorded at once: SIGKILL may follow soon
-        stderr.print(f"terminating: {self._terminate_reason()}; stopping LoadGen (at most {TERM_GRACE_S:.0f} s) so its "
-                     "logs are closed", markup=False, soft_wrap=True)
+        _say_now(f"terminating: {self._terminate_reason()}; stopping LoadGen (at most {TERM_GRACE_S:.0f} s) so its "
+                 "logs are closed")
         threading.Thread(target=self._term_watchdog, name="sigterm-watchdog", daemon=True).start()
         raise KeyboardInterrupt  # the Ctrl-C path: LoadGen is stopped cleanly, or the run unwinds
 
@@ -325,8 +325,16 @@ class _Run:
 
     def _leave_terminated(self, why: str) -> None:
         self.finish(RunStatus.FAILED, f"{self._terminate_reason()}; {why}")
-        stderr.print(f"error: {why}; run directory {self.run.path} marked failed", markup=False)
+        _say_now(f"error: {why}; run directory {self.run.path} marked failed")
         _flush_and_exit(RunError.exit_code)
+
+    def terminated_error(self, err: BaseException | None) -> RunError:
+        """After SIGTERM, whatever unwinds the run (the handler's KeyboardInterrupt, or an error it caused in the
+        code it interrupted, e.g. an import cut in half) is the signal's doing: report the signal (run() records it)."""
+        reason = self._terminate_reason()
+        if err is not None and not str(err).startswith(reason):
+            reason += f"; then {type(err).__name__}: {str(err)[:300]}"
+        return RunError(reason)
 
     def _on_interrupt(self, second: bool) -> None:
         self.stopping = True
@@ -338,6 +346,26 @@ class _Run:
         else:
             stderr.print("interrupt: answering outstanding samples so LoadGen can stop "
                          "(press Ctrl-C again to leave at once)", markup=False)
+
+
+def _say_now(line: str) -> None:
+    """One line to stderr from a signal handler: a raw write, no rich, no import, no buffered stream's lock (the
+    handler may run inside an import of the very module a console print would need, or inside a print)."""
+    with contextlib.suppress(OSError):
+        os.write(2, (line + "\n").encode(errors="replace"))
+
+
+def _execute(state: _Run) -> None:
+    """Run the test; once SIGTERM came, whatever unwinds it (the handler's KeyboardInterrupt, or what that broke in
+    the code it cut into) becomes the signal's RunError."""
+    try:
+        state.execute()
+    except (KeyboardInterrupt, Exception) as err:
+        if state.terminated is None:
+            raise
+        if getattr(err, "leaves_native_thread", False):
+            _leave_without_teardown.set()
+        raise state.terminated_error(None if isinstance(err, KeyboardInterrupt) else err) from None
 
 
 def _lost_workers(dispatcher: DispatchBackend | None, wait_s: float) -> str:
@@ -404,11 +432,8 @@ def run(config: RunConfig, *, audit_config: str | None = None, command: list[str
     signal.signal(signal.SIGTERM, state._on_terminate)
     state.manifest.versions["mlcommons-loadgen"] = loadgen_version
     try:
-        state.execute()
-    except KeyboardInterrupt:  # outside LoadGen (loading, scoring): a Ctrl-C, or SIGTERM's handler
-        if state.terminated is not None:
-            state.finish(RunStatus.FAILED, state._terminate_reason())
-            raise RunError(f"{state._terminate_reason()} (run directory {state.run.path} marked failed)") from None
+        _execute(state)
+    except KeyboardInterrupt:  # outside LoadGen (loading, scoring): a Ctrl-C
         state.finish(RunStatus.ABORTED, "interrupted by the user")
         raise Interrupted(f"interrupted by the user (run directory {state.run.path} marked aborted)") from None
     except Interrupted as err:
