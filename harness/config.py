@@ -13,9 +13,10 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from harness.backends.hf.options import HfOptions
 from harness.backends.registry import options_models
 from harness.errors import ConfigError, InputError
-from harness.network.config import PreflightConfig
 from harness.redact import MARKER, is_secret_name
 from harness.rounds import DEFAULT_ROUND, ROUNDS, round_spec
+from harness.sections.preflight import PreflightConfig
+from harness.sections.slurm import SlurmConfig
 from harness.settings import (
     DatasetConfig,
     DistributedConfig,
@@ -24,7 +25,6 @@ from harness.settings import (
     ModelConfig,
     Section,
 )
-from harness.slurm.config import SlurmConfig
 from harness.types import Scenario, TestMode
 
 __all__ = ["BackendConfig", "Benchmark", "DatasetConfig", "DistributedConfig", "GenerationConfig", "LoadGenConfig",

@@ -1,6 +1,5 @@
 """Fabric checks and traffic accounting for multi-node runs.
 
-    config.py       PreflightConfig: thresholds (the `preflight:` section of RunConfig); pure pydantic
     counters.py     RDMA/NIC counter snapshots (sysfs, `rdma statistic`), deltas, JSON round-trips
     capture.py      capture(run_dir, "before"|"after"): counter files in the run dir + README summary
     rdma.py         RDMA ports, link state, GIDs and RoCE versions from sysfs
@@ -11,5 +10,5 @@
     mpi_probe.py    mpi4py: gather, all-pairs latency/bandwidth (loaded only under MPI)
     nccl_probe.py   torch.distributed NCCL all-reduce (loaded only when GPUs take part)
 
-Kept import-free: harness.config imports network.config, so this package must stay light.
+Its config section, PreflightConfig, is harness/sections/preflight.py (below harness.config).
 """

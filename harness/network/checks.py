@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.network.config import PreflightConfig
 from harness.network.parsers import NcclTestsResult, PerftestRow
+from harness.sections.preflight import PreflightConfig
 from harness.types import Check, CheckStatus
 
 PASS, FAIL, WARN = CheckStatus.PASS, CheckStatus.FAIL, CheckStatus.WARN

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from harness.errors import ConfigError
-from harness.slurm.config import SlurmConfig
+from harness.sections.slurm import SlurmConfig
 
 __all__ = ["Mount", "check_visible", "container_path", "host_path", "job_mounts"]
 

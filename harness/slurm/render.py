@@ -14,8 +14,8 @@ from harness.artifacts import config_text, write_text_atomic
 from harness.config import RunConfig
 from harness.errors import ConfigError
 from harness.redact import is_secret_name
+from harness.sections.slurm import SlurmConfig
 from harness.slurm.commands import ServerStep
-from harness.slurm.config import SlurmConfig
 from harness.slurm.mounts import check_visible, host_path, job_mounts
 from harness.slurm.stages import JOB_ID, StageCommand, StageOptions, build_stage
 

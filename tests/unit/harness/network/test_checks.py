@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.network.checks import busbw_check, inventory_checks, mpi_checks, rdma_checks
-from harness.network.config import PreflightConfig
 from harness.network.inventory import host_inventory
+from harness.sections.preflight import PreflightConfig
 from harness.types import CheckStatus
 
 SYSFS = Path(__file__).resolve().parents[3] / "data" / "sysfs"

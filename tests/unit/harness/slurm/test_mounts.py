@@ -8,7 +8,7 @@ import pytest
 
 from harness.config import build_config
 from harness.errors import ConfigError
-from harness.slurm.config import SlurmConfig
+from harness.sections.slurm import SlurmConfig
 from harness.slurm.mounts import check_visible, host_path, job_mounts
 from harness.slurm.render import render_text
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from harness.slurm.fabric import fabric_problem, multinode_problem
+from harness.sections.fabric import fabric_problem, multinode_problem
 
 # "MM", "MM:SS", "HH:MM:SS", "D-HH", "D-HH:MM", "D-HH:MM:SS" are what sbatch accepts; we take the two
 # unambiguous spellings only, so that a config reads the same to every reader.

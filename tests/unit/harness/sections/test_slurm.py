@@ -6,7 +6,7 @@ import pytest
 
 from harness.config import build_config
 from harness.errors import ConfigError
-from harness.slurm.config import SlurmConfig
+from harness.sections.slurm import SlurmConfig
 
 VALID = {
     "partition": "batch", "account": "mlperf", "nodes": 2, "ntasks_per_node": 4, "gpus_per_node": 8,
