@@ -429,8 +429,8 @@ def run(config: RunConfig, *, audit_config: str | None = None, command: list[str
         return None
     _refuse_stray_audit_config()
     state = _Run(config, command if command is not None else sys.argv, progress, audit_config, ctx)
-    signal.signal(signal.SIGTERM, state._on_terminate)
     state.manifest.versions["mlcommons-loadgen"] = loadgen_version
+    signal.signal(signal.SIGTERM, state._on_terminate)
     try:
         _execute(state)
     except KeyboardInterrupt:  # outside LoadGen (loading, scoring): a Ctrl-C
