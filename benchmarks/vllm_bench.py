@@ -7,7 +7,7 @@ early stopping needs about 460 for a VALID run); the first QPS whose run is VALI
 highest VALID one ("none" when no QPS of the ladder is). A QPS above the backend's Offline samples/s is skipped
 (its queue could only grow, and 470 queries would take hours on a slow backend). Offline runs --offline-repeats
 times per backend (the median counts); the endpoint's Offline also runs with SSE streaming (backend.stream true)
-beside its default plain JSON, so the faster Offline transport is measured.
+beside its default plain JSON, the two interleaved run by run, so the faster Offline transport is measured.
 Every run is its own `harness run` process, as in production. The in-process vllm runs and the endpoint runs
 execute in the vLLM environment (.venv-vllm, PYTHONPATH = this checkout); the hf runs in this interpreter's
 environment. The endpoint server (vLLM's OpenAI server on 127.0.0.1, same engine options: float32, eager,
@@ -75,12 +75,20 @@ def _ms(ns: object) -> float | None:
     return round(float(ns) / 1e6, 1) if isinstance(ns, int | float) else None
 
 
-def offline_median(python: str, prefix: Path, sets: list[str], args: argparse.Namespace) -> dict[str, object]:
-    """--offline-repeats Offline runs; the one with the median tokens/s, with every repeat's figure beside it."""
-    repeats = [run(python, prefix.with_name(f"{prefix.name}-{i}"), "Offline", sets, args.samples, args.tokens)
-               for i in range(args.offline_repeats)]
-    ranked = sorted(repeats, key=lambda r: float(r["tokens_per_s"] or 0))  # type: ignore[arg-type]
-    return {**ranked[len(ranked) // 2], "repeats_tokens_per_s": [r["tokens_per_s"] for r in repeats]}
+def offline_medians(python: str, variants: dict[Path, list[str]], args: argparse.Namespace) -> list[dict[str, object]]:
+    """--offline-repeats Offline runs of each variant (a run-directory prefix and its --set list), interleaved
+    (A, B, A, B, ...) so that a server warming up or a load arriving mid-call favours none of them; per variant
+    the run with the median tokens/s, with every repeat's figure beside it."""
+    repeats: dict[Path, list[dict[str, object]]] = {prefix: [] for prefix in variants}
+    for i in range(args.offline_repeats):
+        for prefix, sets in variants.items():
+            repeats[prefix].append(run(python, prefix.with_name(f"{prefix.name}-{i}"), "Offline", sets,
+                                       args.samples, args.tokens))
+    medians = []
+    for runs in repeats.values():
+        ranked = sorted(runs, key=lambda r: float(r["tokens_per_s"] or 0))  # type: ignore[arg-type]
+        medians.append({**ranked[len(ranked) // 2], "repeats_tokens_per_s": [r["tokens_per_s"] for r in runs]})
+    return medians
 
 
 def checkpoint() -> Path:
@@ -177,10 +185,13 @@ def main() -> None:
                 wait_healthy(server.url, server)
                 setups["endpoint"][1][3] = f"backend.urls=[\"{server.url}\"]"
             python, sets = setups[name]
-            entry: dict[str, object] = {"offline": offline_median(python, out / f"{name}-offline", sets, args)}
+            variants = {out / f"{name}-offline": sets}
             if name == "endpoint":  # backend.stream auto sends plain JSON in Offline; the SSE alternative, measured
-                entry["offline_streamed"] = offline_median(python, out / f"{name}-offline-streamed",
-                                                           [*sets, "--set", "backend.stream=true"], args)
+                variants[out / f"{name}-offline-streamed"] = [*sets, "--set", "backend.stream=true"]
+            medians = offline_medians(python, variants, args)
+            entry: dict[str, object] = {"offline": medians[0]}
+            if name == "endpoint":
+                entry["offline_streamed"] = medians[1]
             ladder_results = server_ladder(python, sets, out / name, ladder, args,
                                            entry["offline"]["samples_per_s"])  # type: ignore[index]
             valid = [r["qps"] for r in ladder_results if r["validity"] == "VALID" and not r["errors"]]
