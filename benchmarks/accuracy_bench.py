@@ -3,7 +3,7 @@
 Builds a synthetic OpenOrca-like set (references of about 300 words; predictions reuse or edit about
 75 % of the reference sentences), tokenizes the predictions with the embedded SmolLM2 tokenizer, writes
 a real int32 mlperf_log_accuracy.json, then times:
-  ours       harness.accuracy.evaluate.score_accuracy_log + write_accuracy_outputs on all samples
+  ours       harness.benchmarks.llama2_70b.evaluate.score_accuracy_log + write_accuracy_outputs on all samples
              (log parsing, decoding, sentence splitting, ROUGE, accuracy.txt/json);
   reference  the reference algorithm done plainly (batch_decode, nltk Punkt, rouge_score, one process)
              on a subset, extrapolated to the full set.
@@ -27,9 +27,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.accuracy.evaluate import score_accuracy_log, write_accuracy_outputs
-from harness.accuracy.rouge import ROUGE_TYPES
-from harness.accuracy.sentences import english_parameters
+from harness.benchmarks.llama2_70b.evaluate import score_accuracy_log, write_accuracy_outputs
+from harness.benchmarks.scoring.rouge import ROUGE_TYPES
+from harness.benchmarks.scoring.sentences import english_parameters
 from harness.tokenizer import load_tokenizer
 
 _PROSE = ("the of and to in is it that was for on are with as his they be at one have this from or had "

@@ -12,6 +12,8 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from harness.backends.hf.options import HfOptions
 from harness.backends.registry import options_models
+from harness.benchmarks.facts import BenchmarkFacts
+from harness.benchmarks.registry import BENCHMARK_NAMES, DEFAULT_BENCHMARK, benchmark_facts, check_in_round
 from harness.errors import ConfigError, InputError
 from harness.redact import MARKER, is_secret_name
 from harness.rounds import DEFAULT_ROUND, ROUNDS, round_spec
@@ -32,7 +34,7 @@ __all__ = ["BackendConfig", "Benchmark", "DatasetConfig", "DistributedConfig", "
            "embedded_default_path", "load_config", "read_yaml", "with_updates"]
 
 Round = Literal[ROUNDS]  # type: ignore[valid-type]  # the names of harness.rounds' table
-Benchmark = Literal["llama2-70b-99", "llama2-70b-99.9"]
+Benchmark = Literal[BENCHMARK_NAMES]  # type: ignore[valid-type]  # the names of harness.benchmarks' table
 
 BackendConfig = Annotated[Union[options_models()], Field(discriminator="kind")]  # type: ignore[valid-type]  # noqa: UP007
 
@@ -41,7 +43,7 @@ class RunConfig(Section):
     """Everything that defines one LoadGen test. Frozen: overrides build a new object."""
 
     round: Round = DEFAULT_ROUND  # type: ignore[assignment]  # Literal default
-    benchmark: Benchmark = "llama2-70b-99"
+    benchmark: Benchmark = DEFAULT_BENCHMARK  # type: ignore[assignment]  # Literal default
     scenario: Scenario = Scenario.OFFLINE
     mode: TestMode = TestMode.PERFORMANCE
     model: ModelConfig = ModelConfig()
@@ -64,7 +66,15 @@ class RunConfig(Section):
         """Every string one line of text and every integer a 64-bit one, whatever the key (names, paths and
         counts flow into manifests, READMEs, scripts and LoadGen's int64 settings)."""
         _check_plain(data, [])
-        return data
+        return _reference_lengths(data)
+
+    @model_validator(mode="after")
+    def _benchmark_in_round(self) -> RunConfig:
+        try:
+            check_in_round(self.benchmark, self.round)
+        except ConfigError as error:
+            raise ValueError(f"{error.message}; {error.hint}") from None
+        return self
 
     @model_validator(mode="after")
     def _scenario_exists_in_round(self) -> RunConfig:
@@ -84,19 +94,45 @@ class RunConfig(Section):
         return self
 
     @property
+    def facts(self) -> BenchmarkFacts:
+        """The benchmark's facts as this run's round states them (harness.benchmarks.registry)."""
+        return benchmark_facts(self.benchmark, self.round)
+
+    @property
     def loadgen_model_name(self) -> str:
         """The model name passed to FromConfig (never the benchmark dir name)."""
-        return "llama2-70b-interactive" if self.scenario is Scenario.INTERACTIVE else "llama2-70b"
+        return self.facts.loadgen_name(self.scenario.value)
 
     def deviations(self) -> list[str]:
         """Open-division deviations from the reference implementation."""
-        found = self.generation.deviations() + self.backend.deviations()
+        reference = self.facts.generation
+        found = self.generation.deviations(reference.max_new_tokens, reference.min_new_tokens)
+        found += self.backend.deviations()
         if self.dataset.max_samples is not None:
             found.append(f"dataset.max_samples: all -> {self.dataset.max_samples}")
         return found
 
 
 _INT64 = 1 << 63
+
+
+def _reference_lengths(data: Any) -> Any:
+    """Fill generation.max_new_tokens / min_new_tokens that the config leaves out with the benchmark's reference."""
+    if not isinstance(data, Mapping):
+        return data
+    name = data.get("benchmark", DEFAULT_BENCHMARK)
+    if name not in BENCHMARK_NAMES:
+        return data  # the Literal names the known benchmarks in its error
+    generation = data.get("generation")
+    if generation is None or isinstance(generation, Mapping):
+        reference = benchmark_facts(str(name)).generation
+        filled = dict(generation or {})
+        if filled.get("max_new_tokens") is None:
+            filled["max_new_tokens"] = reference.max_new_tokens
+        if filled.get("min_new_tokens") is None:
+            filled["min_new_tokens"] = reference.min_new_tokens
+        data = {**data, "generation": filled}
+    return data
 
 
 def _check_plain(value: Any, where: list[str]) -> None:

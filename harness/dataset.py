@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from harness.benchmarks.llama2_70b.facts import DATASET_FILE
 from harness.config import RunConfig
 from harness.errors import InputError
 from harness.types import Sample
@@ -88,10 +89,10 @@ def _read_dataset_bytes(path: Path) -> bytes:
     if path.is_dir():
         raise InputError(f"dataset {path} is a directory; expected the OpenOrca pickle file inside it",
                          hint="set dataset.path to the .pkl file "
-                              "(open_orca_gpt4_tokenized_llama.sampled_24576.pkl)")
+                              f"({DATASET_FILE})")
     if not path.is_file():
         raise InputError(f"dataset {path} does not exist",
-                         hint="download open_orca_gpt4_tokenized_llama.sampled_24576.pkl (MLCommons) "
+                         hint=f"download {DATASET_FILE} (MLCommons) "
                               "and set dataset.path")
     try:
         return path.read_bytes()

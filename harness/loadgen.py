@@ -133,18 +133,36 @@ class SutCallbacks:
         self.issue, self.flush, self.load, self.unload, self.abort = issue, flush, load, unload, abort
 
 
+# LoadGen >= 5.0 (mlperf.conf compiled in): FromConfig(user.conf) with its default conf_type 1 loads the built-in
+# mlperf.conf first, but only on its first call in a process (a static counter, loadgen/test_settings_internal.cc);
+# a second call logs error_invalid_config "Multiple conf files are used" and skips mlperf.conf. One CLI run is one
+# process, so it takes that official path; later tests in the same process (pytest, the pipeline's in-process
+# callers) get the same settings explicitly: the built-in mlperf.conf (conf_type 0), then user.conf (conf_type 2).
+_USER_CONF, _BUILT_IN, _MORE = 1, 0, 2
+_official_path_used = False
+
+
 def _settings(plan: TestPlan) -> lg.TestSettings:
+    global _official_path_used
     settings = lg.TestSettings()
-    if plan.mlperf_conf is not None:
+    if plan.mlperf_conf is not None:  # v4.x LoadGen: the round's mlperf.conf file, then user.conf
         _from_config(settings, plan.mlperf_conf, plan)
-    _from_config(settings, plan.user_conf, plan)
+        _from_config(settings, plan.user_conf, plan)
+    elif not _official_path_used:
+        _official_path_used = True
+        _from_config(settings, plan.user_conf, plan, _USER_CONF)
+    else:
+        _from_config(settings, Path(""), plan, _BUILT_IN)
+        _from_config(settings, plan.user_conf, plan, _MORE)
     settings.scenario = getattr(lg.TestScenario, plan.loadgen_scenario)
     settings.mode = lg.TestMode.AccuracyOnly if plan.mode is TestMode.ACCURACY else lg.TestMode.PerformanceOnly
     return settings
 
 
-def _from_config(settings: lg.TestSettings, path: Path, plan: TestPlan) -> None:
-    status = settings.FromConfig(str(path), plan.model_name, plan.loadgen_scenario)
+def _from_config(settings: lg.TestSettings, path: Path, plan: TestPlan, conf_type: int | None = None) -> None:
+    where = "" if path == Path("") else str(path)
+    status = (settings.FromConfig(where, plan.model_name, plan.loadgen_scenario) if conf_type is None
+              else settings.FromConfig(where, plan.model_name, plan.loadgen_scenario, conf_type))
     if status != 0:
         raise RunError(f"LoadGen rejected {path} (FromConfig returned {status})",
                        hint="check the file for keys LoadGen does not know or values that are not numbers")

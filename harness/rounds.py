@@ -14,7 +14,7 @@ from harness.errors import ConfigError
 
 __all__ = ["DEFAULT_ROUND", "ROUNDS", "RoundSpec", "Seeds", "round_spec"]
 
-DEFAULT_ROUND = "v4.0"
+DEFAULT_ROUND = "v6.1"
 
 
 @dataclass(frozen=True)
@@ -120,8 +120,21 @@ _SPECS = {
         "v6.0",
         Seeds(2465351861681999779, 14276810075590677512, 3936089224930324775),
         passes_mlperf_conf=False,
-        loadgen_versions=tuple(f"6.0.{n}" for n in range(4, 15)),
-        loadgen_pip="pip install 'mlcommons-loadgen==6.0.14'",
+        # 6.0.0-6.0.4 carry the v5.1 seeds; 6.0.5 (#2437) to 6.0.15 the v6.0 ones (field-2026.md §1.1)
+        loadgen_versions=tuple(f"6.0.{n}" for n in range(5, 16)),
+        loadgen_pip="pip install 'mlcommons-loadgen==6.0.15'",
+        scenarios=("Offline", "Server", "Interactive"),
+        checker_family="head",
+        measurements_in_results=True,
+        code_dir="src",
+    ),
+    "v6.1": RoundSpec(
+        "v6.1",
+        # inference #2611 (LoadGen 6.0.16); 6.0.17 only reformats two .cc files
+        Seeds(2085463073848966840, 2747215439041700203, 16159082839903944936),
+        passes_mlperf_conf=False,
+        loadgen_versions=("6.0.16", "6.0.17"),
+        loadgen_pip="pip install 'mlcommons-loadgen==6.0.17'",
         scenarios=("Offline", "Server", "Interactive"),
         checker_family="head",
         measurements_in_results=True,
@@ -140,5 +153,5 @@ def round_spec(name: str) -> RoundSpec:
     except KeyError:
         raise ConfigError(
             f"round is {name!r}; expected one of {', '.join(ROUNDS)}",
-            hint="set round: v4.0 (the default) or a newer round listed above",
+            hint=f"set round: {DEFAULT_ROUND} (the default) or another round listed above",
         ) from None

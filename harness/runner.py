@@ -83,7 +83,7 @@ def _make_sut(config: RunConfig, dataset: Dataset, backend: Backend, completer: 
 
 
 def _evaluate(config: RunConfig, run: RunArtifacts, dataset: Dataset, tokenizer: Any) -> dict[str, Any]:
-    from harness.accuracy.evaluate import score_accuracy_log, write_accuracy_outputs
+    from harness.benchmarks.llama2_70b.evaluate import score_accuracy_log, write_accuracy_outputs
 
     report = score_accuracy_log(run.file(artifacts.ACCURACY_LOG), dataset.references, tokenizer,
                                 dtype="int32", benchmark=config.benchmark)

@@ -34,16 +34,16 @@ class ModelConfig(Section):
 class DatasetConfig(Section):
     """The QSL: the MLCommons OpenOrca pickle, or the embedded smoke dataset."""
 
-    path: str | None = Field(None, description="open_orca_gpt4_tokenized_llama.sampled_24576.pkl; null = smoke set")
+    path: str | None = Field(None, description="the benchmark's dataset file (MLCommons); null = smoke set")
     max_samples: int | None = Field(None, ge=1, description="use only the first N samples (not submittable)")
     chat_template: bool = Field(True, description="smoke set: wrap prompts in the tokenizer's chat template")
 
 
 class GenerationConfig(Section):
-    """Decoding parameters; the defaults are the MLCommons reference (greedy, 1024 new tokens)."""
+    """Decoding parameters; the defaults are greedy, the lengths the benchmark's reference (RunConfig fills them)."""
 
-    max_new_tokens: int = Field(1024, ge=2)
-    min_new_tokens: int = Field(1, ge=0)
+    max_new_tokens: int | None = Field(None, ge=2, description="null = the benchmark's reference length")
+    min_new_tokens: int | None = Field(None, ge=0, description="null = the benchmark's reference minimum")
     temperature: float = Field(0.0, ge=0.0, description="0 = greedy (reference)")
     top_k: int = Field(0, ge=0, description="0 = off")
     top_p: float = Field(1.0, gt=0.0, le=1.0)
@@ -55,7 +55,8 @@ class GenerationConfig(Section):
 
     @model_validator(mode="after")
     def _min_not_above_max(self) -> GenerationConfig:
-        if self.min_new_tokens > self.max_new_tokens:
+        if self.min_new_tokens is not None and self.max_new_tokens is not None and \
+                self.min_new_tokens > self.max_new_tokens:
             raise ValueError(
                 f"min_new_tokens ({self.min_new_tokens}) exceeds max_new_tokens ({self.max_new_tokens})"
             )
@@ -66,9 +67,9 @@ class GenerationConfig(Section):
         """True when decoding is deterministic argmax (with one beam)."""
         return self.temperature == 0.0
 
-    def deviations(self) -> list[str]:
-        """Every field that differs from the reference, as 'name: reference -> value'."""
-        reference = GenerationConfig()
+    def deviations(self, max_new_tokens: int, min_new_tokens: int) -> list[str]:
+        """Every field that differs from the reference (whose lengths are given), as 'name: reference -> value'."""
+        reference = GenerationConfig(max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens)
         return [
             f"generation.{name}: {getattr(reference, name)!r} -> {getattr(self, name)!r}"
             for name in type(self).model_fields

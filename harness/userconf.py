@@ -8,9 +8,8 @@ from harness.config import RunConfig
 from harness.rounds import round_spec
 from harness.types import TestMode
 
-__all__ = ["FULL_DATASET", "MIN_DURATION_MS", "UserConf", "offline_query_blowup", "render_user_conf"]
+__all__ = ["MIN_DURATION_MS", "UserConf", "offline_query_blowup", "render_user_conf"]
 
-FULL_DATASET = 24576
 MIN_DURATION_MS = 600000
 OFFLINE_DEFAULT_QPS = 1.0  # *.Offline.target_qps of the v4.x mlperf.conf
 LOADGEN_SLACK = 1.1  # kSlack of TestSettingsInternal: Offline samples_per_query = 1.1 x duration x target_qps
@@ -38,17 +37,18 @@ def render_user_conf(config: RunConfig, sample_count: int) -> UserConf:
     if loadgen.server_coalesce_queries is not None:
         values["coalesce_queries"] = int(loadgen.server_coalesce_queries)
     shortened: list[str] = []
-    if sample_count < FULL_DATASET:
-        shortened.append(f"the QSL has {sample_count} samples; a submission needs all {FULL_DATASET}")
+    full = config.facts.performance_samples
+    if sample_count < full:
+        shortened.append(f"the QSL has {sample_count} samples; a submission needs all {full}")
         values.setdefault("performance_sample_count_override", sample_count)
         values.setdefault("min_query_count", sample_count)
         values.setdefault("min_duration", 0)
     if values.get("min_duration", MIN_DURATION_MS) < MIN_DURATION_MS:
         shortened.append(f"min_duration is {values['min_duration']} ms; a submission needs ≥ {MIN_DURATION_MS}")
-    if "performance_sample_count_override" in values and values["performance_sample_count_override"] < FULL_DATASET:
+    if "performance_sample_count_override" in values and values["performance_sample_count_override"] < full:
         shortened.append(f"performance_sample_count_override is {values['performance_sample_count_override']}")
-    if "min_query_count" in values and config.scenario.value == "Offline" and values["min_query_count"] < FULL_DATASET:
-        shortened.append(f"Offline min_query_count is {values['min_query_count']}; the checker needs 24576 samples")
+    if "min_query_count" in values and config.scenario.value == "Offline" and values["min_query_count"] < full:
+        shortened.append(f"Offline min_query_count is {values['min_query_count']}; the checker needs {full} samples")
     model, scenario = config.loadgen_model_name, config.scenario.loadgen_scenario
     lines = [
         f"# LoadGen user.conf written by harness for {config.benchmark} {config.scenario.value} ({config.round}).",
@@ -73,8 +73,9 @@ def offline_query_blowup(config: RunConfig, values: dict[str, float | int]) -> s
     if (not round_spec(config.round).offline_equal_issue_pads_queries or config.scenario.value != "Offline"
             or config.mode is not TestMode.PERFORMANCE):
         return None
-    loaded = int(values.get("performance_sample_count_override", FULL_DATASET))
-    min_queries = int(values.get("min_query_count", FULL_DATASET))
+    full = config.facts.performance_samples
+    loaded = int(values.get("performance_sample_count_override", full))
+    min_queries = int(values.get("min_query_count", full))
     duration_s = float(values.get("min_duration", MIN_DURATION_MS)) / 1000
     target_qps = float(values.get("target_qps", OFFLINE_DEFAULT_QPS))
     per_query = max(min_queries, int(LOADGEN_SLACK * duration_s * target_qps))

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from harness.accuracy.evaluate import accuracy_text, score_accuracy_log, write_accuracy_outputs
-from harness.accuracy.verdict import verdict_checks
+from harness.benchmarks.llama2_70b.evaluate import accuracy_text, score_accuracy_log, write_accuracy_outputs
+from harness.benchmarks.registry import DEFAULT_BENCHMARK
+from harness.benchmarks.scoring.verdict import verdict_checks
 from harness.cli._app import app
 from harness.console import checks_table, stderr, stdout
 from harness.dataset import load_references
@@ -23,7 +24,7 @@ def evaluate_command(
     dataset: Annotated[str | None, typer.Option(help="OpenOrca pickle (omit: embedded smoke set)")] = None,
     tokenizer: Annotated[str | None, typer.Option(help="checkpoint dir (omit: embedded SmolLM2)")] = None,
     dtype: Annotated[str, typer.Option(help="response buffer dtype: int32, int64 or float32")] = "int32",
-    benchmark: Annotated[str, typer.Option(help="llama2-70b-99 or llama2-70b-99.9")] = "llama2-70b-99",
+    benchmark: Annotated[str, typer.Option(help="the benchmark whose targets judge the log")] = DEFAULT_BENCHMARK,
     splitter: Annotated[str, typer.Option(help="nltk-3.8 (reference pin) or nltk-3.10")] = "nltk-3.8",
     output_dir: Annotated[Path | None, typer.Option(help="where accuracy.txt/json go (default: log dir)")] = None,
     overwrite: Annotated[bool, typer.Option(help="replace an existing accuracy.txt/json")] = False,

@@ -8,12 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.artifacts import CONFIG, DETAIL, SAMPLES, Manifest, RunArtifacts
+from harness.benchmarks.facts import BenchmarkFacts
+from harness.benchmarks.registry import BENCHMARK_NAMES, benchmark_facts
 from harness.errors import InputError
 from harness.logs import parse_detail_log
-
-# The round's Server latency limits in ms (TTFT p99, TPOT p99), mlperf-rules.md §3.5.
-LIMITS_MS = {"Server": (2000.0, 200.0), "Interactive": (450.0, 40.0)}
-REFERENCE_TOKENS_PER_SAMPLE = 294.45
 
 
 @dataclass(frozen=True)
@@ -57,9 +55,23 @@ class RunData:
         return self.manifest.scenario
 
     @property
+    def facts(self) -> BenchmarkFacts | None:
+        """The facts of the run's benchmark in its round; None for a benchmark this harness does not know."""
+        if self.manifest.benchmark not in BENCHMARK_NAMES:
+            return None
+        return benchmark_facts(self.manifest.benchmark, self.manifest.round)
+
+    @property
     def limits_ms(self) -> tuple[float, float] | None:
-        """(TTFT, TPOT) p99 limits of the round for this scenario; None for Offline."""
-        return LIMITS_MS.get(self.scenario)
+        """(TTFT, TPOT) p99 limits of the benchmark for this scenario; None for Offline."""
+        limits = self.facts.latency.get(self.scenario) if self.facts else None
+        return None if limits is None else (float(limits.ttft_ms), float(limits.tpot_ms))
+
+    @property
+    def reference_tokens_per_sample(self) -> float | None:
+        """The reference's mean output length in tokens, where the benchmark's checker bounds it."""
+        metric = self.facts.metric("tokens_per_sample") if self.facts else None
+        return None if metric is None else metric.reference
 
     @property
     def load(self) -> list[Load]:

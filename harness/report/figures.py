@@ -8,7 +8,7 @@ from collections import Counter
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from harness.report.data import REFERENCE_TOKENS_PER_SAMPLE, RunData
+from harness.report.data import RunData
 
 _SIZE = (7.0, 4.0)
 
@@ -83,9 +83,9 @@ def output_length_figure(run: RunData, reference: list[int] | None, note: str = 
     if reference:
         axes.hist(reference, bins=bins, alpha=0.5,
                   label=f"references (mean {sum(reference) / len(reference):.1f})")
-    if 1.5 * high >= REFERENCE_TOKENS_PER_SAMPLE:  # not when it would squash a small model's lengths
-        axes.axvline(REFERENCE_TOKENS_PER_SAMPLE, color="black", linestyle="--",
-                     label=f"Llama 2 reference mean {REFERENCE_TOKENS_PER_SAMPLE}")
+    mean = run.reference_tokens_per_sample
+    if mean is not None and 1.5 * high >= mean:  # not when it would squash a small model's lengths
+        axes.axvline(mean, color="black", linestyle="--", label=f"{run.manifest.benchmark} reference mean {mean}")
     if note and not reference:
         axes.text(0.01, 0.98, note, transform=axes.transAxes, va="top", fontsize=7)
     _labels(axes, f"Output length: {run.name}", "tokens per sample", "samples")

@@ -14,8 +14,9 @@ from harness.types import Scenario
 
 def test_defaults_are_the_reference_generation_parameters() -> None:
     config = RunConfig()
-    assert (config.round, config.benchmark, config.scenario) == ("v4.0", "llama2-70b-99", Scenario.OFFLINE)
+    assert (config.round, config.benchmark, config.scenario) == ("v6.1", "llama2-70b-99.9", Scenario.OFFLINE)
     assert config.generation == GenerationConfig(max_new_tokens=1024, min_new_tokens=1, num_beams=1)
+    assert GenerationConfig().max_new_tokens is None  # the benchmark's reference fills it (RunConfig)
     assert config.generation.greedy
     assert config.deviations() == []
 
@@ -47,7 +48,7 @@ def test_invalid_enum_value_lists_the_allowed_values() -> None:
 
 def test_interactive_needs_round_v51_or_newer() -> None:
     with pytest.raises(ConfigError, match="Interactive needs round v5.1"):
-        build_config({"scenario": "Interactive"})
+        build_config({"scenario": "Interactive", "round": "v5.0"})
     config = build_config({"scenario": "Interactive", "round": "v5.1"})
     assert config.loadgen_model_name == "llama2-70b-interactive"
 

@@ -6,7 +6,9 @@ LoadGen test); the real calls go through the same `send` in tests/integration (r
 
 from __future__ import annotations
 
+import re
 import threading
+from pathlib import Path
 
 from harness.loadgen import LoadGenCompleter
 
@@ -45,3 +47,27 @@ def test_a_failing_call_does_not_stop_later_ones(capsys) -> None:  # type: ignor
     completer.close()
     assert seen == [[2]]
     assert "LoadGen rejected a response batch: bad response" in capsys.readouterr().err
+
+
+def _settings_logged(run_dir: Path) -> list[str]:
+    text = (run_dir / "mlperf_log_detail.txt").read_text()
+    return sorted(re.findall(r'"key": "(?:effective|requested)_[a-z_0-9]+", "value": [^,]*', text))
+
+
+def test_several_tests_in_one_process_get_the_rounds_settings_and_no_conf_error(tmp_path: Path) -> None:
+    """LoadGen >= 5.0 logs "Multiple conf files are used" (and skips its mlperf.conf) on a second FromConfig in a
+    process; every test after the first must still get exactly the first one's settings and no error."""
+    from harness import runner
+    from harness.config import load_config
+
+    results = []
+    for name in ("first", "second", "third"):
+        outcome = runner.run(load_config(None, ["backend.kind=fake", "backend.output_tokens=8", "scenario=Server",
+                                                "loadgen.target_qps=20", f"output_dir={tmp_path / name}"]),
+                             progress=False)
+        assert outcome is not None
+        results.append(outcome.manifest.result)
+    assert [r.loadgen_errors for r in results] == [0, 0, 0]
+    assert all(r.requested_use_token_latencies for r in results)  # from the built-in mlperf.conf
+    assert _settings_logged(tmp_path / "first") == _settings_logged(tmp_path / "second") == _settings_logged(
+        tmp_path / "third")

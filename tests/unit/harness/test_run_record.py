@@ -42,8 +42,10 @@ def test_progress_lines_only_for_large_uncached_checkpoints(capsys: pytest.Captu
 
 def test_inputs_are_written_and_an_offline_blowup_is_refused_before_loadgen(tmp_path: Path) -> None:
     run = RunArtifacts(artifacts.create_run_dir(tmp_path / "run", False))
-    mlperf_conf, user_conf, _ = run_record.write_inputs(build_config({}), run, 8)
+    mlperf_conf, user_conf, _ = run_record.write_inputs(build_config({"round": "v4.0"}), run, 8)
     assert mlperf_conf is not None and mlperf_conf.is_file() and user_conf.is_file()
+    assert run_record.write_inputs(build_config({}), RunArtifacts(artifacts.create_run_dir(tmp_path / "r1", False)),
+                                   8)[0] is None  # v6.1: LoadGen carries the mlperf.conf
     assert (tmp_path / "run" / artifacts.CONFIG).is_file()
     blowup = build_config({"round": "v4.1", "scenario": "Offline", "mode": "performance"})  # mlperf.conf's QPS
     with pytest.raises(ConfigError, match="equal-issue padding bug"):

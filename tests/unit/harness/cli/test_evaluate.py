@@ -10,7 +10,7 @@ import pytest
 
 from harness.cli import main
 from harness.tokenizer import load_tokenizer
-from tests.unit.harness.accuracy.conftest import write_log
+from tests.unit.harness.benchmarks.conftest import write_log
 
 REFERENCES = ["The cat sat on the mat. It was happy.", "Paris is the capital of France.", "Two plus two is four."]
 
@@ -50,7 +50,7 @@ def test_scores_prints_and_writes(files: dict[str, Path], tmp_path: Path, capsys
     assert code == 2 and "already exists" in err
     code, _, err = _run(capsys, "--accuracy-log", files["log"], "--dataset", files["dataset"],
                         "--output-dir", tmp_path, "--overwrite", "--require-pass")
-    assert code == 1 and "error: accuracy targets of llama2-70b-99 not met" in err
+    assert code == 1 and "error: accuracy targets of llama2-70b-99.9 not met" in err
 
 
 def test_partial_log_warns_with_the_count(files: dict[str, Path], tmp_path: Path,

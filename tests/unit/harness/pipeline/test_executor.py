@@ -25,7 +25,7 @@ from harness.pipeline.state import STATE_FILE, StateFile
 WRITE_RUN = """
 import json, sys, pathlib
 out = pathlib.Path(sys.argv[1]); out.mkdir(parents=True, exist_ok=True)
-m = dict(round="v4.0", benchmark="llama2-70b-99", scenario="Offline", mode="performance", backend="fake",
+m = dict(round="v6.1", benchmark="llama2-70b-99.9", scenario="Offline", mode="performance", backend="fake",
          status="completed", result={"result_validity": sys.argv[3]})
 (out / "manifest.json").write_text(json.dumps(m))
 if sys.argv[2] != "0":
@@ -72,15 +72,15 @@ def _ran(executor: Executor, plan: Plan, **kwargs: object) -> list[str]:
 def test_a_second_run_with_unchanged_inputs_runs_nothing(tmp_path: Path) -> None:
     path = _write(tmp_path)
     first = _ran(*_executor(path))
-    assert first == ["llama2-70b-99/Offline/accuracy", "llama2-70b-99/Offline/performance",
-                     "llama2-70b-99/Server/accuracy", "llama2-70b-99/Server/performance", "package", "check"]
+    assert first == ["llama2-70b-99.9/Offline/accuracy", "llama2-70b-99.9/Offline/performance",
+                     "llama2-70b-99.9/Server/accuracy", "llama2-70b-99.9/Server/performance", "package", "check"]
     assert _ran(*_executor(path)) == []
 
 
 def test_changing_one_server_field_reruns_only_the_server_stages_and_their_consumers(tmp_path: Path) -> None:
     _ran(*_executor(_write(tmp_path)))
     changed = _write(tmp_path, scenario_set={"Server": ["loadgen.target_qps=3"]})
-    assert _ran(*_executor(changed)) == ["llama2-70b-99/Server/accuracy", "llama2-70b-99/Server/performance",
+    assert _ran(*_executor(changed)) == ["llama2-70b-99.9/Server/accuracy", "llama2-70b-99.9/Server/performance",
                                          "package", "check"]
 
 
@@ -89,9 +89,9 @@ def test_changing_a_performance_only_override_reruns_only_performance_stages(tmp
     executor, plan = _executor(_write(tmp_path, stage_set={"performance": ["loadgen.min_duration=5"]}))
     decisions = executor.decide(plan.stages, force=False)
     assert {d.stage.id: d.reason for d in decisions if d.run} == {
-        "llama2-70b-99/Offline/performance": "inputs changed: config",
-        "llama2-70b-99/Server/performance": "inputs changed: config",
-        "package": "upstream llama2-70b-99/Server/performance runs",
+        "llama2-70b-99.9/Offline/performance": "inputs changed: config",
+        "llama2-70b-99.9/Server/performance": "inputs changed: config",
+        "package": "upstream llama2-70b-99.9/Server/performance runs",
         "check": "upstream package runs",
     }
 
@@ -104,30 +104,30 @@ def test_changing_a_generation_field_reruns_every_stage(tmp_path: Path) -> None:
 
 def test_a_failed_stage_stops_the_pipeline_with_the_reason_and_the_resume_command(tmp_path: Path) -> None:
     path = _write(tmp_path)
-    executor, plan = _executor(path, fail="llama2-70b-99/Server/accuracy")
+    executor, plan = _executor(path, fail="llama2-70b-99.9/Server/accuracy")
     with pytest.raises(RunError) as caught:
         _ran(executor, plan)
-    assert "stage llama2-70b-99/Server/accuracy failed: boom in stage" in caught.value.message
+    assert "stage llama2-70b-99.9/Server/accuracy failed: boom in stage" in caught.value.message
     assert caught.value.hint is not None
-    assert caught.value.hint.endswith(f"--config {path.resolve()} --from llama2-70b-99/Server/accuracy")
+    assert caught.value.hint.endswith(f"--config {path.resolve()} --from llama2-70b-99.9/Server/accuracy")
     state = json.loads((tmp_path / "out" / STATE_FILE).read_text())["stages"]
-    assert state["llama2-70b-99/Server/accuracy"]["status"] == "failed"
-    assert "llama2-70b-99/Server/performance" not in state
-    resumed = _ran(*_executor(path), start="llama2-70b-99/Server/accuracy")
-    assert resumed == ["llama2-70b-99/Server/accuracy", "llama2-70b-99/Server/performance", "package", "check"]
+    assert state["llama2-70b-99.9/Server/accuracy"]["status"] == "failed"
+    assert "llama2-70b-99.9/Server/performance" not in state
+    resumed = _ran(*_executor(path), start="llama2-70b-99.9/Server/accuracy")
+    assert resumed == ["llama2-70b-99.9/Server/accuracy", "llama2-70b-99.9/Server/performance", "package", "check"]
 
 
 def test_an_invalid_result_completes_the_stage_with_a_failing_verdict_and_goes_on(tmp_path: Path) -> None:
     executor, plan = _executor(_write(tmp_path, stages=["performance"], scenarios=["Server"]), validity="INVALID")
     result = executor.execute(executor.decide(plan.stages, force=False))
-    record = result.records["llama2-70b-99/Server/performance"]
+    record = result.records["llama2-70b-99.9/Server/performance"]
     assert (record.status, record.verdict, record.reason) == ("completed", "fail", "LoadGen result is INVALID")
     assert result.exit_code == 0  # only the submission check gates the exit code
 
 
 def test_a_run_directory_the_pipeline_did_not_write_is_never_replaced(tmp_path: Path) -> None:
     path = _write(tmp_path, stages=["performance"], scenarios=["Offline"])
-    foreign = tmp_path / "out" / "runs" / "llama2-70b-99" / "Offline" / "performance"
+    foreign = tmp_path / "out" / "runs" / "llama2-70b-99.9" / "Offline" / "performance"
     foreign.mkdir(parents=True)
     (foreign / "mlperf_log_detail.txt").write_text("someone's run")
     executor, plan = _executor(path)
@@ -139,7 +139,7 @@ def test_a_run_directory_the_pipeline_did_not_write_is_never_replaced(tmp_path: 
 def test_a_replaced_run_directory_makes_its_stage_stale(tmp_path: Path) -> None:
     path = _write(tmp_path, stages=["performance"], scenarios=["Offline"])
     _ran(*_executor(path))
-    (tmp_path / "out" / "runs" / "llama2-70b-99" / "Offline" / "performance" / "manifest.json").write_text("{}")
+    (tmp_path / "out" / "runs" / "llama2-70b-99.9" / "Offline" / "performance" / "manifest.json").write_text("{}")
     executor, plan = _executor(path)
     assert [d.reason for d in executor.decide(plan.stages, force=False)] == ["run directory changed or incomplete"]
 

@@ -24,8 +24,8 @@ def _plan(tmp_path: Path, **spec: object) -> Plan:
 def test_stages_run_accuracy_performance_test06_per_scenario_then_package_and_check(tmp_path: Path) -> None:
     plan = _plan(tmp_path)
     assert [s.id for s in plan.stages] == [
-        "llama2-70b-99/Offline/accuracy", "llama2-70b-99/Offline/performance", "llama2-70b-99/Offline/test06",
-        "llama2-70b-99/Server/accuracy", "llama2-70b-99/Server/performance", "llama2-70b-99/Server/test06",
+        "llama2-70b-99.9/Offline/accuracy", "llama2-70b-99.9/Offline/performance", "llama2-70b-99.9/Offline/test06",
+        "llama2-70b-99.9/Server/accuracy", "llama2-70b-99.9/Server/performance", "llama2-70b-99.9/Server/test06",
         "package", "check"]
     test06 = plan.stages[2]
     assert test06.argv[1:] == ("-m", "compliance", "run", "TEST06", "--config", str(test06.config_path),
@@ -40,14 +40,14 @@ def test_effective_configs_apply_overrides_per_scenario_and_stage_and_cache_only
     plan = _plan(tmp_path, scenario_set={"Server": ["loadgen.target_qps=7"]},
                  stage_set={"performance": ["loadgen.min_duration=9"]})
     configs = {s.id: s.config for s in plan.run_stages}
-    server_perf = configs["llama2-70b-99/Server/performance"]
-    offline_acc = configs["llama2-70b-99/Offline/accuracy"]
+    server_perf = configs["llama2-70b-99.9/Server/performance"]
+    offline_acc = configs["llama2-70b-99.9/Offline/accuracy"]
     assert server_perf is not None and offline_acc is not None
     assert (server_perf.loadgen.target_qps, server_perf.loadgen.min_duration, server_perf.mode.value) == \
         (7, 9, "performance")
     assert (offline_acc.loadgen.target_qps, offline_acc.loadgen.min_duration, offline_acc.mode.value) == \
         (0.5, None, "accuracy")
-    assert offline_acc.cache == str(tmp_path / "out" / "cache" / "llama2-70b-99" / "Offline" / "accuracy")
+    assert offline_acc.cache == str(tmp_path / "out" / "cache" / "llama2-70b-99.9" / "Offline" / "accuracy")
     assert server_perf.cache is None and server_perf.backend.kind == "fake" and server_perf.overwrite
 
 
@@ -66,13 +66,13 @@ def test_without_a_submission_section_package_and_check_are_left_out_with_a_note
                      "check"]),
     ("Server", ["Server/accuracy", "Server/performance", "Server/test06", "package", "check"]),
     ("server/test06", ["Server/test06", "package", "check"]),
-    ("llama2-70b-99/Server/test06", ["Server/test06", "package", "check"]),
+    ("llama2-70b-99.9/Server/test06", ["Server/test06", "package", "check"]),
     ("package", ["package", "check"]),
 ])
 def test_from_keeps_the_named_stage_later_kinds_and_the_global_stages(tmp_path: Path, selector: str,
                                                                        expected: list[str]) -> None:
     kept = select(_plan(tmp_path), start=selector)
-    assert [s.id.removeprefix("llama2-70b-99/") for s in kept] == expected
+    assert [s.id.removeprefix("llama2-70b-99.9/") for s in kept] == expected
 
 
 @pytest.mark.parametrize(("selector", "expected"), [
@@ -82,7 +82,7 @@ def test_from_keeps_the_named_stage_later_kinds_and_the_global_stages(tmp_path: 
     ("check", ["check"]),
 ])
 def test_only_keeps_exactly_the_named_stages(tmp_path: Path, selector: str, expected: list[str]) -> None:
-    assert [s.id.removeprefix("llama2-70b-99/") for s in select(_plan(tmp_path), only=selector)] == expected
+    assert [s.id.removeprefix("llama2-70b-99.9/") for s in select(_plan(tmp_path), only=selector)] == expected
 
 
 def test_an_unknown_selector_names_what_exists(tmp_path: Path) -> None:
@@ -106,7 +106,7 @@ def test_a_bad_pipeline_file_is_one_clear_config_error(tmp_path: Path, content: 
 
 
 def test_a_bad_run_override_names_the_stage(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"pipeline stage llama2-70b-99/Server/accuracy: generation.max_new"):
+    with pytest.raises(ConfigError, match=r"pipeline stage llama2-70b-99.9/Server/accuracy: generation.max_new"):
         _plan(tmp_path, scenario_set={"Server": ["generation.max_new_tokens=1"]})
 
 

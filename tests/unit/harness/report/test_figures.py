@@ -58,7 +58,7 @@ def test_ttft_cdf_shows_every_sample_and_the_round_limit(run_dirs: dict[str, Pat
     assert list(cdf.get_ydata())[-1] == pytest.approx(1.0)
     limit = [line for line in axes.lines if "limit" in str(line.get_label())]
     assert [line.get_xdata()[0] for line in limit] == [2000.0]
-    assert "v4.0 Server limit" in str(limit[0].get_label())
+    assert "v6.1 Server limit" in str(limit[0].get_label())
 
 
 def test_tpot_cdf_uses_tokens_after_the_first(run_dirs: dict[str, Path]) -> None:

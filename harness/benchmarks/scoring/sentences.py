@@ -26,7 +26,7 @@ DEFAULT_SPLITTER = "nltk-3.8"
 SPLITTERS = ("nltk-3.8", "nltk-3.10")
 
 # Characters nltk >= 3.10.2 adds to the closing punctuation of English Punkt (a fact about that
-# release's behaviour, proven against a real nltk 3.10.4 by tests/unit/harness/accuracy).
+# release's behaviour, proven against a real nltk 3.10.4 by tests/unit/harness/benchmarks/scoring).
 _MAX_CACHED_DECISIONS = 1_000_000
 _CURLY_CLOSERS = "\u2018\u2019\u201c\u201d\xab\xbb"
 

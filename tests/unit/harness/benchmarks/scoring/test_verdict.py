@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.accuracy.verdict import judge, targets, verdict_checks
+from harness.benchmarks.scoring.verdict import judge, targets, verdict_checks
 from harness.errors import ConfigError
 from harness.types import CheckStatus
 
@@ -37,5 +37,5 @@ def test_99_9_is_stricter() -> None:
 
 
 def test_unknown_benchmark() -> None:
-    with pytest.raises(ConfigError, match="unknown benchmark 'gptj-99'"):
+    with pytest.raises(ConfigError, match="benchmark is .gptj-99.; expected one of"):
         targets("gptj-99")

@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.accuracy.rouge import score_rouge
-from harness.accuracy.sentences import postprocess, sentence_splitter
+from harness.benchmarks.scoring.rouge import score_rouge
+from harness.benchmarks.scoring.sentences import postprocess, sentence_splitter
 from harness.tokenizer import reference_decoder
 
 PARALLEL_MIN_SAMPLES = 256

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from harness.accuracy import evaluate, texts
+from harness.benchmarks.llama2_70b import evaluate
+from harness.benchmarks.scoring import texts
 from harness.errors import ConfigError
-from tests.unit.harness.accuracy.conftest import write_log
-from tests.unit.harness.accuracy.corpus import pairs
-from tests.unit.harness.accuracy.reference_impl import reference_evaluate
+from tests.unit.harness.benchmarks.conftest import write_log
+from tests.unit.harness.benchmarks.scoring.corpus import pairs
+from tests.unit.harness.benchmarks.scoring.reference_impl import reference_evaluate
 
 CHECKER_PATTERNS = {  # inference@v4.0 submission_checker.py ACC_PATTERN
     "rouge1": r".*'rouge1':\s([\d.]+).*", "rouge2": r".*'rouge2':\s([\d.]+).*",

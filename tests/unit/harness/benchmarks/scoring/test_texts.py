@@ -9,8 +9,8 @@ from types import FrameType
 
 import pytest
 
-from harness.accuracy import texts
-from harness.accuracy.sentences import DEFAULT_SPLITTER
+from harness.benchmarks.scoring import texts
+from harness.benchmarks.scoring.sentences import DEFAULT_SPLITTER
 from harness.runner import _Run
 
 

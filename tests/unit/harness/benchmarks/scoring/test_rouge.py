@@ -7,9 +7,9 @@ import importlib.util
 import pytest
 from rouge_score import rouge_scorer
 
-from harness.accuracy import rouge
+from harness.benchmarks.scoring import rouge
 from harness.errors import ConfigError, EnvironmentProblem
-from tests.unit.harness.accuracy.corpus import pairs
+from tests.unit.harness.benchmarks.scoring.corpus import pairs
 
 HAS_RUST = importlib.util.find_spec("rouge_score_rs") is not None
 EDGE_PAIRS = [

@@ -20,11 +20,12 @@ from typing import Any
 import numpy as np
 
 from harness import artifacts
-from harness.accuracy.responses import Responses, check_dtype, read_responses
-from harness.accuracy.rouge import ROUGE_TYPES, available_engine, score_rouge
-from harness.accuracy.sentences import DEFAULT_SPLITTER, check_splitter
-from harness.accuracy.texts import prepare_texts
-from harness.accuracy.verdict import Verdict, check_benchmark, judge
+from harness.benchmarks.registry import DEFAULT_BENCHMARK, benchmark_facts
+from harness.benchmarks.scoring.responses import Responses, check_dtype, read_responses
+from harness.benchmarks.scoring.rouge import ROUGE_TYPES, available_engine, score_rouge
+from harness.benchmarks.scoring.sentences import DEFAULT_SPLITTER, check_splitter
+from harness.benchmarks.scoring.texts import prepare_texts
+from harness.benchmarks.scoring.verdict import Verdict, judge
 from harness.console import Progress
 from harness.errors import ConfigError
 
@@ -83,12 +84,12 @@ class AccuracyReport:
 
 
 def score_accuracy_log(accuracy_log: Path, references: Sequence[str], tokenizer: Any, *,
-                       dtype: str = "int32", benchmark: str = "llama2-70b-99",
+                       dtype: str = "int32", benchmark: str = DEFAULT_BENCHMARK,
                        splitter: str = DEFAULT_SPLITTER, engine: str = "auto",
                        workers: int | None = None, progress: bool = False) -> AccuracyReport:
     """Score mlperf_log_accuracy.json against references[qsl_idx] with the reference algorithm."""
     check_dtype(dtype)
-    check_benchmark(benchmark)
+    benchmark_facts(benchmark)
     check_splitter(splitter)
     engine = available_engine(engine)
     responses = read_responses(Path(accuracy_log), dtype, len(references), _vocab_size(tokenizer))

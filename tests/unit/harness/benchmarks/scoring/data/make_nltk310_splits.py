@@ -3,7 +3,7 @@
 Run with an interpreter that has nltk 3.10.x installed (not the project's nltk 3.8.1), from the repo root:
     python -m venv /tmp/nltk310 && /tmp/nltk310/bin/pip install nltk==3.10.4
     NLTK_DATA=../shared/reference-data/nltk_data PYTHONPATH=. /tmp/nltk310/bin/python \
-        tests/unit/harness/accuracy/data/make_nltk310_splits.py
+        tests/unit/harness/benchmarks/scoring/data/make_nltk310_splits.py
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nltk
 
-from tests.unit.harness.accuracy.corpus import document
+from tests.unit.harness.benchmarks.scoring.corpus import document
 
 HANDWRITTEN = [
     "He said “Stop.” Then he left.", "She wrote ‘Fine.’ and closed the book.", "«Non.» Il est parti.",

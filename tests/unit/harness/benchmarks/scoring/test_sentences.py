@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
 
-from harness.accuracy import sentences
+from harness.benchmarks.scoring import sentences
 from harness.errors import ConfigError
-from tests.unit.harness.accuracy.corpus import document
+from tests.unit.harness.benchmarks.scoring.corpus import document
 
 REPO = Path(__file__).resolve().parents[4]
 # ../shared/reference-data next to the checkout (or next to the folder of worktrees).

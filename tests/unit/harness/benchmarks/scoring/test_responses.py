@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.accuracy.responses import read_responses
+from harness.benchmarks.scoring.responses import read_responses
 from harness.errors import ConfigError, InputError
-from tests.unit.harness.accuracy.conftest import write_log
+from tests.unit.harness.benchmarks.conftest import write_log
 
 
 def _entries(path: Path, entries: list[dict[str, object]]) -> Path:

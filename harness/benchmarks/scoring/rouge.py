@@ -1,7 +1,7 @@
 """Per-sample ROUGE F-measures exactly as rouge_score 0.1.2 computes them (use_stemmer=True).
 
 The fast engine is ``rouge-score-rs`` (Rust, all cores, bit-identical to rouge_score: a test in
-tests/unit/harness/accuracy proves it on thousands of varied pairs); ``rouge_score`` itself is the
+tests/unit/harness/benchmarks/scoring proves it on thousands of varied pairs); ``rouge_score`` itself is the
 fallback when the Rust package is missing, and the reference the tests compare against.
 """
 

@@ -1,1 +1,0 @@
-"""Accuracy scoring identical to the MLCommons llama2-70b reference: decode, split, ROUGE, verdict."""

@@ -1,0 +1,106 @@
+"""The shape of one benchmark's facts: names, sample counts, accuracy targets, latency limits, scenarios, rules.
+
+Each benchmark folder (`harness/benchmarks/<family>/facts.py`) fills these records from the official sources it
+cites; `harness.benchmarks.registry` collects them by name. Nothing else in the project spells these numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+__all__ = ["BenchmarkFacts", "Generation", "LatencyLimits", "Metric"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One accuracy metric as the checker reads it: `pattern` names it in accuracy.txt, `key` in accuracy.json.
+
+    The checker's lower limit is ``reference * factor`` and its upper limit ``reference * upper_factor``; values
+    are compared after ``float()`` of the printed text, ``value >= lower`` and ``not value > upper``.
+    """
+
+    pattern: str  # the checker's name: ROUGE1, TOKENS_PER_SAMPLE, GEN_LEN, exact_match ...
+    key: str  # our accuracy.json / summary key: rouge1, tokens_per_sample, gen_len ...
+    reference: float
+    factor: float
+    upper_factor: float | None = None
+
+    @property
+    def lower(self) -> float:
+        """The target, computed as the checker computes it."""
+        return self.reference * self.factor
+
+    @property
+    def upper(self) -> float | None:
+        """The upper limit, or None."""
+        return None if self.upper_factor is None else self.reference * self.upper_factor
+
+
+@dataclass(frozen=True)
+class LatencyLimits:
+    """p99 TTFT and TPOT limits (ms) of a latency-bound scenario; LoadGen's early stopping enforces them."""
+
+    ttft_ms: float
+    tpot_ms: float
+
+    @property
+    def ns(self) -> tuple[int, int]:
+        """(TTFT, TPOT) in nanoseconds, as the detail log reports percentiles."""
+        return int(self.ttft_ms * 1_000_000), int(self.tpot_ms * 1_000_000)
+
+
+@dataclass(frozen=True)
+class Generation:
+    """The generation settings the closed division fixes (the reference implementation's)."""
+
+    max_new_tokens: int
+    min_new_tokens: int = 1
+    greedy: bool = True
+
+
+@dataclass(frozen=True)
+class BenchmarkFacts:
+    """Everything a run, a scorer, the compliance tests and the packager need to know about one benchmark."""
+
+    name: str  # the checker's model name and the tree's benchmark folder: llama2-70b-99.9
+    family: str  # the folder under harness/benchmarks holding its loader and scorer: llama2_70b
+    title: str  # for people: "Llama 2 70B (99.9 % of FP32 accuracy)"
+    reference_model: str  # the checkpoint the closed division requires
+    loadgen_model: str  # the model name LoadGen reads its mlperf.conf keys with
+    loadgen_model_interactive: str | None  # the same for Interactive (a Server run under another name)
+    dataset: str  # what the full dataset file is
+    dataset_samples: int
+    performance_samples: int
+    accuracy_samples: int
+    metrics: tuple[Metric, ...]
+    latency: Mapping[str, LatencyLimits]  # scenario -> p99 limits (Server, Interactive)
+    system_types: tuple[str, ...]
+    required_scenarios: Mapping[str, tuple[str, ...]]  # system type -> scenarios every closed result needs
+    one_of_scenarios: Mapping[str, tuple[str, ...]]  # system type -> at least one of these (closed)
+    compliance_tests: tuple[str, ...]
+    generation: Generation
+    rounds: tuple[str, ...]  # the rounds whose checker knows this benchmark
+    min_queries: Mapping[str, int] = field(default_factory=dict)  # scenario -> the checker's min query count
+    # round -> fields that differ in that round (applied by `in_round`)
+    round_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def in_round(self, round_name: str) -> BenchmarkFacts:
+        """These facts as the given round states them."""
+        changes = self.round_overrides.get(round_name)
+        return replace(self, round_overrides={}, **changes) if changes else self
+
+    def loadgen_name(self, scenario: str) -> str:
+        """The LoadGen model name of a scenario (Interactive runs under its own name)."""
+        if scenario == "Interactive" and self.loadgen_model_interactive:
+            return self.loadgen_model_interactive
+        return self.loadgen_model
+
+    def scenarios(self, system_type: str = "datacenter") -> tuple[str, ...]:
+        """Every scenario a result of this system type may have."""
+        return (*self.required_scenarios.get(system_type, ()), *self.one_of_scenarios.get(system_type, ()))
+
+    def metric(self, key: str) -> Metric | None:
+        """The metric with this accuracy.json key, or None."""
+        return next((m for m in self.metrics if m.key == key), None)
