@@ -1,9 +1,10 @@
 """The system description (`systems/<system_desc_id>.json`): model, JSON Schema, validation with fixes.
 
 The 35 keys are the same for every round v4.0 through v6.0 (mlperf-rules.md §2.1); 26 of them must be
-meaningful. Text fields are JSON strings because the official checker concatenates them into its CSV
-(a number crashes it); `is_network` is refused because a JSON boolean crashes v4.0/v5.1 and the string
-"false" makes HEAD demand 13 network keys (§2.2).
+meaningful. A CPU-only system says `accelerators_per_node: "0"` (or 0) and may then write "N/A" in the accelerator
+fields, as published CPU submissions do. Text fields are JSON strings because the official checker
+concatenates them into its CSV (a number crashes it); `is_network` is refused because a JSON boolean crashes
+v4.0/v5.1 and the string "false" makes HEAD demand 13 network keys (§2.2).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, ValidationError, WithJsonSchema
 
 from harness.errors import InputError
 from harness.safe_paths import not_there
@@ -23,6 +24,9 @@ PLACEHOLDERS = frozenset({"", "n/a", "na", "tbd", "tba", "unknown", "-", "none",
 STATUSES = ("available", "preview", "rdi")
 SYSTEM_TYPES = ("datacenter", "datacenter,edge", "edge,datacenter")
 DIVISIONS = ("open", "closed", "network")
+# Keys a CPU-only system (accelerators_per_node "0") may fill with a placeholder such as "N/A".
+ACCELERATOR_KEYS = ("accelerators_per_node", "accelerator_model_name", "accelerator_memory_capacity",
+                    "accelerator_memory_configuration", "accelerator_host_interconnect", "accelerator_interconnect")
 # Keys the checker only warns about (power fields); v5.1 added system_power_only.
 POWER_KEYS = (
     "power_management", "filesystem", "boot_firmware_version", "management_firmware_version",
@@ -70,6 +74,15 @@ def _text(description: str) -> Any:
 Count = Annotated[int, Field(gt=0, le=100_000)]
 
 
+def _zero_text(value: Any) -> Any:
+    return 0 if value == "0" else value
+
+
+# GPUs per node: 0 for a CPU-only system, also as the string "0" that published CPU submissions write.
+AcceleratorCount = Annotated[int, BeforeValidator(_zero_text), Field(ge=0, le=100_000), WithJsonSchema(
+    {"anyOf": [{"type": "integer", "minimum": 0, "maximum": 100_000}, {"const": "0"}]})]
+
+
 class SystemDescription(BaseModel):
     """systems/<system_desc_id>.json: every key the checker requires, typed as the checker needs."""
 
@@ -96,7 +109,7 @@ class SystemDescription(BaseModel):
     host_network_card_count: StrictStr = _text("NICs per node, with speed")
     host_networking: StrictStr = _text("the inter-node fabric, e.g. RoCE v2 400 Gb/s")
     host_networking_topology: StrictStr = _text("fabric topology")
-    accelerators_per_node: Count = Field(description="GPUs per node")
+    accelerators_per_node: AcceleratorCount = Field(description="GPUs per node; \"0\" (or 0) for a CPU-only system")
     accelerator_model_name: StrictStr = _text("GPU model")
     accelerator_memory_capacity: StrictStr = _text("memory per GPU")
     accelerator_memory_configuration: StrictStr = _text("e.g. HBM3")
@@ -148,6 +161,18 @@ def is_placeholder(value: Any) -> bool:
     return value is None or value is False or value == 0
 
 
+def is_cpu_only(data: dict[str, Any]) -> bool:
+    """accelerators_per_node is 0 or "0": the accelerator fields may say "N/A"."""
+    return data.get("accelerators_per_node") in (0, "0")
+
+
+def _may_be_placeholder(data: dict[str, Any], key: str) -> bool:
+    """A CPU-only system's accelerator fields (a non-empty text such as "N/A", or the count 0)."""
+    value = data[key]
+    return is_cpu_only(data) and key in ACCELERATOR_KEYS and (value in (0, "0") or (
+        isinstance(value, str) and value.strip() != ""))
+
+
 def _refuse(where: str, key: str, problem: str) -> str:
     example = EXAMPLES.get(key)
     fix = f"; set e.g. {json.dumps(example)}" if example is not None else ""
@@ -156,7 +181,8 @@ def _refuse(where: str, key: str, problem: str) -> str:
 
 def problems(data: dict[str, Any], where: str = "system description") -> list[str]:
     """Every reason this system description would fail the checker, one line each (empty = fine)."""
-    empty = [key for key in MEANINGFUL_KEYS if key in data and is_placeholder(data[key])]
+    empty = [key for key in MEANINGFUL_KEYS
+             if key in data and is_placeholder(data[key]) and not _may_be_placeholder(data, key)]
     found = [_refuse(where, key, f"is {json.dumps(data[key])}; placeholders are refused") for key in empty]
     found += _schema_problems(data, where, skip=set(empty))
     found += _value_problems(data, where)

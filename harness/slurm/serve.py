@@ -5,6 +5,12 @@ vLLM) and slurm.gpus_per_node: a server of G >= node GPUs spans G / node-GPUs wh
 2 x 8 GPUs: one server, 16 ranks); smaller servers pack node-GPUs / G to a node (eight TP1 servers on one
 node). Server i listens on slurm.servers.port + i. The client is the configured run with backend.kind
 endpoint: its URLs are the servers' nodes and ports, found from the allocation when the job runs.
+
+Cross-query prefix caching is prohibited in the closed division (mlcommons/inference #2445) and on by default in
+vLLM and TensorRT-LLM, so the servers start with it off unless the config says otherwise: vLLM gets
+`--no-enable-prefix-caching` unless slurm.servers.args has `--enable-prefix-caching`; trtllm-serve's YAML holds
+`kv_cache_config.enable_block_reuse: false` unless backend.enable_block_reuse (or backend.llm_args) turns it on.
+The client config records the rendered setting as backend.server_prefix_caching.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from collections.abc import Callable
 
 from harness.backends.endpoint.options import EndpointOptions
 from harness.backends.trtllm.options import TrtllmOptions
-from harness.backends.trtllm.serving import llm_api_yaml, serve_argv
+from harness.backends.trtllm.serving import block_reuse, llm_api_yaml, serve_argv
 from harness.config import RunConfig
 from harness.errors import ConfigError
 from harness.slurm.commands import ServerStep, StageBuilder, StageCommand, StageOptions, TasksLayout
@@ -21,6 +27,7 @@ from harness.slurm.commands import ServerStep, StageBuilder, StageCommand, Stage
 __all__ = ["PLACEHOLDER_HOST", "client_config", "serve_builder", "server_steps"]
 
 PLACEHOLDER_HOST = "server-url-set-by-the-job.invalid"  # RFC 2606: never resolves; the job passes the real URLs
+VLLM_CACHING_ON, VLLM_CACHING_OFF = "--enable-prefix-caching", "--no-enable-prefix-caching"  # vLLM's boolean flag
 ClientArgv = Callable[[RunConfig, StageOptions], tuple[str, tuple[str, ...]]]  # -> (run dir, argv)
 
 
@@ -56,7 +63,24 @@ def _server_argv(config: RunConfig, flavour: str, port: int, options_file: str) 
             "--port", str(port), "--tensor-parallel-size", str(servers.tensor_parallel_size)]
     if config.model.tokenizer:
         argv += ["--tokenizer", config.model.tokenizer]
+    if not _vllm_caching(config):
+        argv.append(VLLM_CACHING_OFF)
     return [*argv, *servers.args]
+
+
+def _vllm_caching(config: RunConfig) -> bool:
+    """Whether the vLLM servers cache prefixes across queries: only when slurm.servers.args turns it on."""
+    args = config.slurm.servers.args
+    return VLLM_CACHING_ON in args and VLLM_CACHING_OFF not in args
+
+
+def _prefix_caching(config: RunConfig, flavour: str) -> str:
+    """The rendered servers' cross-query prefix caching, on or off."""
+    if isinstance(config.backend, TrtllmOptions):
+        on = block_reuse(config.backend, config.generation.num_beams)
+    else:
+        on = flavour == "vllm" and _vllm_caching(config)
+    return "on" if on else "off"
 
 
 def server_steps(config: RunConfig, options_file: str) -> tuple[ServerStep, ...]:
@@ -106,7 +130,8 @@ def client_config(config: RunConfig, steps: tuple[ServerStep, ...]) -> RunConfig
     base = config.backend.model_dump() if isinstance(config.backend, EndpointOptions) else {}
     backend = EndpointOptions.model_validate({
         **base, "kind": "endpoint", "urls": urls, "flavour": flavour, "model": _model(config),
-        "ready_timeout_s": config.slurm.servers.ready_timeout_s})
+        "ready_timeout_s": config.slurm.servers.ready_timeout_s,
+        "server_prefix_caching": _prefix_caching(config, flavour)})
     return config.model_copy(update={"backend": backend, "distributed": config.distributed.model_copy(
         update={"replicas": 1})})
 

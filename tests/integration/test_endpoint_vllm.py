@@ -1,4 +1,5 @@
-"""The endpoint backend against REAL vLLM servers on the converted SmolLM2 checkpoint: ids equal the hf backend's."""
+"""The endpoint backend against REAL vLLM servers on the converted SmolLM2 checkpoint: ids equal the hf backend's;
+each server's prefix-caching setting is recorded as it reports it, and provenance matches a system described as vLLM."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from harness.checkpoint import converted_checkpoint
 from tests.integration import runs
 from tests.integration.greedy import hf_greedy, load_float32, smoke_prompts
 from tests.integration.runs import REPO
-from tests.integration.vllm_server import VLLM_PYTHON, VllmServer
+from tests.integration.vllm_server import VLLM_PYTHON, VllmServer, _free_port
 from tests.unit.harness.backends.endpoint.support import RecordingSink, Setup, greedy_spec, requests_for
 
 pytestmark = [pytest.mark.vllm, pytest.mark.model,
@@ -57,6 +58,33 @@ def servers(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
             server.stop()
 
 
+class NoPrefixCachingServer(VllmServer):
+    """The same server as VllmServer's, started with --no-enable-prefix-caching (as the closed division needs)."""
+
+    def __init__(self, checkpoint: Path, name: str, log: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        command = [str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server", "--model", str(checkpoint),
+                   "--served-model-name", name, "--host", "127.0.0.1", "--port", str(self.port), "--enforce-eager",
+                   "--dtype", "float32", "--max-model-len", "2048", "--max-num-seqs", "16",
+                   "--no-enable-prefix-caching"]
+        env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+               "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "OMP_NUM_THREADS": "1"}
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                            start_new_session=True)
+
+
+@pytest.fixture(scope="module")
+def uncached(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
+    server = NoPrefixCachingServer(checkpoint, NAME, tmp_path_factory.mktemp("vllm-uncached") / "server.log")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def run(urls: list[str], prompts: list[list[int]], streams: bool) -> tuple[RecordingSink, BackendReport]:
     backend = create(EndpointOptions(urls=urls, ready_timeout_s=300, read_timeout_s=120),
                      Setup(sampling=greedy_spec(MAX_NEW), streams_first_token=streams))
@@ -89,6 +117,19 @@ def test_two_servers_give_the_same_ids_as_one(servers: list[VllmServer], prompts
     assert sink.failed == {}, {k: str(v) for k, v in sink.failed.items()}
     assert [sink.completed[i] for i in range(len(doubled))] == reference * 2
     assert all(unit.requests > 0 for unit in report.load), report
+
+
+@pytest.mark.parametrize(("which", "state"), [("default", "on"), ("no-enable-prefix-caching", "off")])
+def test_each_servers_prefix_caching_is_recorded_as_it_reports_it(servers: list[VllmServer], uncached: VllmServer,
+                                                                  prompts: list[list[int]], which: str,
+                                                                  state: str) -> None:
+    """vLLM 0.32 serves with prefix caching on by default; --no-enable-prefix-caching turns it off (/metrics)."""
+    server = servers[0] if which == "default" else uncached
+    _, report = run([server.url], prompts[:1], streams=False)
+    [row] = report.sections["engines"]
+    assert (row["url"], row["engine"], row["version"], row["model"]) == (server.url, "vllm", "0.32.0", NAME)
+    assert row["model_root"] == str(converted_checkpoint()) and row["prefix_caching"] == state, row
+    assert row["settings"]["enable_prefix_caching"] == str(state == "on")
 
 
 # ---- end to end: `harness run` / `compliance run` / `submission` against the same two real servers ----
@@ -191,6 +232,37 @@ def test_submission_package_and_check_accept_the_runs(cli_runs: dict[str, Path],
     with pytest.raises(SystemExit) as checked:
         main(["check", str(out), "--round", "v4.0", "--expected", "1"])
     assert checked.value.code == 0
+
+
+CPU_VLLM = {"accelerators_per_node": "0", "accelerator_model_name": "N/A", "accelerator_memory_capacity": "N/A",
+            "accelerator_memory_configuration": "N/A", "accelerator_host_interconnect": "N/A",
+            "accelerator_interconnect": "N/A", "number_of_nodes": 1, "framework": "vLLM 0.32.0 (CPU)"}
+
+
+def test_provenance_matches_a_system_described_as_vllm_and_names_the_servers_prefix_caching(
+        cli_runs: dict[str, Path], tmp_path: Path) -> None:
+    """No contradiction when the system description says what served the tokens (vLLM 0.32.0 on a CPU-only
+    system); the servers ran vLLM's default prefix caching, which caching_problems names with the fix."""
+    import yaml
+
+    from harness.artifacts import Manifest
+    from submission.provenance import caching_problems, contradictions, run_facts
+    from submission.system import load_system
+    from tests.unit.submission import trees
+
+    system_file = tmp_path / "cpu_vllm.json"
+    system_file.write_text(json.dumps(json.loads(trees.SYSTEM.read_text()) | CPU_VLLM))
+    facts = []
+    for role in ("performance", "accuracy", "test06"):
+        run_dir = cli_runs[role]
+        manifest = Manifest.model_validate_json((run_dir / "manifest.json").read_text())
+        facts.append(run_facts(role, run_dir, manifest, yaml.safe_load((run_dir / "config.yaml").read_text())))
+    assert contradictions(facts, load_system(system_file), str(system_file)) == []
+    assert {fact.served_engine for fact in facts} == {"vllm 0.32.0"}
+    problems = caching_problems(facts)
+    assert len(problems) == 3 and all("vLLM --enable-prefix-caching is on at http://127.0.0.1:" in line
+                                      and line.endswith("start it with --no-enable-prefix-caching")
+                                      for line in problems), problems
 
 
 def _samples(run_dir: Path) -> list[dict[str, Any]]:

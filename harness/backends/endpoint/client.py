@@ -38,7 +38,7 @@ from harness.backends.endpoint.protocol import (
     sse_payloads,
     stream_events,
 )
-from harness.backends.endpoint.readiness import Endpoint, wait_ready
+from harness.backends.endpoint.readiness import Endpoint, ServerFacts, wait_ready
 from harness.backends.loop import start_loop_thread, stop_loop_thread
 from harness.backends.sampling import SamplingSpec
 from harness.backends.streaming import StreamRelay
@@ -76,7 +76,8 @@ class EndpointBackend:
                                    "backend.retokenize: true (recorded as a deviation)")
         completion_body(options.flavour, "", [], self.spec, self.stream)  # refuses beam search before start
         self._setup = setup
-        self.endpoints = [Endpoint(url, options.concurrency) for url in options.urls]
+        self.endpoints = [Endpoint(url, options.concurrency, facts=ServerFacts(options.flavour))
+                          for url in options.urls]
         self.model = options.model or ""
         self._tokenizer: Any = None
         self._relay: StreamRelay | None = None
@@ -142,10 +143,12 @@ class EndpointBackend:
             self._relay.fail_all(BackendError("the endpoint backend stopped before this request finished"))
 
     def report(self) -> BackendReport:
-        """Per-URL load (requests, tokens, errors) and server versions; flavour, model and streaming as a section."""
+        """Per-URL load (requests, tokens, errors) and server versions; flavour, model and streaming as a section;
+        `engines`: per URL what the server says it runs (engine, version, served model, prefix caching, settings)."""
         return BackendReport(tuple(endpoint.load() for endpoint in self.endpoints),
                              {"endpoint": {"flavour": self.options.flavour, "model": self.model,
-                                           "stream": self.stream, "retokenize": self.options.retokenize}})
+                                           "stream": self.stream, "retokenize": self.options.retokenize},
+                              "engines": [endpoint.facts.record(endpoint.url) for endpoint in self.endpoints]})
 
     # ---- on the loop thread ----
 
@@ -156,7 +159,7 @@ class EndpointBackend:
         self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, headers=_HEADERS)
         self.model = await wait_ready(self._session, self.endpoints, self.options.model,
                                       self.options.ready_timeout_s, self.options.connect_timeout_s,
-                                      generic=self.options.flavour == "generic")
+                                      self.options.flavour, self.options.server_prefix_caching)
         await asyncio.gather(*(self._warm(endpoint) for endpoint in self.endpoints))
 
     async def _warm(self, endpoint: Endpoint) -> None:

@@ -44,6 +44,10 @@ class EndpointOptions(BackendOptions):
     retokenize: bool = Field(False, description="generic flavour only: token ids from the returned text (a deviation)")
     stream: Literal["auto", "true", "false"] | bool = Field(
         "auto", description="auto: stream (SSE) when first tokens are needed (Server/Interactive), not in Offline")
+    server_prefix_caching: Literal["on", "off"] | None = Field(
+        None, description="the servers' cross-query prefix caching as the harness rendered their start (the Slurm "
+                          "serve stages set it); recorded only where a server reports no setting itself "
+                          "(trtllm-serve); null: what the servers report, else unknown")
 
     @model_validator(mode="after")
     def _retokenize_only_for_text(self) -> EndpointOptions:

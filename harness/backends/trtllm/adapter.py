@@ -33,6 +33,7 @@ from harness.backends.trtllm.support import (
     check_limits,
     check_request_fits,
     check_version,
+    engine_record,
     final_tokens,
     kv_cache_kwargs,
     llm_kwargs,
@@ -68,6 +69,7 @@ class TrtllmBackend:
         self.options = options
         self.setup = setup
         self._llm: Any = None
+        self._version = "unknown"  # tensorrt_llm.__version__, read at start
         self._sampling_params: Any = None  # the SamplingParams class; one fresh object per request
         self._sampling_kwargs: dict[str, Any] = {}
         self._relay: StreamRelay | None = None
@@ -82,6 +84,7 @@ class TrtllmBackend:
         """Check version and GPU layout, build the LLM, keep the sink, start the event-loop thread."""
         trtllm = import_tensorrt_llm()
         version = str(getattr(trtllm, "__version__", "unknown"))
+        self._version = version
         notes = check_version(version, self.options.backend)
         layout = (check_gpu_layout(self.options, self.setup.replicas)
                   if self.options.gpu_check else "GPU layout check disabled (backend.gpu_check: false)")
@@ -210,8 +213,10 @@ class TrtllmBackend:
                 result.abort()
 
     def report(self) -> BackendReport:
-        """Nothing beyond what the SUT and the dispatcher count (one LLM API instance)."""
-        return BackendReport()
+        """`engines`: the release and the KV-cache block reuse across requests (cross-query prefix caching) this
+        LLM API instance ran with; its load is what the SUT and the dispatcher count."""
+        row = engine_record(self.options, self._version, str(self.setup.model.path))
+        return BackendReport(sections={"engines": [row]})
 
     def stop(self) -> None:
         """Shut the LLM (and its MPI workers) down, then stop the loop thread. Idempotent."""

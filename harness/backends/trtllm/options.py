@@ -49,7 +49,10 @@ class TrtllmOptions(BackendOptions):
     max_seq_len: int | None = Field(None, ge=2)
     kv_cache_free_gpu_memory_fraction: float = Field(0.9, gt=0.0, le=1.0)
     kv_cache_dtype: Literal["auto", "fp8"] = Field("auto", description="pytorch only; engines fix it at quantize time")
-    enable_block_reuse: bool = Field(False, description="KV-cache prefix reuse (off: each sample is independent)")
+    enable_block_reuse: bool = Field(
+        False, description="KV-cache block reuse across requests (cross-query prefix caching; TensorRT-LLM's default "
+                           "is on): a compliance trap, prohibited in the closed division (mlcommons/inference #2445); "
+                           "off: each sample is independent")
     enable_chunked_prefill: bool = Field(False, description="chunked context (NVIDIA: enable_chunked_context)")
     preset: Literal["h100", "h200"] | None = Field(None, description="NVIDIA's Llama 2 70B runtime settings for "
                                                                      "the keys left out (an explicit key wins)")

@@ -20,7 +20,7 @@ import yaml
 from harness.backends.trtllm.options import TrtllmOptions
 from harness.backends.trtllm.support import runtime_kwargs
 
-__all__ = ["LAUNCHER", "SERVE", "llm_api_options", "serve_argv"]
+__all__ = ["LAUNCHER", "SERVE", "block_reuse", "llm_api_options", "serve_argv"]
 
 LAUNCHER = "trtllm-llmapi-launch"
 SERVE = "trtllm-serve"
@@ -38,6 +38,13 @@ def llm_api_options(options: TrtllmOptions, max_beam_width: int) -> dict[str, An
     if max_beam_width > 1:
         extra["max_beam_width"] = max_beam_width
     return {**extra, **runtime_kwargs(options), **options.llm_args}
+
+
+def block_reuse(options: TrtllmOptions, max_beam_width: int = 1) -> bool:
+    """Whether the rendered server reuses KV-cache blocks across requests (cross-query prefix caching):
+    kv_cache_config.enable_block_reuse of the YAML, TensorRT-LLM's default (true) where backend.llm_args left it out."""
+    kv_cache = llm_api_options(options, max_beam_width).get("kv_cache_config") or {}
+    return bool(kv_cache.get("enable_block_reuse", True))
 
 
 def llm_api_yaml(options: TrtllmOptions, max_beam_width: int) -> str:

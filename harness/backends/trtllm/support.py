@@ -21,8 +21,8 @@ from harness.errors import ConfigError, EnvironmentProblem, PreflightError
 
 __all__ = ["ENGINE_MAX_VERSION", "INSTALL_HINT", "MIN_VERSION", "TESTED_VERSION", "GpuAllocation", "allocated_gpus",
            "check_engine_dir", "check_gpu_layout", "check_limits", "check_request_fits", "check_version",
-           "final_tokens", "harness_world", "kv_cache_kwargs", "llm_kwargs", "parse_version", "runtime_kwargs",
-           "sampling_kwargs"]
+           "engine_record", "final_tokens", "harness_world", "kv_cache_kwargs", "llm_kwargs", "parse_version",
+           "runtime_kwargs", "sampling_kwargs"]
 
 MIN_VERSION = (1, 0)
 ENGINE_MAX_VERSION = (1, 2)  # the trtllm-build engine flow exists up to 1.2.x; newer main removed it
@@ -186,6 +186,16 @@ def kv_cache_kwargs(options: TrtllmOptions) -> dict[str, Any]:
     if options.backend == "pytorch":
         kwargs["dtype"] = options.kv_cache_dtype
     return kwargs
+
+
+def engine_record(options: TrtllmOptions, version: str, model: str) -> dict[str, Any]:
+    """The manifest's `details.engines` row of an in-process LLM API instance: the KV-cache block reuse across
+    requests (cross-query prefix caching) it ran with, from the KvCacheConfig kv_cache_kwargs builds."""
+    reuse = bool(kv_cache_kwargs(options)["enable_block_reuse"])
+    return {"url": "in-process", "engine": "trtllm", "version": version, "model": model, "model_root": model,
+            "prefix_caching": "on" if reuse else "off",
+            "prefix_caching_source": "KvCacheConfig(enable_block_reuse=...) from backend.enable_block_reuse",
+            "settings": {"enable_block_reuse": str(reuse), "backend": options.backend}}
 
 
 def runtime_kwargs(options: TrtllmOptions) -> dict[str, Any]:

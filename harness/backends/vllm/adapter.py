@@ -27,7 +27,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from harness.backends.base import BackendInfo, BackendSetup, TokenSink
+from harness.backends.base import BackendInfo, BackendReport, BackendSetup, TokenSink
 from harness.backends.loop import start_loop_thread, stop_loop_thread
 from harness.backends.sampling import check_streaming_support
 from harness.backends.streaming import StreamRelay
@@ -35,6 +35,7 @@ from harness.backends.vllm.options import VllmOptions
 from harness.backends.vllm.support import (
     INSTALL_HINT,
     engine_kwargs,
+    engine_record,
     first_line,
     replica_environment,
     sampling_kwargs,
@@ -177,6 +178,19 @@ class VllmBackend:
                 engine.shutdown()
         if self._relay is not None:
             self._relay.fail_all(BackendError("the vllm backend stopped before this request finished"))
+
+    def report(self) -> BackendReport:
+        """`engines`: this engine's version and the cross-query prefix caching it ran with (read back from the
+        running engine's cache config; before it runs, the option it is started with)."""
+        version = self._versions().get("vllm", "unknown")
+        cache_config = getattr(getattr(self._engine, "vllm_config", None), "cache_config", None)
+        setting = getattr(cache_config, "enable_prefix_caching", None)
+        if isinstance(setting, bool):
+            row = engine_record(version, self._model_dir, setting, "the engine's cache_config.enable_prefix_caching")
+        else:
+            row = engine_record(version, self._model_dir, self.options.enable_prefix_caching,
+                                "backend.enable_prefix_caching (the engine was not running)")
+        return BackendReport(sections={"engines": [row]})
 
     # ---- start-up ----
 

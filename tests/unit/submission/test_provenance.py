@@ -85,3 +85,34 @@ def test_commands_are_module_invocations_with_paths_relative_to_the_run_root() -
     assert line == ("CUDA_VISIBLE_DEVICES=0,1 python -m harness run --output-dir runs/off --config 'cfg/a b.yaml' "
                     "--set model.path=models/m")
     assert "/work" not in line and json.dumps(line)
+
+
+def test_in_process_engines_record_their_caching_from_what_they_ran_with() -> None:
+    """hf and fake keep no KV cache across queries; vllm and trtllm start with exactly the config's setting."""
+    from submission.provenance import caching_problems
+
+    hf = _manifest(backend="hf", backend_name="transformers")
+    assert run_facts("Performance", Path("runs/hf"), hf, {"backend": {}, "model": {}}).prefix_caching == "off"
+    off = run_facts("Performance", Path("runs/t"), _manifest(), {"backend": {"enable_block_reuse": False}})
+    on = run_facts("Accuracy", Path("runs/t"), _manifest(), {"backend": {"enable_block_reuse": True}})
+    assert (off.prefix_caching, on.prefix_caching) == ("off", "on")
+    assert caching_problems([off, on]) == ["the Accuracy run runs/t: backend.enable_block_reuse (trtllm in process) "
+                                           "is on at in-process; set backend.enable_block_reuse: false"]
+    recorded = _manifest(backend="vllm", details={"engines": [{"url": "in-process", "engine": "vllm",
+                                                               "version": "0.32.0", "prefix_caching": "off"}]})
+    assert run_facts("Performance", Path("runs/v"), recorded, {"backend": {"enable_prefix_caching": True}}
+                     ).prefix_caching == "off"  # the engine's own record wins over the config
+
+
+def test_an_endpoint_run_recorded_before_engines_were_is_named_not_guessed() -> None:
+    from submission.provenance import caching_problems
+
+    old = _manifest(backend="endpoint", backend_name="endpoint (vllm, m, 1 URL)",
+                    details={"launch": {"world_size": 1, "host": "node1"}})
+    facts = run_facts("Performance", Path("runs/e"), old, {"backend": {}, "model": {}})
+    found = contradictions([facts], load_system(trees.SYSTEM), "sys.json")
+    assert found == ["sys.json: the Performance run runs/e recorded no served engine (a manifest from before engines "
+                     "were recorded); expected details.engines; rerun it with this harness"]
+    assert caching_problems([facts]) == ["the Performance run runs/e: cross-query prefix caching of backend endpoint "
+                                         "(vllm, m, 1 URL) was not recorded (a manifest from before it was); rerun "
+                                         "with this harness, which records it"]

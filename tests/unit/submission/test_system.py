@@ -91,3 +91,33 @@ def test_load_system_refuses_non_json(tmp_path: Path) -> None:
 def test_system_id_refuses_names_the_checker_refuses(tmp_path: Path, name: str) -> None:
     with pytest.raises(InputError):
         system.system_id(tmp_path / name)
+
+
+CPU_ONLY = {"accelerators_per_node": "0", "accelerator_model_name": "N/A", "accelerator_memory_capacity": "N/A",
+            "accelerator_memory_configuration": "N/A", "accelerator_host_interconnect": "N/A",
+            "accelerator_interconnect": "N/A", "framework": "vLLM 0.32.0 (CPU)"}
+
+
+@pytest.mark.parametrize("count", ["0", 0])
+def test_a_cpu_only_system_may_say_n_a_for_its_accelerators(count: object, tmp_path: Path) -> None:
+    """As published CPU submissions write it: accelerators_per_node "0" and the accelerator fields "N/A"."""
+    data = _example() | CPU_ONLY | {"accelerators_per_node": count}
+    assert system.problems(data) == []
+    path = tmp_path / "cpu.json"
+    path.write_text(json.dumps(data))
+    assert system.load_system(path).accelerators_per_node == 0
+
+
+def test_a_cpu_only_system_still_refuses_placeholders_elsewhere_and_empty_accelerator_fields() -> None:
+    data = _example() | CPU_ONLY | {"host_networking": "N/A", "accelerator_model_name": ""}
+    found = system.problems(data, "s.json")
+    assert any(line.startswith("s.json: host_networking is \"N/A\"; placeholders are refused") for line in found)
+    assert any(line.startswith("s.json: accelerator_model_name is \"\"; placeholders are refused") for line in found)
+
+
+def test_accelerator_placeholders_are_refused_when_the_system_has_accelerators() -> None:
+    found = system.problems(_example() | {"accelerator_model_name": "N/A"}, "s.json")
+    assert found == ['s.json: accelerator_model_name is "N/A"; placeholders are refused; set e.g. '
+                     '"NVIDIA H100-SXM-80GB"']
+    assert any("accelerators_per_node is \"none\"" in line
+               for line in system.problems(_example() | {"accelerators_per_node": "none"}))

@@ -90,8 +90,36 @@ def test_vllm_servers_come_from_the_endpoint_flavour() -> None:
     assert [(s.first_node, s.ntasks, s.gpus_per_node, s.mpi) for s in steps] == [(0, 1, 2, False)] * 4
     assert steps[3].argv == ("python3", "-m", "vllm.entrypoints.openai.api_server", "--model", MODEL["path"],
                              "--host", "0.0.0.0", "--port", "8003", "--tensor-parallel-size", "2",
-                             "--tokenizer", MODEL["tokenizer"])
+                             "--tokenizer", MODEL["tokenizer"], "--no-enable-prefix-caching")
     assert client_config(config, steps).backend.flavour == "vllm"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("args", "expected"), [((), "off"), (("--enable-prefix-caching",), "on"),
+                                                (("--enable-prefix-caching", "--no-enable-prefix-caching"), "off")])
+def test_vllm_servers_start_without_cross_query_prefix_caching_unless_the_args_turn_it_on(
+        args: tuple[str, ...], expected: str) -> None:
+    config = build_config({"model": MODEL, "backend": {"kind": "endpoint", "urls": ["http://h:1"], "flavour": "vllm"},
+                           "slurm": {**SITE, "nodes": 1, "servers": {"count": 1, "tensor_parallel_size": 8,
+                                                                     "args": list(args)}}})
+    [step] = server_steps(config, "/x.yaml")
+    rendered, given = step.argv[:len(step.argv) - len(args)], step.argv[len(step.argv) - len(args):]
+    assert given == args and ("--no-enable-prefix-caching" in rendered) is (expected == "off")
+    assert client_config(config, (step,)).backend.server_prefix_caching == expected  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("backend", "reuse", "expected"), [
+    ({}, False, "off"),
+    ({"enable_block_reuse": True}, True, "on"),
+    ({"llm_args": {"kv_cache_config": {"free_gpu_memory_fraction": 0.8}}}, None, "on"),  # TensorRT-LLM's default
+])
+def test_trtllm_serve_yaml_turns_block_reuse_off_unless_the_config_turns_it_on(
+        backend: dict[str, Any], reuse: bool | None, expected: str, tmp_path: Path) -> None:
+    config = _config(8, 1, 1, **backend)
+    job = render_job("serve", config, tmp_path)
+    extra = yaml.safe_load((tmp_path / "serve.llm_api.yaml").read_text())
+    assert extra["kv_cache_config"].get("enable_block_reuse") is reuse
+    copy = RunConfig.model_validate(yaml.safe_load(job.config_path.read_text()))
+    assert copy.backend.server_prefix_caching == expected  # type: ignore[union-attr]
 
 
 def test_other_backends_cannot_be_served() -> None:

@@ -6,6 +6,10 @@ It models the vLLM 0.32 OpenAI server as measured (see /work/notes/vllm-facts.md
 `prompt_token_ids` in the first event only, `data: [DONE]` last). Generated ids are a pure function of the prompt,
 so tests know the answer. `mode` makes completions misbehave on purpose: reset, stall, http500, broken_sse,
 truncated, bad_ids (ids that are not int32 integers in the 4th and 6th events), slow.
+
+Given `prefix_caching` (True/False) it also reports itself as vLLM does: `GET /metrics` with a
+`vllm:cache_config_info{...,enable_prefix_caching="True|False",...} 1.0` sample (vLLM 0.32.0
+`vllm/v1/metrics/loggers.py::log_metrics_info`), and `root` (the model path) in its /v1/models card.
 """
 
 from __future__ import annotations
@@ -29,8 +33,12 @@ def expected_ids(prompt: list[int], count: int) -> list[int]:
 class StandIn:
     """Start with `with StandIn() as server:`; `server.url` is its base URL; set `server.mode` at any time."""
 
-    def __init__(self, model: str = "standin", mode: str = "ok", delay_s: float = 0.0, port: int = 0) -> None:
+    def __init__(self, model: str = "standin", mode: str = "ok", delay_s: float = 0.0, port: int = 0,
+                 version: str = "standin-0.32", prefix_caching: bool | None = None, root: str | None = None) -> None:
         self.model = model
+        self.version = version
+        self.prefix_caching = prefix_caching  # None: no /metrics (a server that reports no engine settings)
+        self.root = root
         self.mode = mode
         self.delay_s = delay_s
         self.completions = 0
@@ -96,19 +104,37 @@ class StandIn:
 
     async def _json(self, writer: asyncio.StreamWriter, status: int, payload: Any) -> bool:
         data = b"" if payload is None else json.dumps(payload).encode()
+        return await self._send(writer, status, "application/json", data)
+
+    async def _send(self, writer: asyncio.StreamWriter, status: int, content_type: str, data: bytes) -> bool:
         reason = {200: "OK", 404: "Not Found", 500: "Internal Server Error"}[status]
-        writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+        writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
                      f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
         await writer.drain()
         return True
+
+    def _metrics(self) -> bytes:
+        """A Prometheus exposition as vLLM's /metrics writes it (the cache-config info gauge among others)."""
+        labels = {"block_size": "16", "cache_dtype": "auto", "enable_prefix_caching": str(self.prefix_caching),
+                  "engine": "0", "num_gpu_blocks": "3640", "prefix_caching_hash_algo": "sha256"}
+        text = "".join(f'{k}="{v}",' for k, v in labels.items()).rstrip(",")
+        return ("# HELP vllm:num_requests_running Number of requests in model execution batches.\n"
+                "# TYPE vllm:num_requests_running gauge\n"
+                f'vllm:num_requests_running{{engine="0",model_name="{self.model}"}} 0.0\n'
+                "# HELP vllm:cache_config_info Information of the LLMEngine CacheConfig\n"
+                "# TYPE vllm:cache_config_info gauge\n"
+                f"vllm:cache_config_info{{{text}}} 1.0\n").encode()
 
     async def _route(self, method: str, path: str, body: bytes, writer: asyncio.StreamWriter) -> bool:
         if method == "GET" and path == "/health":
             return await self._json(writer, 200, None)
         if method == "GET" and path == "/version":
-            return await self._json(writer, 200, {"version": "standin-0.32"})
+            return await self._json(writer, 200, {"version": self.version})
+        if method == "GET" and path == "/metrics" and self.prefix_caching is not None:
+            return await self._send(writer, 200, "text/plain; version=0.0.4", self._metrics())
         if method == "GET" and path == "/v1/models":
-            return await self._json(writer, 200, {"object": "list", "data": [{"id": self.model, "object": "model"}]})
+            card = {"id": self.model, "object": "model", **({"root": self.root} if self.root else {})}
+            return await self._json(writer, 200, {"object": "list", "data": [card]})
         if method == "POST" and path == "/v1/completions":
             self.completions += 1
             self.in_flight += 1

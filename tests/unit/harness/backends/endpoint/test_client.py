@@ -52,8 +52,12 @@ def test_token_ids_come_back_exactly_with_first_tokens_when_streaming(server: St
         assert body["model"] == "standin" and body["return_token_ids"] is True and body["stream"] is streams
         report = backend.report()
         assert report.load == (UnitLoad(server.url, requests=6, tokens=48, errors=0, version="standin-0.32"),)
-        assert report.sections == {"endpoint": {"flavour": "vllm", "model": "standin", "stream": streams,
-                                                "retokenize": False}}
+        assert report.sections == {
+            "endpoint": {"flavour": "vllm", "model": "standin", "stream": streams, "retokenize": False},
+            "engines": [{"url": server.url, "engine": "vllm", "version": "standin-0.32", "model": "standin",
+                         "model_root": "", "prefix_caching": "unknown",
+                         "prefix_caching_source": "/metrics has no vllm:cache_config_info with enable_prefix_caching "
+                                                  "(started with --disable-log-stats?)", "settings": {}}]}
     finally:
         backend.stop()
         backend.stop()

@@ -226,6 +226,19 @@ def test_llm_gets_parallel_sizes_and_kv_cache_config(fake_trtllm: ModuleType, to
     assert any("tllm_mpi_size" in note for note in info.notes)
 
 
+@pytest.mark.parametrize(("reuse", "recorded"), [(False, "off"), (True, "on")])
+def test_the_report_records_the_block_reuse_the_llm_was_given(fake_trtllm: ModuleType, tokenizer_path: str,
+                                                              reuse: bool, recorded: str) -> None:
+    backend = trtllm(make_config(tokenizer_path, backend={"enable_block_reuse": reuse}))
+    start(backend)
+    row = backend.report().sections["engines"][0]
+    backend.stop()
+    assert fake_trtllm.STATE.llms[0].kwargs["kv_cache_config"].enable_block_reuse is reuse
+    import tensorrt_llm
+
+    assert (row["engine"], row["prefix_caching"], row["version"]) == ("trtllm", recorded, tensorrt_llm.__version__)
+
+
 def test_engine_dir_uses_tensorrt_engine_llm(fake_trtllm: ModuleType, tokenizer_path: str, tmp_path: Path) -> None:
     engine = tmp_path / "engine_tp2_pp1"
     engine.mkdir()

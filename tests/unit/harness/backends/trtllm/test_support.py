@@ -85,7 +85,7 @@ def test_unknown_allocation_is_reported_not_refused() -> None:
 
 
 def test_greedy_reference_sampling() -> None:
-    spec = sampling_spec(GenerationConfig(), eos_token_id=2)
+    spec = sampling_spec(GenerationConfig(max_new_tokens=1024, min_new_tokens=1), eos_token_id=2)
     assert sampling_kwargs(spec) == {"end_id": 2, "pad_id": 2, "max_tokens": 1024, "min_tokens": 1,
                                      "detokenize": False, "top_k": 1}
 
@@ -142,3 +142,12 @@ def test_final_tokens(tokens: list[int], reason: str, expected: list[int]) -> No
 def test_tensorrt_engine_refuses_runtime_kv_dtype() -> None:
     with pytest.raises(ValueError, match="fixed when the checkpoint is quantized"):
         TrtllmOptions(backend="tensorrt", kv_cache_dtype="fp8")
+
+
+def test_the_engine_record_follows_the_kv_cache_config_the_llm_gets() -> None:
+    from harness.backends.trtllm.options import TrtllmOptions
+    from harness.backends.trtllm.support import engine_record
+
+    assert engine_record(TrtllmOptions(), "1.2.1", "/m")["prefix_caching"] == "off"
+    on = engine_record(TrtllmOptions(enable_block_reuse=True), "1.2.1", "/m")
+    assert (on["engine"], on["prefix_caching"], on["settings"]["enable_block_reuse"]) == ("trtllm", "on", "True")

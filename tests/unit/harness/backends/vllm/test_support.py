@@ -86,3 +86,12 @@ def test_cuda_replicas_see_their_own_gpus() -> None:
 def test_first_line_of_long_engine_errors() -> None:
     assert first_line(ValueError("\n  bad dtype\nTraceback...")) == "bad dtype"
     assert first_line(RuntimeError()) == "RuntimeError"
+
+
+def test_the_engine_record_says_whether_prefix_caching_ran() -> None:
+    from harness.backends.vllm.support import engine_record
+
+    row = engine_record("0.32.0", "/m", False, "the engine's cache_config.enable_prefix_caching")
+    assert (row["url"], row["engine"], row["version"], row["model_root"], row["prefix_caching"]) == (
+        "in-process", "vllm", "0.32.0", "/m", "off")
+    assert engine_record("0.32.0", "/m", True, "x")["prefix_caching"] == "on"
