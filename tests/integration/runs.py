@@ -9,17 +9,28 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from harness.logs import parse_detail_log
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def harness(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            timeout: float = 600) -> subprocess.CompletedProcess[str]:
+            timeout: float = 600, python: str = sys.executable) -> subprocess.CompletedProcess[str]:
     """`python -m harness ARGS` with the repository on PYTHONPATH; output captured as text."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, env=full_env, text=True,
+    return subprocess.run([python, "-m", "harness", *args], cwd=cwd, env=full_env, text=True,
                           capture_output=True, timeout=timeout)
+
+
+def round_python(round_name: str) -> str:
+    """The python of the environment holding an older round's LoadGen (scripts/install-loadgen-round.sh)."""
+    python = REPO / f".venv-loadgen-{round_name}" / "bin" / "python"
+    if not python.is_file():
+        pytest.skip(f"no LoadGen for round {round_name}: run ./scripts/install-loadgen-round.sh {round_name} "
+                    "(scripts/test.sh does)")
+    return str(python)
 
 
 def manifest(run_dir: Path) -> dict[str, Any]:

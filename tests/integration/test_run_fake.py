@@ -1,4 +1,5 @@
-"""`harness run` end to end with real LoadGen 4.0.1 and the instant fake backend (stands in for a model)."""
+"""`harness run` end to end with real LoadGen (the default round's, and round v4.0's in its own environment) and the
+instant fake backend (stands in for a model)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.integration.runs import REPO, detail, harness, manifest
+from harness.rounds import DEFAULT_ROUND, round_spec
+from tests.integration.runs import REPO, detail, harness, manifest, round_python
 
 V40_SEEDS = (13281865557512327830, 198141574272810017, 7575108116881280410)
 FAKE = ["--set", "backend.kind=fake", "--no-progress"]
+
+
+def _seeds(round_name: str) -> tuple[int, int, int]:
+    seeds = round_spec(round_name).seeds
+    return seeds.qsl, seeds.sample_index, seeds.schedule
 
 
 def test_offline_performance_run_writes_official_logs_and_an_honest_manifest(tmp_path: Path) -> None:
@@ -25,21 +32,40 @@ def test_offline_performance_run_writes_official_logs_and_an_honest_manifest(tmp
     log = detail(run)
     assert log["__errors__"] == []
     assert (log["effective_qsl_rng_seed"], log["effective_sample_index_rng_seed"],
-            log["effective_schedule_rng_seed"]) == V40_SEEDS
+            log["effective_schedule_rng_seed"]) == _seeds(DEFAULT_ROUND) == _seeds("v6.1")
     assert log["requested_use_token_latencies"] is True and log["result_validity"] == "VALID"
     assert log["effective_scenario"] == "Offline"
     data = manifest(run)
     assert data["status"] == "completed" and data["submittable"] is False
+    assert (data["round"], data["benchmark"]) == ("v6.1", "llama2-70b-99.9")
     assert any(reason["code"] == "test-fake" and "test fake" in reason["text"]
                for reason in data["not_submittable_reasons"])
-    assert data["response_dtype"] == "int32" and data["versions"]["mlcommons-loadgen"] == "4.0.1"
+    assert data["response_dtype"] == "int32" and round_spec("v6.1").loadgen_matches(
+        data["versions"]["mlcommons-loadgen"])
     for name, digest in data["files"].items():
         assert hashlib.sha256((run / name).read_bytes()).hexdigest() == digest
-    assert {"user.conf", "mlperf.conf", "config.yaml", "samples.jsonl", "mlperf_log_summary.txt",
+    assert {"user.conf", "config.yaml", "samples.jsonl", "mlperf_log_summary.txt",
             "network_counters_before.json", "network_counters_delta.json"} <= set(data["files"])
-    assert (run / "mlperf.conf").read_text() == (REPO / "harness/data/mlperf-v4.0.conf").read_text()
+    assert "mlperf.conf" not in data["files"]  # compiled into LoadGen since v5.0
     everything = "".join(p.read_text(errors="ignore") for p in run.iterdir() if p.is_file())
     assert "hf_very_secret" not in everything
+
+
+def test_round_v4_0_runs_with_its_own_loadgen_and_the_rounds_mlperf_conf(tmp_path: Path) -> None:
+    run = tmp_path / "v4.0"
+    result = harness("run", *FAKE, "--set", "round=v4.0", "--set", "benchmark=llama2-70b-99", "--output-dir",
+                     str(run), python=round_python("v4.0"))
+    assert result.returncode == 0, result.stderr
+    log = detail(run)
+    assert log["__errors__"] == []
+    assert (log["effective_qsl_rng_seed"], log["effective_sample_index_rng_seed"],
+            log["effective_schedule_rng_seed"]) == V40_SEEDS == _seeds("v4.0")
+    data = manifest(run)
+    assert data["versions"]["mlcommons-loadgen"] == "4.0.1" and "mlperf.conf" in data["files"]
+    assert (run / "mlperf.conf").read_text() == (REPO / "harness/data/mlperf-v4.0.conf").read_text()
+    refused = harness("run", *FAKE, "--set", "round=v4.0", "--output-dir", str(tmp_path / "default-env"))
+    assert refused.returncode == 3 and "install-loadgen-round.sh v4.0" in refused.stderr
+    assert not (tmp_path / "default-env").exists() or not any((tmp_path / "default-env").iterdir())
 
 
 def test_server_run_reports_first_tokens_and_token_latencies(tmp_path: Path) -> None:
@@ -87,7 +113,8 @@ def test_a_stray_audit_config_in_the_working_directory_is_refused(tmp_path: Path
 def test_a_round_the_installed_loadgen_cannot_produce_is_refused_with_the_fix(tmp_path: Path) -> None:
     result = harness("run", *FAKE, "--set", "round=v5.1", "--output-dir", str(tmp_path / "r"))
     assert result.returncode == 3
-    assert "mlcommons-loadgen 4.0.1 is installed" in result.stderr and "pip install" in result.stderr
+    assert "mlcommons-loadgen 6.0.17 is installed" in result.stderr and "pip install" in result.stderr
+    assert "./scripts/install-loadgen-round.sh v5.1" in result.stderr
     assert not (tmp_path / "r").exists()
 
 
