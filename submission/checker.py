@@ -2,9 +2,10 @@
 
 The tag script (tools/submission/submission_checker.py, v4.0-v5.1) or HEAD's module
 (tools/submission/submission_checker/, `python -m submission_checker.main`) is run as a subprocess.
-A tree passes only when the log says `SUMMARY: submission looks OK`, shows no traceback, and reports
-`Open Results=` equal to the number of scenario dirs packaged with `NoResults=0`: an empty or
-misplaced tree also "looks OK" (mlperf-rules.md §3.2, §10.1-§10.2).
+The round is always passed as `--version` (HEAD's module defaults to v5.1). A tree passes only when the log
+says `SUMMARY: submission looks OK`, shows no traceback, and reports `Closed Results=` and `Open Results=` equal
+to the number of scenario dirs packaged in closed/ and open/ with `NoResults=0`: an empty or misplaced tree
+also "looks OK" (mlperf-rules.md §3.2, §10.1-§10.2).
 """
 
 from __future__ import annotations
@@ -18,10 +19,15 @@ from pathlib import Path
 
 from harness.errors import EnvironmentProblem, InputError
 from harness.types import Check, CheckStatus
+from submission.layout import DIVISIONS
+
+__all__ = ["SUMMARY_OK", "OfficialVerdict", "official_command", "packaged_results", "packaged_scenarios",
+           "parse_log", "run_official"]
 
 SUMMARY_OK = "SUMMARY: submission looks OK"
 _COUNTS = re.compile(r"Results=(\d+), NoResults=(\d+)")
 _OPEN = re.compile(r"Open Results=(\d+)")
+_CLOSED = re.compile(r"Closed Results=(\d+)")
 _ERROR = re.compile(r"^\[[^\]]* ERROR\] (.*)$")
 TIMEOUT_S = 1800
 
@@ -33,9 +39,11 @@ class OfficialVerdict:
     command: list[str]
     returncode: int
     log: str
-    expected_results: int
+    expected_results: int  # open
+    expected_closed: int = 0
     summary_ok: bool = False
     open_results: int | None = None
+    closed_results: int | None = None
     no_results: int | None = None
     crashed: bool = False
     crashed_on_version: bool = False
@@ -51,16 +59,20 @@ class OfficialVerdict:
 
     @property
     def passed(self) -> bool:
-        """OK summary, no crash, the expected number of open results, no NoResults."""
-        return (self.returncode == 0 and self.summary_ok and not self.crashed
-                and self.open_results == self.expected_results and self.no_results == 0)
+        """OK summary, no crash, the expected number of closed and open results, no NoResults."""
+        counted = self.open_results is not None or self.closed_results is not None
+        return (self.returncode == 0 and self.summary_ok and not self.crashed and counted
+                and (self.open_results or 0) == self.expected_results
+                and (self.closed_results or 0) == self.expected_closed and self.no_results == 0)
 
     def checks(self) -> list[Check]:
         """The verdict as checks: each logged ERROR, then the summary judgement."""
         # An ERROR line of a passing run (the tag scripts log some for open results they accept) is a warning.
         status = CheckStatus.WARN if self.passed else CheckStatus.FAIL
         found = [Check("official", status, line, "", "") for line in self.errors]
-        detail = (f"rc={self.returncode}, summary {'OK' if self.summary_ok else 'not OK'}, "
+        closed = (f"Closed Results={self.closed_results} (expected {self.expected_closed}), "
+                  if self.expected_closed or self.closed_results else "")
+        detail = (f"rc={self.returncode}, summary {'OK' if self.summary_ok else 'not OK'}, {closed}"
                   f"Open Results={self.open_results} (expected {self.expected_results}), "
                   f"NoResults={self.no_results}{', crashed (Traceback)' if self.crashed else ''}")
         fix = "" if self.passed else (self.known_problem() or
@@ -69,9 +81,10 @@ class OfficialVerdict:
         return found
 
 
-def parse_log(log: str, returncode: int, expected: int, command: list[str]) -> OfficialVerdict:
-    """Read the checker's combined output into a verdict."""
-    verdict = OfficialVerdict(command, returncode, log, expected)
+def parse_log(log: str, returncode: int, expected: int, command: list[str], expected_closed: int = 0
+              ) -> OfficialVerdict:
+    """Read the checker's combined output into a verdict (expected: open results; expected_closed: closed)."""
+    verdict = OfficialVerdict(command, returncode, log, expected, expected_closed)
     verdict.summary_ok = any(line.rstrip().endswith(SUMMARY_OK) for line in log.splitlines())
     verdict.crashed = "Traceback (most recent call last)" in log
     round_name = command[command.index("--version") + 1] if "--version" in command else ""
@@ -83,6 +96,9 @@ def parse_log(log: str, returncode: int, expected: int, command: list[str]) -> O
     opened = _OPEN.search(log)
     if opened:
         verdict.open_results = int(opened.group(1))
+    closed = _CLOSED.search(log)
+    if closed:
+        verdict.closed_results = int(closed.group(1))
     verdict.errors = [m.group(1) for line in log.splitlines() if (m := _ERROR.match(line))
                       and "SUMMARY" not in m.group(1)]
     return verdict
@@ -104,19 +120,30 @@ def official_command(checkout: Path, root: Path, round_name: str, submitter: str
                      hint="git clone https://github.com/mlcommons/inference and check out the round's tag")
 
 
-def packaged_scenarios(root: Path) -> tuple[str, int]:
-    """The single submitter under open/ and the number of results/<sys>/<bench>/<scenario> dirs."""
-    orgs = sorted(p for p in (root / "open").glob("*") if p.is_dir()) if (root / "open").is_dir() else []
-    if len(orgs) != 1:
-        raise InputError(f"{root}/open holds {len(orgs)} submitter dirs; expected exactly one",
+def packaged_results(root: Path) -> tuple[str, dict[str, int]]:
+    """The single submitter (one name, under open/ and/or closed/) and its results/<sys>/<bench>/<scenario>
+    dirs per division."""
+    orgs = [p for d in DIVISIONS if (root / d).is_dir() for p in sorted((root / d).glob("*")) if p.is_dir()]
+    names = sorted({p.name for p in orgs})
+    if len(names) != 1:
+        raise InputError(f"{root} holds {len(names)} submitter dirs under {' and '.join(DIVISIONS)} "
+                         f"({', '.join(names) or 'none'}); expected exactly one",
                          hint="pass the root written by `submission package`")
-    count = sum(1 for p in (orgs[0] / "results").glob("*/*/*") if p.is_dir())
-    return orgs[0].name, count
+    counts = {d: 0 for d in DIVISIONS}
+    for org in orgs:
+        counts[org.parent.name] += sum(1 for p in (org / "results").glob("*/*/*") if p.is_dir())
+    return names[0], counts
+
+
+def packaged_scenarios(root: Path) -> tuple[str, int]:
+    """The single submitter and its number of results/<sys>/<bench>/<scenario> dirs (all divisions)."""
+    submitter, counts = packaged_results(root)
+    return submitter, sum(counts.values())
 
 
 def run_official(root: Path, round_name: str, checkout: Path) -> OfficialVerdict:
-    """Run the official checker of the checkout on root and judge its output."""
-    submitter, expected = packaged_scenarios(root)
+    """Run the official checker of the checkout on root (always with --version ROUND) and judge its output."""
+    submitter, expected = packaged_results(root)
     with tempfile.TemporaryDirectory(prefix="submission-check-") as scratch:
         command, cwd = official_command(checkout, root, round_name, submitter, Path(scratch) / "summary.csv")
         try:
@@ -124,4 +151,4 @@ def run_official(root: Path, round_name: str, checkout: Path) -> OfficialVerdict
         except (OSError, subprocess.TimeoutExpired) as err:
             raise EnvironmentProblem(f"the official checker could not run: {err}",
                                      hint="check the --official checkout and its Python dependencies") from None
-    return parse_log(proc.stdout + proc.stderr, proc.returncode, expected, command)
+    return parse_log(proc.stdout + proc.stderr, proc.returncode, expected["open"], command, expected["closed"])

@@ -13,30 +13,35 @@ import typer
 from harness.artifacts import RunArtifacts, write_json_atomic
 from harness.console import checks_table, run_cli, stderr, stdout
 from harness.errors import CheckFailed, ConfigError, InputError
-from harness.rounds import DEFAULT_ROUND
+from harness.rounds import DEFAULT_ROUND, ROUNDS
 from harness.safe_paths import not_there
 from submission import system as system_mod
 from submission.checker import run_official
 from submission.detect import Sources, detect_system
+from submission.layout import DEFAULT_DIVISION, DIVISIONS
 from submission.package import DEFAULT_IMPLEMENTATION, PackageRequest, package_submission
 from submission.rules import check_tree
 
-app = typer.Typer(name="submission", help="Package runs into the official MLPerf open-division tree and check it.",
+app = typer.Typer(name="submission", help="Package runs into the official MLPerf open- or closed-division tree and "
+                  "check it.",
                   pretty_exceptions_show_locals=False, add_completion=False, no_args_is_help=True)
 system_app = typer.Typer(help="System descriptions (systems/*.json).", pretty_exceptions_show_locals=False,
                          no_args_is_help=True)
 app.add_typer(system_app, name="system")
 
-RoundOption = Annotated[str, typer.Option("--round", help="v4.0 (primary), v4.1, v5.0, v5.1 or v6.0")]
+RoundOption = Annotated[str, typer.Option("--round", help=f"{', '.join(ROUNDS)} (default {DEFAULT_ROUND})")]
+DivisionOption = Annotated[str, typer.Option("--division", help=f"{' or '.join(DIVISIONS)}: the tree's division "
+                                                                "(closed adds the closed rules)")]
 
 
 @app.command("package")
 def package(
     run_dirs: Annotated[list[Path], typer.Argument(help="run directories written by `harness run`")],
-    submitter: Annotated[str, typer.Option("--submitter", help="organisation (open/<ORG>)")],
+    submitter: Annotated[str, typer.Option("--submitter", help="organisation (<division>/<ORG>)")],
     system: Annotated[Path, typer.Option("--system", help="systems/<system_desc_id>.json")],
     output: Annotated[Path, typer.Option("--output", help="new directory for the submission root")],
     round_: RoundOption = DEFAULT_ROUND,
+    division: DivisionOption = DEFAULT_DIVISION,
     implementation: Annotated[str, typer.Option(help="implementation id (code/<bench>/<impl>)")] = (
         DEFAULT_IMPLEMENTATION),
     both_benchmarks: Annotated[bool, typer.Option(help="a llama2-70b-99.9 run also fills llama2-70b-99")] = False,
@@ -45,10 +50,12 @@ def package(
     code_url: Annotated[str | None, typer.Option(help="public repository holding the code (with --code-commit); "
                                                       "default: copy the installed source into code/")] = None,
     code_commit: Annotated[str | None, typer.Option(help="the commit of --code-url that produced the runs")] = None,
+    calibration: Annotated[Path | None, typer.Option(help="closed: calibration.md to copy (default: one written "
+                                                          "from the measurements JSON)")] = None,
 ) -> None:
-    """Build the official open-division tree for one round from run directories."""
+    """Build the official open- or closed-division tree for one round from run directories."""
     request = PackageRequest(round_, submitter, system, run_dirs, output, implementation, allow_unsubmittable,
-                             both_benchmarks, measurements, code_url, code_commit)
+                             both_benchmarks, measurements, code_url, code_commit, division, calibration)
     result = package_submission(request)
     for benchmark, scenario in result.scenarios:
         stdout.print(f"packaged {benchmark} {scenario}", markup=False)
@@ -63,7 +70,7 @@ def package(
 
 @app.command("check")
 def check(
-    root: Annotated[Path, typer.Argument(help="submission root (the directory holding open/)")],
+    root: Annotated[Path, typer.Argument(help="submission root (the directory holding open/ or closed/)")],
     round_: RoundOption = DEFAULT_ROUND,
     official: Annotated[Path | None, typer.Option(help="checkout of mlcommons/inference to run")] = None,
     expected: Annotated[int | None, typer.Option(help="expected number of scenario results")] = None,
@@ -78,7 +85,7 @@ def check(
     if not report.passed or (verdict is not None and not verdict.passed):
         failed = report.failures[0] if report.failures else verdict.checks()[-1]  # type: ignore[union-attr]
         raise CheckFailed(f"{root} fails round {round_}: {failed.path}: {failed.detail}", hint=failed.fix or None)
-    stdout.print(f"OK: Open Results={report.results}", markup=False)
+    stdout.print(f"OK: {report.counts()}", markup=False)
 
 
 @system_app.command("validate")

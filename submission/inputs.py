@@ -1,8 +1,11 @@
 """Run directories given to `submission package`: read, check for completeness, group per benchmark and scenario.
 
-Each (benchmark, scenario) needs one performance run and one accuracy run of the round; a TEST06
-compliance run is optional. Whatever makes a run unsubmittable (fake backend, shortened, aborted,
-failed, TEST06 not passing) is collected as a reason, each naming the run directory.
+Each (benchmark, scenario) needs one performance run and one accuracy run of the round; a compliance
+run of each of the benchmark's tests (TEST06) is optional in open and required in closed. Whatever makes a
+run unsubmittable (fake backend, shortened, aborted, failed, TEST06 not passing; in closed also a missed
+accuracy target, a deviation from the reference, a missing scenario, ...) is collected as a reason, each
+naming the run directory. Benchmark names, the rounds that carry them and every number come from the
+benchmark facts (harness.benchmarks).
 """
 
 from __future__ import annotations
@@ -13,10 +16,21 @@ from pathlib import Path
 from compliance.results import VERIFY_FILE, read_test06
 from harness import artifacts
 from harness.artifacts import Manifest, ReasonCode, RunArtifacts
-from harness.errors import InputError
+from harness.benchmarks.facts import BenchmarkFacts
+from harness.benchmarks.registry import benchmark_facts, check_in_round
+from harness.errors import ConfigError, InputError
+from harness.logs import parse_detail_log
+from harness.rounds import round_spec
 from harness.safe_paths import contained, not_there
 from harness.types import RunStatus
+from submission import provenance
 from submission.layout import BENCHMARKS, TEST06, RoundLayout
+from submission.measurements import run_config
+from submission.rules.closed import accuracy_problems
+from submission.rules.results import MIN_DURATION_MS
+
+__all__ = ["VERIFY_TXT", "CollectedRuns", "RunInput", "ScenarioRuns", "closed_reasons", "collect_runs",
+           "lower_target_variants", "read_run"]
 
 VERIFY_TXT = VERIFY_FILE  # one definition (compliance.results)
 
@@ -67,15 +81,17 @@ def read_run(path: Path) -> RunInput:
 
 def _role(run: RunInput) -> str:
     if run.manifest.compliance_test:
-        if run.manifest.compliance_test != TEST06:
+        tests = benchmark_facts(run.manifest.benchmark).compliance_tests
+        if run.manifest.compliance_test not in tests or run.manifest.compliance_test != TEST06:
             raise InputError(f"{run.path}: compliance test {run.manifest.compliance_test!r} is not packaged; "
-                             "Llama 2 70B uses only TEST06")
+                             f"{run.manifest.benchmark} uses {', '.join(tests)}")
         return "test06"
     return "accuracy" if run.manifest.mode == "accuracy" else "performance"
 
 
 def collect_runs(paths: list[Path], layout: RoundLayout, both_benchmarks: bool) -> CollectedRuns:
-    """Group run dirs by (benchmark, scenario); refuse duplicates, wrong rounds and missing files."""
+    """Group run dirs by (benchmark, scenario); refuse duplicates, wrong rounds and missing files (the closed
+    division's own reasons: closed_reasons)."""
     groups: dict[tuple[str, str], ScenarioRuns] = {}
     reasons: list[str] = []
     seen: dict[Path, Path] = {}
@@ -98,7 +114,7 @@ def collect_runs(paths: list[Path], layout: RoundLayout, both_benchmarks: bool) 
         _check_files(run, role, layout)
         reasons += _reasons(run, role)
     if both_benchmarks:
-        _mirror_999(groups)
+        _mirror_lower_targets(groups, layout.name)
     for group in groups.values():
         _check_complete(group)
     ordered = [groups[key] for key in sorted(groups)]
@@ -109,6 +125,10 @@ def _check_round(run: RunInput, layout: RoundLayout) -> list[str]:
     manifest = run.manifest
     if manifest.benchmark not in BENCHMARKS:
         raise InputError(f"{run.path}: benchmark {manifest.benchmark!r}; expected one of {', '.join(BENCHMARKS)}")
+    try:
+        check_in_round(manifest.benchmark, layout.name)
+    except ConfigError as err:
+        raise ConfigError(f"{run.path}: {err.message}", hint=err.hint) from None
     if manifest.scenario not in layout.scenarios:
         raise InputError(f"{run.path}: scenario {manifest.scenario} does not exist in round {layout.name}; "
                          f"expected one of {', '.join(layout.scenarios)}")
@@ -157,12 +177,33 @@ def _reasons(run: RunInput, role: str) -> list[str]:
     return found
 
 
-def _mirror_999(groups: dict[tuple[str, str], ScenarioRuns]) -> None:
-    """A llama2-70b-99.9 run meets the lower 99% target too, so it may also fill llama2-70b-99."""
+def lower_target_variants(facts: BenchmarkFacts) -> list[str]:
+    """The benchmarks a run of `facts` also qualifies for: same family, every target at or below its own
+    (llama2-70b-99.9 -> llama2-70b-99), whatever the round."""
+    found = []
+    for name in BENCHMARKS:
+        other = benchmark_facts(name)
+        if name == facts.name or other.family != facts.family:
+            continue
+        mine = {m.key: m.lower for m in facts.metrics}
+        if all(m.key in mine and m.lower <= mine[m.key] for m in other.metrics):
+            found.append(name)
+    return found
+
+
+def _mirror_lower_targets(groups: dict[tuple[str, str], ScenarioRuns], round_name: str) -> None:
+    """--both-benchmarks: a run meeting the stricter targets also fills each lower-target variant of the round;
+    a variant the round does not carry (llama2-70b-99 in v6.1) is refused with check_in_round's reason."""
     for (benchmark, scenario), group in list(groups.items()):
-        if benchmark == "llama2-70b-99.9" and ("llama2-70b-99", scenario) not in groups:
-            groups[("llama2-70b-99", scenario)] = ScenarioRuns(
-                "llama2-70b-99", scenario, group.performance, group.accuracy, group.test06)
+        for other in lower_target_variants(benchmark_facts(benchmark)):
+            try:
+                check_in_round(other, round_name)
+            except ConfigError as err:
+                raise ConfigError(f"--both-benchmarks: {err.message}",
+                                  hint=f"package without --both-benchmarks ({benchmark} only)") from None
+            if (other, scenario) not in groups:
+                groups[(other, scenario)] = ScenarioRuns(other, scenario, group.performance, group.accuracy,
+                                                         group.test06)
 
 
 def _check_complete(group: ScenarioRuns) -> None:
@@ -171,3 +212,72 @@ def _check_complete(group: ScenarioRuns) -> None:
             raise InputError(f"no {role} run for {group.benchmark} {group.scenario}; each scenario needs one "
                              "performance and one accuracy run",
                              hint=f"add the run dir of `harness run --mode {role} --scenario {group.scenario}`")
+
+
+def closed_reasons(collected: CollectedRuns, layout: RoundLayout, system_type: str) -> list[str]:
+    """Why these runs cannot form a closed result of the round: required scenarios, accuracy targets, compliance
+    tests, run length and query counts, deviations from the reference and cross-query caching (one line each)."""
+    found: list[str] = []
+    family = round_spec(layout.name).checker_family
+    for benchmark in sorted({g.benchmark for g in collected.scenarios}):
+        facts = benchmark_facts(benchmark, layout.name)
+        have = {g.scenario for g in collected.scenarios if g.benchmark == benchmark}
+        required, one_of = facts.required_scenarios.get(system_type, ()), facts.one_of_scenarios.get(system_type, ())
+        missing = [s for s in required if s not in have] + ([" or ".join(one_of)] if one_of and not
+                                                             set(one_of) & have else [])
+        rule = ", ".join(required) + (f" plus one of {', '.join(one_of)}" if one_of else "")
+        if missing:
+            found.append(f"{benchmark}: closed needs {', '.join(missing)} runs too (round {layout.name}, "
+                         f"{system_type}: {rule})")
+    for group in collected.scenarios:
+        found += _closed_group(group, benchmark_facts(group.benchmark, layout.name), family)
+    return list(dict.fromkeys(found))
+
+
+def _closed_group(group: ScenarioRuns, facts: BenchmarkFacts, family: str) -> list[str]:
+    where = f"{group.benchmark} {group.scenario}"
+    found = [f"{where}: closed needs a {test} run (`compliance run {test} --scenario {group.scenario}`)"
+             for test in facts.compliance_tests if group.test06 is None]
+    if group.accuracy is not None:
+        lines = group.accuracy.file(artifacts.ACCURACY_TXT).read_text(errors="replace").splitlines()
+        found += [f"{group.accuracy.path}: closed: {line}" for line in accuracy_problems(facts, lines, family)]
+    if group.performance is not None:
+        found += _closed_performance(group.performance, group.scenario, facts)
+    runs = [provenance.run_facts(role, run.path, run.manifest, run_config(run.path)) for role, run in group.runs()]
+    for fact, (_, run) in zip(runs, group.runs(), strict=True):
+        deviations = [d for d in provenance.deviations(fact, run.manifest) if not d.startswith("cross-query")]
+        found += [f"{run.path}: closed allows no deviation from the reference: {d}" for d in deviations]
+        found += _closed_generation(run, facts)
+    found += [f"closed forbids cross-query caching: {line}" for line in provenance.caching_problems(runs)]
+    return found
+
+
+def _closed_performance(run: RunInput, scenario: str, facts: BenchmarkFacts) -> list[str]:
+    log = parse_detail_log(run.file(artifacts.DETAIL))
+    found = []
+    duration = log["effective_min_duration_ms"]
+    if not isinstance(duration, int) or duration < MIN_DURATION_MS:
+        found.append(f"{run.path}: min duration {duration} ms; closed needs >= {MIN_DURATION_MS} ms (a shortened run)")
+    needed = facts.min_queries.get(scenario) if scenario == "Offline" else None  # Server: early stopping decides
+    if needed is not None and (log["effective_min_query_count"] or 0) < needed:
+        found.append(f"{run.path}: min query count {log['effective_min_query_count']}; closed needs >= {needed}")
+    for key in ("effective_performance_sample_count",) + (("effective_samples_per_query",)
+                                                           if scenario == "Offline" else ()):
+        if (log[key] or 0) < facts.performance_samples:
+            found.append(f"{run.path}: {key} {log[key]}; closed needs >= {facts.performance_samples}")
+    return found
+
+
+def _closed_generation(run: RunInput, facts: BenchmarkFacts) -> list[str]:
+    """The fixed generation settings, read from the run's config.yaml (older manifests may not list them)."""
+    generation = run_config(run.path).get("generation") or {}
+    found = []
+    max_new = generation.get("max_new_tokens")
+    if max_new is not None and max_new != facts.generation.max_new_tokens:
+        found.append(f"{run.path}: generation.max_new_tokens is {max_new}; closed fixes "
+                     f"{facts.generation.max_new_tokens}")
+    greedy = generation.get("temperature", 0.0) == 0.0 and generation.get("num_beams", 1) == 1
+    if facts.generation.greedy and not greedy:
+        found.append(f"{run.path}: decoding is not greedy (temperature {generation.get('temperature')}, num_beams "
+                     f"{generation.get('num_beams')}); closed fixes greedy decoding")
+    return found

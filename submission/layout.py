@@ -1,8 +1,9 @@
-"""Round-aware paths of the official submission tree: open/<org>/{systems,code|src,measurements,results,compliance}.
+"""Round-aware paths of the official submission tree: <division>/<org>/{systems,code|src,measurements,results,...}.
 
-v4.0-v5.1 keep measurements/ and compliance/ as top-level dirs beside results/ and the code in code/;
-v6.0 moves measurements (as measurements.json) and TEST06 into results/<sys>/<bench>/<scenario>/ and
-renames code/ to src/ (mlperf-rules.md §1.1, §1.5). Pure: no file is touched here.
+The division (open or closed) and the round are parameters; the benchmark names come from the one table of
+benchmark facts (harness.benchmarks.registry). v4.0-v5.1 keep measurements/ and compliance/ as top-level dirs
+beside results/ and the code in code/; v6.0 and v6.1 move measurements (as measurements.json) and TEST06 into
+results/<sys>/<bench>/<scenario>/ and rename code/ to src/ (mlperf-rules.md §1.1, §1.5). Pure: no file is touched here.
 """
 
 from __future__ import annotations
@@ -11,11 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.artifacts import ACCURACY_LOG, ACCURACY_TXT, DETAIL, SUMMARY, TRACE
+from harness.benchmarks.registry import BENCHMARK_NAMES, benchmarks_of_round
 from harness.errors import ConfigError
 from harness.rounds import ROUNDS, RoundSpec, round_spec
 
-DIVISION = "open"
-BENCHMARKS = ("llama2-70b-99", "llama2-70b-99.9")
+__all__ = ["ACCURACY_FILES", "BENCHMARKS", "DEFAULT_DIVISION", "DIVISIONS", "PERF_OPTIONAL", "PERF_REQUIRED",
+           "RESULTS_JSON", "TEST06", "RoundLayout", "Tree", "check_division", "check_name", "round_benchmarks",
+           "round_layout"]
+
+DIVISIONS = ("open", "closed")  # the divisions this tool packages and checks ("network" is neither)
+DEFAULT_DIVISION = "open"
+BENCHMARKS = BENCHMARK_NAMES  # every benchmark some round knows; round_benchmarks() gives one round's
 # LoadGen's file names come from the one table of the run-directory contract (harness.artifacts), so the
 # tree, our checker's rules and the runs cannot spell them differently.
 RESULTS_JSON = "results.json"  # the checkers also allow it in performance/run_1 (written by some harnesses)
@@ -54,7 +61,20 @@ def round_layout(name: str) -> RoundLayout:
         return _LAYOUTS[name]
     except KeyError:
         raise ConfigError(f"--round is {name!r}; expected one of {', '.join(_LAYOUTS)}",
-                          hint="pass --round v4.0 (primary), v4.1, v5.0, v5.1 or v6.0") from None
+                          hint=f"pass --round {' or '.join(_LAYOUTS)}") from None
+
+
+def round_benchmarks(name: str) -> tuple[str, ...]:
+    """The benchmarks the round's official checker knows (llama2-70b-99 is not part of v6.1)."""
+    return benchmarks_of_round(name)
+
+
+def check_division(value: str) -> str:
+    """A division this tool writes: open or closed, exactly (the tag checkers compare case-sensitively)."""
+    if value not in DIVISIONS:
+        raise ConfigError(f"--division is {value!r}; expected one of {', '.join(DIVISIONS)}",
+                          hint="pass --division open (the default) or --division closed")
+    return value
 
 
 @dataclass(frozen=True)
@@ -64,11 +84,12 @@ class Tree:
     root: Path
     submitter: str
     layout: RoundLayout
+    division: str = DEFAULT_DIVISION
 
     @property
     def org(self) -> Path:
-        """open/<submitter>."""
-        return self.root / DIVISION / self.submitter
+        """<division>/<submitter>."""
+        return self.root / self.division / self.submitter
 
     def system_json(self, system: str) -> Path:
         """systems/<system>.json."""
@@ -102,11 +123,15 @@ class Tree:
                 else f"{system}_{implementation}_{scenario}.json")
         return self.measurements(system, benchmark, scenario) / name
 
-    def compliance(self, system: str, benchmark: str, scenario: str) -> Path:
-        """compliance/<system>/<benchmark>/<scenario>/TEST06 (inside the results scenario dir from v6.0)."""
+    def compliance(self, system: str, benchmark: str, scenario: str, test: str = TEST06) -> Path:
+        """compliance/<system>/<benchmark>/<scenario>/<test> (inside the results scenario dir from v6.0)."""
         if self.layout.measurements_in_results:
-            return self.scenario(system, benchmark, scenario) / TEST06
-        return self.org / "compliance" / system / benchmark / scenario / TEST06
+            return self.scenario(system, benchmark, scenario) / test
+        return self.org / "compliance" / system / benchmark / scenario / test
+
+    def calibration(self) -> Path:
+        """<division>/<submitter>/calibration.md: how quantized weights were calibrated (closed; v5.1 checks it)."""
+        return self.org / "calibration.md"
 
 
 def check_name(kind: str, value: str) -> str:

@@ -22,6 +22,9 @@ from harness.safe_paths import read_contained
 from submission.provenance import RunFacts, command_line, deviations
 from submission.system import SystemDescription
 
+# The keys a closed result's submitter writes by hand (--measurements): where the weights came from and what was
+# done to them. The harness can only derive what it loaded, not the checkpoint's origin or its quantization recipe.
+HAND_WRITTEN = ("starting_weights_filename", "weight_transformations", "weight_data_types")
 _PLACEHOLDERS = frozenset({"", "n/a", "na", "tbd", "unknown", "-", "?"})
 _DTYPES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 
@@ -59,6 +62,16 @@ def read_measurements_override(path: Path | None) -> dict[str, str]:
         raise InputError(f"--measurements {path} has unknown keys {unknown}; expected only "
                          f"{', '.join(MeasurementsInfo.model_fields)}")
     return {str(k): str(v) for k, v in data.items()}
+
+
+def closed_problems(override: dict[str, str]) -> list[str]:
+    """Closed: the hand-written measurements keys that --measurements did not give (one line, or none)."""
+    missing = [key for key in HAND_WRITTEN if key not in override]
+    if not missing:
+        return []
+    return [f"the measurements JSON's {', '.join(missing)} are derived from what the harness loaded; a closed "
+            "result states them by hand (pass --measurements FILE with them, e.g. \"weight_transformations\": "
+            "\"quantization to fp8 with ...\")"]
 
 
 def run_config(run_dir: Path) -> dict[str, Any]:
@@ -142,12 +155,13 @@ def derive_info(manifest: Manifest, config: dict[str, Any], override: dict[str, 
 
 
 def render_readme(runs: list[tuple[str, Manifest]], system: SystemDescription, round_name: str,
-                  problems: tuple[list[str], list[str]], facts: list[RunFacts], info: MeasurementsInfo) -> str:
+                  problems: tuple[list[str], list[str]], facts: list[RunFacts], info: MeasurementsInfo,
+                  division: str = "open") -> str:
     """README.md of a measurements dir: contradictions and validity first, then hardware, software, model,
     weights, dataset, deviations and the re-runnable commands of the runs that are in the tree."""
     unsubmittable, conflicts = problems
     lines = [f"# {runs[0][1].benchmark} {runs[0][1].scenario}: how these results were produced", "",
-             f"Round {round_name}, open division. Produced by mlperf-llm-harness.", ""]
+             f"Round {round_name}, {division} division. Produced by mlperf-llm-harness.", ""]
     if conflicts:
         lines += ["## PROVENANCE CONTRADICTIONS", "",
                   "Packaged with `--allow-unsubmittable` although the runs contradict each other or the system "
@@ -173,7 +187,7 @@ def render_readme(runs: list[tuple[str, Manifest]], system: SystemDescription, r
     lines += ["", "Commands run from RUN_ROOT, the directory each run was started in; paths are relative to it",
               "and the recorded environment (CUDA_*, NCCL_*, SLURM_*, ... allowlist) is prefixed.", ""]
     for (role, manifest), fact in zip(runs, facts, strict=True):
-        lines += _run_section(role, manifest, fact)
+        lines += _run_section(role, manifest, fact, division)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -184,7 +198,7 @@ def _model_hash(fact: RunFacts) -> str:
     return "none: the test fake loads no model" if fact.backend == "fake" else "not recorded"
 
 
-def _run_section(role: str, manifest: Manifest, fact: RunFacts) -> list[str]:
+def _run_section(role: str, manifest: Manifest, fact: RunFacts, division: str) -> list[str]:
     # Redacted again here: a manifest written by an older harness may still hold a secret.
     lines = [f"## {role} run", "", f"- mode: {manifest.mode}; status: {manifest.status.value}; "
              f"result: {manifest.result.result_validity or 'n/a'}; backend: {fact.backend_name}; "
@@ -194,6 +208,7 @@ def _run_section(role: str, manifest: Manifest, fact: RunFacts) -> list[str]:
              f"- started {manifest.started_at}, ended {manifest.ended_at}; harness commit: {manifest.git_commit}",
              "", "Command:", "", "```", redact_text(command_line(manifest, fact.path)), "```", "", "Versions:", ""]
     lines += [f"- {name} {version}" for name, version in sorted(manifest.versions.items())]
-    lines += ["", "Open-division deviations from the reference implementation (from what ran):", ""]
+    lines += ["", ("Open-division deviations" if division == "open" else "Deviations (the closed division allows "
+                   "none)") + " from the reference implementation (from what ran):", ""]
     lines += [f"- {redact_text(item)}" for item in deviations(fact, manifest)] or ["- none"]
     return [*lines, ""]

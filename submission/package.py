@@ -1,7 +1,9 @@
-"""Assemble the official open-division tree from run directories, all at once or not at all.
+"""Assemble the official open- or closed-division tree from run directories, all at once or not at all.
 
 The tree is written into a temporary directory beside --output, checked with our own rules, and only
-then renamed into place; the untruncated accuracy logs go to <output>-originals/ beside it.
+then renamed into place; the untruncated accuracy logs go to <output>-originals/ beside it. A closed tree
+adds the closed division's reasons (submission.inputs.closed_reasons, measurements.closed_problems) and the
+submitter's calibration.md.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from harness.safe_paths import os_errors, safe_copy
 from harness.types import Check
 from submission import measurements, provenance
 from submission.code import CodePin, write_code_dir
-from submission.inputs import VERIFY_TXT, CollectedRuns, ScenarioRuns, collect_runs
-from submission.layout import TEST06, Tree, check_name, round_layout
+from submission.inputs import VERIFY_TXT, CollectedRuns, ScenarioRuns, closed_reasons, collect_runs
+from submission.layout import DEFAULT_DIVISION, TEST06, Tree, check_division, check_name, round_layout
 from submission.system import SystemDescription, load_system, system_id
 
 VIEWABLE_CHARS = 4096
@@ -43,6 +45,8 @@ class PackageRequest:
     measurements_file: Path | None = None
     code_url: str | None = None
     code_commit: str | None = None
+    division: str = DEFAULT_DIVISION
+    calibration_file: Path | None = None  # closed: calibration.md to copy (else one is written from the runs)
 
 
 @dataclass
@@ -62,14 +66,21 @@ def originals_dir(output: Path) -> Path:
 
 
 def package_submission(request: PackageRequest) -> PackageResult:
-    """Build the tree for request.round; refuse unsubmittable runs unless allowed; never half-write."""
+    """Build the tree for request.round and request.division; refuse unsubmittable runs unless allowed; never
+    half-write."""
     layout = round_layout(request.round)
+    check_division(request.division)
     check_name("--submitter", request.submitter)
     check_name("--implementation", request.implementation)
     system = _load_system(request)
     _refuse_output_in_runs(request)
     pin = CodePin(request.code_url, request.code_commit)
     collected = collect_runs(request.run_dirs, layout, request.both_benchmarks)
+    if request.division == "closed":
+        override = measurements.read_measurements_override(request.measurements_file)
+        collected.unsubmittable += closed_reasons(collected, layout, system.system_type)
+        collected.unsubmittable += [f"closed: {line}" for line in measurements.closed_problems(override)]
+        collected.unsubmittable = list(dict.fromkeys(collected.unsubmittable))
     conflicts = _contradictions(request, system, collected)
     if conflicts and not request.allow_unsubmittable:
         more = f" (and {len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
@@ -79,8 +90,9 @@ def package_submission(request: PackageRequest) -> PackageResult:
     if collected.unsubmittable and not request.allow_unsubmittable:
         more = f" (and {len(collected.unsubmittable) - 1} more)" if len(collected.unsubmittable) > 1 else ""
         raise InputError(f"not submittable: {collected.unsubmittable[0]}{more}",
-                         hint="package real, full-length, completed runs; --allow-unsubmittable packages "
-                              "them anyway and the README says so")
+                         hint="package real, full-length, completed runs" + (
+                             " that meet every closed rule" if request.division == "closed" else "") +
+                         "; --allow-unsubmittable packages them anyway and the README says so")
     _refuse_existing(request.output)
     with os_errors("create the submission tree's directory"):
         request.output.parent.mkdir(parents=True, exist_ok=True)
@@ -89,7 +101,7 @@ def package_submission(request: PackageRequest) -> PackageResult:
                                         dir=request.output.parent))
     try:
         with os_errors("write the submission tree"):
-            tree = Tree(staging / "tree", request.submitter, layout)
+            tree = Tree(staging / "tree", request.submitter, layout, request.division)
             _write_tree(tree, request, system, collected, staging / "originals", (pin, conflicts))
         findings = _self_check(tree, request, collected)
         with os_errors("move the finished tree into place"):
@@ -147,9 +159,11 @@ def _load_system(request: PackageRequest) -> SystemDescription:
         raise InputError(f"{request.system_file}: submitter is {system.submitter!r} but --submitter is "
                          f"{request.submitter!r}; the checker needs them equal (case-insensitive)",
                          hint="fix one of the two")
-    if system.division != "open":
-        raise InputError(f"{request.system_file}: division is {system.division!r}; this tool packages the "
-                         "open division", hint='set "division": "open"')
+    if system.division != request.division:
+        raise InputError(f"{request.system_file}: division is {system.division!r} but --division is "
+                         f"{request.division!r}; the checker needs them equal",
+                         hint=f'set "division": "{request.division}" in the system description, or pass '
+                              f"--division {system.division}")
     return system
 
 
@@ -201,6 +215,11 @@ def _write_tree(tree: Tree, request: PackageRequest, system: SystemDescription, 
                       target / "accuracy" / artifacts.ACCURACY_LOG)
     for benchmark in sorted({g.benchmark for g in collected.scenarios}):
         write_code_dir(tree.code(benchmark, request.implementation), code[0], _code_header(request, collected))
+    if tree.division == "closed":
+        if request.calibration_file is not None:
+            _copy(request.calibration_file, tree.calibration())
+        else:
+            artifacts.write_text_atomic(tree.calibration(), _calibration_text(request, collected, override))
 
 
 def _write_results(tree: Tree, sys_id: str, group: ScenarioRuns, originals: Path) -> None:
@@ -243,10 +262,12 @@ def _write_measurements(tree: Tree, request: PackageRequest, described: tuple[st
     target = tree.measurements_json(sys_id, group.benchmark, group.scenario, request.implementation)
     artifacts.write_json_atomic(target, info.model_dump())
     runs = [(role, run.manifest) for role, run in group.runs()]
-    own = [r for r in unsubmittable if any(r.startswith(f"{run.path}:") for _, run in group.runs())]
+    prefixes = (f"{group.benchmark} {group.scenario}:", f"{group.benchmark}:", "closed: ")
+    own = [r for r in unsubmittable if any(f"{run.path}:" in r for _, run in group.runs()) or r.startswith(prefixes)]
     if (unsubmittable or all_conflicts) and not own:
         own = ["other results packaged in this tree are not submittable (see their README.md)"]
-    readme = measurements.render_readme(runs, system, request.round, (own, conflicts), facts, info)
+    readme = measurements.render_readme(runs, system, request.round, (own, conflicts), facts, info,
+                                        tree.division)
     artifacts.write_text_atomic(where / "README.md", readme)
     safe_copy(perf.path, artifacts.USER_CONF, where / artifacts.USER_CONF)
     if tree.layout.needs_mlperf_conf:
@@ -266,6 +287,19 @@ def _code_header(request: PackageRequest, collected: CollectedRuns) -> list[str]
         "The exact command of every run is in measurements/<system>/<benchmark>/<scenario>/README.md",
         "(results/<system>/<benchmark>/<scenario>/README.md from round v6.0).",
     ]
+
+
+def _calibration_text(request: PackageRequest, collected: CollectedRuns, override: dict[str, str]) -> str:
+    """calibration.md of a closed tree when none is given: the weights as the measurements JSON states them."""
+    lines = ["# Calibration", "", f"Round {request.round}, closed division, written by `submission package`.", "",
+             "The weights of each result and what was done to them, as its measurements JSON states them. A result "
+             "with quantized weights must describe here the calibration data set (a subset of the benchmark's "
+             "calibration set) and procedure: pass `--calibration FILE`.", ""]
+    for group in collected.scenarios:
+        info = measurements.derive_info_all(_facts(group), override)
+        lines.append(f"- {group.benchmark} {group.scenario}: weights {info.starting_weights_filename}; "
+                     f"transformations: {info.weight_transformations}; data types: {info.weight_data_types}")
+    return "\n".join(lines) + "\n"
 
 
 def _copy(source: Path, target: Path) -> None:

@@ -119,6 +119,7 @@ def _global_stages(spec: PipelineSpec, submission: SubmissionOptions, base_dir: 
         argv = (sys.executable, "-m", "submission", "package", "--round", round_, "--submitter",
                 submission.submitter, "--system", str(system),
                 *(str(s.output) for s in run_stages), "--output", str(tree), *submission.code_args,
+                *(("--division", submission.division) if submission.division != "open" else ()),
                 *submission.package_args)
         stages.append(Stage("package", "package", argv, tree, input_files=(system,)))
     if "check" in spec.stages:

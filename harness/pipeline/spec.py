@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from harness.benchmarks.registry import DEFAULT_BENCHMARK
 from harness.config import Benchmark, read_yaml
 from harness.errors import ConfigError
 from harness.types import Scenario
@@ -30,9 +31,11 @@ class _Section(BaseModel):
 class SubmissionOptions(_Section):
     """What `submission package` and `submission check` need."""
 
-    submitter: str = Field(..., min_length=1, description="organisation name (open/<ORG>)")
+    submitter: str = Field(..., min_length=1, description="organisation name (<division>/<ORG>)")
     system: str = Field(..., min_length=1, description="systems/<system_desc_id>.json")
     round: str | None = Field(None, description="default: the run config's round")
+    division: Literal["open", "closed"] = Field("open", description="the tree's division "
+                                                "(`submission package --division`; closed adds the closed rules)")
     package_args: list[str] = Field(default_factory=list, description="extra `submission package` flags")
     check_args: list[str] = Field(default_factory=list, description="extra `submission check` flags")
     code_url: str | None = Field(None, description="public https:// repository holding the code "
@@ -59,6 +62,8 @@ class SubmissionOptions(_Section):
         if (self.code_url is None) != (self.code_commit is None):
             raise ValueError("code_url and code_commit go together; give both (or neither: the installed source "
                              "is copied into code/)")
+        if "--division" in self.package_args:
+            raise ValueError("package_args repeats --division; set it only as division")
         if self.code_url is not None and {"--code-url", "--code-commit"} & set(self.package_args):
             raise ValueError("package_args repeats --code-url/--code-commit; set them only as code_url/code_commit")
         return self
@@ -72,7 +77,7 @@ class SubmissionOptions(_Section):
 
 
 def _default_benchmarks() -> list[Benchmark]:
-    return ["llama2-70b-99"]
+    return [DEFAULT_BENCHMARK]
 
 
 def _default_stages() -> list[StageKind]:

@@ -1,7 +1,10 @@
 """Findings of `submission check`: each rule fails for the checker families that fail on it, warns elsewhere.
 
+A rule may also depend on the division of the submitter being checked (`Findings.division`): the closed
+division's rules (accuracy targets, TEST06, required scenarios, ...) fail in every family, and warn in open.
+
 Families: "v4" (the v4.0/v4.1 tag scripts), "v5" (v5.0/v5.1 tag scripts) and "head" (the modular
-checker at HEAD, which checks v6.0). A rule that the official checker of the round does not enforce
+checker at HEAD, which checks v6.0 and v6.1). A rule that the official checker of the round does not enforce
 is still reported, as a WARN, so a tree meets the strictest union (mlperf-rules.md §10.19).
 """
 
@@ -29,11 +32,21 @@ class Findings:
     root: Path
     round: str
     checks: list[Check] = field(default_factory=list)
+    division: str = "open"  # of the submitter directory being checked (check_tree sets it per submitter)
 
     @property
     def family(self) -> str:
         """The checker family of the round."""
         return family(self.round)
+
+    @property
+    def closed(self) -> bool:
+        """Whether the submitter being checked is in closed/ (closed rules apply)."""
+        return self.division == "closed"
+
+    def unless_open(self, in_open: frozenset[str] = frozenset()) -> frozenset[str]:
+        """The families that fail a closed-division rule: all of them in closed, `in_open` in open."""
+        return ALL if self.closed else in_open
 
     def add(self, rule: str, path: Path | str, detail: str, fix: str, fails_in: frozenset[str] = ALL) -> None:
         """Record a problem: FAIL where the round's checker fails on it, WARN otherwise."""

@@ -11,7 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from submission.layout import BENCHMARKS, RoundLayout
+from harness.benchmarks.registry import check_in_round
+from harness.errors import ConfigError
+from submission.layout import BENCHMARKS, RoundLayout, round_benchmarks
 from submission.rules._base import ALL, TAG_SCRIPTS, Findings
 from submission.system import (
     EXAMPLES,
@@ -69,10 +71,11 @@ def _check_system_values(f: Findings, path: Path, data: dict[str, Any], submitte
             f.add("system-text-type", path, f"{key} is {json.dumps(data[key])}, not a string; the v4.0/v5.1 "
                   "checker crashes writing its CSV", f"write {key} as a JSON string", TAG_SCRIPTS)
     division = data.get("division")
-    if isinstance(division, str) and division != "open":
-        fails = ALL if division.lower() != "open" else TAG_SCRIPTS
-        f.add("system-division", path, f"division is {division!r}; the directory is open",
-              'set "division": "open" (exactly, lower case)', fails)
+    if isinstance(division, str) and division != f.division:
+        # HEAD compares case-insensitively; the tag scripts exactly
+        fails = ALL if division.lower() != f.division else TAG_SCRIPTS
+        f.add("system-division", path, f"division is {division!r}; the directory is {f.division}",
+              f'set "division": "{f.division}" (exactly, lower case)', fails)
     owner = data.get("submitter")
     if isinstance(owner, str) and owner.lower() != submitter.lower():
         f.add("system-submitter", path, f"submitter is {owner!r}; the directory is {submitter!r}",
@@ -121,22 +124,33 @@ def check_unused(f: Findings, org: Path, layout: RoundLayout, result_systems: se
 
 
 def benchmark_name(f: Findings, org: Path, directory: Path) -> str | None:
-    """The official benchmark of a results dir name (through open/<org>/model_mapping.json), or None."""
+    """The official benchmark of a results dir name (through open/<org>/model_mapping.json; closed needs the
+    official name), or None; a benchmark the round does not carry fails (its checker calls it unknown)."""
     if directory.name in BENCHMARKS:
-        return directory.name
+        return _in_round(f, directory, directory.name)
     mapping_path = org / "model_mapping.json"
     mapping: Any = {}
-    if mapping_path.is_file():
+    if mapping_path.is_file() and not f.closed:  # the checkers read the mapping for open only
         try:
             mapping = json.loads(mapping_path.read_text())
         except (OSError, json.JSONDecodeError) as err:
             f.add("model-mapping", mapping_path, f"not valid JSON ({err})", "fix the JSON syntax")
     mapped = mapping.get(directory.name) if isinstance(mapping, dict) else None
     if mapped in BENCHMARKS:
-        return str(mapped)
+        return _in_round(f, directory, str(mapped))
+    names = round_benchmarks(f.round)
     f.add("benchmark-name", directory, f"{directory.name} is not a benchmark of this tool",
-          f"name it {' or '.join(BENCHMARKS)}, or map it in model_mapping.json")
+          f"name it {' or '.join(names)}" + ("" if f.closed else ", or map it in model_mapping.json"))
     return None
+
+
+def _in_round(f: Findings, directory: Path, name: str) -> str | None:
+    try:
+        check_in_round(name, f.round)
+    except ConfigError as err:
+        f.add("benchmark-round", directory, err.message, err.hint or "use a benchmark of the round")
+        return None
+    return name
 
 
 def check_measurements(f: Findings, where: Path, layout: RoundLayout, org: Path, names: tuple[str, str, str]

@@ -1,39 +1,28 @@
 """Rules for results/<sys>/<bench>/<scenario>: performance/run_1 detail log, accuracy/ files and scores.
 
 Each rule carries the checker families that fail on it (mlperf-rules.md §3.3-§3.6 and the §9 table);
-elsewhere it is a warning, so a tree that is clean here passes every round's checker.
+elsewhere it is a warning, so a tree that is clean here passes every round's checker. Sample counts, latency
+limits, accuracy targets and min query counts are the benchmark's facts in the round (harness.benchmarks).
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
-from compliance.results import VERIFY_FILE, checker_passes
 from harness.artifacts import ACCURACY_LOG, ACCURACY_TXT, DETAIL, SUMMARY
+from harness.benchmarks.facts import BenchmarkFacts
 from harness.errors import InputError
 from harness.logs import DetailLog, parse_detail_log
 from harness.rounds import round_spec
-from submission.layout import ACCURACY_FILES, PERF_OPTIONAL, PERF_REQUIRED, TEST06
+from submission.layout import ACCURACY_FILES, PERF_OPTIONAL, PERF_REQUIRED
 from submission.rules._base import ALL, TAG_SCRIPTS, Findings
+from submission.rules.closed import check_accuracy_targets, metric_values
 
-SAMPLES = 24576
-MIN_DURATION_MS = 600000
+MIN_DURATION_MS = 600000  # TEST_DURATION_MS of every checker: the rules' minimum run time, not a benchmark fact
 MAX_ACCURACY_LOG = 10 * 1024
 _V4, _V5, _HEAD = frozenset({"v4"}), frozenset({"v5"}), frozenset({"head"})
 _V5_HEAD = frozenset({"v5", "head"})
-# (TTFT p99, TPOT p99) limits in ns, strict "<".
-SERVER_LIMITS = (2_000_000_000, 200_000_000)
-INTERACTIVE_LIMITS = (450_000_000, 40_000_000)
-TARGETS = {
-    "llama2-70b-99": {"rouge1": 43.986888, "rouge2": 21.814848, "rougeL": 28.330038},
-    "llama2-70b-99.9": {"rouge1": 44.3867688, "rouge2": 22.0131648, "rougeL": 28.5875838},
-}
-TOKENS_PER_SAMPLE = (265.005, 323.895)
-_ROUGE_V4 = r".*'{0}':\s([\d.]+).*"
-_ROUGE_V5 = r".*'{0}':\s+'?([\d.]+)'?.*"
-_TOKENS = re.compile(r".*'tokens_per_sample':\s([\d.]+).*")
 _HASH = re.compile(r"^hash=([\w\d]+)$")
 
 
@@ -53,22 +42,20 @@ def canonical_scenario(name: str, round_name: str) -> str | None:
     return found[0] if found else None
 
 
-def check_scenario(f: Findings, path: Path, benchmark: str) -> None:
-    """All rules for one results scenario dir."""
+def check_scenario(f: Findings, path: Path, facts: BenchmarkFacts) -> None:
+    """All rules for one results scenario dir (its compliance tests: closed.check_compliance)."""
     scenario = canonical_scenario(path.name, f.round)
-    if scenario is None:
-        f.add("scenario-name", path, f"{path.name} is not a scenario of round {f.round} for Llama 2 70B",
-              "use Offline or Server (Interactive from v5.1), in exactly that case")
+    if scenario is None or scenario not in facts.scenarios():
+        f.add("scenario-name", path, f"{path.name} is not a scenario of round {f.round} for {facts.name}",
+              f"use {' or '.join(s for s in facts.scenarios() if s in round_spec(f.round).scenarios)}, "
+              "in exactly that case")
         return
     if scenario != path.name:
         f.add("scenario-name", path, f"{path.name} is not spelt {scenario}; the checkers accept it (the scenario "
               "comes from the log) but reviewers and result tables expect the official spelling",
               f"rename the directory to {scenario} (and its measurements dir)", frozenset())
-    check_performance(f, path / "performance" / "run_1", scenario)
-    check_accuracy(f, path / "accuracy", benchmark)
-    test06 = path / TEST06 if (path / TEST06).is_dir() else None
-    if test06 is not None:
-        check_test06(f, test06)
+    check_performance(f, path / "performance" / "run_1", scenario, facts)
+    check_accuracy(f, path / "accuracy", facts)
 
 
 def _files(f: Findings, where: Path, required: tuple[str, ...], optional: tuple[str, ...], rule: str,
@@ -88,7 +75,7 @@ def _files(f: Findings, where: Path, required: tuple[str, ...], optional: tuple[
     return DETAIL not in missing
 
 
-def check_performance(f: Findings, run: Path, scenario: str) -> None:
+def check_performance(f: Findings, run: Path, scenario: str, facts: BenchmarkFacts) -> None:
     """performance/run_1: allowed files and the detail-log keys the checker reads."""
     if not _files(f, run, PERF_REQUIRED, PERF_OPTIONAL, "performance-files", TAG_SCRIPTS):
         return
@@ -98,31 +85,33 @@ def check_performance(f: Findings, run: Path, scenario: str) -> None:
     except InputError as err:
         f.add("detail-log", detail, err.message, f"copy LoadGen's untouched {DETAIL}")
         return
-    _check_settings(f, detail, log)
+    _check_settings(f, detail, log, facts)
     _check_metric(f, detail, log, scenario)
     if scenario == "Offline":
-        _check_offline(f, detail, log)
+        _check_offline(f, detail, log, facts)
     else:
-        _check_server(f, detail, log, scenario)
+        _check_server(f, detail, log, scenario, facts)
 
 
-def _check_settings(f: Findings, detail: Path, log: DetailLog) -> None:
+def _check_settings(f: Findings, detail: Path, log: DetailLog, facts: BenchmarkFacts) -> None:
     if log["requested_use_token_latencies"] is not True:
         f.add("token-latencies", detail, "requested_use_token_latencies is not true",
               "run with LoadGen model name llama2-70b so mlperf.conf enables token latencies")
     if log.num_errors():
         f.add("loadgen-errors", detail, f"LoadGen logged {log.num_errors()} error(s): "
               f"{'; '.join(str(m.value) for m in log.errors[:2])}", "fix the cause and rerun", TAG_SCRIPTS)
-    if (log["effective_performance_sample_count"] or 0) < SAMPLES:
+    samples = facts.performance_samples
+    if (log["effective_performance_sample_count"] or 0) < samples:
         f.add("performance-sample-count", detail, "effective_performance_sample_count is "
-              f"{log['effective_performance_sample_count']}; expected >= {SAMPLES}", "run the full 24576-sample QSL")
+              f"{log['effective_performance_sample_count']}; expected >= {samples}",
+              f"run the full {samples}-sample QSL")
     seeds = round_spec(f.round).seeds
     expected = {"effective_qsl_rng_seed": seeds.qsl, "effective_sample_index_rng_seed": seeds.sample_index,
                 "effective_schedule_rng_seed": seeds.schedule}
     for key, value in expected.items():
         if log[key] != value:
             f.add("seeds", detail, f"{key} is {log[key]}; round {f.round} needs {value}",
-                  f"run with the LoadGen of round {f.round} (and its mlperf.conf for v4.x)")
+                  f"run with the LoadGen of round {f.round} ({round_spec(f.round).loadgen_pip})")
     if log["result_validity"] != "VALID":
         f.add("result-validity", detail, f"result_validity is {log['result_validity']}",
               "meet min duration, min queries, latency limits and early stopping", _strict(f))
@@ -150,27 +139,33 @@ def _check_metric(f: Findings, detail: Path, log: DetailLog, scenario: str) -> N
               "package a finished performance run")
 
 
-def _check_offline(f: Findings, detail: Path, log: DetailLog) -> None:
+def _check_offline(f: Findings, detail: Path, log: DetailLog, facts: BenchmarkFacts) -> None:
     spq = log["effective_samples_per_query"] or 0
-    if spq < SAMPLES:
-        f.add("samples-per-query", detail, f"effective_samples_per_query is {spq}; expected >= {SAMPLES}",
-              "do not lower Offline min_query_count; set target_qps to the real throughput", TAG_SCRIPTS)
-    if (log["effective_min_query_count"] or 0) < 1:
-        f.add("min-query-count", detail, "effective_min_query_count < 1", "do not set min_query_count to 0")
+    if spq < facts.performance_samples:  # OFFLINE_MIN_SPQ_SINCE_V4; HEAD checks it in closed only
+        f.add("samples-per-query", detail, f"effective_samples_per_query is {spq}; expected >= "
+              f"{facts.performance_samples}", "do not lower Offline min_query_count; set target_qps to the real "
+              "throughput", f.unless_open(TAG_SCRIPTS))
+    needed = facts.min_queries.get("Offline", 1)
+    if (log["effective_min_query_count"] or 0) < needed:
+        f.add("min-query-count", detail, f"effective_min_query_count is {log['effective_min_query_count']}; "
+              f"expected >= {needed}", f"do not set min_query_count below {needed}")
 
 
-def _check_server(f: Findings, detail: Path, log: DetailLog, scenario: str) -> None:
+def _check_server(f: Findings, detail: Path, log: DetailLog, scenario: str, facts: BenchmarkFacts) -> None:
     ttft = log["result_first_token_99.00_percentile_latency_ns"]
     tpot = log["result_time_per_output_token_99.00_percentile_ns"]
-    for name, value, limit in (("TTFT", ttft, SERVER_LIMITS[0]), ("TPOT", tpot, SERVER_LIMITS[1])):
+    # A Server-mode run: every checker applies the Server limits (HEAD reads the scenario from the log, so an
+    # Interactive run is held to them too); the v5.1 script also applies Interactive's to an Interactive dir.
+    server = facts.latency["Server"].ns
+    tight_limits = facts.latency["Interactive"].ns if "Interactive" in facts.latency else server
+    for name, value, limit, tight in (("TTFT", ttft, server[0], tight_limits[0]),
+                                      ("TPOT", tpot, server[1], tight_limits[1])):
         if not isinstance(value, (int, float)) or value >= limit:
             f.add("latency", detail, f"{name} p99 is {value} ns; the limit is < {limit} ns",
                   "lower target_qps until the latency limits hold")
-        elif scenario == "Interactive":
-            tight = INTERACTIVE_LIMITS[0] if name == "TTFT" else INTERACTIVE_LIMITS[1]
-            if value >= tight:
-                f.add("latency", detail, f"{name} p99 is {value} ns; Interactive needs < {tight} ns",
-                      "lower target_qps until the Interactive limits hold", _V5)
+        elif scenario == "Interactive" and value >= tight:
+            f.add("latency", detail, f"{name} p99 is {value} ns; Interactive needs < {tight} ns",
+                  "lower target_qps until the Interactive limits hold", _V5)
     if log["early_stopping_met"] is False:
         f.add("early-stopping", detail, "early_stopping_met is false", "run longer or at a lower target_qps",
               _HEAD)
@@ -180,7 +175,7 @@ def _check_server(f: Findings, detail: Path, log: DetailLog, scenario: str) -> N
               "do not set target_latency in user.conf")
 
 
-def check_accuracy(f: Findings, acc: Path, benchmark: str) -> None:
+def check_accuracy(f: Findings, acc: Path, facts: BenchmarkFacts) -> None:
     """accuracy/: exactly its four files, a parsable accuracy.txt with hash, a truncated log, no errors."""
     if not acc.is_dir():
         f.add("accuracy-files", acc, "accuracy/ is missing", "add the accuracy run's files")
@@ -203,56 +198,30 @@ def check_accuracy(f: Findings, acc: Path, benchmark: str) -> None:
     log = acc / ACCURACY_LOG
     if log.is_file() and log.stat().st_size > MAX_ACCURACY_LOG:
         f.add("accuracy-log-size", log, f"{log.stat().st_size} bytes; the limit is {MAX_ACCURACY_LOG}",
-              "truncate it (submission package does, keeping the original)", _HEAD)
+              "truncate it (submission package does, keeping the original)", f.unless_open(_HEAD))
     if ACCURACY_TXT in present:
-        _check_accuracy_txt(f, acc / ACCURACY_TXT, benchmark)
+        _check_accuracy_txt(f, acc / ACCURACY_TXT, facts)
     if DETAIL in present:
-        _check_accuracy_detail(f, acc / DETAIL)
+        _check_accuracy_detail(f, acc / DETAIL, facts)
 
 
-def _scores(lines: list[str], pattern: str) -> dict[str, float]:
-    found: dict[str, float] = {}
-    for metric in ("rouge1", "rouge2", "rougeL"):
-        regex = re.compile(pattern.format(metric))
-        for line in lines:
-            match = regex.match(line)
-            if match:
-                found[metric] = float(match.group(1))
-    for line in lines:
-        match = _TOKENS.match(line)
-        if match:
-            found["tokens_per_sample"] = float(match.group(1))
-    return found
-
-
-def _check_accuracy_txt(f: Findings, path: Path, benchmark: str) -> None:
+def _check_accuracy_txt(f: Findings, path: Path, facts: BenchmarkFacts) -> None:
     lines = path.read_text(errors="replace").splitlines()
     if not any(_HASH.match(line) for line in lines):
-        f.add("accuracy-hash", path, "no hash= line", "truncate with submission package, which appends it",
-              frozenset())
-    v4 = _scores(lines, _ROUGE_V4)
-    v5 = _scores(lines, _ROUGE_V5)
+        f.add("accuracy-hash", path, "no hash= line (closed needs the sha256 of the untruncated log)",
+              "truncate with submission package, which appends it", f.unless_open())
+    v4 = [key for key, values in metric_values(facts, lines, "v4").items() if values]
+    v5 = [key for key, values in metric_values(facts, lines, "v5").items() if values]
     if not v5:
         f.add("accuracy-parse", path, "no metric can be read (numpy 2 prints np.float64(...))",
               "print plain floats: {'rouge1': 44.43, ...}", _strict(f))
-    elif len(v4) < 4:
+    elif len(v4) < len(facts.metrics):
         f.add("accuracy-parse", path, f"only {', '.join(sorted(v4))} can be read", "print plain floats",
               frozenset())
-    _check_targets(f, path, benchmark, v5)
+    check_accuracy_targets(f, path, facts, lines)
 
 
-def _check_targets(f: Findings, path: Path, benchmark: str, scores: dict[str, Any]) -> None:
-    for metric, target in TARGETS.get(benchmark, {}).items():
-        if metric in scores and scores[metric] < target:
-            f.add("accuracy-target", path, f"{metric} {scores[metric]} is below the {benchmark} target {target}",
-                  "closed needs it; open accepts it but reviewers read it", frozenset())
-    tps = scores.get("tokens_per_sample")
-    if tps is not None and not TOKENS_PER_SAMPLE[0] <= tps <= TOKENS_PER_SAMPLE[1]:
-        f.add("accuracy-target", path, f"tokens_per_sample {tps} is outside {TOKENS_PER_SAMPLE}",
-              "closed needs it; open accepts it", frozenset())
-
-
-def _check_accuracy_detail(f: Findings, detail: Path) -> None:
+def _check_accuracy_detail(f: Findings, detail: Path, facts: BenchmarkFacts) -> None:
     try:
         log = parse_detail_log(detail)
     except InputError as err:
@@ -260,19 +229,9 @@ def _check_accuracy_detail(f: Findings, detail: Path) -> None:
         return
     if log.num_errors():
         f.add("accuracy-loadgen-errors", detail, f"LoadGen logged {log.num_errors()} error(s) in the accuracy run "
-              "(the v5.1 checker crashes on it)", "fix the cause and rerun the accuracy run", _strict(f) | _HEAD)
+              "(the v5.1 checker crashes on it)", "fix the cause and rerun the accuracy run",
+              f.unless_open(_strict(f) | _HEAD))
     count = log["effective_accuracy_sample_count"] or log["qsl_reported_total_count"]
-    if count != SAMPLES:
-        f.add("accuracy-sample-count", detail, f"the accuracy run covered {count} samples; expected {SAMPLES}",
-              "score the full dataset", _HEAD)
-
-
-def check_test06(f: Findings, test06: Path) -> None:
-    """TEST06/verify_accuracy.txt: open never needs it, so failures are warnings."""
-    verify = test06 / VERIFY_FILE
-    if not verify.is_file():
-        f.add("test06", verify, f"{VERIFY_FILE} is missing", "run `compliance run TEST06`", frozenset())
-        return
-    if not checker_passes(verify.read_text(errors="replace").splitlines()):
-        f.add("test06", verify, "TEST06 verification did not pass", "fix the SUT's token reporting",
-              frozenset())
+    if count != facts.accuracy_samples:
+        f.add("accuracy-sample-count", detail, f"the accuracy run covered {count} samples; expected "
+              f"{facts.accuracy_samples}", "score the full dataset", _HEAD)

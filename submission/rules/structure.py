@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from submission.layout import DIVISIONS as CHECKED
 from submission.rules._base import TAG_SCRIPTS, Findings
 
 DIVISIONS = ("open", "closed", "network")
@@ -16,35 +17,36 @@ SKIPPED_ROOT_DIRS = (".git", ".github", "assets")
 FILE_SIZE_LIMIT = 50 * 1024 * 1024
 
 
-def check_root(f: Findings) -> list[Path]:
-    """Root and division-level rules; returns the open/<submitter> dirs to check further."""
-    submitters: list[Path] = []
+def check_root(f: Findings) -> list[tuple[str, Path]]:
+    """Root and division-level rules; returns the (division, <division>/<submitter>) dirs to check further."""
     for entry in sorted(f.root.iterdir()):
         if entry.is_file() and entry.suffix not in (".md", ".pdf"):
             f.add("root-files", entry, f"file {entry.name} in the submission root",
                   "only *.md and *.pdf files may sit beside the division dirs; move it out", TAG_SCRIPTS)
         elif entry.is_dir() and entry.name not in DIVISIONS and entry.name not in SKIPPED_ROOT_DIRS:
             f.add("division-name", entry, f"{entry.name} is not a division; the checker ignores it",
-                  "use open/ (or remove the directory)", frozenset())
-        elif entry.is_dir() and entry.name in ("closed", "network"):
-            f.add("division-open-only", entry, f"{entry.name}/ is not checked by this tool",
-                  "this tool checks the open division only", frozenset())
-    division = f.root / "open"
-    if not division.is_dir():
-        f.add("no-open-division", f.root, "no open/ directory: the checker finds nothing and reports Results=0",
-              "pass the directory that contains open/")
+                  "use open/ or closed/ (or remove the directory)", frozenset())
+        elif entry.is_dir() and entry.name in DIVISIONS and entry.name not in CHECKED:
+            f.add("division-unchecked", entry, f"{entry.name}/ is not checked by this tool",
+                  f"this tool checks {' and '.join(CHECKED)} only", frozenset())
+    divisions = [f.root / name for name in CHECKED if (f.root / name).is_dir()]
+    if not divisions:
+        f.add("no-division", f.root, "no open/ or closed/ directory: the checker finds nothing and reports Results=0",
+              "pass the directory that contains open/ or closed/")
         return []
-    for entry in sorted(division.iterdir()):
-        if entry.is_dir() and not entry.is_symlink():
-            submitters.append(entry)
-        else:
-            f.add("division-files", entry, f"{entry.name} in open/ is not a submitter directory",
-                  "open/ may hold only submitter directories; move the file out", TAG_SCRIPTS)
+    submitters: list[tuple[str, Path]] = []
+    for division in divisions:
+        for entry in sorted(division.iterdir()):
+            if entry.is_dir() and not entry.is_symlink():
+                submitters.append((division.name, entry))
+            else:
+                f.add("division-files", entry, f"{entry.name} in {division.name}/ is not a submitter directory",
+                      f"{division.name}/ may hold only submitter directories; move the file out", TAG_SCRIPTS)
     return submitters
 
 
 def check_names(f: Findings, org: Path) -> None:
-    """Names, empty dirs, links and sizes under open/<submitter> (all of it, like the checker's walk)."""
+    """Names, empty dirs, links and sizes under <division>/<submitter> (all of it, like the checker's walk)."""
     for dirpath, dirnames, filenames in os.walk(org):
         here = Path(dirpath)
         if not dirnames and not filenames:

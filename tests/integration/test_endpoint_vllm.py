@@ -220,17 +220,18 @@ def test_submission_package_and_check_accept_the_runs(cli_runs: dict[str, Path],
     chosen = {("Server", mode): cli_runs[mode] for mode in ("performance", "accuracy")}
     out = tmp_path / "sub"
     with pytest.raises(SystemExit) as packaged:  # unsubmittable only for what truly is: 135M model, short set
-        main([*trees.package_args(chosen, out, "v4.0"), str(cli_runs["test06"])])
+        main([*trees.package_args(chosen, out, trees.installed_round()), str(cli_runs["test06"])])
     assert packaged.value.code == 0
     readme = next(p for p in out.rglob("README.md") if "## Performance run" in p.read_text()).read_text()
     assert "backend: endpoint (vllm, smollm2, 1 URL)" in readme
     assert "vllm@http://127.0.0.1:" in readme and "0.32.0" in readme
     with pytest.raises(SystemExit) as short:
-        main(["check", str(out), "--round", "v4.0", "--expected", "1"])
+        main(["check", str(out), "--round", trees.installed_round(), "--expected", "1"])
     assert short.value.code == 1  # the short run is named (performance-sample-count)
-    trees.lift_to_full_length(out, "v4.0")  # stands in for the 24,576-sample, 600 s runs (see its docstring)
+    # stands in for the 24,576-sample, 600 s runs (see its docstring)
+    trees.lift_to_full_length(out, trees.installed_round())
     with pytest.raises(SystemExit) as checked:
-        main(["check", str(out), "--round", "v4.0", "--expected", "1"])
+        main(["check", str(out), "--round", trees.installed_round(), "--expected", "1"])
     assert checked.value.code == 0
 
 

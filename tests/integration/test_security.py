@@ -64,7 +64,7 @@ def test_packager_refuses_a_run_file_linked_outside(runs: dict[tuple[str, str], 
     victim.unlink()
     victim.symlink_to("/etc/passwd")
     out = tmp_path / "tree"
-    done = _cli("submission", *trees.package_args(copies, out, "v4.0"), cwd=tmp_path)
+    done = _cli("submission", *trees.package_args(copies, out, trees.installed_round()), cwd=tmp_path)
     line = _one_line_error(done, 2)
     assert name in line and "outside" in line
     assert not out.exists() and not list(tmp_path.glob(".tree.*"))
@@ -79,7 +79,7 @@ def test_packager_removes_stale_staging_of_a_killed_packager(runs: dict[tuple[st
     (stale / "tree" / "big.bin").write_bytes(b"x" * 1024)
     live = tmp_path / f".tree.staging-{os.getpid()}-def"  # a packager still running: left alone
     live.mkdir()
-    done = _cli("submission", *trees.package_args(runs, tmp_path / "tree", "v4.0"), cwd=tmp_path)
+    done = _cli("submission", *trees.package_args(runs, tmp_path / "tree", trees.installed_round()), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert not stale.exists() and live.exists()
 
@@ -99,7 +99,7 @@ def test_secrets_never_reach_the_run_dir_or_the_packaged_tree(tmp_path: Path) ->
         assert manifest.environment["HARNESS_DB_PASS"] == "<redacted>"
         assert any("WANDB_API_KEY=<redacted>" in part for part in manifest.command)
     tree = tmp_path / "tree"
-    done = _cli("submission", *trees.package_args(made, tree, "v4.0"), cwd=tmp_path)
+    done = _cli("submission", *trees.package_args(made, tree, trees.installed_round()), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     _no_secret_under(*made.values(), tree)
     readme = next(tree.rglob("measurements/**/README.md")).read_text()

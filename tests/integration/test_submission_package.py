@@ -35,10 +35,10 @@ def test_v40_tree_has_exactly_the_official_layout(runs: dict[tuple[str, str], Pa
     out = tmp_path / "sub"
     assert _main(trees.package_args(runs, out, "v4.0")) == 0
     org = "open/MyOrg"
-    expected = [f"{org}/code/llama2-70b-99/mlperf-llm-harness/README.md"]
+    expected = [f"{org}/code/llama2-70b-99.9/mlperf-llm-harness/README.md"]
     for sc in ("Offline", "Server"):
-        meas = f"{org}/measurements/{SYS}/llama2-70b-99/{sc}"
-        res = f"{org}/results/{SYS}/llama2-70b-99/{sc}"
+        meas = f"{org}/measurements/{SYS}/llama2-70b-99.9/{sc}"
+        res = f"{org}/results/{SYS}/llama2-70b-99.9/{sc}"
         expected += [f"{meas}/{SYS}_mlperf-llm-harness_{sc}.json", f"{meas}/README.md", f"{meas}/mlperf.conf",
                      f"{meas}/user.conf"]
         expected += [f"{res}/accuracy/{n}" for n in ("accuracy.txt", "mlperf_log_accuracy.json",
@@ -46,11 +46,11 @@ def test_v40_tree_has_exactly_the_official_layout(runs: dict[tuple[str, str], Pa
         expected += [f"{res}/performance/run_1/mlperf_log_detail.txt",
                      f"{res}/performance/run_1/mlperf_log_summary.txt"]
     expected.append(f"{org}/systems/{SYS}.json")
-    code = f"{org}/code/llama2-70b-99/mlperf-llm-harness/"
+    code = f"{org}/code/llama2-70b-99.9/mlperf-llm-harness/"
     assert [f for f in _files(out) if not f.startswith(code) or f.endswith("/README.md")] == sorted(expected)
     assert f"{code}SHA256SUMS" in _files(out) and f"{code}harness/runner.py" in _files(out)
     perf_run = runs[("Offline", "performance")]
-    meas = out / org / "measurements" / SYS / "llama2-70b-99" / "Offline"
+    meas = out / org / "measurements" / SYS / "llama2-70b-99.9" / "Offline"
     assert (meas / "user.conf").read_bytes() == (perf_run / "user.conf").read_bytes()
     assert (meas / "mlperf.conf").read_bytes() == (perf_run / "mlperf.conf").read_bytes()
     assert not list(tmp_path.glob(".sub.*")), "staging directory left behind"
@@ -59,8 +59,8 @@ def test_v40_tree_has_exactly_the_official_layout(runs: dict[tuple[str, str], Pa
 def test_accuracy_txt_gets_the_hash_of_the_kept_original(runs: dict[tuple[str, str], Path], tmp_path: Path) -> None:
     out = tmp_path / "sub"
     assert _main(trees.package_args(runs, out, "v4.0")) == 0
-    acc = out / "open/MyOrg/results" / SYS / "llama2-70b-99/Offline/accuracy"
-    original = tmp_path / "sub-originals" / SYS / "llama2-70b-99/Offline/accuracy/mlperf_log_accuracy.json"
+    acc = out / "open/MyOrg/results" / SYS / "llama2-70b-99.9/Offline/accuracy"
+    original = tmp_path / "sub-originals" / SYS / "llama2-70b-99.9/Offline/accuracy/mlperf_log_accuracy.json"
     source = runs[("Offline", "accuracy")] / "mlperf_log_accuracy.json"
     assert original.read_bytes() == source.read_bytes()
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
@@ -73,7 +73,7 @@ def test_readme_states_commands_deviations_and_unsubmittability(runs: dict[tuple
                                                                  tmp_path: Path) -> None:
     out = tmp_path / "sub"
     assert _main(trees.package_args(runs, out, "v4.0")) == 0
-    readme = (out / "open/MyOrg/measurements" / SYS / "llama2-70b-99/Server/README.md").read_text()
+    readme = (out / "open/MyOrg/measurements" / SYS / "llama2-70b-99.9/Server/README.md").read_text()
     manifest = json.loads((runs[("Server", "performance")] / "manifest.json").read_text())
     assert "## NOT A VALID SUBMISSION" in readme
     assert "is a test fake" in readme
@@ -97,7 +97,7 @@ def test_unsubmittable_runs_are_refused_and_nothing_is_written(runs: dict[tuple[
     args = [a for a in trees.package_args(runs, out, "v4.0") if a != "--allow-unsubmittable"]
     assert _main(args) == 2
     err = capsys.readouterr().err
-    assert "error: provenance contradiction: llama2-70b-99 Offline: " in err  # H100/TensorRT-LLM vs a fake run
+    assert "error: provenance contradiction: llama2-70b-99.9 Offline: " in err  # H100/TensorRT-LLM vs a fake run
     assert "ran backend fake (fixed)" in err and err.count("\n") <= 3
     assert list(tmp_path.iterdir()) == []
 
@@ -128,7 +128,7 @@ def test_v51_tree_has_no_mlperf_conf_and_v60_uses_results_and_src(runs: dict[tup
     assert not list((tmp_path / "v51").rglob("mlperf.conf"))
     assert _main(trees.package_args(runs, tmp_path / "v60", "v6.0")) == 0
     org = tmp_path / "v60/open/MyOrg"
-    scenario = org / "results" / SYS / "llama2-70b-99/Offline"
+    scenario = org / "results" / SYS / "llama2-70b-99.9/Offline"
     assert sorted(p.name for p in scenario.iterdir()) == ["README.md", "accuracy", "measurements.json",
                                                           "performance", "user.conf"]
     assert sorted(p.name for p in org.iterdir()) == ["results", "src", "systems"]
@@ -187,8 +187,8 @@ def test_a_999_run_fills_both_benchmarks(runs: dict[tuple[str, str], Path], tmp_
     assert check_tree(out, "v4.0", expected_results=4).passed
 
 
-@pytest.mark.parametrize(("round_name", "where"), [("v4.0", "compliance/{sys}/llama2-70b-99/Server/TEST06"),
-                                                   ("v6.0", "results/{sys}/llama2-70b-99/Server/TEST06")])
+@pytest.mark.parametrize(("round_name", "where"), [("v4.0", "compliance/{sys}/llama2-70b-99.9/Server/TEST06"),
+                                                   ("v6.0", "results/{sys}/llama2-70b-99.9/Server/TEST06")])
 def test_test06_run_goes_to_the_rounds_compliance_dir(runs: dict[tuple[str, str], Path], tmp_path: Path,
                                                       round_name: str, where: str) -> None:
     """A real `compliance run TEST06` (fake backend) lands where the round's checker looks for it."""

@@ -115,23 +115,24 @@ def test_runs_are_packaged_and_checked(runs: dict, tmp_path: Path) -> None:  # t
     chosen = {("Server", name): runs[name][0] for name in ("performance", "accuracy", "test06")}
     out = tmp_path / "submission"
     with pytest.raises(SystemExit) as exit_:
-        submission_main(trees.package_args(chosen, out, "v4.0"))
+        submission_main(trees.package_args(chosen, out, trees.installed_round()))
     assert exit_.value.code == 0
     assert any(out.rglob("TEST06/verify_accuracy.txt")), sorted(str(p) for p in out.rglob("*"))[:40]
     with pytest.raises(SystemExit) as checked:
-        submission_main(["check", str(out), "--round", "v4.0"])
+        submission_main(["check", str(out), "--round", trees.installed_round()])
     # A shortened run is never a valid result: the check fails for the run's length and what follows from it
     # (the scenario has no valid result, so the tree holds none), nothing else.
     from submission.rules import check_tree
 
-    report = check_tree(out, "v4.0", expected_results=1)
+    report = check_tree(out, trees.installed_round(), expected_results=1)
     assert checked.value.code == 1
     failed = {c.name for c in report.failures}
     assert "performance-sample-count" in failed
     assert failed <= SHORT_RUN_FINDINGS, [(c.name, c.detail) for c in report.failures]
-    trees.lift_to_full_length(out, "v4.0")  # stands in for the 24,576-sample, 600 s runs (see its docstring)
+    # stands in for the 24,576-sample, 600 s runs (see its docstring)
+    trees.lift_to_full_length(out, trees.installed_round())
     with pytest.raises(SystemExit) as lifted:
-        submission_main(["check", str(out), "--round", "v4.0", "--expected", "1"])
+        submission_main(["check", str(out), "--round", trees.installed_round(), "--expected", "1"])
     assert lifted.value.code == 0  # everything but the length: the tree of real vLLM runs passes every rule
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import sentencepiece
 
-from harness.accuracy.sentences import postprocess
-from harness.accuracy.texts import prepare_texts
+from harness.benchmarks.scoring.sentences import postprocess
+from harness.benchmarks.scoring.texts import prepare_texts
 from harness.errors import EnvironmentProblem
 from harness.tokenizer import _load, load_tokenizer, reference_decoder
 
