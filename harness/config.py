@@ -15,6 +15,7 @@ from harness.backends.registry import options_models
 from harness.benchmarks.facts import BenchmarkFacts
 from harness.benchmarks.registry import BENCHMARK_NAMES, DEFAULT_BENCHMARK, benchmark_facts, check_in_round
 from harness.errors import ConfigError, InputError
+from harness.measurements import MeasurementsDir, measurements_dir, read_user_conf
 from harness.redact import MARKER, is_secret_name
 from harness.rounds import DEFAULT_ROUND, ROUNDS, round_spec
 from harness.sections.preflight import PreflightConfig
@@ -59,6 +60,8 @@ class RunConfig(Section):
     compliance_test: Literal["TEST06"] | None = Field(None, description="set by `compliance run`")
     cache: str | None = Field(None, description="accuracy mode: directory of per-sample output caches; "
                               "an interrupted run with the same inputs resumes from it (null = off)")
+    system: str | None = Field(None, description="systems/<id>.json this run is for: the LoadGen settings in "
+                               "measurements/<id>/<benchmark>/<scenario>/user.conf apply below explicit ones")
 
     @model_validator(mode="before")
     @classmethod
@@ -66,7 +69,7 @@ class RunConfig(Section):
         """Every string one line of text and every integer a 64-bit one, whatever the key (names, paths and
         counts flow into manifests, READMEs, scripts and LoadGen's int64 settings)."""
         _check_plain(data, [])
-        return _reference_lengths(data)
+        return _measured_loadgen(_reference_lengths(data))
 
     @model_validator(mode="after")
     def _benchmark_in_round(self) -> RunConfig:
@@ -103,6 +106,22 @@ class RunConfig(Section):
         """The model name passed to FromConfig (never the benchmark dir name)."""
         return self.facts.loadgen_name(self.scenario.value)
 
+    def measurements_dir(self) -> MeasurementsDir | None:
+        """measurements/<system>/<benchmark>/<scenario> of the run's system description, or None."""
+        if self.system is None:
+            return None
+        return measurements_dir(Path(self.system), self.benchmark, self.scenario.value)
+
+    def measurements_record(self) -> dict[str, Any]:
+        """What the manifest says about the measurements folder: where, and the LoadGen values it gave."""
+        found = self.measurements_dir()
+        if found is None:
+            return {}
+        given = (read_user_conf(found.user_conf, (self.loadgen_model_name,), self.scenario.loadgen_scenario)
+                 if found.user_conf.is_file() else {})
+        return {"system": found.system, "dir": str(found.path), "user_conf": given,
+                "applied": {k: v for k, v in given.items() if getattr(self.loadgen, k) == v}}
+
     def deviations(self) -> list[str]:
         """Open-division deviations from the reference implementation."""
         reference = self.facts.generation
@@ -114,6 +133,29 @@ class RunConfig(Section):
 
 
 _INT64 = 1 << 63
+
+
+def _measured_loadgen(data: Any) -> Any:
+    """LoadGen values from the system's measurements/ user.conf, for every loadgen key the config leaves out."""
+    if not isinstance(data, Mapping) or not data.get("system"):
+        return data
+    name = str(data.get("benchmark", DEFAULT_BENCHMARK))
+    try:
+        scenario = Scenario(str(getattr(data.get("scenario"), "value", data.get("scenario", Scenario.OFFLINE.value))))
+    except ValueError:
+        return data  # the scenario field's own validation names the choices
+    if name not in BENCHMARK_NAMES:
+        return data
+    found = measurements_dir(Path(str(data["system"])), name, scenario.value)
+    if not found.user_conf.is_file():
+        return data
+    facts = benchmark_facts(name)
+    given = read_user_conf(found.user_conf, (facts.loadgen_name(scenario.value),), scenario.loadgen_scenario)
+    loadgen = dict(data.get("loadgen") or {})
+    for key, value in given.items():
+        if loadgen.get(key) is None:
+            loadgen[key] = value
+    return {**data, "loadgen": loadgen}
 
 
 def _reference_lengths(data: Any) -> Any:

@@ -60,9 +60,11 @@ def new_manifest(config: RunConfig, command: list[str]) -> Manifest:
         command=artifacts.redacted_command(command), host=socket.gethostname(), started_at=artifacts.utc_now(),
         versions=_versions(),
         git_commit=_git_commit(), environment=artifacts.recorded_environment(),
-        deviations=config.deviations() + (["model: SmolLM2-135M-Instruct instead of Llama-2-70b-chat-hf"]
+        deviations=config.deviations() + ([f"model: SmolLM2-135M-Instruct instead of "
+                                           f"{config.facts.reference_model.rsplit('/', 1)[-1]}"]
                                           if config.model.is_embedded else []),
-        details={"cwd": os.getcwd()},  # the root that relative paths of `command` are relative to
+        details={"cwd": os.getcwd(),  # the root that relative paths of `command` are relative to
+                 **({"measurements": config.measurements_record()} if config.system else {})},
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from harness.artifacts import Manifest
 from harness.errors import InputError
+from harness.measurements import measurements_dir
 from harness.redact import redact_text
 from harness.safe_paths import read_contained
 from submission.provenance import RunFacts, command_line, deviations
@@ -53,24 +55,60 @@ def read_measurements_override(path: Path | None) -> dict[str, str]:
     if path is None:
         return {}
     try:
-        data = json.loads(path.read_text())
+        text = path.read_text()
     except (OSError, ValueError) as err:  # UnicodeDecodeError is a ValueError too
-        raise InputError(f"--measurements {path} cannot be read as JSON ({err})",
+        raise InputError(f"--measurements {path} cannot be read ({err})",
                          hint="pass a JSON object of measurements keys") from None
-    unknown = sorted(set(data) - set(MeasurementsInfo.model_fields))
+    return _keys(text, f"--measurements {path}")
+
+
+def _keys(text: str, where: str) -> dict[str, str]:
+    try:
+        data = json.loads(text)
+    except ValueError as err:
+        raise InputError(f"{where} cannot be read as JSON ({err})", hint="write a JSON object of measurements keys"
+                         ) from None
+    unknown = sorted(set(data) - set(MeasurementsInfo.model_fields)) if isinstance(data, dict) else []
     if not isinstance(data, dict) or unknown:
-        raise InputError(f"--measurements {path} has unknown keys {unknown}; expected only "
-                         f"{', '.join(MeasurementsInfo.model_fields)}")
+        raise InputError(f"{where} has unknown keys {unknown}; expected only "
+                         f"{', '.join(MeasurementsInfo.model_fields)}", hint="remove or rename those keys")
+    for key, value in data.items():
+        if not isinstance(value, str) or value.strip().lower() in _PLACEHOLDERS:
+            raise InputError(f"{where}: {key} is {json.dumps(value)}; expected a meaningful string",
+                             hint='write what is true, e.g. "none" or "no"')
     return {str(k): str(v) for k, v in data.items()}
 
 
-def closed_problems(override: dict[str, str]) -> list[str]:
-    """Closed: the hand-written measurements keys that --measurements did not give (one line, or none)."""
+@dataclass(frozen=True)
+class HandKept:
+    """What measurements/<system>/<benchmark>/<scenario>/ gives one scenario: JSON keys and notes."""
+
+    keys: dict[str, str]
+    notes: str
+    where: str  # the folder, for the README ("" when there is none)
+
+
+def hand_kept(system_file: Path, benchmark: str, scenario: str) -> HandKept:
+    """The hand-written measurements keys and notes kept beside the system description (harness.measurements), read
+    as data from inside measurements/<system>/ only; an absent folder gives nothing."""
+    folder = measurements_dir(system_file, benchmark, scenario)
+    root = folder.path.parents[1]  # measurements/<system>: nothing outside it is read
+    if not folder.path.is_dir():
+        return HandKept({}, "", "")
+    keys = (_keys(read_contained(root, folder.measurements_json), str(folder.measurements_json))
+            if folder.measurements_json.exists() else {})
+    notes = read_contained(root, folder.notes).strip() if folder.notes.exists() else ""
+    return HandKept(keys, redact_text(notes), str(folder.path))
+
+
+def closed_problems(override: dict[str, str], where: str = "") -> list[str]:
+    """Closed: the hand-written measurements keys that neither --measurements nor the measurements/ folder gave."""
     missing = [key for key in HAND_WRITTEN if key not in override]
     if not missing:
         return []
-    return [f"the measurements JSON's {', '.join(missing)} are derived from what the harness loaded; a closed "
-            "result states them by hand (pass --measurements FILE with them, e.g. \"weight_transformations\": "
+    return [f"{where}the measurements JSON's {', '.join(missing)} are derived from what the harness loaded; a "
+            "closed result states them by hand (write them into measurements/<system>/<benchmark>/<scenario>/"
+            "measurements.json or pass --measurements FILE, e.g. \"weight_transformations\": "
             "\"quantization to fp8 with ...\")"]
 
 

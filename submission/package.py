@@ -77,9 +77,10 @@ def package_submission(request: PackageRequest) -> PackageResult:
     pin = CodePin(request.code_url, request.code_commit)
     collected = collect_runs(request.run_dirs, layout, request.both_benchmarks)
     if request.division == "closed":
-        override = measurements.read_measurements_override(request.measurements_file)
         collected.unsubmittable += closed_reasons(collected, layout, system.system_type)
-        collected.unsubmittable += [f"closed: {line}" for line in measurements.closed_problems(override)]
+        for group in collected.scenarios:
+            collected.unsubmittable += [f"closed: {line}" for line in measurements.closed_problems(
+                _override(request, group), f"{group.benchmark} {group.scenario}: ")]
         collected.unsubmittable = list(dict.fromkeys(collected.unsubmittable))
     conflicts = _contradictions(request, system, collected)
     if conflicts and not request.allow_unsubmittable:
@@ -204,10 +205,9 @@ def _write_tree(tree: Tree, request: PackageRequest, system: SystemDescription, 
                 originals: Path, code: tuple[CodePin, list[str]]) -> None:
     sys_id = system_id(request.system_file)
     _copy(request.system_file, tree.system_json(sys_id))
-    override = measurements.read_measurements_override(request.measurements_file)
     for group in collected.scenarios:
         _write_results(tree, sys_id, group, originals)
-        _write_measurements(tree, request, (sys_id, system), group, (collected.unsubmittable, code[1]), override)
+        _write_measurements(tree, request, (sys_id, system), group, (collected.unsubmittable, code[1]))
         if group.test06 is not None:
             target = tree.compliance(sys_id, group.benchmark, group.scenario)
             safe_copy(group.test06.path, f"{TEST06}/{VERIFY_TXT}", target / VERIFY_TXT)
@@ -219,7 +219,7 @@ def _write_tree(tree: Tree, request: PackageRequest, system: SystemDescription, 
         if request.calibration_file is not None:
             _copy(request.calibration_file, tree.calibration())
         else:
-            artifacts.write_text_atomic(tree.calibration(), _calibration_text(request, collected, override))
+            artifacts.write_text_atomic(tree.calibration(), _calibration_text(request, collected))
 
 
 def _write_results(tree: Tree, sys_id: str, group: ScenarioRuns, originals: Path) -> None:
@@ -248,8 +248,15 @@ def truncate_accuracy_log(original: Path, target: Path, accuracy_txt: Path) -> s
     return digest
 
 
+def _override(request: PackageRequest, group: ScenarioRuns) -> dict[str, str]:
+    """The hand-written measurements keys of a scenario: measurements/<system>/<benchmark>/<scenario>/ under
+    --measurements (which wins)."""
+    kept = measurements.hand_kept(request.system_file, group.benchmark, group.scenario)
+    return {**kept.keys, **measurements.read_measurements_override(request.measurements_file)}
+
+
 def _write_measurements(tree: Tree, request: PackageRequest, described: tuple[str, SystemDescription],
-                        group: ScenarioRuns, problems: tuple[list[str], list[str]], override: dict[str, str]) -> None:
+                        group: ScenarioRuns, problems: tuple[list[str], list[str]]) -> None:
     sys_id, system = described
     unsubmittable, all_conflicts = problems
     conflicts = [c.removeprefix(f"{group.benchmark} {group.scenario}: ") for c in all_conflicts
@@ -258,7 +265,7 @@ def _write_measurements(tree: Tree, request: PackageRequest, described: tuple[st
     perf = group.performance
     where = tree.measurements(sys_id, group.benchmark, group.scenario)
     facts = _facts(group)
-    info = measurements.derive_info_all(facts, override)
+    info = measurements.derive_info_all(facts, _override(request, group))
     target = tree.measurements_json(sys_id, group.benchmark, group.scenario, request.implementation)
     artifacts.write_json_atomic(target, info.model_dump())
     runs = [(role, run.manifest) for role, run in group.runs()]
@@ -268,6 +275,10 @@ def _write_measurements(tree: Tree, request: PackageRequest, described: tuple[st
         own = ["other results packaged in this tree are not submittable (see their README.md)"]
     readme = measurements.render_readme(runs, system, request.round, (own, conflicts), facts, info,
                                         tree.division)
+    kept = measurements.hand_kept(request.system_file, group.benchmark, group.scenario)
+    if kept.notes:
+        readme += f"\n## Calibration and tuning notes\n\nFrom {Path(kept.where).name}/ of the submitter's " \
+                  f"measurements folder:\n\n{kept.notes}\n"
     artifacts.write_text_atomic(where / "README.md", readme)
     safe_copy(perf.path, artifacts.USER_CONF, where / artifacts.USER_CONF)
     if tree.layout.needs_mlperf_conf:
@@ -289,14 +300,14 @@ def _code_header(request: PackageRequest, collected: CollectedRuns) -> list[str]
     ]
 
 
-def _calibration_text(request: PackageRequest, collected: CollectedRuns, override: dict[str, str]) -> str:
+def _calibration_text(request: PackageRequest, collected: CollectedRuns) -> str:
     """calibration.md of a closed tree when none is given: the weights as the measurements JSON states them."""
     lines = ["# Calibration", "", f"Round {request.round}, closed division, written by `submission package`.", "",
              "The weights of each result and what was done to them, as its measurements JSON states them. A result "
              "with quantized weights must describe here the calibration data set (a subset of the benchmark's "
              "calibration set) and procedure: pass `--calibration FILE`.", ""]
     for group in collected.scenarios:
-        info = measurements.derive_info_all(_facts(group), override)
+        info = measurements.derive_info_all(_facts(group), _override(request, group))
         lines.append(f"- {group.benchmark} {group.scenario}: weights {info.starting_weights_filename}; "
                      f"transformations: {info.weight_transformations}; data types: {info.weight_data_types}")
     return "\n".join(lines) + "\n"

@@ -47,7 +47,7 @@ def test_closed_tree_of_fake_short_runs_lists_every_closed_reason(tmp_path: Path
     assert "closed: rouge1 " in reasons  # the fake's answers on the smoke set miss the targets
     assert "closed needs >= 600000 ms (a shortened run)" in reasons
     assert "closed allows no deviation from the reference" in reasons
-    assert "closed: the measurements JSON's starting_weights_filename" in reasons
+    assert f"closed: {BENCH} Offline: the measurements JSON's starting_weights_filename" in reasons
     readme = (tmp_path / "tree/closed/MyOrg/results" / trees.SYSTEM.stem / BENCH / "Offline/README.md").read_text()
     assert "closed division" in readme and readme.index("NOT A VALID SUBMISSION") < readme.index("## Hardware")
     assert "closed needs a TEST06 run" in readme
