@@ -57,7 +57,7 @@ def read_measurements_override(path: Path | None) -> dict[str, str]:
     try:
         text = path.read_text()
     except (OSError, ValueError) as err:  # UnicodeDecodeError is a ValueError too
-        raise InputError(f"--measurements {path} cannot be read ({err})",
+        raise InputError(f"--measurements {path} cannot be read as JSON ({err})",
                          hint="pass a JSON object of measurements keys") from None
     return _keys(text, f"--measurements {path}")
 

@@ -131,7 +131,7 @@ CASES: list[tuple[str, str, tuple[str, ...], int, str]] = [
      "outside"),
     ("check: missing root", "submission", ("check", "{w}/none"), 2, "is not a directory"),
     ("check: a file", "submission", ("check", "{w}/empty.yaml"), 2, "is not a directory"),
-    ("check: empty root", "submission", ("check", "{w}/emptydir"), 1, "no open/ directory"),
+    ("check: empty root", "submission", ("check", "{w}/emptydir"), 1, "no open/ or closed/ directory"),
 ]
 
 

@@ -268,3 +268,38 @@ def test_provenance_matches_a_system_described_as_vllm_and_names_the_servers_pre
 
 def _samples(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines() if line]
+
+
+def test_closed_packager_refuses_the_servers_prefix_caching_and_open_names_only_the_short_run(
+        cli_runs: dict[str, Path], tmp_path: Path) -> None:
+    """vLLM's default prefix caching is a closed refusal naming the setting, the URL and the fix (first in each
+    README); in open the same runs, on a system described as what served them, are refused only for being short."""
+    from harness.errors import InputError
+    from submission.package import PackageRequest, package_submission
+    from tests.unit.submission import trees
+
+    chosen = [cli_runs[name] for name in ("performance", "accuracy", "test06")]
+    url = runs.manifest(cli_runs["performance"])["details"]["engines"][0]["url"]
+    results = {}
+    for division in ("open", "closed"):
+        system_file = tmp_path / division / "systems" / "cpu_vllm.json"
+        system_file.parent.mkdir(parents=True)
+        system_file.write_text(json.dumps(json.loads(trees.SYSTEM.read_text()) | CPU_VLLM | {"division": division}))
+        for allow in (False, True):
+            request = PackageRequest(trees.installed_round(), "MyOrg", system_file, chosen,
+                                     tmp_path / division / "tree", allow_unsubmittable=allow, division=division)
+            if not allow:  # a provenance contradiction would be named first
+                with pytest.raises(InputError, match="^not submittable: "):
+                    package_submission(request)
+            else:
+                results[division] = package_submission(request)
+    short = [f"{path}: {reason['text']}" for path in chosen[:2]
+             for reason in runs.manifest(path)["not_submittable_reasons"] if reason["code"] == "short-run"]
+    invalid = f"{cli_runs['performance']}: LoadGen result is INVALID (result_validity INVALID): an INVALID result"
+    assert sorted(results["open"].unsubmittable) == sorted([*short, invalid]), results["open"].unsubmittable
+    assert runs.detail(cli_runs["performance"])["early_stopping_met"] is False  # INVALID: too few queries only
+    caching = [r for r in results["closed"].unsubmittable if r.startswith("closed forbids cross-query caching: ")]
+    assert len(caching) == 3 and all(f"vLLM --enable-prefix-caching is on at {url}; start it with "
+                                     "--no-enable-prefix-caching" in line for line in caching), caching
+    readme = next(p for p in (tmp_path / "closed/tree").rglob("README.md") if "## Hardware" in p.read_text())
+    assert caching[0] in readme.read_text().split("## Hardware")[0]

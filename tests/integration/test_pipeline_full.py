@@ -12,8 +12,8 @@ from tests.integration.test_pipeline_local import REPO, pipeline
 
 pytestmark = pytest.mark.slow
 URL, COMMIT = "https://github.com/example/mlperf-llm-harness", "0123456789abcdef0123456789abcdef01234567"
-STAGES = ["llama2-70b-99/Offline/accuracy", "llama2-70b-99/Offline/performance", "llama2-70b-99/Offline/test06",
-          "llama2-70b-99/Server/accuracy", "llama2-70b-99/Server/performance", "llama2-70b-99/Server/test06",
+STAGES = ["llama2-70b-99.9/Offline/accuracy", "llama2-70b-99.9/Offline/performance", "llama2-70b-99.9/Offline/test06",
+          "llama2-70b-99.9/Server/accuracy", "llama2-70b-99.9/Server/performance", "llama2-70b-99.9/Server/test06",
           "package", "check"]
 
 
@@ -31,7 +31,7 @@ def test_full_pipeline_packages_and_checks_then_reruns_as_a_noop(tmp_path: Path)
     assert [state[s]["status"] for s in STAGES] == ["completed"] * len(STAGES), first.stderr
     assert (first.returncode == 1) == (state["check"]["verdict"] == "fail"), first.stderr
     assert (tmp_path / "out" / "submission" / "open" / "MyOrg").is_dir()
-    code = tmp_path / "out" / "submission" / "open" / "MyOrg" / "code" / "llama2-70b-99" / "mlperf-llm-harness"
+    code = tmp_path / "out" / "submission" / "open" / "MyOrg" / "code" / "llama2-70b-99.9" / "mlperf-llm-harness"
     assert sorted(p.name for p in code.iterdir()) == ["README.md"]  # pinned: the URL + commit, no copied source
     assert f"The code is the public repository {URL} at commit {COMMIT}" in (code / "README.md").read_text()
     test06 = json.loads((tmp_path / "out" / "runs" / STAGES[2] / "manifest.json").read_text())

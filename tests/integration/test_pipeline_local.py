@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-RUN_IDS = ["llama2-70b-99/Offline/performance", "llama2-70b-99/Server/performance"]
+RUN_IDS = ["llama2-70b-99.9/Offline/performance", "llama2-70b-99.9/Server/performance"]
 
 
 def pipeline(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -39,7 +39,7 @@ def test_pipeline_runs_then_is_a_noop_then_reruns_only_the_changed_scenario(tmp_
     _write(config, 40)
     dry = pipeline("--config", str(config), "--dry-run", cwd=tmp_path)
     assert dry.returncode == 0, dry.stderr
-    assert dry.stdout.count("run  llama2-70b-99/") == 2 and not (tmp_path / "out").exists()
+    assert dry.stdout.count("run  llama2-70b-99.9/") == 2 and not (tmp_path / "out").exists()
 
     first = pipeline("--config", str(config), cwd=tmp_path)
     assert first.returncode == 0, first.stderr
@@ -58,8 +58,8 @@ def test_pipeline_runs_then_is_a_noop_then_reruns_only_the_changed_scenario(tmp_
     _write(config, 30)
     changed = pipeline("--config", str(config), cwd=tmp_path)
     assert changed.returncode == 0, changed.stderr
-    assert "llama2-70b-99/Offline/performance: skipped (up to date)" in changed.stderr
-    assert "llama2-70b-99/Server/performance: running (inputs changed: config)" in changed.stderr
+    assert "llama2-70b-99.9/Offline/performance: skipped (up to date)" in changed.stderr
+    assert "llama2-70b-99.9/Server/performance: running (inputs changed: config)" in changed.stderr
     assert "llama2-70b.Server.target_qps = 30" in (tmp_path / "out" / "runs" / RUN_IDS[1] / "user.conf").read_text()
     assert _state(tmp_path)[RUN_IDS[0]]["started_at"] == started[RUN_IDS[0]]
 
@@ -78,8 +78,8 @@ def test_a_failing_stage_stops_with_the_reason_and_the_resume_command(tmp_path: 
                                   "scenarios": ["Offline"], "stages": ["performance"], "output_dir": "out"}))
     result = pipeline("--config", str(config), cwd=tmp_path)
     assert result.returncode == 4
-    assert "error: stage llama2-70b-99/Offline/performance failed: dataset /nonexistent/orca.pkl does not exist" \
+    assert "error: stage llama2-70b-99.9/Offline/performance failed: dataset /nonexistent/orca.pkl does not exist" \
         in result.stderr
     assert f"hint: fix the cause, then resume with: python -m harness pipeline --config {config} --from " \
-           "llama2-70b-99/Offline/performance" in result.stderr
+           "llama2-70b-99.9/Offline/performance" in result.stderr
     assert "Traceback" not in result.stderr

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-STAGE = "llama2-70b-99/Offline/accuracy"
+STAGE = "llama2-70b-99.9/Offline/accuracy"
 SAMPLES = 6
 
 

@@ -17,7 +17,7 @@ import pytest
 from tests.integration.test_slurm_local import DAEMONS, _wait, slurm_cluster
 
 REPO = Path(__file__).resolve().parents[2]
-IDS = ["llama2-70b-99/Offline/accuracy", "llama2-70b-99/Offline/performance"]
+IDS = ["llama2-70b-99.9/Offline/accuracy", "llama2-70b-99.9/Offline/performance"]
 pytestmark = [pytest.mark.multinode,
               pytest.mark.skipif(any(shutil.which(d) is None for d in DAEMONS),
                                  reason="Slurm/munge are not installed (scripts/install-system.sh)")]

@@ -11,7 +11,7 @@ import pytest
 from tests.integration.test_pipeline_resume import _kill_when_cached, _pipeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.model, pytest.mark.timeout(2400)]
-STAGE = "llama2-70b-99/Offline/accuracy"
+STAGE = "llama2-70b-99.9/Offline/accuracy"
 # Small enough for a CPU: at most 8 samples, 2 per batch, 16 new tokens. Batches are whole in the cache, so the
 # resumed run forms the same batches as an uninterrupted one and greedy decoding gives the same tokens.
 SMALL = ["dataset.max_samples=8", "backend.max_batch_size=2", "generation.max_new_tokens=16",
