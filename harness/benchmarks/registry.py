@@ -8,12 +8,14 @@ literal, the user.conf, the accuracy verdict, our checker's rules and the submis
 from __future__ import annotations
 
 from importlib import import_module
+from types import ModuleType
 
 from harness.benchmarks.facts import BenchmarkFacts
 from harness.errors import ConfigError
 from harness.rounds import ROUNDS
 
-__all__ = ["BENCHMARK_NAMES", "DEFAULT_BENCHMARK", "benchmark_facts", "benchmarks_of_round", "check_in_round"]
+__all__ = ["BENCHMARK_NAMES", "DEFAULT_BENCHMARK", "benchmark_facts", "benchmarks_of_round", "check_in_round",
+           "family_module"]
 
 FAMILIES = {
     "llama2_70b": "harness.benchmarks.llama2_70b.facts",
@@ -52,3 +54,8 @@ def check_in_round(name: str, round_name: str) -> BenchmarkFacts:
             f"rounds with {name}: {', '.join(carried)})",
             hint=f"use a benchmark of {round_name} ({others}) or a round that has {name}")
     return facts
+
+
+def family_module(name: str, part: str) -> ModuleType:
+    """A part of the benchmark's folder (`dataset`: its loader, `evaluate`: its scorer), imported when first used."""
+    return import_module(f"harness.benchmarks.{benchmark_facts(name).family}.{part}")

@@ -36,7 +36,7 @@ def evaluate_command(
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--output-dir {out_dir} is a file; expected a directory for accuracy.txt/json",
                           hint="pass a directory path (it is created when missing)")
-    references = load_references(dataset)
+    references = load_references(dataset, benchmark)
     report = score_accuracy_log(accuracy_log, references, load_tokenizer(tokenizer), dtype=dtype,
                                 benchmark=benchmark, splitter=splitter, progress=not no_progress)
     with os_errors("write accuracy.txt/json"):

@@ -86,7 +86,7 @@ def backend_setup(config: RunConfig, tokenizer: Any, replica_index: int = 0, rep
         from harness.dataset import load_references
 
         return [list(tokenizer(text, add_special_tokens=False)["input_ids"])
-                for text in load_references(config.dataset.path)]
+                for text in load_references(config.dataset.path, config.benchmark)]
 
     return BackendSetup(model=engine_model(config), sampling=spec,
                         streams_first_token=config.scenario.streams_first_token, replica_index=replica_index,

@@ -176,7 +176,8 @@ def reference_lengths(run: RunData) -> tuple[list[int] | None, str]:
     dataset = run.config.get("dataset") or {}
     model = run.config.get("model") or {}
     try:
-        references = load_references(dataset.get("path"))
+        references = (load_references(dataset.get("path"), run.manifest.benchmark) if run.facts is not None
+                      else load_references(dataset.get("path")))
         limit = dataset.get("max_samples")
         references = references[: int(limit)] if limit else references
         tokenizer = load_tokenizer(model.get("tokenizer") or model.get("path"))
