@@ -83,11 +83,12 @@ def _make_sut(config: RunConfig, dataset: Dataset, backend: Backend, completer: 
 
 
 def _evaluate(config: RunConfig, run: RunArtifacts, dataset: Dataset, tokenizer: Any) -> dict[str, Any]:
-    from harness.benchmarks.llama2_70b.evaluate import score_accuracy_log, write_accuracy_outputs
+    from harness.benchmarks.registry import family_module
 
-    report = score_accuracy_log(run.file(artifacts.ACCURACY_LOG), dataset.references, tokenizer,
-                                dtype="int32", benchmark=config.benchmark)
-    write_accuracy_outputs(report, run.path)
+    scorer = family_module(config.benchmark, "evaluate")  # the benchmark folder's scorer
+    report = scorer.score_accuracy_log(run.file(artifacts.ACCURACY_LOG), dataset.references, tokenizer,
+                                       dtype="int32", benchmark=config.benchmark)
+    scorer.write_accuracy_outputs(report, run.path)
     return {"accuracy": dict(report.summary), "accuracy_passed": report.passed, "accuracy_partial": report.partial}
 
 

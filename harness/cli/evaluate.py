@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from harness.benchmarks.llama2_70b.evaluate import accuracy_text, score_accuracy_log, write_accuracy_outputs
-from harness.benchmarks.registry import DEFAULT_BENCHMARK
+from harness.benchmarks.registry import DEFAULT_BENCHMARK, family_module
 from harness.benchmarks.scoring.verdict import verdict_checks
 from harness.cli._app import app
 from harness.console import checks_table, stderr, stdout
@@ -36,14 +35,15 @@ def evaluate_command(
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--output-dir {out_dir} is a file; expected a directory for accuracy.txt/json",
                           hint="pass a directory path (it is created when missing)")
+    scorer = family_module(benchmark, "evaluate")  # the benchmark folder's scorer (an unknown name: one line, exit 2)
     references = load_references(dataset, benchmark)
-    report = score_accuracy_log(accuracy_log, references, load_tokenizer(tokenizer), dtype=dtype,
-                                benchmark=benchmark, splitter=splitter, progress=not no_progress)
+    report = scorer.score_accuracy_log(accuracy_log, references, load_tokenizer(tokenizer), dtype=dtype,
+                                       benchmark=benchmark, splitter=splitter, progress=not no_progress)
     with os_errors("write accuracy.txt/json"):
-        paths = write_accuracy_outputs(report, out_dir, overwrite=overwrite)
+        paths = scorer.write_accuracy_outputs(report, out_dir, overwrite=overwrite)
     for warning in report.warnings:
         stderr.print(f"warning: {warning}", markup=False)
-    stdout.print(accuracy_text(report), end="", markup=False, soft_wrap=True)
+    stdout.print(scorer.accuracy_text(report), end="", markup=False, soft_wrap=True)
     stdout.print(checks_table(verdict_checks(report.verdicts, benchmark), title="accuracy verdict"))
     stdout.print(f"wrote {', '.join(map(str, paths))}", markup=False, soft_wrap=True)
     if require_pass and not report.passed:
