@@ -90,6 +90,15 @@ class RunConfig(Section):
         return self
 
     @model_validator(mode="after")
+    def _scenario_of_the_benchmark(self) -> RunConfig:
+        facts = self.facts
+        allowed = [s for system_type in facts.system_types for s in facts.scenarios(system_type)]
+        if self.scenario.value not in allowed and self.scenario.value in round_spec(self.round).scenarios:
+            raise ValueError(f"scenario {self.scenario.value} is not a scenario of {self.benchmark} in round "
+                             f"{self.round} (its scenarios: {', '.join(dict.fromkeys(allowed))})")
+        return self
+
+    @model_validator(mode="after")
     def _backend_serves_model(self) -> RunConfig:
         problem = self.backend.model_problem(self.model)
         if problem is not None:

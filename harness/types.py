@@ -12,21 +12,24 @@ __all__ = ["Check", "CheckStatus", "GenerationRequest", "RequestBatch", "RunStat
 
 
 class Scenario(enum.StrEnum):
-    """LoadGen scenario as named in the submission tree (Interactive is a LoadGen Server run)."""
+    """LoadGen scenario as named in the submission tree (Interactive is a LoadGen Server run; SingleStream is the
+    edge category's one-query-at-a-time scenario)."""
 
     OFFLINE = "Offline"
     SERVER = "Server"
     INTERACTIVE = "Interactive"
+    SINGLE_STREAM = "SingleStream"
 
     @property
     def streams_first_token(self) -> bool:
-        """Whether LoadGen needs FirstTokenComplete for this scenario."""
+        """Whether LoadGen needs FirstTokenComplete for this scenario (token latencies in every LLM scenario but
+        Offline)."""
         return self is not Scenario.OFFLINE
 
     @property
     def loadgen_scenario(self) -> str:
         """The LoadGen TestScenario name that implements this scenario."""
-        return "Offline" if self is Scenario.OFFLINE else "Server"
+        return {Scenario.OFFLINE: "Offline", Scenario.SINGLE_STREAM: "SingleStream"}.get(self, "Server")
 
 
 class TestMode(enum.StrEnum):

@@ -42,7 +42,14 @@ def test_unknown_backend_key_lists_that_backends_keys() -> None:
 
 
 def test_invalid_enum_value_lists_the_allowed_values() -> None:
-    with pytest.raises(ConfigError, match=r"scenario: .*'Offline', 'Server' or 'Interactive' \(got 'SingleStream'\)"):
+    with pytest.raises(ConfigError, match=r"scenario: .*'Offline', 'Server', 'Interactive' or 'SingleStream' "
+                                          r"\(got 'MultiStream'\)"):
+        build_config({"scenario": "MultiStream"})
+
+
+def test_single_stream_is_refused_for_a_benchmark_without_it() -> None:
+    with pytest.raises(ConfigError, match="scenario SingleStream is not a scenario of llama2-70b-99.9 in round v6.1 "
+                                          r"\(its scenarios: Offline, Server, Interactive\)"):
         build_config({"scenario": "SingleStream"})
 
 
