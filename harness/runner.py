@@ -38,7 +38,7 @@ from harness.safe_paths import from_os_error, os_errors
 from harness.sut.base import SutCore
 from harness.sut.offline import OfflineSut
 from harness.sut.server import ServerSut
-from harness.tokenizer import load_tokenizer
+from harness.tokenizer import eos_token_id, extra_stop_ids, load_tokenizer
 from harness.types import RunStatus, Scenario, TestMode
 
 __all__ = ["RunOutcome", "leave_without_teardown", "run"]
@@ -76,10 +76,12 @@ def _refuse_stray_audit_config() -> None:
         )
 
 
-def _make_sut(config: RunConfig, dataset: Dataset, backend: Backend, completer: LoadGenCompleter) -> SutCore:
+def _make_sut(config: RunConfig, dataset: Dataset, backend: Backend, completer: LoadGenCompleter,
+              stops: tuple[int, ...] = ()) -> SutCore:
     """The scenario's SUT; it becomes the backend's sink when it starts the backend."""
     sut_class = OfflineSut if config.scenario is Scenario.OFFLINE else ServerSut
-    return sut_class(dataset.samples, backend, completer, None, config.scenario.streams_first_token)
+    return sut_class(dataset.samples, backend, completer, None, config.scenario.streams_first_token,
+                     stop_token_ids=stops)
 
 
 def _evaluate(config: RunConfig, run: RunArtifacts, dataset: Dataset, tokenizer: Any) -> dict[str, Any]:
@@ -164,7 +166,9 @@ class _Run:
         # Accuracy resume: config.cache wraps the backend in the per-sample output cache.
         backend = replicas.wrap_with_cache(config, dataset.sha256, plan.backend)
         completer = LoadGenCompleter()
-        sut = _make_sut(config, dataset, backend, completer)
+        eos = eos_token_id(tokenizer, config.model.eos_token_id)
+        sut = _make_sut(config, dataset, backend, completer,
+                        extra_stop_ids(config.model.path, eos, config.model.stop_token_ids))
         try:
             info = sut.start_backend()
             self._record_backend(info)

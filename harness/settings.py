@@ -24,6 +24,8 @@ class ModelConfig(Section):
     tokenizer: str | None = Field(None, description="tokenizer dir or .gguf; default: path")
     name: str | None = Field(None, description="display name for reports; default: derived from path")
     eos_token_id: int | None = Field(None, description="override the tokenizer's EOS id")
+    stop_token_ids: list[int] | None = Field(None, description="ids besides EOS that end an answer (kept, as EOS "
+                                             "is); null = the checkpoint's generation_config.json eos_token_id list")
 
     @property
     def is_embedded(self) -> bool:

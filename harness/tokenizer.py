@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import shutil
 import tempfile
 from functools import lru_cache
@@ -20,7 +21,8 @@ from typing import Any
 from harness.errors import EnvironmentProblem, InputError
 from harness.model_files import ModelFiles, cache_root, force_offline, resolve_model
 
-__all__ = ["SentencePieceDecoding", "cache_root", "eos_token_id", "load_tokenizer", "reference_decoder"]
+__all__ = ["SentencePieceDecoding", "cache_root", "eos_token_id", "extra_stop_ids", "load_tokenizer",
+           "reference_decoder"]
 
 SPM_FILE = "tokenizer.model"
 _REFERENCE_DECODER = "harness_reference_decoder"  # attribute a loaded tokenizer carries when it has tokenizer.model
@@ -164,6 +166,36 @@ def load_tokenizer(path: str | None) -> Any:
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+_GENERATION_CONFIG_BYTES = 1 << 20
+
+
+def extra_stop_ids(model_path: str | None, eos: int, override: list[int] | None = None) -> tuple[int, ...]:
+    """Ids besides EOS that end an answer: the override, else the eos_token_id list of the checkpoint's
+    generation_config.json (Llama 3.1 Instruct: <|end_of_text|>, <|eom_id|>, <|eot_id|>), read as data."""
+    if override is not None:
+        return tuple(dict.fromkeys(int(i) for i in override if int(i) != eos))
+    if model_path is None:
+        return ()
+    try:
+        directory = resolve_model(model_path).directory
+    except (InputError, OSError):
+        return ()
+    found = directory / "generation_config.json"
+    if not found.is_file():
+        return ()
+    try:
+        text = found.read_text() if found.stat().st_size <= _GENERATION_CONFIG_BYTES else ""
+        ids = json.loads(text).get("eos_token_id") if text else None
+    except (OSError, ValueError, AttributeError) as err:
+        raise InputError(f"{found} cannot be read as JSON ({err})",
+                         hint="fix the checkpoint's generation_config.json or set model.stop_token_ids") from None
+    values = ids if isinstance(ids, list) else [ids] if ids is not None else []
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+        raise InputError(f"{found}: eos_token_id is {ids!r}; expected a token id or a list of them",
+                         hint="fix the checkpoint's generation_config.json or set model.stop_token_ids")
+    return tuple(dict.fromkeys(v for v in values if v != eos))
 
 
 def eos_token_id(tokenizer: Any, override: int | None = None) -> int:

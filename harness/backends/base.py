@@ -53,8 +53,9 @@ class TokenSink(Protocol):
 _LENGTH_BLOCK_ELEMENTS = 1 << 16  # about 64 KiB of booleans per step: reused heap memory, no fresh pages
 
 
-def response_lengths(rows: np.ndarray, eos_token_id: int) -> np.ndarray:
-    """Per row of generated ids: the index of the first EOS plus one, or the row width when there is none.
+def response_lengths(rows: np.ndarray, eos_token_id: int, stops: Sequence[int] = ()) -> np.ndarray:
+    """Per row of generated ids: the index of the first EOS (or other stop id) plus one, or the row width when there
+    is none.
 
     Works through the matrix in blocks of rows, so the temporary EOS mask stays small (a whole-batch mask
     is fresh memory each time, and first-touch page faults cost more than the comparison).
@@ -65,7 +66,8 @@ def response_lengths(rows: np.ndarray, eos_token_id: int) -> np.ndarray:
         return lengths
     step = max(1, _LENGTH_BLOCK_ELEMENTS // max(width, 1))
     for start in range(0, count, step):
-        is_eos = rows[start:start + step] == eos_token_id
+        block = rows[start:start + step]
+        is_eos = np.isin(block, (eos_token_id, *stops)) if stops else block == eos_token_id
         first = is_eos.argmax(axis=1)
         found = is_eos[np.arange(len(first)), first]
         lengths[start:start + step] = np.where(found, first + 1, width)

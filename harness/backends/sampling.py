@@ -32,9 +32,16 @@ class SamplingSpec:
     early_stopping: bool
     eos_token_id: int
     pad_token_id: int
+    stop_token_ids: tuple[int, ...] = ()  # ids besides EOS that end an answer (the checkpoint's other EOS ids)
+
+    @property
+    def all_stop_ids(self) -> list[int]:
+        """EOS first, then the other stop ids: what an engine is told to stop at."""
+        return [self.eos_token_id, *self.stop_token_ids]
 
 
-def sampling_spec(generation: GenerationConfig, eos_token_id: int, pad_token_id: int | None = None) -> SamplingSpec:
+def sampling_spec(generation: GenerationConfig, eos_token_id: int, pad_token_id: int | None = None,
+                  stop_token_ids: tuple[int, ...] = ()) -> SamplingSpec:
     """Build the spec; pad defaults to EOS, as in the reference (pad_token = eos_token)."""
     return SamplingSpec(
         max_new_tokens=generation.max_new_tokens,
@@ -50,6 +57,7 @@ def sampling_spec(generation: GenerationConfig, eos_token_id: int, pad_token_id:
         early_stopping=generation.early_stopping,
         eos_token_id=eos_token_id,
         pad_token_id=eos_token_id if pad_token_id is None else pad_token_id,
+        stop_token_ids=tuple(i for i in stop_token_ids if i != eos_token_id),
     )
 
 
@@ -59,7 +67,7 @@ def hf_generate_kwargs(spec: SamplingSpec) -> dict[str, Any]:
         "max_new_tokens": spec.max_new_tokens,
         "min_new_tokens": spec.min_new_tokens,
         "num_beams": spec.num_beams,
-        "eos_token_id": spec.eos_token_id,
+        "eos_token_id": spec.all_stop_ids if spec.stop_token_ids else spec.eos_token_id,
         "pad_token_id": spec.pad_token_id,
         "do_sample": not spec.greedy,
     }

@@ -33,7 +33,7 @@ from harness.distributed.launch import LaunchContext
 from harness.errors import ConfigError
 from harness.model_files import EMBEDDED_NAME
 from harness.settings import ModelConfig
-from harness.tokenizer import eos_token_id, load_tokenizer
+from harness.tokenizer import eos_token_id, extra_stop_ids, load_tokenizer
 from harness.types import Scenario, TestMode
 
 __all__ = ["BackendPlan", "backend_setup", "build_backend", "create_backend", "engine_model", "init_mpi",
@@ -79,8 +79,9 @@ def engine_model(config: RunConfig) -> ModelConfig:
 
 def backend_setup(config: RunConfig, tokenizer: Any, replica_index: int = 0, replicas: int = 1) -> BackendSetup:
     """What a backend factory receives from this run: model, decoding (EOS/pad from the tokenizer), streaming."""
-    spec = sampling_spec(config.generation, eos_token_id(tokenizer, config.model.eos_token_id),
-                         tokenizer.pad_token_id)
+    eos = eos_token_id(tokenizer, config.model.eos_token_id)
+    spec = sampling_spec(config.generation, eos, tokenizer.pad_token_id,
+                         extra_stop_ids(config.model.path, eos, config.model.stop_token_ids))
 
     def oracle_answers() -> list[list[int]]:
         from harness.dataset import load_references

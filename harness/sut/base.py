@@ -44,18 +44,21 @@ class ProgressSink(Protocol):
         """Record progress."""
 
 
-def build_response(generated: Sequence[int], eos_token_id: int) -> Sequence[int]:
-    """Trim at the first EOS (kept once) and pad a too-short answer with EOS to n_tokens >= 2.
+def build_response(generated: Sequence[int], eos_token_id: int, stops: frozenset[int] = frozenset()) -> Sequence[int]:
+    """Trim at the first EOS or other stop id (kept once) and pad a too-short answer with EOS to n_tokens >= 2.
 
     A list or an int32 array keeps its type (an array's int32 buffer then reaches LoadGen without a copy
     through Python ints); anything else becomes a list.
     """
     keep = isinstance(generated, list) or (isinstance(generated, array.array) and generated.typecode == "i")
     tokens = generated if keep else list(generated)
-    try:
-        end = tokens.index(eos_token_id) + 1
-    except ValueError:  # no EOS: max_new_tokens was reached
-        end = len(tokens)
+    if stops:
+        end = next((i + 1 for i, t in enumerate(tokens) if t == eos_token_id or t in stops), len(tokens))
+    else:
+        try:
+            end = tokens.index(eos_token_id) + 1
+        except ValueError:  # no EOS: max_new_tokens was reached
+            end = len(tokens)
     if end < len(tokens):
         tokens = tokens[:end]
     if len(tokens) < 2:
@@ -65,9 +68,9 @@ def build_response(generated: Sequence[int], eos_token_id: int) -> Sequence[int]
     return tokens
 
 
-def _needs_padding(generated: Sequence[int], eos_token_id: int) -> bool:
-    """Whether trimming leaves fewer than 2 tokens: empty, one token, or EOS first."""
-    return len(generated) < 2 or generated[0] == eos_token_id
+def _needs_padding(generated: Sequence[int], eos_token_id: int, stops: frozenset[int] = frozenset()) -> bool:
+    """Whether trimming leaves fewer than 2 tokens: empty, one token, or EOS (or another stop id) first."""
+    return len(generated) < 2 or generated[0] == eos_token_id or generated[0] in stops
 
 
 @dataclass
@@ -92,12 +95,14 @@ class SutCore:
     """
 
     def __init__(self, samples: Sequence[Sample], backend: Backend, completer: Completer, eos_token_id: int | None,
-                 streams_first_token: bool, progress: ProgressSink | None = None) -> None:
+                 streams_first_token: bool, progress: ProgressSink | None = None,
+                 stop_token_ids: Sequence[int] = ()) -> None:
         self.samples = samples
         self.backend = backend
         self.completer = completer
         self.eos_token_id = -1 if eos_token_id is None else eos_token_id  # start_backend sets the backend's
         self.streams_first_token = streams_first_token
+        self.stops = frozenset(int(i) for i in stop_token_ids)  # ids besides EOS that end an answer
         self.progress = progress
         self.records = SampleTable()
         self.stats = SutStats()
@@ -177,10 +182,10 @@ class SutCore:
         buffer = array.array("i")
         offsets, lengths, padded = [], [], []
         for _, generated in completions:
-            response = build_response(generated, self.eos_token_id)
+            response = build_response(generated, self.eos_token_id, self.stops)
             offsets.append(len(buffer))
             lengths.append(len(response))
-            padded.append(_needs_padding(generated, self.eos_token_id))
+            padded.append(_needs_padding(generated, self.eos_token_id, self.stops))
             buffer.extend(response)  # an int32 array is copied as bytes, a list converted once
         self._report([request_id for request_id, _ in completions], np.frombuffer(buffer, dtype=np.int32),
                      np.asarray(offsets, dtype=np.int64), np.asarray(lengths, dtype=np.int64),
@@ -195,7 +200,7 @@ class SutCore:
         rows = np.asarray(rows)
         if rows.ndim != 2 or rows.shape[0] != len(request_ids):
             raise ValueError(f"rows has shape {rows.shape}; expected ({len(request_ids)}, width)")
-        lengths = response_lengths(rows, self.eos_token_id)
+        lengths = response_lengths(rows, self.eos_token_id, tuple(self.stops))
         short = lengths < 2
         if short.any():
             self.complete_batch([(request_ids[k], rows[k].tolist()) for k in np.flatnonzero(short)])

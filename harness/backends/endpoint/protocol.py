@@ -53,10 +53,10 @@ def completion_body(flavour: str, model: str, prompt: Sequence[int], spec: Sampl
                     stream: bool) -> dict[str, Any]:
     """A /v1/completions body: the prompt as token ids, greedy (or the spec's sampling), stopping only at EOS.
 
-    vllm: `return_token_ids`; `ignore_eos` + `stop_token_ids: [eos]` so that exactly the harness's EOS stops
+    vllm: `return_token_ids`; `ignore_eos` + `stop_token_ids: [eos, *stop ids]` so that exactly those ids stop
     generation (vLLM would also stop at extra EOS ids of the checkpoint's generation_config otherwise).
-    sglang: `return_token_ids` and `stop_token_ids: [eos]`. trtllm-serve: `detokenize: false` (its request model
-    forbids unknown fields, so no `return_token_ids`). generic: standard OpenAI fields only (text comes back).
+    sglang: `return_token_ids` and `stop_token_ids: [eos, *stop ids]`. trtllm-serve: `detokenize: false` (its request
+    model forbids unknown fields, so no `return_token_ids`). generic: standard OpenAI fields only (text comes back).
     """
     if spec.num_beams > 1:
         raise ConfigError(f"generation.num_beams is {spec.num_beams}; the endpoint backend decodes without beams",
@@ -77,7 +77,7 @@ def completion_body(flavour: str, model: str, prompt: Sequence[int], spec: Sampl
         body["repetition_penalty"] = spec.repetition_penalty
     if spec.min_new_tokens:
         body["min_tokens"] = spec.min_new_tokens
-    body["stop_token_ids"] = [spec.eos_token_id]
+    body["stop_token_ids"] = spec.all_stop_ids
     if flavour == "vllm":
         body.update(return_token_ids=True, ignore_eos=True)
     elif flavour == "sglang":

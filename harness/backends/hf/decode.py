@@ -244,10 +244,16 @@ class StaticDecoder:
     def _next_token(self, hidden: torch.Tensor, generated: torch.Tensor) -> torch.Tensor:
         """Greedy choice; EOS is banned while fewer than min_new_tokens tokens exist (as in transformers)."""
         logits = F.linear(_rms(hidden, self.norm, self.norm_eps), self.lm_head)
-        eos = self.spec.eos_token_id
-        if self.spec.min_new_tokens > 0 and 0 <= eos < logits.shape[-1]:
-            logits[:, eos] = torch.where(generated < self.spec.min_new_tokens, float("-inf"), logits[:, eos])
+        for eos in self.spec.all_stop_ids:  # every id that ends an answer is banned below min_new_tokens
+            if self.spec.min_new_tokens > 0 and 0 <= eos < logits.shape[-1]:
+                logits[:, eos] = torch.where(generated < self.spec.min_new_tokens, float("-inf"), logits[:, eos])
         return logits.argmax(dim=-1)
+
+    def _stops(self, token: torch.Tensor) -> torch.Tensor:
+        """Whether each token ends its answer (EOS, or another stop id of the checkpoint)."""
+        if not self.spec.stop_token_ids:
+            return token == self.spec.eos_token_id
+        return torch.isin(token, torch.tensor(self.spec.all_stop_ids, device=token.device))
 
     # --- prefill and decode --------------------------------------------------------------------------
     def _prefill(self, prompts: Sequence[Sequence[int]], rows: int, width: int) -> torch.Tensor:
@@ -273,7 +279,7 @@ class StaticDecoder:
         s.pad[:rows].copy_(pad)
         s.slot.fill_(width)
         s.count.fill_(1)
-        s.done[:rows].copy_(first == self.spec.eos_token_id)
+        s.done[:rows].copy_(self._stops(first))
         s.out[:rows, 0].copy_(first)
         return first
 
@@ -287,7 +293,7 @@ class StaticDecoder:
         finished = s.done[:rows]
         s.out[:rows].index_copy_(1, s.count, torch.where(finished, self.spec.pad_token_id, token).unsqueeze(1))
         s.token[:rows].copy_(torch.where(finished, self.filler, token).unsqueeze(1))
-        finished.logical_or_(token == self.spec.eos_token_id)
+        finished.logical_or_(self._stops(token))
         s.position[:rows].add_(1)
         s.slot.add_(1)
         s.count.add_(1)

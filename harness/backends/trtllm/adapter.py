@@ -195,7 +195,8 @@ class TrtllmBackend:
             if completion.finish_reason == "cancelled":
                 relay.fail(request_id, BackendError("cancelled"))
             else:
-                relay.finish(request_id, final_tokens(completion.token_ids, completion.finish_reason, self._eos))
+                relay.finish(request_id, final_tokens(completion.token_ids, completion.finish_reason, self._eos,
+                                                       self.setup.sampling.stop_token_ids))
         except Exception as err:  # one failed request must not hang LoadGen
             relay.fail(request_id, BackendError(f"TensorRT-LLM request {request_id} failed: {err}"))
         finally:

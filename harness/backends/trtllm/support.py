@@ -163,6 +163,8 @@ def sampling_kwargs(spec: SamplingSpec) -> dict[str, Any]:
         "min_tokens": spec.min_new_tokens,
         "detokenize": False,
     }
+    if spec.stop_token_ids:  # the checkpoint's other EOS ids (SamplingParams.stop_token_ids: list[int])
+        kwargs["stop_token_ids"] = list(spec.stop_token_ids)
     if spec.num_beams > 1:
         kwargs.update(use_beam_search=True, n=1, best_of=spec.num_beams, length_penalty=spec.length_penalty,
                       early_stopping=int(spec.early_stopping))
@@ -294,13 +296,16 @@ def check_request_fits(longest_prompt: int, max_new_tokens: int, max_seq_len: in
                           hint="raise max_seq_len (rebuild the engine for backend tensorrt) or lower max_new_tokens")
 
 
-def final_tokens(token_ids: Sequence[int], finish_reason: str | None, eos_token_id: int) -> list[int]:
+def final_tokens(token_ids: Sequence[int], finish_reason: str | None, eos_token_id: int,
+                 stop_token_ids: Sequence[int] = ()) -> list[int]:
     """Generated ids as the reference reports them: a sequence stopped by end_id ends with that EOS.
 
-    TensorRT-LLM reports finish_reason 'stop' for end_id; the MLCommons reference output (HF generate) keeps
-    the EOS, and n_tokens counts it, so it is appended when TensorRT-LLM left it out.
+    TensorRT-LLM reports finish_reason 'stop' for end_id (and for a stop_token_ids match); the MLCommons reference
+    output (HF generate) keeps the EOS, and n_tokens counts it, so it is appended when TensorRT-LLM left it out
+    (a sequence that already ends with one of the stop ids keeps that one).
     """
     tokens = [int(t) for t in token_ids]
-    if finish_reason == "stop" and (not tokens or tokens[-1] != eos_token_id) and eos_token_id not in tokens:
+    stops = (eos_token_id, *stop_token_ids)
+    if finish_reason == "stop" and (not tokens or tokens[-1] not in stops) and eos_token_id not in tokens:
         tokens.append(eos_token_id)
     return tokens

@@ -48,10 +48,11 @@ def unknown_engine_args(engine_args: Mapping[str, Any], known: Sequence[str]) ->
 def sampling_kwargs(spec: SamplingSpec) -> dict[str, Any]:
     """SamplingParams keyword arguments for the shared spec (output_kind is the adapter's, per request).
 
-    Stopping: ``ignore_eos`` + ``stop_token_ids=[eos]`` stops at exactly the harness's EOS (kept in the output,
-    as vLLM keeps stop tokens) and nowhere else: without ``ignore_eos`` vLLM would also stop at every extra EOS
-    id of the checkpoint's generation_config (``SamplingParams.update_from_generation_config``). ``min_tokens``
-    masks the stop ids until reached, like transformers' ``min_new_tokens``. No text: ``detokenize=False``.
+    Stopping: ``ignore_eos`` + ``stop_token_ids=[eos, *stop ids]`` stops at exactly the harness's EOS and stop ids
+    (kept in the output, as vLLM keeps stop tokens) and nowhere else: without ``ignore_eos`` vLLM would also stop at
+    every extra EOS id of the checkpoint's generation_config (``SamplingParams.update_from_generation_config``) that
+    the harness was not told about. ``min_tokens`` masks the stop ids until reached, like transformers'
+    ``min_new_tokens``. No text: ``detokenize=False``.
     """
     if spec.num_beams > 1:
         raise ConfigError(f"generation.num_beams is {spec.num_beams}; the vllm backend decodes without beams "
@@ -59,7 +60,7 @@ def sampling_kwargs(spec: SamplingSpec) -> dict[str, Any]:
                           hint="use generation.num_beams: 1 with backend.kind vllm")
     kwargs: dict[str, Any] = {
         "n": 1, "max_tokens": spec.max_new_tokens, "min_tokens": spec.min_new_tokens, "ignore_eos": True,
-        "stop_token_ids": [spec.eos_token_id], "detokenize": False, "skip_special_tokens": False,
+        "stop_token_ids": spec.all_stop_ids, "detokenize": False, "skip_special_tokens": False,
     }
     if spec.greedy:
         kwargs["temperature"] = 0.0
