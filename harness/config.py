@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import weakref
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -287,10 +289,32 @@ def build_config(data: dict[str, Any], overrides: list[str] | tuple[str, ...] = 
                 and data["backend"].get("kind", "hf") != value:
             data = {**data, "backend": {}}  # another backend kind: the old kind's options do not apply
         data = _merge(data, path, value)
+    return _validated(data)
+
+
+# id(config) -> (the mapping it was validated from, before the values derived from the benchmark and the system's
+# measurements were filled in; its JSON then). Updates start from that mapping, so a changed benchmark or scenario
+# derives them anew; a model_copy (another JSON) falls back to the dump. Entries leave with their config.
+_GIVEN: dict[int, tuple[dict[str, Any], str]] = {}
+
+
+def _validated(data: dict[str, Any]) -> RunConfig:
     try:
-        return RunConfig.model_validate(data)
+        config = RunConfig.model_validate(data)
     except ValidationError as err:
         raise ConfigError(describe_validation_error(err), hint=_hint_for(err)) from None
+    key = id(config)
+    _GIVEN[key] = (copy.deepcopy(data), config.model_dump_json())
+    weakref.finalize(config, _GIVEN.pop, key, None)
+    return config
+
+
+def _source(config: RunConfig) -> dict[str, Any]:
+    """What updates start from: the mapping the config was given (derived values not yet filled), else its dump."""
+    given = _GIVEN.get(id(config))
+    if given is not None and config.model_dump_json() == given[1]:
+        return copy.deepcopy(given[0])
+    return config.model_dump(mode="python")
 
 
 def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
@@ -301,7 +325,7 @@ def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) 
 
 def apply_overrides(config: RunConfig, overrides: list[str] | tuple[str, ...]) -> RunConfig:
     """A new RunConfig with overrides applied on top of config."""
-    return build_config(config.model_dump(mode="json"), overrides)
+    return build_config(_source(config), overrides)
 
 
 def with_updates(config: RunConfig, updates: Mapping[str, Any]) -> RunConfig:
@@ -310,13 +334,10 @@ def with_updates(config: RunConfig, updates: Mapping[str, Any]) -> RunConfig:
     The CLI's typed flags come through here, never as `--set` text: a value keeps its Python type, so an
     output directory named 2024, yes or null stays that string.
     """
-    data = config.model_dump(mode="python")
+    data = _source(config)
     for dotted, value in updates.items():
         data = _merge(data, dotted.split("."), value)
-    try:
-        return RunConfig.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(describe_validation_error(err), hint=_hint_for(err)) from None
+    return _validated(data)
 
 
 def _backend_models() -> dict[str, type[BaseModel]]:

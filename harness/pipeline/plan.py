@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.config import RunConfig, build_config, read_yaml
+from harness.config import RunConfig, build_config, read_yaml, with_updates
 from harness.errors import ConfigError
 from harness.pipeline.spec import GLOBAL_KINDS, KINDS, PipelineSpec, SubmissionOptions
 from harness.types import Scenario
@@ -76,11 +76,13 @@ def _resolve(base_dir: Path, path: str) -> Path:
 def _run_config(spec: PipelineSpec, data: dict[str, object], benchmark: str, scenario: Scenario, kind: str,
                 run_dir: Path, cache_dir: Path | None) -> RunConfig:
     mode = "accuracy" if kind == "accuracy" else "performance"
-    overrides = [*spec.set, *spec.scenario_set.get(scenario, []), *spec.stage_set.get(kind, []),
-                 f"benchmark={benchmark}", f"scenario={scenario.value}", f"mode={mode}",
-                 f"output_dir={run_dir}", "overwrite=true", f"cache={cache_dir if cache_dir else 'null'}"]
+    overrides = [*spec.set, *spec.scenario_set.get(scenario, []), *spec.stage_set.get(kind, [])]
+    # The pipeline's own values are typed, never `--set` text: a path with ' #', quotes or '=' stays that path.
+    own: dict[str, object] = {"benchmark": benchmark, "scenario": scenario.value, "mode": mode,
+                              "output_dir": str(run_dir), "overwrite": True,
+                              "cache": str(cache_dir) if cache_dir else None}
     try:
-        return build_config(dict(data), overrides)
+        return with_updates(build_config({**data, **own}, overrides), own)
     except ConfigError as err:
         raise ConfigError(f"pipeline stage {benchmark}/{scenario.value}/{kind}: {err.message}", err.hint) from None
 

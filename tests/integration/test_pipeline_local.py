@@ -83,3 +83,22 @@ def test_a_failing_stage_stops_with_the_reason_and_the_resume_command(tmp_path: 
     assert f"hint: fix the cause, then resume with: python -m harness pipeline --config {config} --from " \
            "llama2-70b-99.9/Offline/performance" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_output_directory_with_a_hash_quotes_and_spaces_is_used_as_it_is(tmp_path: Path) -> None:
+    """The stages get their run directories as typed values: `a #1 "x"` is not cut at ' #' (which would have made
+    the run directory `a`, replaced with overwrite on), and nothing the pipeline did not write is touched."""
+    bystander = tmp_path / "a"
+    bystander.mkdir()
+    (bystander / "keep.txt").write_text("not the pipeline's")
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(json.dumps({
+        "set": ["backend.kind=fake", "backend.output_tokens=8", "dataset.max_samples=4"],
+        "scenarios": ["Offline"], "stages": ["performance"], "output_dir": 'a #1 "x"'}))
+    done = pipeline("--config", str(config), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    run = tmp_path / 'a #1 "x"' / "runs" / "llama2-70b-99.9" / "Offline" / "performance"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "completed"
+    assert (bystander / "keep.txt").read_text() == "not the pipeline's" and sorted(bystander.iterdir()) == [
+        bystander / "keep.txt"]

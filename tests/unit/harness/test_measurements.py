@@ -97,3 +97,15 @@ def test_the_manifest_says_which_values_came_from_the_folder(tmp_path: Path) -> 
     assert manifest.details["measurements"]["applied"] == {"target_qps": 12.5}
     assert manifest.details["measurements"]["dir"].endswith("measurements/box/llama2-70b-99.9/Server")
     assert "measurements" not in run_record.new_manifest(build_config({}), ["harness"]).details
+
+
+def test_a_later_scenario_takes_that_scenarios_tuned_values(tmp_path: Path) -> None:
+    from harness.config import apply_overrides, with_updates
+
+    system = _system(tmp_path, "llama2-70b.Server.target_qps = 12.5\n")
+    offline = build_config({"system": str(system)})  # the CLI builds first, then applies --scenario as an update
+    assert offline.loadgen.target_qps is None
+    assert with_updates(offline, {"scenario": "Server"}).loadgen.target_qps == 12.5
+    assert apply_overrides(offline, ["scenario=Server"]).loadgen.target_qps == 12.5
+    copied = offline.model_copy(update={"overwrite": True})  # not from its given mapping any more: its dump is used
+    assert with_updates(copied, {"mode": "accuracy"}).overwrite is True
