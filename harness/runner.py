@@ -427,6 +427,7 @@ def run(config: RunConfig, *, audit_config: str | None = None, command: list[str
     """
     spec = round_spec(config.round)
     loadgen_version = require_round_support(spec)
+    replicas.check_engine(config)  # a missing engine is refused before a run directory exists
     ctx = launch.detect()
     replicas.init_mpi(ctx)
     if not ctx.is_loadgen_rank:
@@ -447,7 +448,8 @@ def run(config: RunConfig, *, audit_config: str | None = None, command: list[str
     except HarnessError as err:
         if getattr(err, "leaves_native_thread", False):  # e.g. a backend whose model load never returned
             _leave_without_teardown.set()
-        if err.exit_code == ConfigError.exit_code and not state.loadgen_started and _discard(state.run.path):
+        if err.exit_code in (ConfigError.exit_code, EnvironmentProblem.exit_code) and not state.loadgen_started \
+                and _discard(state.run.path):
             err.message = f"{err.message} (nothing ran; run directory {state.run.path} removed)"
             raise
         state.finish(RunStatus.FAILED, str(err))

@@ -36,8 +36,8 @@ from harness.settings import ModelConfig
 from harness.tokenizer import eos_token_id, extra_stop_ids, load_tokenizer
 from harness.types import Scenario, TestMode
 
-__all__ = ["BackendPlan", "backend_setup", "build_backend", "create_backend", "engine_model", "init_mpi",
-           "replica_count", "serve", "wrap_with_cache"]
+__all__ = ["BackendPlan", "backend_setup", "build_backend", "check_engine", "create_backend", "engine_model",
+           "init_mpi", "replica_count", "serve", "wrap_with_cache"]
 
 
 def _no_remote_snapshots() -> list[Any]:
@@ -93,6 +93,11 @@ def backend_setup(config: RunConfig, tokenizer: Any, replica_index: int = 0, rep
                         streams_first_token=config.scenario.streams_first_token, replica_index=replica_index,
                         replicas=replicas, oracle_answers=oracle_answers,
                         tokenizer=tokenizer)
+
+
+def check_engine(config: RunConfig) -> None:
+    """EnvironmentProblem (exit 3) now when the configured engine cannot run here, before anything is prepared."""
+    registry.check_environment(config.backend.kind)
 
 
 def create_backend(config: RunConfig, tokenizer: Any, replica_index: int = 0, replicas: int = 1) -> Backend:

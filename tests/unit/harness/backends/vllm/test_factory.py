@@ -35,4 +35,5 @@ def test_harness_run_exits_3_in_one_line_without_converting_anything(tmp_path: P
     assert result.returncode == 3, result.stderr
     assert "backend.kind vllm needs the vllm package" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "cache" / "checkpoints").exists()  # refused before the GGUF conversion
+    assert not (tmp_path / "run").exists()  # and before a run directory: the same command works once installed
     assert time.monotonic() - started < 120
