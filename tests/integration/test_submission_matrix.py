@@ -254,15 +254,19 @@ def _copy(baseline: Path, tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("round_name", ROUNDS)
-def test_baseline_tree_passes_our_check_and_the_official_checker(baselines: dict[str, Path],
-                                                                  round_name: str) -> None:
+def test_baseline_tree_passes_our_check(baselines: dict[str, Path], round_name: str) -> None:
     report = check_tree(baselines[round_name], round_name, expected_results=2)
     assert report.failures == []
     assert report.results == 2
+
+
+@pytest.mark.parametrize("round_name", ROUNDS)
+def test_baseline_tree_passes_the_official_checker(baselines: dict[str, Path], round_name: str) -> None:
     checker = trees.export_checker(trees.CHECKER_TAGS[round_name])
-    if checker is not None:
-        verdict = run_official(baselines[round_name], round_name, checker)
-        assert verdict.passed, verdict.log[-3000:]
+    if checker is None:
+        pytest.skip(f"no mlcommons/inference git mirror at {trees.MIRROR} (set MLPERF_INFERENCE_GIT)")
+    verdict = run_official(baselines[round_name], round_name, checker)
+    assert verdict.passed, verdict.log[-3000:]
 
 
 @pytest.mark.parametrize("round_name", ROUNDS)
