@@ -1,29 +1,47 @@
-"""The QSL's data: the benchmark's MLCommons dataset (its folder's loader) or the embedded smoke set."""
+"""The QSL's data: the benchmark's MLCommons dataset (its folder's loader) or its embedded smoke set."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from harness.benchmarks.llama2_70b.dataset import REQUIRED_COLUMNS, read_openorca_pickle
 from harness.benchmarks.registry import DEFAULT_BENCHMARK, family_module
 from harness.config import RunConfig
 from harness.types import Sample
 
-__all__ = ["REQUIRED_COLUMNS", "SMOKE_FILE", "SMOKE_NAME", "Dataset", "SmokeEntry", "load_dataset", "load_references",
-           "read_openorca_pickle", "smoke_entries", "token_length_stats"]
+__all__ = ["REQUIRED_COLUMNS", "SMOKE_FILE", "SMOKE_NAME", "Dataset", "SmokeEntry", "SmokeItem", "load_dataset",
+           "load_references", "read_openorca_pickle", "smoke_entries", "smoke_file", "smoke_sha256",
+           "token_length_stats"]
 
-SMOKE_FILE = "data/smoke_dataset.json"
+SMOKE_FILE = "data/smoke_dataset.json"  # Llama 2 70B's smoke set (OpenOrca-style questions)
 SMOKE_NAME = "embedded smoke set"
+
+
+class SmokeItem(Protocol):
+    """One entry of a benchmark's smoke set: the prompt as text (system turn and user turn) and the reference."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def system_prompt(self) -> str: ...
+
+    @property
+    def question(self) -> str: ...
+
+    @property
+    def output(self) -> str: ...
 
 
 @dataclass(frozen=True)
 class SmokeEntry:
-    """One question/answer pair of the embedded smoke set."""
+    """One question/answer pair of Llama 2 70B's embedded smoke set."""
 
     id: str
     system_prompt: str
@@ -31,14 +49,37 @@ class SmokeEntry:
     output: str
 
 
-def smoke_entries() -> list[SmokeEntry]:
-    """The embedded smoke set shipped inside the package."""
+def _llama2_smoke_entries() -> list[SmokeEntry]:
     raw = json.loads(resources.files("harness").joinpath(SMOKE_FILE).read_text(encoding="utf-8"))
     return [SmokeEntry(e["id"], e.get("system_prompt", ""), e["question"], e["output"]) for e in raw]
 
 
-def _smoke_bytes() -> bytes:
-    return resources.files("harness").joinpath(SMOKE_FILE).read_bytes()
+def smoke_file(benchmark: str = DEFAULT_BENCHMARK) -> str:
+    """The benchmark's smoke set inside the harness package: its dataset module's SMOKE_FILE, else Llama 2's."""
+    return str(getattr(family_module(benchmark, "dataset"), "SMOKE_FILE", SMOKE_FILE))
+
+
+def smoke_entries(benchmark: str = DEFAULT_BENCHMARK) -> Sequence[SmokeItem]:
+    """The benchmark's embedded smoke set (its dataset module's `smoke_entries`, else Llama 2's)."""
+    module = family_module(benchmark, "dataset")
+    if getattr(module, "SMOKE_FILE", None) is None:
+        return _llama2_smoke_entries()
+    entries: Sequence[SmokeItem] = module.smoke_entries()
+    return entries
+
+
+def _smoke_chat_template(benchmark: str) -> bool:
+    """Whether the benchmark's reference prompts are chat-formatted (Llama 2's are; Llama 3.1 8B's are plain)."""
+    return bool(getattr(family_module(benchmark, "dataset"), "SMOKE_CHAT_TEMPLATE", True))
+
+
+def _smoke_bytes(benchmark: str = DEFAULT_BENCHMARK) -> bytes:
+    return resources.files("harness").joinpath(smoke_file(benchmark)).read_bytes()
+
+
+def smoke_sha256(benchmark: str = DEFAULT_BENCHMARK) -> str:
+    """sha256 of the benchmark's smoke set file (the run manifest's dataset_sha256 of a smoke run)."""
+    return hashlib.sha256(_smoke_bytes(benchmark)).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -55,7 +96,7 @@ class Dataset:
         return len(self.samples)
 
 
-def _chat_prompt_ids(tokenizer: Any, entry: SmokeEntry, chat_template: bool) -> list[int]:
+def _chat_prompt_ids(tokenizer: Any, entry: SmokeItem, chat_template: bool) -> list[int]:
     if chat_template and getattr(tokenizer, "chat_template", None):
         messages = ([{"role": "system", "content": entry.system_prompt}] if entry.system_prompt else [])
         messages.append({"role": "user", "content": entry.question})
@@ -72,16 +113,15 @@ def _limit(count: int, max_samples: int | None) -> int:
 
 
 def load_dataset(config: RunConfig, tokenizer: Any) -> Dataset:
-    """Load the configured QSL; the smoke set is tokenized with the model's tokenizer and template."""
+    """Load the configured QSL; the benchmark's smoke set is tokenized with the model's tokenizer (and its chat
+    template where the benchmark's reference prompts are chat-formatted and dataset.chat_template is on)."""
     max_samples = config.dataset.max_samples
     if config.dataset.path is None:
-        entries = smoke_entries()[: _limit(len(smoke_entries()), max_samples)]
-        samples = [
-            Sample(i, tuple(_chat_prompt_ids(tokenizer, e, config.dataset.chat_template)), e.output)
-            for i, e in enumerate(entries)
-        ]
-        return Dataset(samples, [e.output for e in entries], SMOKE_NAME, SMOKE_NAME,
-                       hashlib.sha256(_smoke_bytes()).hexdigest())
+        every = smoke_entries(config.benchmark)
+        entries = every[: _limit(len(every), max_samples)]
+        chat = config.dataset.chat_template and _smoke_chat_template(config.benchmark)
+        samples = [Sample(i, tuple(_chat_prompt_ids(tokenizer, e, chat)), e.output) for i, e in enumerate(entries)]
+        return Dataset(samples, [e.output for e in entries], SMOKE_NAME, SMOKE_NAME, smoke_sha256(config.benchmark))
     path = Path(config.dataset.path)
     loader = family_module(config.benchmark, "dataset")
     prompts, outputs = loader.read_rows(path, max_samples)
@@ -90,9 +130,9 @@ def load_dataset(config: RunConfig, tokenizer: Any) -> Dataset:
 
 
 def load_references(path: str | None, benchmark: str = DEFAULT_BENCHMARK) -> list[str]:
-    """Reference answers by qsl_idx, without a tokenizer (None = the embedded smoke set)."""
+    """Reference answers by qsl_idx, without a tokenizer (None = the benchmark's embedded smoke set)."""
     if path is None:
-        return [e.output for e in smoke_entries()]
+        return [e.output for e in smoke_entries(benchmark)]
     return list(family_module(benchmark, "dataset").read_rows(Path(path), None)[1])
 
 

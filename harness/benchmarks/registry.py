@@ -19,6 +19,7 @@ __all__ = ["BENCHMARK_NAMES", "DEFAULT_BENCHMARK", "benchmark_facts", "benchmark
 
 FAMILIES = {
     "llama2_70b": "harness.benchmarks.llama2_70b.facts",
+    "llama3_1_8b": "harness.benchmarks.llama3_1_8b.facts",
 }
 
 _TABLE: dict[str, BenchmarkFacts] = {

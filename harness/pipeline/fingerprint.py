@@ -11,14 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from harness.artifacts import sha256_file
 from harness.backends.cache import harness_version
 from harness.config import RunConfig
-from harness.dataset import SMOKE_FILE
+from harness.dataset import smoke_sha256
 from harness.errors import HarnessError
 from harness.model_files import resolve_model
 
@@ -90,7 +89,7 @@ def model_hash(config: RunConfig, hasher: FileHasher) -> str:
 def dataset_hash(config: RunConfig, hasher: FileHasher) -> str:
     """The same sha256 the run manifest records as details.dataset_sha256."""
     if config.dataset.path is None:
-        return hashlib.sha256(resources.files("harness").joinpath(SMOKE_FILE).read_bytes()).hexdigest()
+        return smoke_sha256(config.benchmark)
     path = Path(config.dataset.path)
     return hasher.file(path) if path.is_file() else f"missing {path}"  # the stage reports it
 

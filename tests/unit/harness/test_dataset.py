@@ -91,3 +91,16 @@ def test_load_dataset_uses_tok_input_as_is_and_honours_max_samples(tmp_path: Pat
 def test_token_length_stats() -> None:
     stats = token_length_stats([10, 20, 30, 40])
     assert (stats["count"], stats["min"], stats["max"], stats["mean"]) == (4, 10.0, 40.0, 25.0)
+
+
+def test_the_smoke_set_is_the_benchmarks_and_the_pipeline_hashes_that_one() -> None:
+    from harness.dataset import smoke_entries, smoke_file, smoke_sha256
+    from harness.pipeline.fingerprint import FileHasher, dataset_hash
+
+    assert smoke_file() == smoke_file("llama2-70b-99.9") == smoke_file("llama2-70b-99") == "data/smoke_dataset.json"
+    assert smoke_file("llama3.1-8b") == smoke_file("llama3.1-8b-edge") == "data/smoke_cnn_dailymail.json"
+    assert [e.id for e in smoke_entries()] == [e.id for e in smoke_entries("llama2-70b-99.9")]
+    assert load_references(None, "llama3.1-8b") != load_references(None)
+    for benchmark in ("llama2-70b-99.9", "llama3.1-8b"):
+        config = build_config({"benchmark": benchmark})
+        assert dataset_hash(config, FileHasher({})) == smoke_sha256(benchmark)

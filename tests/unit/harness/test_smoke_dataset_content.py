@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from importlib import resources
+from typing import Any
 
 import pytest
 
-from harness.dataset import SMOKE_FILE, load_references, smoke_entries
+from harness.dataset import SMOKE_FILE, load_references, smoke_entries, smoke_file
 
 FIELDS = {"id", "system_prompt", "question", "output"}
 
@@ -69,3 +70,51 @@ def test_the_loader_reads_every_entry(entries: list[dict[str, str]]) -> None:
     loaded = smoke_entries()
     assert [e.id for e in loaded] == [entry["id"] for entry in entries]
     assert load_references(None) == [entry["output"] for entry in entries]
+
+
+# --- Llama 3.1 8B's smoke set: invented news articles with reference summaries (harness/data/smoke_cnn_dailymail.json)
+
+CNN_BENCHMARK = "llama3.1-8b"
+
+
+@pytest.fixture(scope="module")
+def articles() -> dict[str, Any]:
+    raw = resources.files("harness").joinpath(smoke_file(CNN_BENCHMARK)).read_bytes()
+    data = json.loads(raw.decode("utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def test_cnn_smoke_set_states_its_licence(articles: dict[str, Any]) -> None:
+    assert set(articles) == {"licence", "description", "entries"}
+    assert "Apache-2.0" in articles["licence"] and "invented" in articles["licence"]
+
+
+def test_cnn_smoke_set_has_the_mlcommons_columns_and_unique_ids(articles: dict[str, Any]) -> None:
+    entries = articles["entries"]
+    assert len(entries) >= 36
+    ids = [entry["id"] for entry in entries]
+    assert ids == [f"cnndm-smoke-{n:03d}" for n in range(1, len(entries) + 1)]
+    for entry in entries:
+        assert set(entry) == {"id", "input", "output"}, entry["id"]
+        assert all(isinstance(entry[key], str) and entry[key].strip() == entry[key] and entry[key]
+                   for key in ("input", "output")), entry["id"]
+
+
+def test_cnn_summaries_are_short_and_articles_distinct(articles: dict[str, Any]) -> None:
+    entries = articles["entries"]
+    for entry in entries:
+        assert 80 <= _words(entry["input"]) <= 250, entry["id"]
+        assert _words(entry["output"]) * 2 < _words(entry["input"]), entry["id"]
+        assert 2 <= entry["output"].count(" .") == entry["output"].count("\n") + 1, entry["id"]  # highlights style
+        text = entry["input"] + entry["output"]
+        assert text.isascii() and all(ch.isprintable() or ch == "\n" for ch in text), entry["id"]
+    openings = [" ".join(entry["input"].lower().split()[:8]) for entry in entries]
+    assert len(set(openings)) == len(openings)
+
+
+def test_cnn_smoke_loader_reads_every_entry(articles: dict[str, Any]) -> None:
+    loaded = smoke_entries(CNN_BENCHMARK)
+    assert [e.id for e in loaded] == [entry["id"] for entry in articles["entries"]]
+    assert load_references(None, CNN_BENCHMARK) == [entry["output"] for entry in articles["entries"]]
+    assert all(e.system_prompt == "" and e.question.endswith("\n\nSummary:") for e in loaded)
