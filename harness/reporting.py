@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from harness.artifacts import Manifest
+from harness.benchmarks.registry import accuracy_keys
 
 __all__ = ["summary_table"]
 
@@ -35,8 +36,9 @@ def summary_table(manifest: Manifest, run_dir: str) -> Table:
             rows.append(("samples/s", f"{result.result_completed_samples_per_sec or 0:,.3f}"))
     accuracy = result.accuracy
     if accuracy is not None:
-        rows.append(("ROUGE-1/2/L", " / ".join(str(accuracy.get(k)) for k in ("rouge1", "rouge2", "rougeL"))))
-        rows.append(("tokens/sample", str(accuracy.get("tokens_per_sample"))))
+        rows.append(("accuracy", " · ".join(f"{k} {accuracy.get(k)}" for k in accuracy_keys(manifest.benchmark))))
+        if result.accuracy_passed is not None:
+            rows.append(("targets", "met" if result.accuracy_passed else f"NOT met ({manifest.benchmark})"))
     errors = result.loadgen_errors
     first = result.loadgen_error_messages[0] if result.loadgen_error_messages else ""
     rows.append(("LoadGen errors", str(errors) + (f": {first}" if errors and first else "")))

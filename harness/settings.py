@@ -34,11 +34,12 @@ class ModelConfig(Section):
 
 
 class DatasetConfig(Section):
-    """The QSL: the MLCommons OpenOrca pickle, or the embedded smoke dataset."""
+    """The QSL: the benchmark's MLCommons dataset file, or the benchmark's embedded smoke set."""
 
     path: str | None = Field(None, description="the benchmark's dataset file (MLCommons); null = smoke set")
     max_samples: int | None = Field(None, ge=1, description="use only the first N samples (not submittable)")
-    chat_template: bool = Field(True, description="smoke set: wrap prompts in the tokenizer's chat template")
+    chat_template: bool = Field(True, description="smoke set: wrap prompts in the tokenizer's chat template "
+                                "(where the benchmark's reference prompts are chat-formatted)")
 
 
 class GenerationConfig(Section):

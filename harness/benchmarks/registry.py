@@ -14,8 +14,15 @@ from harness.benchmarks.facts import BenchmarkFacts
 from harness.errors import ConfigError
 from harness.rounds import ROUNDS
 
-__all__ = ["BENCHMARK_NAMES", "DEFAULT_BENCHMARK", "benchmark_facts", "benchmarks_of_round", "check_in_round",
-           "family_module"]
+__all__ = [
+    "BENCHMARK_NAMES",
+    "DEFAULT_BENCHMARK",
+    "accuracy_keys",
+    "benchmark_facts",
+    "benchmarks_of_round",
+    "check_in_round",
+    "family_module",
+]
 
 FAMILIES = {
     "llama2_70b": "harness.benchmarks.llama2_70b.facts",
@@ -55,6 +62,14 @@ def check_in_round(name: str, round_name: str) -> BenchmarkFacts:
             f"rounds with {name}: {', '.join(carried)})",
             hint=f"use a benchmark of {round_name} ({others}) or a round that has {name}")
     return facts
+
+
+def accuracy_keys(name: str) -> tuple[str, ...]:
+    """The summary keys the benchmark's checker judges (its metrics), for tables; ROUGE-1/2/L for an unknown name
+    (a run directory of another harness version)."""
+    if name not in _TABLE:
+        return ("rouge1", "rouge2", "rougeL")
+    return tuple(dict.fromkeys(m.key for m in _TABLE[name].metrics))
 
 
 def family_module(name: str, part: str) -> ModuleType:

@@ -9,6 +9,7 @@ import typer
 import yaml
 
 from harness import runner
+from harness.benchmarks.registry import DEFAULT_BENCHMARK
 from harness.cli._app import app, config_app, dataset_app
 from harness.config import load_config, with_updates
 from harness.console import stdout
@@ -62,21 +63,24 @@ def run_command(
 
 @dataset_app.command("calibration")
 def dataset_calibration(
-    pickle_path: Annotated[Path, typer.Argument(help="open_orca_gpt4_tokenized_llama.calibration_1000.pkl")],
+    pickle_path: Annotated[Path, typer.Argument(help="the benchmark's MLCommons calibration file: "
+                                                     "open_orca_gpt4_tokenized_llama.calibration_1000.pkl (Llama 2 "
+                                                     "70B) or cnn_dailymail_calibration.json (Llama 3.1 8B)")],
     output_dir: Annotated[Path, typer.Argument(help="directory for quantize.py --calib_dataset (train.jsonl)")],
 ) -> None:
-    """Write the TensorRT-LLM quantize stage's local calibration set from the MLCommons calibration pickle."""
+    """Write the TensorRT-LLM quantize stage's local calibration set from the MLCommons calibration file."""
     count = write_calibration_dir(pickle_path, output_dir)
     stdout.print(f"wrote {output_dir / CALIBRATION_FILE}: {count} calibration prompts", markup=False)
 
 
 @dataset_app.command("info")
 def dataset_info(
-    path: Annotated[Path | None, typer.Argument(help="OpenOrca pickle; omit for the smoke set")] = None,
+    path: Annotated[Path | None, typer.Argument(help="the benchmark's dataset file; omit for its smoke set")] = None,
     tokenizer: Annotated[str | None, typer.Option(help="tokenizer for the smoke set")] = None,
+    benchmark: Annotated[str, typer.Option(help="whose dataset format and smoke set")] = DEFAULT_BENCHMARK,
 ) -> None:
     """Summarise a QSL dataset: sample count and token-length percentiles."""
-    run_config = load_config(None, [f"dataset.path={path}"] if path else [])
+    run_config = with_updates(load_config(None), {"benchmark": benchmark, "dataset.path": str(path) if path else None})
     data = load_dataset(run_config, load_tokenizer(tokenizer))
     stats = token_length_stats([len(s.input_ids) for s in data.samples])
     stdout.print(f"dataset: {data.source}\nsha256: {data.sha256}\nsamples: {len(data)}", markup=False)

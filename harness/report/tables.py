@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.benchmarks.registry import accuracy_keys
 from harness.report.data import RunData
 
 COLUMNS = ("run", "scenario", "mode", "validity", "tokens/s", "TTFT p99 (ms)", "TPOT p99 (ms)",
-           "ROUGE-1/2/L", "tokens_per_sample")
+           "accuracy (the checker's metrics)")
 
 
 def _number(value: Any, scale: float = 1.0, digits: int = 2) -> str:
@@ -39,7 +40,7 @@ def row(run: RunData, name: str) -> list[str]:
     result = run.manifest.result
     streams = run.scenario != "Offline" and run.manifest.mode == "performance"
     accuracy = run.accuracy or {}
-    rouge = " / ".join(_number(accuracy.get(k), digits=4) for k in ("rouge1", "rouge2", "rougeL")) \
+    scores = " · ".join(f"{k} {_number(accuracy.get(k), digits=4)}" for k in accuracy_keys(run.manifest.benchmark)) \
         if accuracy else "-"
     return [
         name, run.scenario, run.manifest.mode + (f" ({run.manifest.compliance_test})"
@@ -47,7 +48,7 @@ def row(run: RunData, name: str) -> list[str]:
         _validity(run), _tokens_per_second(run),
         _number(result.first_token_p99_ns, 1e6, 1) if streams else "-",
         _number(result.time_per_output_token_p99_ns, 1e6, 1) if streams else "-",
-        rouge, _number(accuracy.get("tokens_per_sample"), digits=1) if accuracy else "-",
+        scores,
     ]
 
 
