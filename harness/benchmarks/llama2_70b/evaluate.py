@@ -11,29 +11,22 @@ Numbers are printed as plain Python floats, so the checker's regexes read them u
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from harness import artifacts
 from harness.benchmarks.registry import DEFAULT_BENCHMARK, benchmark_facts
-from harness.benchmarks.scoring.responses import Responses, check_dtype, read_responses
-from harness.benchmarks.scoring.rouge import ROUGE_TYPES, available_engine, score_rouge
-from harness.benchmarks.scoring.sentences import DEFAULT_SPLITTER, check_splitter
-from harness.benchmarks.scoring.texts import prepare_texts
+from harness.benchmarks.scoring.pipeline import ROUGE_BATCH, rouge_means, score_log, write_outputs
+from harness.benchmarks.scoring.responses import Responses
+from harness.benchmarks.scoring.rouge import ROUGE_TYPES
+from harness.benchmarks.scoring.sentences import DEFAULT_SPLITTER
 from harness.benchmarks.scoring.verdict import Verdict, judge
-from harness.console import Progress
-from harness.errors import ConfigError
 
 __all__ = ["ROUGE_BATCH", "SUMMARY_KEYS", "AccuracyReport", "SampleScore", "accuracy_text", "report_json",
            "score_accuracy_log", "write_accuracy_outputs"]
 
 SUMMARY_KEYS = (*ROUGE_TYPES, "gen_len", "gen_num", "gen_tok_len", "tokens_per_sample")
-ROUGE_BATCH = 2048
 
 
 @dataclass(frozen=True)
@@ -88,52 +81,24 @@ def score_accuracy_log(accuracy_log: Path, references: Sequence[str], tokenizer:
                        splitter: str = DEFAULT_SPLITTER, engine: str = "auto",
                        workers: int | None = None, progress: bool = False) -> AccuracyReport:
     """Score mlperf_log_accuracy.json against references[qsl_idx] with the reference algorithm."""
-    check_dtype(dtype)
     benchmark_facts(benchmark)
-    check_splitter(splitter)
-    engine = available_engine(engine)
-    responses = read_responses(Path(accuracy_log), dtype, len(references), _vocab_size(tokenizer))
-    targets = [references[q] for q in responses.qsl_idx]
-    count = len(responses.qsl_idx)
-    with Progress(2 * count, "accuracy: decode+split, rouge", enabled=progress) as bar:
-        texts = prepare_texts(tokenizer, responses.tokens, targets, splitter=splitter,
-                              python_rouge=engine == "python", workers=workers, on_progress=bar.advance)
-        rouge = texts.rouge if texts.rouge is not None else _rust_rouge(texts.references, texts.predictions,
-                                                                       bar)
-        if texts.rouge is not None:
-            bar.advance(count)
-    summary = _summary(rouge, texts.predictions, responses)
+    scored = score_log(accuracy_log, references, tokenizer, dtype=dtype, splitter=splitter, engine=engine,
+                       workers=workers, progress=progress)
+    rouge, predictions, responses = scored.rouge, scored.predictions, scored.responses
+    summary = _summary(rouge, predictions, responses)
     samples = tuple(
         SampleScore(q, rouge["rouge1"][i], rouge["rouge2"][i], rouge["rougeL"][i], rouge["rougeLsum"][i],
-                    len(texts.predictions[i]), len(responses.tokens[i]))
+                    len(predictions[i]), len(responses.tokens[i]))
         for i, q in enumerate(responses.qsl_idx)
     )
-    return AccuracyReport(summary, benchmark, dtype, splitter, engine, len(references),
-                          len(references) - count, responses.duplicates, judge(summary, benchmark), samples)
-
-
-def _vocab_size(tokenizer: Any) -> int | None:
-    try:
-        return len(tokenizer)
-    except TypeError:
-        return None
-
-
-def _rust_rouge(targets: list[str], predictions: list[str], bar: Progress) -> dict[str, list[float]]:
-    scores: dict[str, list[float]] = {kind: [] for kind in ROUGE_TYPES}
-    for start in range(0, len(targets), ROUGE_BATCH):
-        end = min(len(targets), start + ROUGE_BATCH)
-        batch = score_rouge(targets[start:end], predictions[start:end], engine="rust")
-        for kind in ROUGE_TYPES:
-            scores[kind].extend(batch[kind])
-        bar.advance(end - start)
-    return scores
+    return AccuracyReport(summary, benchmark, dtype, splitter, scored.engine, len(references),
+                          len(references) - len(responses.qsl_idx), responses.duplicates, judge(summary, benchmark),
+                          samples)
 
 
 def _summary(rouge: dict[str, list[float]], predictions: list[str],
              responses: Responses) -> dict[str, float | int]:
-    # round(numpy.float64, 4) rounds as numpy does; float() makes the printed form plain.
-    summary: dict[str, float | int] = {k: float(round(np.mean(rouge[k]) * 100, 4)) for k in ROUGE_TYPES}
+    summary: dict[str, float | int] = dict(rouge_means(rouge))
     gen_num = len(predictions)
     gen_tok_len = responses.gen_tok_len
     summary["gen_len"] = int(sum(len(p) for p in predictions))
@@ -170,15 +135,4 @@ def report_json(report: AccuracyReport) -> dict[str, Any]:
 
 def write_accuracy_outputs(report: AccuracyReport, out_dir: Path, *, overwrite: bool = False) -> list[Path]:
     """Write accuracy.txt and accuracy.json atomically; refuse to replace them unless overwrite."""
-    paths = [Path(out_dir) / artifacts.ACCURACY_TXT, Path(out_dir) / artifacts.ACCURACY_JSON]
-    existing = [p for p in paths if p.exists()]
-    if existing and not overwrite:
-        raise ConfigError(f"{existing[0]} already exists; scoring never replaces earlier results unasked",
-                          hint="pass --overwrite, or choose another --output-dir")
-    data = report_json(report)
-    samples = data.pop("samples")
-    head = json.dumps(data, indent=2)[:-2]  # without the closing "\n}": the samples follow, one per line
-    body = ",\n".join("    " + json.dumps(s) for s in samples)
-    artifacts.write_text_atomic(paths[1], f'{head},\n  "samples": [\n{body}\n  ]\n}}\n')
-    artifacts.write_text_atomic(paths[0], accuracy_text(report))
-    return paths
+    return write_outputs(out_dir, accuracy_text(report), report_json(report), overwrite=overwrite)

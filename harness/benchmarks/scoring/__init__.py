@@ -4,5 +4,6 @@
     texts.py       decoding and post-processing on all cores
     sentences.py   sentence splitting identical to nltk.sent_tokenize, no download
     rouge.py       per-sample ROUGE as rouge_score computes it
+    pipeline.py    the steps above chained for a ROUGE benchmark, the means, accuracy.txt/json writing
     verdict.py     a benchmark's targets and upper limits (from its facts), compared as the checker compares
 """

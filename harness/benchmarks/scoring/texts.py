@@ -5,6 +5,11 @@ decoding where the checkpoint has tokenizer.model: harness.tokenizer.reference_d
 prediction and its reference ``"\\n".join(sent_tokenize(text.strip()))``. Large inputs are cut into
 chunks handled by forked worker processes (the tokenizer and data are inherited, not pickled);
 results come back in input order, so the outcome does not depend on the number of workers.
+
+``clean_up_spaces`` (off unless a scorer asks; see ``fast_clean_up``): the reference's transformers 4.46
+applies ``clean_up_tokenization`` after a fast tokenizer's decoding when the checkpoint's config sets
+``clean_up_tokenization_spaces`` (Llama 3.1's does), while transformers 5 skips it for BPE tokenizers; then the
+fast tokenizer decodes without it and its own ``clean_up_tokenization`` runs on each text, once.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ class _Job:
     references: Sequence[str]
     splitter: str
     python_rouge: bool  # score in the workers too (the rouge_score fallback is pure Python)
+    clean_up_spaces: bool = False  # clean_up_tokenization after a fast tokenizer's decoding (fast_clean_up)
 
 
 @dataclass(frozen=True)
@@ -48,12 +54,22 @@ _JOB: _Job | None = None  # set in the parent just before forking; read by the w
 def _run_chunk(bounds: tuple[int, int]) -> tuple[list[str], list[str], dict[str, list[float]] | None]:
     assert _JOB is not None
     start, end = bounds
-    decoded = reference_decoder(_JOB.tokenizer).batch_decode(list(_JOB.tokens[start:end]),
-                                                           skip_special_tokens=True)
+    if _JOB.clean_up_spaces:
+        decoded = [_JOB.tokenizer.clean_up_tokenization(text) for text in _JOB.tokenizer.batch_decode(
+            list(_JOB.tokens[start:end]), skip_special_tokens=True, clean_up_tokenization_spaces=False)]
+    else:
+        decoded = reference_decoder(_JOB.tokenizer).batch_decode(list(_JOB.tokens[start:end]),
+                                                               skip_special_tokens=True)
     predictions = [postprocess(text, _JOB.splitter) for text in decoded]
     references = [postprocess(text, _JOB.splitter) for text in _JOB.references[start:end]]
     rouge = score_rouge(references, predictions, engine="python") if _JOB.python_rouge else None
     return predictions, references, rouge
+
+
+def fast_clean_up(tokenizer: Any) -> bool:
+    """True for a checkpoint decoded by its fast tokenizer whose config sets clean_up_tokenization_spaces."""
+    configured = getattr(tokenizer, "clean_up_tokenization_spaces", False) is True
+    return configured and reference_decoder(tokenizer) is tokenizer
 
 
 def default_workers() -> int:
@@ -72,14 +88,14 @@ def _chunks(total: int, workers: int) -> list[tuple[int, int]]:
 
 def prepare_texts(tokenizer: Any, tokens: Sequence[list[int]], references: Sequence[str], *,
                   splitter: str, python_rouge: bool = False, workers: int | None = None,
-                  on_progress: Callable[[int], None] | None = None) -> Texts:
+                  on_progress: Callable[[int], None] | None = None, clean_up_spaces: bool = False) -> Texts:
     """Decode and post-process; references[i] belongs to tokens[i]."""
     global _JOB
     sentence_splitter(splitter)  # build (and validate) once in the parent, inherited by the workers
     workers = default_workers() if workers is None else max(1, workers)
     parallel = workers > 1 and len(tokens) >= PARALLEL_MIN_SAMPLES and _can_fork()
     chunks = _chunks(len(tokens), workers if parallel else 1) if tokens else []
-    _JOB = _Job(tokenizer, tokens, references, splitter, python_rouge)
+    _JOB = _Job(tokenizer, tokens, references, splitter, python_rouge, clean_up_spaces)
     try:
         if parallel:
             with multiprocessing.get_context("fork").Pool(workers, initializer=_default_signals) as pool:
