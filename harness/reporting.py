@@ -30,7 +30,10 @@ def summary_table(manifest: Manifest, run_dir: str) -> Table:
         rows.append(("validity", result.result_validity or "-"))
         tokens_per_s = result.result_tokens_per_second or result.result_completed_tokens_per_second
         rows.append(("tokens/s", f"{tokens_per_s or 0:,.2f}"))
-        if manifest.scenario != "Offline":
+        if manifest.scenario == "SingleStream":  # one query at a time: its latency is the metric
+            rows.append(("latency p99", _ms(result.latency_p99_ns)))
+            rows.append(("TTFT p99", _ms(result.first_token_p99_ns)))
+        elif manifest.scenario != "Offline":
             rows.append(("TTFT p99", _ms(result.first_token_p99_ns)))
             rows.append(("TPOT p99", _ms(result.time_per_output_token_p99_ns)))
             rows.append(("samples/s", f"{result.result_completed_samples_per_sec or 0:,.3f}"))

@@ -68,6 +68,21 @@ def test_round_v4_0_runs_with_its_own_loadgen_and_the_rounds_mlperf_conf(tmp_pat
     assert not (tmp_path / "default-env").exists() or not any((tmp_path / "default-env").iterdir())
 
 
+def test_an_edge_single_stream_run_issues_one_query_at_a_time(tmp_path: Path) -> None:
+    run = tmp_path / "ss"
+    result = harness("run", *FAKE, "--set", "benchmark=llama3.1-8b-edge", "--scenario", "SingleStream",
+                     "--set", "backend.output_tokens=8", "--output-dir", str(run))
+    assert result.returncode == 0, result.stderr
+    log = detail(run)
+    assert log["__errors__"] == [] and log["effective_scenario"] == "SingleStream"
+    assert log["requested_use_token_latencies"] is True and log["result_validity"] == "VALID"
+    assert log["result_first_token_99.00_percentile_latency_ns"] > 0
+    assert log["result_query_count"] >= manifest(run)["sample_count"]
+    assert "latency p99" in result.stdout
+    refused = harness("run", *FAKE, "--scenario", "SingleStream", "--output-dir", str(tmp_path / "llama2"))
+    assert refused.returncode == 2 and "not a scenario of llama2-70b-99.9" in refused.stderr
+
+
 def test_server_run_reports_first_tokens_and_token_latencies(tmp_path: Path) -> None:
     run = tmp_path / "server"
     result = harness("run", *FAKE, "--scenario", "Server", "--set", "loadgen.target_qps=40",
