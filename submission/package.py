@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import artifacts
+from harness.benchmarks.registry import benchmark_facts
 from harness.errors import CheckFailed, ConfigError, InputError
 from harness.safe_paths import os_errors, safe_copy
 from harness.types import Check
@@ -76,6 +77,7 @@ def package_submission(request: PackageRequest) -> PackageResult:
     _refuse_output_in_runs(request)
     pin = CodePin(request.code_url, request.code_commit)
     collected = collect_runs(request.run_dirs, layout, request.both_benchmarks)
+    _refuse_system_type(request, system, collected, layout.name)
     if request.division == "closed":
         collected.unsubmittable += closed_reasons(collected, layout, system.system_type)
         for group in collected.scenarios:
@@ -166,6 +168,19 @@ def _load_system(request: PackageRequest) -> SystemDescription:
                          hint=f'set "division": "{request.division}" in the system description, or pass '
                               f"--division {system.division}")
     return system
+
+
+def _refuse_system_type(request: PackageRequest, system: SystemDescription, collected: CollectedRuns,
+                        round_name: str) -> None:
+    """Refuse a system_type under which the round's checker does not know a packaged benchmark."""
+    types = set(system.system_type.split(","))
+    for benchmark in sorted({group.benchmark for group in collected.scenarios}):
+        allowed = benchmark_facts(benchmark, round_name).system_types
+        if not types & set(allowed):
+            raise InputError(f"{request.system_file}: system_type is {system.system_type!r}; in round {round_name} "
+                             f"{benchmark} runs on {' or '.join(allowed)} systems only",
+                             hint=f'set "system_type": "{allowed[0]}", or package these runs with a system '
+                                  "description of that type")
 
 
 def _refuse_existing(output: Path) -> None:

@@ -109,7 +109,8 @@ def _check_benchmark(f: Findings, tree: Tree, system: str, bench_dir: Path) -> i
     facts = benchmark_facts(benchmark, f.round)
     scenarios = sorted(p for p in bench_dir.iterdir() if p.is_dir())
     names = {p.name for p in scenarios}
-    scenarios_ok = closed.check_required_scenarios(f, bench_dir, facts, names, _system_type(tree, system))
+    system_type = _system_type(tree, system)
+    scenarios_ok = closed.check_required_scenarios(f, bench_dir, facts, names, system_type)
     if round_spec(f.round).needs_server_or_interactive and not {"Server", "Interactive"} & names:
         f.add("server-or-interactive", bench_dir, "the v5.1 checker needs a Server or an Interactive result "
               "for every benchmark, even in open", "package a Server (or Interactive) run too",
@@ -117,7 +118,7 @@ def _check_benchmark(f: Findings, tree: Tree, system: str, bench_dir: Path) -> i
     passed = 0
     system_json = tree.system_json(system)
     for scenario in scenarios:
-        results.check_scenario(f, scenario, facts)
+        results.check_scenario(f, scenario, facts, system_type)
         closed.check_compliance(f, tree, (system, bench_dir.name, scenario.name), facts)
         where = tree.measurements(system, bench_dir.name, scenario.name)
         meta.check_measurements(f, where, tree.layout, tree.org, (system, bench_dir.name, scenario.name))

@@ -42,13 +42,16 @@ def canonical_scenario(name: str, round_name: str) -> str | None:
     return found[0] if found else None
 
 
-def check_scenario(f: Findings, path: Path, facts: BenchmarkFacts) -> None:
-    """All rules for one results scenario dir (its compliance tests: closed.check_compliance)."""
+def check_scenario(f: Findings, path: Path, facts: BenchmarkFacts, system_type: str = "datacenter") -> None:
+    """All rules for one results scenario dir (its compliance tests: closed.check_compliance); the scenarios
+    allowed are the benchmark's for the system description's system_type ("datacenter,edge": both)."""
     scenario = canonical_scenario(path.name, f.round)
-    if scenario is None or scenario not in facts.scenarios():
-        f.add("scenario-name", path, f"{path.name} is not a scenario of round {f.round} for {facts.name}",
-              f"use {' or '.join(s for s in facts.scenarios() if s in round_spec(f.round).scenarios)}, "
-              "in exactly that case")
+    allowed = tuple(dict.fromkeys(s for kind in system_type.split(",") for s in facts.scenarios(kind)))
+    if scenario is None or scenario not in allowed:
+        f.add("scenario-name", path, f"{path.name} is not a scenario of round {f.round} for {facts.name} on a "
+              f"{system_type} system",
+              f"use {' or '.join(s for s in allowed if s in round_spec(f.round).scenarios)}, in exactly that case"
+              if allowed else f"set the system's system_type to {' or '.join(facts.system_types)}")
         return
     if scenario != path.name:
         f.add("scenario-name", path, f"{path.name} is not spelt {scenario}; the checkers accept it (the scenario "
@@ -89,6 +92,8 @@ def check_performance(f: Findings, run: Path, scenario: str, facts: BenchmarkFac
     _check_metric(f, detail, log, scenario)
     if scenario == "Offline":
         _check_offline(f, detail, log, facts)
+    elif scenario == "SingleStream":
+        _check_single_stream(f, detail, log, facts)
     else:
         _check_server(f, detail, log, scenario, facts)
 
@@ -128,6 +133,8 @@ def _check_settings(f: Findings, detail: Path, log: DetailLog, facts: BenchmarkF
 def _metric_key(f: Findings, scenario: str) -> str:
     if scenario == "Offline":
         return "result_tokens_per_second"
+    if scenario == "SingleStream":  # HEAD's RESULT_FIELD_BENCHMARK_OVERWRITE (llama3.1-8b-edge); the tags' default
+        return "result_90.00_percentile_latency_ns" if f.family == "head" else "early_stopping_latency_ss"
     return "result_completed_samples_per_sec" if f.family == "v4" else "result_completed_tokens_per_second"
 
 
@@ -149,6 +156,18 @@ def _check_offline(f: Findings, detail: Path, log: DetailLog, facts: BenchmarkFa
     if (log["effective_min_query_count"] or 0) < needed:
         f.add("min-query-count", detail, f"effective_min_query_count is {log['effective_min_query_count']}; "
               f"expected >= {needed}", f"do not set min_query_count below {needed}")
+
+
+def _check_single_stream(f: Findings, detail: Path, log: DetailLog, facts: BenchmarkFacts) -> None:
+    """SingleStream is judged by early stopping (every checker); its min query count only warns (the checkers
+    read it only for scenarios without early stopping)."""
+    if log["early_stopping_met"] is not True:
+        f.add("early-stopping", detail, f"early_stopping_met is {log['early_stopping_met']}",
+              "run more queries (min_query_count) so that early stopping is met")
+    needed = facts.min_queries.get("SingleStream", 1)
+    if (log["effective_min_query_count"] or 0) < needed:
+        f.add("min-query-count", detail, f"effective_min_query_count is {log['effective_min_query_count']}; "
+              f"expected >= {needed}", f"do not set min_query_count below {needed}", frozenset())
 
 
 def _check_server(f: Findings, detail: Path, log: DetailLog, scenario: str, facts: BenchmarkFacts) -> None:

@@ -122,10 +122,12 @@ def _record(key: str, value: Any, is_error: bool) -> dict[str, Any]:
 
 
 def lift_to_full_length(root: Path, round_name: str) -> None:
-    """Stands in for full-length (24576-sample, >= 600 s) runs that cannot run in the test budget.
+    """Stands in for full-length runs (all of the benchmark's samples, e.g. 24576 for Llama 2, >= 600 s) that
+    cannot run in the test budget.
 
-    Rewrites only the keys that a shortened run necessarily gets "wrong" (sample counts, duration,
-    validity, early stopping, equal issue) and, for rounds whose LoadGen cannot run here, the seeds.
+    Rewrites only the keys that a shortened run necessarily gets "wrong" (sample counts from the benchmark's facts
+    in the round, duration, validity, early stopping, equal issue, the SingleStream query count) and, for rounds
+    whose LoadGen cannot run here, the seeds.
     Everything else stays the real LoadGen output. Closed trees also get the reference accuracy
     (lift_accuracy): the fake's answers on the smoke set cannot meet the targets.
     """
@@ -133,15 +135,20 @@ def lift_to_full_length(root: Path, round_name: str) -> None:
     common = {"effective_qsl_rng_seed": seeds.qsl, "effective_sample_index_rng_seed": seeds.sample_index,
               "effective_schedule_rng_seed": seeds.schedule}
     for detail in root.glob("*/*/results/*/*/*/performance/run_1/mlperf_log_detail.txt"):
-        values = {**common, "effective_performance_sample_count": 24576, "effective_min_duration_ms": 600000,
-                  "result_validity": "VALID", "result_min_duration_met": True, "result_min_queries_met": True,
-                  "early_stopping_met": True, "effective_sample_concatenate_permutation": True}
+        facts = benchmark_facts(detail.parents[3].name, round_name)
+        values = {**common, "effective_performance_sample_count": facts.performance_samples,
+                  "effective_min_duration_ms": 600000, "result_validity": "VALID", "result_min_duration_met": True,
+                  "result_min_queries_met": True, "early_stopping_met": True,
+                  "effective_sample_concatenate_permutation": True}
         if detail.parents[2].name == "Offline":
-            values["effective_samples_per_query"] = 24576
+            values["effective_samples_per_query"] = facts.performance_samples
+        if detail.parents[2].name == "SingleStream":
+            values["effective_min_query_count"] = facts.min_queries["SingleStream"]
         rewrite_detail(detail, values)
     for detail in root.glob("*/*/results/*/*/*/accuracy/mlperf_log_detail.txt"):
-        rewrite_detail(detail, {**common, "qsl_reported_total_count": 24576,
-                                "effective_accuracy_sample_count": 24576})
+        samples = benchmark_facts(detail.parents[2].name, round_name).accuracy_samples
+        rewrite_detail(detail, {**common, "qsl_reported_total_count": samples,
+                                "effective_accuracy_sample_count": samples})
     for accuracy in root.glob("closed/*/results/*/*/*/accuracy/accuracy.txt"):
         lift_accuracy(accuracy, benchmark_facts(accuracy.parents[2].name, round_name).metrics)
 
