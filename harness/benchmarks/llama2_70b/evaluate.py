@@ -12,16 +12,22 @@ Numbers are printed as plain Python floats, so the checker's regexes read them u
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.benchmarks.registry import DEFAULT_BENCHMARK, benchmark_facts
-from harness.benchmarks.scoring.pipeline import ROUGE_BATCH, rouge_means, score_log, write_outputs
+from harness.benchmarks.scoring.pipeline import (
+    ROUGE_BATCH,
+    AccuracyReport,
+    rouge_means,
+    score_log,
+    write_outputs,
+)
 from harness.benchmarks.scoring.responses import Responses
 from harness.benchmarks.scoring.rouge import ROUGE_TYPES
 from harness.benchmarks.scoring.sentences import DEFAULT_SPLITTER
-from harness.benchmarks.scoring.verdict import Verdict, judge
+from harness.benchmarks.scoring.verdict import judge
 
 __all__ = ["ROUGE_BATCH", "SUMMARY_KEYS", "AccuracyReport", "SampleScore", "accuracy_text", "report_json",
            "score_accuracy_log", "write_accuracy_outputs"]
@@ -40,40 +46,6 @@ class SampleScore:
     rougeLsum: float  # noqa: N815
     gen_len: int
     gen_tok_len: int
-
-
-@dataclass(frozen=True)
-class AccuracyReport:
-    """The reference's summary, the verdict and the per-sample scores (in first-occurrence order)."""
-
-    summary: dict[str, float | int]
-    benchmark: str
-    dtype: str
-    splitter: str
-    engine: str
-    dataset_size: int
-    missing_samples: int
-    duplicate_entries: int
-    verdicts: tuple[Verdict, ...]
-    samples: tuple[SampleScore, ...] = field(repr=False)
-
-    @property
-    def partial(self) -> bool:
-        """True when the log lacks some of the dataset's samples."""
-        return self.missing_samples > 0
-
-    @property
-    def passed(self) -> bool:
-        """All targets of the benchmark met and tokens_per_sample inside its window."""
-        return all(v.passed for v in self.verdicts)
-
-    @property
-    def warnings(self) -> list[str]:
-        """Human-readable warnings (missing samples)."""
-        if not self.partial:
-            return []
-        return [f"the accuracy log holds {self.summary['gen_num']} of the dataset's {self.dataset_size} "
-                f"samples ({self.missing_samples} missing); the result is partial"]
 
 
 def score_accuracy_log(accuracy_log: Path, references: Sequence[str], tokenizer: Any, *,

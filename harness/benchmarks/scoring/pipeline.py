@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +21,48 @@ from harness.benchmarks.scoring.responses import Responses, check_dtype, read_re
 from harness.benchmarks.scoring.rouge import ROUGE_TYPES, available_engine, score_rouge
 from harness.benchmarks.scoring.sentences import check_splitter
 from harness.benchmarks.scoring.texts import prepare_texts
+from harness.benchmarks.scoring.verdict import Verdict
 from harness.console import Progress
 from harness.errors import ConfigError
 
-__all__ = ["ROUGE_BATCH", "Scored", "rouge_means", "score_log", "write_outputs"]
+__all__ = ["ROUGE_BATCH", "AccuracyReport", "Scored", "rouge_means", "score_log", "write_outputs"]
 
 ROUGE_BATCH = 2048
+
+
+@dataclass(frozen=True)
+class AccuracyReport:
+    """A scorer's result: the reference's summary, the verdicts against the benchmark's targets and upper limits,
+    and the per-sample scores (the benchmark's own record type, in first-occurrence order)."""
+
+    summary: dict[str, float | int]
+    benchmark: str
+    dtype: str
+    splitter: str
+    engine: str
+    dataset_size: int
+    missing_samples: int
+    duplicate_entries: int
+    verdicts: tuple[Verdict, ...]
+    samples: tuple[Any, ...] = field(repr=False)
+
+    @property
+    def partial(self) -> bool:
+        """True when the log lacks some of the dataset's samples."""
+        return self.missing_samples > 0
+
+    @property
+    def passed(self) -> bool:
+        """Every target met and every value inside its upper limit."""
+        return all(v.passed for v in self.verdicts)
+
+    @property
+    def warnings(self) -> list[str]:
+        """Human-readable warnings (missing samples)."""
+        if not self.partial:
+            return []
+        return [f"the accuracy log holds {self.summary['gen_num']} of the dataset's {self.dataset_size} "
+                f"samples ({self.missing_samples} missing); the result is partial"]
 
 
 @dataclass(frozen=True)
