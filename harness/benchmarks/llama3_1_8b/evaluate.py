@@ -85,22 +85,7 @@ def accuracy_text(report: AccuracyReport) -> str:
 
 def report_json(report: AccuracyReport) -> dict[str, Any]:
     """accuracy.json content: summary, verdicts, settings and per-sample scores."""
-    return {
-        "summary": {k: report.summary[k] for k in SUMMARY_KEYS},
-        "benchmark": report.benchmark,
-        "passed": report.passed,
-        "partial": report.partial,
-        "dataset_size": report.dataset_size,
-        "missing_samples": report.missing_samples,
-        "duplicate_entries": report.duplicate_entries,
-        "dtype": report.dtype,
-        "splitter": report.splitter,
-        "rouge_engine": report.engine,
-        "verdicts": [{"metric": v.metric, "value": v.value, "op": v.op, "limit": v.limit, "passed": v.passed}
-                     for v in report.verdicts],
-        "warnings": report.warnings,
-        "samples": [s.__dict__ for s in report.samples],
-    }
+    return report.as_json(SUMMARY_KEYS)
 
 
 def write_accuracy_outputs(report: AccuracyReport, out_dir: Path, *, overwrite: bool = False) -> list[Path]:

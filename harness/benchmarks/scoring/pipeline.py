@@ -64,6 +64,25 @@ class AccuracyReport:
         return [f"the accuracy log holds {self.summary['gen_num']} of the dataset's {self.dataset_size} "
                 f"samples ({self.missing_samples} missing); the result is partial"]
 
+    def as_json(self, summary_keys: Sequence[str]) -> dict[str, Any]:
+        """accuracy.json content: the summary (these keys), verdicts, settings and per-sample scores."""
+        return {
+            "summary": {k: self.summary[k] for k in summary_keys},
+            "benchmark": self.benchmark,
+            "passed": self.passed,
+            "partial": self.partial,
+            "dataset_size": self.dataset_size,
+            "missing_samples": self.missing_samples,
+            "duplicate_entries": self.duplicate_entries,
+            "dtype": self.dtype,
+            "splitter": self.splitter,
+            "rouge_engine": self.engine,
+            "verdicts": [{"metric": v.metric, "value": v.value, "op": v.op, "limit": v.limit, "passed": v.passed}
+                         for v in self.verdicts],
+            "warnings": self.warnings,
+            "samples": [s.__dict__ for s in self.samples],
+        }
+
 
 @dataclass(frozen=True)
 class Scored:
