@@ -152,6 +152,6 @@ def read_test06(path: Path) -> StoredTest06:
     if not log.is_file():
         raise InputError(f"{log} does not exist; a TEST06 result needs the audit run's accuracy log",
                          hint="re-run `compliance verify TEST06 RUN_DIR`, which copies it there")
-    contained(root, log)
-    lines = tuple(read_contained(root, verify).splitlines())
+    contained(root, log.relative_to(root))  # relative to root: a relative run directory is not joined twice
+    lines = tuple(read_contained(root, verify.relative_to(root)).splitlines())
     return StoredTest06(directory, lines, checker_passes(lines))

@@ -74,3 +74,10 @@ def test_checks_rows_name_the_first_failing_sample() -> None:
     assert [r.status for r in rows] == [CheckStatus.PASS, CheckStatus.FAIL, CheckStatus.PASS, CheckStatus.WARN]
     assert "qsl_idx 17" in rows[1].detail and "1 of 100" in rows[1].detail and rows[1].fix == "trim"
     assert "[tokens: 5, 2, 2]" in finding.describe()
+
+
+def test_read_test06_from_a_relative_run_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _store(tmp_path / "Offline-TEST06", Test06Verdict(None, True, True).render())
+    monkeypatch.chdir(tmp_path)
+    for given in (Path("Offline-TEST06"), Path("Offline-TEST06") / "TEST06"):
+        assert read_test06(given).passed is True  # not joined twice (Offline-TEST06/Offline-TEST06/...)
