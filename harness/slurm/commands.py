@@ -65,7 +65,9 @@ class StageCommand:
     servers: serve* stages only: server steps started before the command, which then runs once as their client;
     client_config: the config the copy next to the script holds (default: the config rendered);
     files: (name, text) written next to the script (e.g. a trtllm-serve --extra_llm_api_options YAML);
-    requires: (what, path) inputs the script checks before srun, failing with exit 2 and a line naming them.
+    requires: (what, path) inputs the script checks before srun, failing with exit 2 and a line naming them;
+    fail_fast: srun --kill-on-bad-exit=1 (every rank ends when one fails); the smoke stage turns it off, so that
+    every rank reports its checks and the job's exit code is the failing check's, not a killed rank's 143.
     """
 
     argv: tuple[str, ...]
@@ -78,6 +80,7 @@ class StageCommand:
     client_config: RunConfig | None = None
     files: tuple[tuple[str, str], ...] = ()
     requires: tuple[tuple[str, str], ...] = ()  # (what, path) that must exist before the step starts
+    fail_fast: bool = True
 
 
 StageBuilder = Callable[[RunConfig, StageOptions], StageCommand]

@@ -107,7 +107,7 @@ def srun_flags(slurm: SlurmConfig, command: StageCommand, job_dir: str = "/") ->
     """srun flags: task count, MPI plugin, fail-fast, and the Pyxis container flags."""
     layout = command.layout
     flags = [f"--ntasks={layout.ntasks}", f"--mpi={slurm.mpi}" if layout.mpi else "--mpi=none",
-             "--kill-on-bad-exit=1"]
+             f"--kill-on-bad-exit={int(command.fail_fast)}"]
     return flags + container_flags(slurm, job_dir)
 
 
@@ -139,7 +139,8 @@ def _launch_comment(slurm: SlurmConfig, command: StageCommand) -> str:
         loadgen = "; rank 0 runs LoadGen" if command.run_dir is not None else ""
         return (f"One task per MPI rank{where}.\n# Open MPI ranks find each other through PMIx "
                 f"(srun --mpi={slurm.mpi}){loadgen}.\n"
-                "# --kill-on-bad-exit ends every rank as soon as one fails.")
+                + ("# --kill-on-bad-exit ends every rank as soon as one fails." if command.fail_fast else
+                   "# Every rank runs to its end (no --kill-on-bad-exit): each reports its own checks."))
     return f"{command.layout.ntasks} plain task(s){where}, no MPI."
 
 

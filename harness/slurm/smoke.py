@@ -115,6 +115,7 @@ def smoke_builder(stages_of: StageLister) -> Callable[[RunConfig, StageOptions],
         what = ", ".join(" ".join(argv) for _, argv in checks) or "none"
         return StageCommand(("bash", probe), f"in-image smoke test (CPU only): PMIx on every rank, UCX and fabric "
                                              f"variables, entry points: {what}", False, layout,
-                            paths=(("the smoke probe", probe),), files=((probe, probe_script(config, checks)),))
+                            paths=(("the smoke probe", probe),), files=((probe, probe_script(config, checks)),),
+                            fail_fast=False)
 
     return build

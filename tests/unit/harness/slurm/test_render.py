@@ -151,3 +151,14 @@ def test_the_job_exit_code_is_the_manifest_verdict_when_there_is_one(
               + f'verdict=0\ncheck_run "$1" || verdict=$?\nexit "$(job_status {step_rc} "$verdict")"\n')
     done = subprocess.run(["bash", "-c", script, "job", str(run_dir)], capture_output=True, text=True)
     assert done.returncode == job_rc, done.stderr
+
+
+def test_the_smoke_step_lets_every_rank_finish_its_checks() -> None:
+    from harness.slurm.commands import StageCommand, TasksLayout
+    from harness.slurm.render import srun_flags
+
+    config = RunConfig()
+    layout = TasksLayout(2, 1, 0, mpi=True)
+    assert "--kill-on-bad-exit=1" in srun_flags(config.slurm, StageCommand(("true",), "x", False, layout))
+    smoke = StageCommand(("true",), "x", False, layout, fail_fast=False)
+    assert "--kill-on-bad-exit=0" in srun_flags(config.slurm, smoke)
