@@ -83,6 +83,10 @@ class BenchmarkFacts:
     generation: Generation
     rounds: tuple[str, ...]  # the rounds whose checker knows this benchmark
     min_queries: Mapping[str, int] = field(default_factory=dict)  # scenario -> the checker's min query count
+    # the MLCommons calibration file (post-training quantization) and the directory name `harness dataset
+    # calibration` writes from it by default under the TensorRT-LLM work directory (the quantize stage's input)
+    calibration_file: str = ""
+    calibration_dir: str = ""
     # round -> fields that differ in that round (applied by `in_round`)
     round_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 

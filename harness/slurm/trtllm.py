@@ -12,6 +12,7 @@ from harness.backends.trtllm.preparation import (
     pipeline_for,
     stage_commands,
 )
+from harness.benchmarks.registry import benchmark_facts
 from harness.config import RunConfig
 from harness.errors import ConfigError
 from harness.slurm.commands import JOB_ID, StageBuilder, StageCommand, StageOptions, TasksLayout
@@ -36,7 +37,7 @@ def _trtllm_options(config: RunConfig) -> TrtllmOptions:
 
 def _builder(name: str) -> StageBuilder:
     def build(config: RunConfig, options: StageOptions) -> StageCommand:
-        pipe = pipeline_for(_trtllm_options(config), config.model, options.extra)
+        pipe = pipeline_for(_trtllm_options(config), config.model, options.extra, config.benchmark)
         found = {command.name: command for command in stage_commands(pipe)}
         if name not in found:
             raise ConfigError(f"the TensorRT-LLM stages for this config ({', '.join(found) or 'none'}) have no "
@@ -47,7 +48,9 @@ def _builder(name: str) -> StageBuilder:
         requires: tuple[tuple[str, str], ...] = ()
         if name == "quantize":
             paths += (("the calibration dataset", pipe.calibration_dir),)
-            requires = (("the calibration dataset (write it with: harness dataset calibration)", pipe.calibration_dir),)
+            source = benchmark_facts(config.benchmark).calibration_file or "the benchmark's MLCommons calibration file"
+            requires = ((f"the calibration dataset (write it with: harness dataset calibration {source} "
+                         "<the host path below>)", pipe.calibration_dir),)
         return StageCommand(tuple(command.argv), command.description, True, TasksLayout(1, 1, gpus, mpi=False),
                             paths=paths, requires=requires)
 

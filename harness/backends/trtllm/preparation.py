@@ -12,8 +12,10 @@ Two flows:
   by default.)
 Calibration reads ``--calib_dataset``: a local directory that datasets.load_dataset opens, split "train",
 column "text" (tensorrt_llm/quantization/quantize_by_modelopt.py, get_calib_dataloader); quantize.py's
-default, cnn_dailymail, is downloaded and is not MLPerf's calibration set. harness.backends.trtllm.calibration
-writes that directory from the MLCommons OpenOrca calibration pickle.
+default, cnn_dailymail, is downloaded and is not MLPerf's calibration set. `harness dataset calibration`
+(harness.slurm.calibration) writes that directory from the benchmark's MLCommons calibration file: the OpenOrca
+pickle for Llama 2 70B, cnn_dailymail_calibration.json for Llama 3.1 8B; its default location is
+<work_dir>/<the benchmark's calibration_dir>.
 Directory names derive from TP and PP in one place, so every stage agrees on them (the seed's README read
 ``..._tp8`` after writing ``..._tp8_pp2``).
 Nothing here runs a command: it returns argv lists; harness.slurm.trtllm composes them into Slurm stages.
@@ -29,6 +31,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness.backends.trtllm.options import TrtllmOptions
+from harness.benchmarks.registry import DEFAULT_BENCHMARK, benchmark_facts
 from harness.errors import ConfigError
 from harness.settings import ModelConfig
 
@@ -37,7 +40,7 @@ __all__ = ["PREPARATION_STAGES", "PRESETS", "STAGE_OPTION_KEYS", "BuildStage", "
            "launch_prefix", "pipeline_for", "preset", "quantize_argv", "stage_commands"]
 
 PREPARATION_STAGES = ("quantize", "convert", "build")
-CALIBRATION_DIR = "calibration-openorca-1000"  # default name under work_dir (harness.backends.trtllm.calibration)
+CALIBRATION_DIR = "calibration-openorca-1000"  # Llama 2 70B's default name under work_dir (harness.slurm.calibration)
 
 
 class _Stage(BaseModel):
@@ -92,8 +95,10 @@ class TrtllmPipeline(_Stage):
     hf_model_dir: str = "/models/Llama-2-70b-chat-hf"
     work_dir: str = "/models/trtllm"
     trtllm_examples: str = Field("/app/tensorrt_llm/examples", description="TensorRT-LLM examples/ of the release")
-    calib_dataset: str = Field("", description="quantize --calib_dataset: the directory harness.backends.trtllm."
-                                               "calibration writes; empty = <work_dir>/calibration-openorca-1000")
+    calib_dataset: str = Field("", description="quantize --calib_dataset: the directory `harness dataset "
+                                               "calibration` writes; empty = <work_dir>/<calibration_name>")
+    calibration_name: str = Field(CALIBRATION_DIR, description="the default calibration directory's name under "
+                                                               "work_dir: the benchmark's (facts.calibration_dir)")
     tensor_parallel_size: int = Field(8, ge=1)
     pipeline_parallel_size: int = Field(2, ge=1)
     quantize: QuantizeStage | None = QuantizeStage()
@@ -124,7 +129,7 @@ class TrtllmPipeline(_Stage):
     @property
     def calibration_dir(self) -> str:
         """The local calibration dataset quantize.py reads (never a download)."""
-        return self.calib_dataset or f"{self.work_dir}/{CALIBRATION_DIR}"
+        return self.calib_dataset or f"{self.work_dir}/{self.calibration_name}"
 
     @property
     def checkpoint_dir(self) -> str:
@@ -297,8 +302,10 @@ def _stage_field_changes(name: str, merged: Mapping[str, str]) -> dict[str, obje
     return changes
 
 
-def pipeline_for(backend: TrtllmOptions, model: ModelConfig, options: Mapping[str, str]) -> TrtllmPipeline:
-    """The stages that prepare what a trtllm run config reads: preset + the run's TP/PP and model paths.
+def pipeline_for(backend: TrtllmOptions, model: ModelConfig, options: Mapping[str, str],
+                 benchmark: str = DEFAULT_BENCHMARK) -> TrtllmPipeline:
+    """The stages that prepare what a trtllm run config reads: preset + the run's TP/PP and model paths, and the
+    benchmark's calibration set (<work_dir>/<its calibration_dir> unless calib_dataset names one).
 
     Options come from backend.stages, then ``options`` (the Slurm renderer's extras): ``preset`` (default
     h100-fp8, or h100-fp8-pytorch for backend.backend pytorch), ``work_dir`` (default: model.path's parent),
@@ -311,7 +318,8 @@ def pipeline_for(backend: TrtllmOptions, model: ModelConfig, options: Mapping[st
                           hint=f"allowed: {', '.join(STAGE_OPTION_KEYS)}, and build.<field>, quantize.<field>, "
                                "convert.<field>")
     changes: dict[str, object] = {"tensor_parallel_size": backend.tensor_parallel_size,
-                                  "pipeline_parallel_size": backend.pipeline_parallel_size}
+                                  "pipeline_parallel_size": backend.pipeline_parallel_size,
+                                  "calibration_name": benchmark_facts(benchmark).calibration_dir or CALIBRATION_DIR}
     if model.tokenizer:
         changes["hf_model_dir"] = model.tokenizer
     if model.path:

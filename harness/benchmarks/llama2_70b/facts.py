@@ -44,6 +44,8 @@ def _facts(name: str, factor: float, rounds: tuple[str, ...]) -> BenchmarkFacts:
         generation=Generation(max_new_tokens=1024, min_new_tokens=1, greedy=True),
         rounds=rounds,
         min_queries={"Server": 270336, "Offline": 1},
+        calibration_file="open_orca_gpt4_tokenized_llama.calibration_1000.pkl",
+        calibration_dir="calibration-openorca-1000",
         round_overrides={r: _BOTH_REQUIRED for r in ("v4.0", "v4.1", "v5.0")},
     )
 

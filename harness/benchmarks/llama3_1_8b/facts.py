@@ -19,11 +19,12 @@ from typing import Any
 
 from harness.benchmarks.facts import BenchmarkFacts, Generation, LatencyLimits, Metric
 
-__all__ = ["BENCHMARKS", "CALIBRATION_FILE", "DATASET_FILE", "EDGE_DATASET_FILE"]
+__all__ = ["BENCHMARKS", "CALIBRATION_DIR", "CALIBRATION_FILE", "DATASET_FILE", "EDGE_DATASET_FILE"]
 
 DATASET_FILE = "cnn_eval.json"  # MLCommons processed CNN/DailyMail 3.0.0 validation, 13,368 rows, pre-tokenized
 EDGE_DATASET_FILE = "sample_cnn_eval_5000.json"  # its 5,000-row subset (edge)
 CALIBRATION_FILE = "cnn_dailymail_calibration.json"  # 1,000 rows of the train split, same columns
+CALIBRATION_DIR = "calibration-cnn-dailymail-1000"  # what `harness dataset calibration` writes from it
 SAMPLES, EDGE_SAMPLES = 13368, 5000
 _ROUGE = ("ROUGE1", "rouge1"), ("ROUGE2", "rouge2"), ("ROUGEL", "rougeL"), ("ROUGELSUM", "rougeLsum")
 _GENERATION = Generation(max_new_tokens=128, min_new_tokens=1, greedy=True)
@@ -64,6 +65,8 @@ BENCHMARKS = (
         generation=_GENERATION,
         rounds=("v5.1", "v6.0", "v6.1"),
         min_queries={"Server": 270336, "Offline": 1},
+        calibration_file=CALIBRATION_FILE,
+        calibration_dir=CALIBRATION_DIR,
         round_overrides={"v5.1": _V51},
     ),
     BenchmarkFacts(
@@ -86,5 +89,7 @@ BENCHMARKS = (
         generation=_GENERATION,
         rounds=("v6.0", "v6.1"),
         min_queries={"SingleStream": 1024, "Offline": 1},
+        calibration_file=CALIBRATION_FILE,
+        calibration_dir=CALIBRATION_DIR,
     ),
 )

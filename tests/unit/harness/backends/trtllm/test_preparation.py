@@ -225,17 +225,26 @@ def test_rendered_script_delivers_the_exact_argv(tmp_path: Path, stage: str) -> 
     assert (expected[0] == "trtllm-llmapi-launch") == (stage == "run")
 
 
-def test_a_missing_calibration_set_stops_the_quantize_job_before_srun(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("bench", "source", "directory"), [
+    ("llama2-70b-99.9", "open_orca_gpt4_tokenized_llama.calibration_1000.pkl", "calibration-openorca-1000"),
+    ("llama3.1-8b", "cnn_dailymail_calibration.json", "calibration-cnn-dailymail-1000"),
+])
+def test_a_missing_calibration_set_stops_the_quantize_job_before_srun(tmp_path: Path, bench: str, source: str,
+                                                                     directory: str) -> None:
+    """The quantize stage calibrates on the benchmark's own MLCommons calibration set, by default under work_dir."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     _stub(bin_dir, "srun", 'touch "$RECORD/srun-ran"')
     script = tmp_path / "quantize.sbatch"
-    script.write_text(_render("quantize", seed_config(), tmp_path))
+    config = seed_config().model_copy(update={"benchmark": bench})
+    text = _render("quantize", config, tmp_path)
+    assert f"--calib_dataset /models/trtllm/{directory} --calib_size 1024" in text
+    script.write_text(text)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RECORD": str(tmp_path), "SLURM_JOB_ID": "42"}
     result = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and not (tmp_path / "srun-ran").exists()
-    assert ("calibration dataset (write it with: harness dataset calibration) /models/trtllm/calibration-openorca-"
-            "1000 is missing (host path /lustre/models/trtllm/calibration-openorca-1000)") in result.stderr
+    assert (f"calibration dataset (write it with: harness dataset calibration {source} <the host path below>) "
+            f"/models/trtllm/{directory} is missing (host path /lustre/models/trtllm/{directory})") in result.stderr
 
 
 def test_unknown_preset_lists_the_known_ones() -> None:
