@@ -1,17 +1,34 @@
-"""End-of-run summary: validity, throughput, TTFT/TPOT p99, accuracy, LoadGen errors, where files are."""
+"""End-of-run summary: validity, throughput, TTFT/TPOT p99 against the benchmark's limits, accuracy, LoadGen errors,
+where files are."""
 
 from __future__ import annotations
 
 from rich.table import Table
 
 from harness.artifacts import Manifest
-from harness.benchmarks.registry import accuracy_keys
+from harness.benchmarks.facts import LatencyLimits
+from harness.benchmarks.registry import BENCHMARK_NAMES, accuracy_keys, benchmark_facts
 
 __all__ = ["summary_table"]
 
 
 def _ms(value: object) -> str:
     return f"{float(value) / 1e6:,.1f} ms" if isinstance(value, (int, float)) else "-"
+
+
+def _against(value: object, limit_ms: float | None) -> str:
+    """'812.0 ms (limit 2,000 ms)', with 'OVER' when the p99 exceeds the benchmark's limit."""
+    if limit_ms is None or not isinstance(value, (int, float)):
+        return _ms(value)
+    over = " OVER" if float(value) / 1e6 > limit_ms else ""
+    return f"{_ms(value)} (limit {limit_ms:,.0f} ms{over})"
+
+
+def _limits(manifest: Manifest) -> LatencyLimits | None:
+    """The benchmark's p99 TTFT/TPOT limits for this run's scenario in its round, if it has any."""
+    if manifest.benchmark not in BENCHMARK_NAMES:
+        return None
+    return benchmark_facts(manifest.benchmark, manifest.round).latency.get(manifest.scenario)
 
 
 def summary_table(manifest: Manifest, run_dir: str) -> Table:
@@ -34,8 +51,10 @@ def summary_table(manifest: Manifest, run_dir: str) -> Table:
             rows.append(("latency p99", _ms(result.latency_p99_ns)))
             rows.append(("TTFT p99", _ms(result.first_token_p99_ns)))
         elif manifest.scenario != "Offline":
-            rows.append(("TTFT p99", _ms(result.first_token_p99_ns)))
-            rows.append(("TPOT p99", _ms(result.time_per_output_token_p99_ns)))
+            limits = _limits(manifest)
+            rows.append(("TTFT p99", _against(result.first_token_p99_ns, limits.ttft_ms if limits else None)))
+            rows.append(("TPOT p99", _against(result.time_per_output_token_p99_ns,
+                                              limits.tpot_ms if limits else None)))
             rows.append(("samples/s", f"{result.result_completed_samples_per_sec or 0:,.3f}"))
     accuracy = result.accuracy
     if accuracy is not None:
