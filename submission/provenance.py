@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.artifacts import Manifest
+from harness.benchmarks.facts import BenchmarkFacts
+from harness.benchmarks.registry import BENCHMARK_NAMES, benchmark_facts
 from submission.system import SystemDescription
 
-__all__ = ["REFERENCE_MODEL", "RunFacts", "ServedEngine", "caching_problems", "command_line", "contradictions",
+__all__ = ["RunFacts", "ServedEngine", "caching_problems", "command_line", "contradictions",
            "deviations", "run_facts"]
 
-REFERENCE_MODEL = "meta-llama/Llama-2-70b-chat-hf"
 # Words the system description's framework must contain for the backend a run used.
 _BACKEND_WORDS = {"trtllm": ("tensorrt",), "vllm": ("vllm",), "hf": ("transformers", "pytorch"), "fake": ("fake",)}
 _FRAMEWORK_VERSIONS = ("tensorrt_llm", "tensorrt-llm", "vllm", "torch", "transformers", "mlcommons-loadgen",
@@ -277,9 +278,11 @@ def deviations(facts: RunFacts, manifest: Manifest) -> list[str]:
         found.append(f"backend {facts.backend_name} is a test fake: no model ran and the outputs are synthetic")
     recorded = [d for d in manifest.deviations if not (facts.backend == "fake" and d.startswith("model:"))]
     found += recorded
-    if facts.backend != "fake" and REFERENCE_MODEL.split("/")[-1].lower() not in facts.weights.lower() and not any(
+    bench = _facts_of(manifest)
+    reference_model = bench.reference_model if bench else "the benchmark's reference checkpoint"
+    if facts.backend != "fake" and reference_model.split("/")[-1].lower() not in facts.weights.lower() and not any(
             d.startswith("model:") for d in recorded):
-        found.append(f"model: {facts.weights} instead of {REFERENCE_MODEL}")
+        found.append(f"model: {facts.weights} instead of {reference_model}")
     if facts.weights_format == "gguf":
         found.append(f"weights: {facts.weights} is a GGUF file (quantized), dequantized to {facts.dtype} "
                      "for inference")
@@ -287,10 +290,20 @@ def deviations(facts: RunFacts, manifest: Manifest) -> list[str]:
         found.append(f"weights cast to {facts.dtype} (the reference runs float16/bfloat16)")
     found += [f"cross-query prefix caching (prohibited in the closed division): {line}"
               for line in _caching_lines(facts)]
-    if manifest.sample_count != 24576 or "embedded" in facts.dataset or "smoke" in facts.dataset:
+    samples = bench.dataset_samples if bench else None
+    if manifest.sample_count != samples or "embedded" in facts.dataset or "smoke" in facts.dataset:
+        reference = f"the {samples:,}-sample reference set {bench.dataset}" if bench else \
+            "the benchmark's reference set"
         found.append(f"dataset: {facts.dataset} ({manifest.sample_count} samples, sha256 "
-                     f"{facts.dataset_sha256 or 'not recorded'}) instead of the 24,576-sample OpenOrca reference set")
+                     f"{facts.dataset_sha256 or 'not recorded'}) instead of {reference}")
     return list(dict.fromkeys(found))
+
+
+def _facts_of(manifest: Manifest) -> BenchmarkFacts | None:
+    """The facts of the run's benchmark in its round (None for a name the table does not know)."""
+    if manifest.benchmark not in BENCHMARK_NAMES:
+        return None
+    return benchmark_facts(manifest.benchmark, manifest.round)
 
 
 def command_line(manifest: Manifest, run_dir: Path) -> str:

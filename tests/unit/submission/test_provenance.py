@@ -116,3 +116,29 @@ def test_an_endpoint_run_recorded_before_engines_were_is_named_not_guessed() -> 
     assert caching_problems([facts]) == ["the Performance run runs/e: cross-query prefix caching of backend endpoint "
                                          "(vllm, m, 1 URL) was not recorded (a manifest from before it was); rerun "
                                          "with this harness, which records it"]
+
+
+def _setup(manifest: Manifest) -> list[str]:
+    """The run's deviations besides prefix caching (unrecorded for these hand-made manifests)."""
+    found = deviations(_facts("Performance", manifest), manifest)  # type: ignore[arg-type]
+    return [line for line in found if not line.startswith("cross-query prefix caching")]
+
+
+def test_deviations_compare_with_the_runs_own_benchmark_reference() -> None:
+    """A full-size Llama 3.1 8B run on Llama 3.1 8B weights deviates in nothing; the same run on the smoke set, or on
+    Llama 2 70B weights, names Llama 3.1 8B's reference (not Llama 2's OpenOrca set or checkpoint)."""
+    full = _manifest(round="v6.1", benchmark="llama3.1-8b", model="/models/Llama-3.1-8B-Instruct",
+                     dataset="cnn_eval.json", sample_count=13368)
+    assert _setup(full) == []
+    smoke = _manifest(round="v6.1", benchmark="llama3.1-8b", model="/models/Llama-3.1-8B-Instruct",
+                      dataset="smoke_cnn_dailymail.json", sample_count=41)
+    found = _setup(smoke)
+    assert found == [f"dataset: smoke_cnn_dailymail.json (41 samples, sha256 {'a' * 64}) instead of the 13,368-sample "
+                     "reference set cnn_eval.json"]
+    other = _manifest(round="v6.1", benchmark="llama3.1-8b", model="/models/llama2-70b", dataset="cnn_eval.json",
+                      sample_count=13368)
+    assert _setup(other) == [
+        "model: /models/llama2-70b instead of meta-llama/Llama-3.1-8B-Instruct"]
+    edge = _manifest(round="v6.1", benchmark="llama3.1-8b-edge", model="/models/Llama-3.1-8B-Instruct",
+                     dataset="sample_cnn_eval_5000.json", sample_count=5000)
+    assert _setup(edge) == []
