@@ -82,6 +82,9 @@ class SutStats:
     tokens: int = 0
     padded_short: int = 0
     first_token_mismatches: int = 0
+    # LoadGen calls made: FirstTokenComplete and QuerySamplesComplete (one per backend batch, however many samples)
+    first_token_calls: int = 0
+    completion_calls: int = 0
     failures: list[str] = field(default_factory=list)
 
 
@@ -174,6 +177,7 @@ class SutCore:
                 self._first_sent[row] = int(token_id)
                 self.records.first_token_ns[row] = now
                 send.append((int(self.records.response_id[row]), int(token_id)))
+            self.stats.first_token_calls += bool(send)
         if send:
             self.completer.first_tokens(send)
 
@@ -238,6 +242,8 @@ class SutCore:
             self.stats.completed += len(response_ids)
             self.stats.tokens += tokens
             self.stats.padded_short += int(padded.sum()) if padded is not None else 0
+            self.stats.first_token_calls += bool(firsts)
+            self.stats.completion_calls += bool(response_ids)
         if firsts:
             self.completer.first_tokens(firsts)
         if not response_ids:

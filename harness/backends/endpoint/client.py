@@ -1,30 +1,28 @@
-"""EndpointBackend: one aiohttp session on an asyncio loop thread; least-in-flight over URLs; SSE first tokens.
+"""EndpointBackend: OpenAI-compatible servers as an AsyncEngine: one aiohttp session, least-in-flight over URLs,
+SSE first tokens.
 
-Requests wait in one queue and go, in submission order, to the URL with the fewest requests in flight that is
-below its `concurrency`. A request that cannot be served (refused, reset, HTTP error, stalled longer than
-`read_timeout_s`, malformed answer) fails through the sink with a BackendError naming the URL; nothing is
-retried, so a run never hides a server problem.
-
-Results go to the sink in batches: first tokens and completions found during one event-loop iteration (one
-round of network reads) are handed over together at its end, one sink call each, so that LoadGen receives
-one call per batch rather than one per request. A first token is forwarded from the first SSE event that
-carries ids; later events of the stream are only parsed, never forwarded one by one.
+The async engine core (harness.backends.core) owns the loop thread, the FIFO queue, the coalescing of first tokens
+and completions found in one loop turn (one round of network reads) into one sink call each, cancel-all and the
+bounded stop. This module holds the HTTP calls: admission picks the URL with the fewest requests in flight that is
+below its `concurrency`; a request that cannot be served (refused, reset, HTTP error, stalled longer than
+`read_timeout_s`, malformed answer) fails with a one-line reason naming the URL; nothing is retried, so a run never
+hides a server problem. A first token is forwarded from the first SSE event that carries ids; later events of the
+stream are only parsed, never forwarded one by one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
-from harness.backends.base import BackendInfo, BackendReport, BackendSetup, TokenSink
+from harness.backends.base import BackendInfo, BackendReport, BackendSetup
+from harness.backends.core import AsyncEngineBackend, EngineBase, RequestFailed
 from harness.backends.endpoint.options import EndpointOptions
 from harness.backends.endpoint.protocol import (
     COMPLETIONS,
@@ -39,14 +37,14 @@ from harness.backends.endpoint.protocol import (
     stream_events,
 )
 from harness.backends.endpoint.readiness import Endpoint, ServerFacts, wait_ready
-from harness.backends.loop import start_loop_thread, stop_loop_thread
 from harness.backends.sampling import SamplingSpec
-from harness.backends.streaming import StreamRelay
 from harness.errors import BackendError, ConfigError
 from harness.types import GenerationRequest
 
-__all__ = ["EndpointBackend"]
+__all__ = ["EndpointBackend", "EndpointEngine"]
 
+_IDLE_KEEPALIVE_S = 4.0  # below uvicorn's default --timeout-keep-alive of 5 s
+_BODY_END_S = 1.0  # how long a stream's body may take to end after its [DONE] event
 _HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 
 
@@ -60,11 +58,14 @@ class _Outcome:
     finish_reason: str | None
 
 
-class EndpointBackend:
-    """The Backend protocol over OpenAI-compatible servers (see the module docstring)."""
+class EndpointEngine(EngineBase):
+    """HTTP servers as an AsyncEngine (see the module docstring)."""
+
+    label = "endpoint"
+    options: EndpointOptions
 
     def __init__(self, options: EndpointOptions, setup: BackendSetup) -> None:
-        self.options = options
+        super().__init__(options, setup)
         self.spec: SamplingSpec = setup.sampling
         self.stream = options.streams(setup.streams_first_token)
         if setup.streams_first_token and not self.stream:
@@ -75,72 +76,34 @@ class EndpointBackend:
                               hint="choose the server's flavour (vllm, trtllm-serve, sglang), or set "
                                    "backend.retokenize: true (recorded as a deviation)")
         completion_body(options.flavour, "", [], self.spec, self.stream)  # refuses beam search before start
-        self._setup = setup
         self.endpoints = [Endpoint(url, options.concurrency, facts=ServerFacts(options.flavour))
                           for url in options.urls]
         self.model = options.model or ""
         self._tokenizer: Any = None
-        self._relay: StreamRelay | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._pending: deque[GenerationRequest] = deque()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._firsts: list[tuple[int, Sequence[int]]] = []  # found in this loop iteration, not yet handed over
-        self._finals: list[tuple[int, Sequence[int]]] = []
-        self._flush_due = False
-        self._stopped = False
 
-    # ---- Backend protocol (called from the SUT's threads) ----
-
-    def start(self, sink: TokenSink) -> BackendInfo:
-        """Start the loop thread, wait until every URL serves the model and answered one warm-up request."""
-        self._relay = StreamRelay(sink)
+    def prepare(self) -> None:
+        """The run's tokenizer, when the generic flavour re-tokenizes returned text."""
         if self.options.retokenize:
-            if self._setup.tokenizer is None:
+            if self.setup.tokenizer is None:
                 raise ConfigError("backend.retokenize needs the run's tokenizer, which this setup does not carry",
                                   hint="set model.tokenizer (or model.path) to the served model's tokenizer")
-            self._tokenizer = self._setup.tokenizer
-        loop, self._thread = start_loop_thread("endpoint-backend")
-        self._loop = loop
-        future = asyncio.run_coroutine_threadsafe(self._open(), loop)
-        try:
-            future.result(timeout=self.options.ready_timeout_s + self.options.read_timeout_s + 30)
-        except BaseException:
-            self.stop()
-            raise
+            self._tokenizer = self.setup.tokenizer
+
+    async def open(self) -> BackendInfo:
+        """Wait until every URL serves the model, then one warm-up request per URL."""
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.options.connect_timeout_s,
+                                        sock_read=self.options.read_timeout_s)
+        # Idle connections are dropped before uvicorn's 5 s keep-alive closes them (vLLM's and SGLang's servers), so
+        # that no request is sent on a connection the server is closing at that moment.
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=self.options.concurrency + 4,
+                                         keepalive_timeout=_IDLE_KEEPALIVE_S)
+        self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, headers=_HEADERS)
+        self.model = await wait_ready(self._session, self.endpoints, self.options.model,
+                                      self.options.ready_timeout_s, self.options.connect_timeout_s,
+                                      self.options.flavour, self.options.server_prefix_caching)
+        await asyncio.gather(*(self._warm(endpoint) for endpoint in self.endpoints))
         return self._info()
-
-    def warm_up(self, longest_prompt: int, batch_sizes: Sequence[int]) -> str | None:
-        """Servers were warmed up (one request per URL) when start returned; nothing more to prepare."""
-        return None
-
-    def submit(self, requests: Sequence[GenerationRequest]) -> None:
-        """Queue requests in order; returns at once."""
-        if self._loop is None or self._relay is None or self._stopped:
-            raise BackendError("the endpoint backend is not running", hint="call start() first")
-        batch = list(requests)
-        for request in batch:
-            self._relay.open(request.request_id, request.want_first_token)
-        self._loop.call_soon_threadsafe(self._enqueue, batch)
-
-    def cancel_all(self) -> None:
-        """Fail the queued requests with 'cancelled'; those in flight finish or fail."""
-        if self._loop is not None and not self._stopped:
-            self._loop.call_soon_threadsafe(self._drop_pending)
-
-    def stop(self) -> None:
-        """Cancel what is in flight, close the HTTP session and the loop thread. Idempotent."""
-        if self._stopped:
-            return
-        self._stopped = True
-        loop, thread = self._loop, self._thread
-        if loop is not None and thread is not None and thread.is_alive():
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                asyncio.run_coroutine_threadsafe(self._close(), loop).result(timeout=30)
-        stop_loop_thread(loop, thread)
-        if self._relay is not None:
-            self._relay.fail_all(BackendError("the endpoint backend stopped before this request finished"))
 
     def report(self) -> BackendReport:
         """Per-URL load (requests, tokens, errors) and server versions; flavour, model and streaming as a section;
@@ -149,18 +112,6 @@ class EndpointBackend:
                              {"endpoint": {"flavour": self.options.flavour, "model": self.model,
                                            "stream": self.stream, "retokenize": self.options.retokenize},
                               "engines": [endpoint.facts.record(endpoint.url) for endpoint in self.endpoints]})
-
-    # ---- on the loop thread ----
-
-    async def _open(self) -> None:
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.options.connect_timeout_s,
-                                        sock_read=self.options.read_timeout_s)
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=self.options.concurrency + 4)
-        self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, headers=_HEADERS)
-        self.model = await wait_ready(self._session, self.endpoints, self.options.model,
-                                      self.options.ready_timeout_s, self.options.connect_timeout_s,
-                                      self.options.flavour, self.options.server_prefix_caching)
-        await asyncio.gather(*(self._warm(endpoint) for endpoint in self.endpoints))
 
     async def _warm(self, endpoint: Endpoint) -> None:
         prompt = [self.spec.eos_token_id] * 4
@@ -175,85 +126,42 @@ class EndpointBackend:
             raise BackendError(f"{endpoint.url}: the warm-up request returned no token ids",
                                hint=f"check backend.flavour ({self.options.flavour}) matches the server")
 
-    async def _close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._flush()
+    async def close(self) -> None:
+        """Close the HTTP session (its connections)."""
         if self._session is not None:
             await self._session.close()
 
-    def _enqueue(self, requests: list[GenerationRequest]) -> None:
-        self._pending.extend(requests)
-        self._pump()
+    # ---- requests (on the loop thread) ----
 
-    def _drop_pending(self) -> None:
-        assert self._relay is not None
-        while self._pending:
-            self._relay.fail(self._pending.popleft().request_id, BackendError("cancelled"))
+    def admit(self) -> Endpoint | None:
+        """The URL with the fewest requests in flight below its concurrency, or None when every URL is full."""
+        free = [endpoint for endpoint in self.endpoints if endpoint.in_flight < endpoint.limit]
+        if not free:
+            return None
+        endpoint = min(free, key=lambda e: e.in_flight)
+        endpoint.in_flight += 1
+        return endpoint
 
-    def _pump(self) -> None:
-        assert self._loop is not None
-        while self._pending and not self._stopped:
-            free = [endpoint for endpoint in self.endpoints if endpoint.in_flight < endpoint.limit]
-            if not free:
-                return
-            endpoint = min(free, key=lambda e: e.in_flight)
-            request = self._pending.popleft()
-            endpoint.in_flight += 1
-            task = self._loop.create_task(self._serve(endpoint, request))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+    def release(self, slot: Endpoint) -> None:
+        """One request of this URL ended."""
+        slot.in_flight -= 1
 
-    async def _serve(self, endpoint: Endpoint, request: GenerationRequest) -> None:
-        relay = self._relay
-        assert relay is not None
+    async def generate(self, request: GenerationRequest, slot: Endpoint,
+                       first: Callable[[Sequence[int]], None] | None) -> Sequence[int]:
+        """POST one completion to the admitted URL; counts its requests, tokens and errors."""
+        endpoint = slot
         endpoint.requests += 1
         body = completion_body(self.options.flavour, self.model, request.input_ids, self.spec, self.stream)
-        request_id = request.request_id
-        on_first = (lambda ids: self._hand_over(self._firsts, request_id, ids)) if request.want_first_token \
-            else None
         try:
-            outcome = await self._exchange(endpoint, body, on_first)
+            outcome = await self._exchange(endpoint, body, first)
         except _Failed as err:
             endpoint.errors += 1
-            self._flush()  # what is queued (this request's first token, maybe) goes before the failure
-            relay.fail(request_id, BackendError(f"{endpoint.url}: {err}"))
+            raise RequestFailed(f"{endpoint.url}: {err}") from None
         except asyncio.CancelledError:
             endpoint.errors += 1
-            self._flush()
-            relay.fail(request_id, BackendError(f"{endpoint.url}: cancelled (backend stopped)"))
-        else:
-            ids = outcome.ids
-            endpoint.tokens += len(ids)
-            self._hand_over(self._finals, request_id, ids)
-        finally:
-            endpoint.in_flight -= 1
-            self._pump()
-
-    def _hand_over(self, batch: list[tuple[int, Sequence[int]]], request_id: int, ids: Sequence[int]) -> None:
-        """Queue a first token or a completion for the end of this loop iteration (see the module docstring)."""
-        batch.append((request_id, ids))
-        if not self._flush_due:
-            self._flush_due = True
-            assert self._loop is not None
-            self._loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        """One sink call for the first tokens, then one for the completions, of this loop iteration (a request
-        that completes without its first token sent yet has it sent in the first call)."""
-        self._flush_due = False
-        relay = self._relay
-        firsts, self._firsts = self._firsts, []
-        finals, self._finals = self._finals, []
-        if relay is None:
-            return
-        firsts += [(request_id, ids[:1]) for request_id, ids in finals]  # first tokens not yet sent, same call
-        if firsts:
-            relay.extend_each(firsts)
-        if finals:
-            relay.finish_each(finals)
+            raise
+        endpoint.tokens += len(outcome.ids)
+        return outcome.ids
 
     async def _exchange(self, endpoint: Endpoint, body: dict[str, Any],
                         on_first: Callable[[Sequence[int]], None] | None) -> _Outcome:
@@ -311,6 +219,7 @@ class EndpointBackend:
                     on_first(first)
                     on_first = None
             if done:
+                await self._finish_body(response)
                 break
         if not done and pending.strip():
             raise ProtocolError(f"the SSE stream ended inside an event: {pending[:80]!r}")
@@ -319,6 +228,14 @@ class EndpointBackend:
         if flavour != "generic":
             return _Outcome(int32_ids(ids), finish)
         return self._outcome([Delta(None, "".join(texts), finish)])
+
+    @staticmethod
+    async def _finish_body(response: aiohttp.ClientResponse) -> None:
+        """Read the body's end after `data: [DONE]` (uvicorn writes the chunked terminator separately), so that the
+        connection goes back to the pool instead of being closed; a server slower than _BODY_END_S to end the body
+        only costs its connection."""
+        with contextlib.suppress(TimeoutError, aiohttp.ClientError):
+            await asyncio.wait_for(response.content.read(), _BODY_END_S)
 
     def _first_ids(self, ids: list[int], texts: list[str]) -> list[int]:
         """The first token so far as a one-element list (empty while there is none)."""
@@ -354,3 +271,22 @@ class EndpointBackend:
             eos_token_id=self.spec.eos_token_id, max_batch_size=self.options.concurrency * urls,
             streaming=self.stream, device="remote", versions=versions, notes=tuple(notes),
         )
+
+
+class EndpointBackend(AsyncEngineBackend):
+    """The Backend: EndpointEngine on the async engine core; start waits for every URL (ready + read timeouts)."""
+
+    def __init__(self, options: EndpointOptions, setup: BackendSetup) -> None:
+        self.engine: EndpointEngine = EndpointEngine(options, setup)
+        super().__init__(self.engine, "endpoint-backend",
+                         open_timeout_s=options.ready_timeout_s + options.read_timeout_s + 30)
+
+    @property
+    def endpoints(self) -> list[Endpoint]:
+        """The servers, with their load counters."""
+        return self.engine.endpoints
+
+    @property
+    def model(self) -> str:
+        """The served model's name (known once started)."""
+        return self.engine.model

@@ -41,6 +41,8 @@ class EndpointOptions(BackendOptions):
     connect_timeout_s: float = Field(10.0, gt=0)
     read_timeout_s: float = Field(120.0, gt=0, description="a request fails when no byte arrives for this long")
     ready_timeout_s: float = Field(600.0, gt=0, description="start waits this long for every URL to serve the model")
+    stop_timeout_s: float = Field(60.0, gt=0, description="stop waits this long for the engine to shut down; a "
+                                                           "hang beyond it is abandoned and fails the run (exit 4)")
     retokenize: bool = Field(False, description="generic flavour only: token ids from the returned text (a deviation)")
     stream: Literal["auto", "true", "false"] | bool = Field(
         "auto", description="auto: stream (SSE) when first tokens are needed (Server/Interactive), not in Offline")

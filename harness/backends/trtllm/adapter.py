@@ -1,10 +1,12 @@
-"""TensorRT-LLM backend: the 1.x LLM API (PyTorch backend, or legacy trtllm-build engines) behind Backend.
+"""TensorRT-LLM backend: the 1.x LLM API (PyTorch backend, or legacy trtllm-build engines) as an AsyncEngine.
 
-The only module that imports tensorrt_llm, and only inside start(). Every rule that is not a TensorRT-LLM
-call lives in shared code exercised by the hf backend (sampling.py, streaming.py, the SUT's
-build_response) or in trtllm_support.py. Requests run as coroutines on an asyncio loop in a background
-thread: ``LLM.generate_async(token_ids, sampling_params, streaming=...)`` returns a RequestOutput that is
-async-iterable (cumulative ``outputs[0].token_ids`` per step) and awaitable (final result).
+The only module that imports tensorrt_llm, and only when the backend starts. It holds only TensorRT-LLM calls:
+the async engine core (harness.backends.core) owns the loop thread, the task table, the coalescing of
+completions into one sink call per loop turn, cancel-all and the bounded stop; the rules that are not
+TensorRT-LLM calls live in support.py and the shared sampling/streaming code.
+``LLM.generate_async(token_ids, sampling_params, streaming=...)`` returns a RequestOutput that is async-iterable
+(cumulative ``outputs[0].token_ids`` per step) and awaitable (final result); a streamed request is iterated only
+up to its first token, then awaited (tensorrt_llm/executor/result.py: aresult() continues where iteration stopped).
 
 Multi-GPU: under ``trtllm-llmapi-launch`` (srun --mpi=pmix) rank 0 runs this process and the LLM attaches
 to the launcher's MPI world; without it TensorRT-LLM spawns its own workers (single node).
@@ -16,15 +18,14 @@ import asyncio
 import contextlib
 import importlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from harness.backends.base import BackendInfo, BackendReport, BackendSetup, TokenSink
-from harness.backends.loop import start_loop_thread, stop_loop_thread
+from harness.backends.base import BackendInfo, BackendReport, BackendSetup
+from harness.backends.core import AsyncEngineBackend, EngineBase, EngineDead, RequestFailed
 from harness.backends.sampling import check_streaming_support
-from harness.backends.streaming import StreamRelay
 from harness.backends.trtllm.options import TrtllmOptions
 from harness.backends.trtllm.support import (
     INSTALL_HINT,
@@ -42,7 +43,23 @@ from harness.backends.trtllm.support import (
 from harness.errors import BackendError, EnvironmentProblem, HarnessError
 from harness.types import GenerationRequest
 
-__all__ = ["ExecutorNotReady", "TrtllmBackend", "import_tensorrt_llm"]
+__all__ = ["ExecutorNotReady", "TrtllmBackend", "TrtllmEngine", "import_tensorrt_llm"]
+
+
+# tensorrt_llm/llmapi/llm_args.py (1.2.x): BaseLlmArgs.max_batch_size defaults to 2048 when the run sets none.
+DEFAULT_MAX_BATCH_SIZE = 2048
+# tensorrt_llm/_torch/pyexecutor/py_executor.py: the executor loop's assertion when no pending request can be
+# scheduled (the KV cache cannot hold one); the loop ends, so every later request fails too.
+_OUT_OF_RESOURCES = "fail to schedule any pending request"
+
+
+def _error_summary(err: BaseException) -> str:
+    """An exception's text on one line: a pydantic validation error keeps its title, field and reason (its first
+    three lines), anything else its first line."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    return "; ".join(lines[:3]) if "validation error" in lines[0] else lines[0]
 
 
 class ExecutorNotReady(BackendError):
@@ -62,26 +79,25 @@ def import_tensorrt_llm() -> ModuleType:
             hint=INSTALL_HINT) from err
 
 
-class TrtllmBackend:
-    """TensorRT-LLM LLM API behind the Backend protocol."""
+class TrtllmEngine(EngineBase):
+    """TensorRT-LLM's LLM API as an AsyncEngine (harness.backends.core); every request goes to the LLM at once, its
+    own scheduler queues what exceeds max_batch_size."""
+
+    label = "TensorRT-LLM"
+    options: TrtllmOptions
 
     def __init__(self, options: TrtllmOptions, setup: BackendSetup) -> None:
-        self.options = options
-        self.setup = setup
+        super().__init__(options, setup)
         self._llm: Any = None
         self._version = "unknown"  # tensorrt_llm.__version__, read at start
         self._sampling_params: Any = None  # the SamplingParams class; one fresh object per request
         self._sampling_kwargs: dict[str, Any] = {}
-        self._relay: StreamRelay | None = None
         self._eos = setup.sampling.eos_token_id
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._inflight: dict[int, Any] = {}
-        self._cancelled = threading.Event()
         self._max_seq_len: int | None = None
+        self._info: BackendInfo | None = None
 
-    def start(self, sink: TokenSink) -> BackendInfo:
-        """Check version and GPU layout, build the LLM, keep the sink, start the event-loop thread."""
+    def prepare(self) -> None:
+        """Check version and GPU layout, build the LLM (bounded by backend.ready_timeout_s)."""
         trtllm = import_tensorrt_llm()
         version = str(getattr(trtllm, "__version__", "unknown"))
         self._version = version
@@ -91,24 +107,30 @@ class TrtllmBackend:
         model_path = str(self.setup.model.path)
         spec = self.setup.sampling
         self._max_seq_len = self.options.max_seq_len
+        built_batch = None
         if self.options.backend == "tensorrt":
             built = check_engine_dir(model_path, self.options.tensor_parallel_size, self.options.pipeline_parallel_size)
             check_limits(self.options, built, spec.num_beams)
             self._max_seq_len = self._max_seq_len or built.get("max_seq_len")
+            built_batch = built.get("max_batch_size")
         check_streaming_support(spec, self.setup.streams_first_token, "trtllm")
         self._sampling_params = trtllm.SamplingParams
         self._sampling_kwargs = sampling_kwargs(spec)
         self._sampling_params(**self._sampling_kwargs)  # invalid arguments fail here, before the model loads
         self._llm = self._build_llm_bounded(trtllm, model_path)
-        self._relay = StreamRelay(sink)
-        self._start_loop()
         name = self.setup.model.name or Path(model_path).name
-        return BackendInfo(
+        self._info = BackendInfo(
             name=f"trtllm {version} ({self.options.backend}, {name}, TP{self.options.tensor_parallel_size}"
                  f"xPP{self.options.pipeline_parallel_size})",
-            eos_token_id=self._eos, max_batch_size=self.options.max_batch_size or 0, streaming=True,
+            eos_token_id=self._eos, max_batch_size=self.options.max_batch_size or built_batch or DEFAULT_MAX_BATCH_SIZE,
+            streaming=True,
             device="cuda", versions={"tensorrt_llm": version}, notes=(layout, *notes),
         )
+
+    async def open(self) -> BackendInfo:
+        """The LLM is ready once its constructor returned (prepare); nothing else to load."""
+        assert self._info is not None
+        return self._info
 
     def _build_llm(self, trtllm: ModuleType, model_path: str) -> Any:
         if self.options.backend == "tensorrt":
@@ -122,8 +144,7 @@ class TrtllmBackend:
         except HarnessError:
             raise
         except Exception as err:  # TensorRT-LLM raises plain RuntimeError/ValueError/pydantic errors
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise BackendError(f"TensorRT-LLM could not load {model_path}: {first}",
+            raise BackendError(f"TensorRT-LLM could not load {model_path}: {_error_summary(err)}",
                                hint="check model.path, the TP/PP sizes and GPU memory (see the TensorRT-LLM log)",
                                ) from err
 
@@ -158,60 +179,52 @@ class TrtllmBackend:
             raise outcome["error"]
         return outcome["llm"]
 
-    def _start_loop(self) -> None:
-        self._loop, self._thread = start_loop_thread("trtllm-loop")
-
     def warm_up(self, longest_prompt: int, batch_sizes: Sequence[int]) -> str | None:
         """Check that the longest prompt + max new tokens fits max_seq_len (TensorRT-LLM would reject each such
         request mid-run); TensorRT-LLM warms its engine (and captures its CUDA graphs) when the LLM loads."""
         check_request_fits(longest_prompt, self.setup.sampling.max_new_tokens, self._max_seq_len)
         return None
 
-    def submit(self, requests: Sequence[GenerationRequest]) -> None:
-        """Schedule one coroutine per request on the loop thread; returns at once."""
-        if self._loop is None or self._relay is None:
-            raise BackendError("trtllm backend used before start()")
-        relay = self._relay
-        for request in requests:
-            relay.open(request.request_id, request.want_first_token)
-            asyncio.run_coroutine_threadsafe(self._serve(request, relay), self._loop)
-
-    async def _serve(self, request: GenerationRequest, relay: StreamRelay) -> None:
-        request_id = request.request_id
-        if self._cancelled.is_set():
-            relay.fail(request_id, BackendError("cancelled"))
-            return
+    async def generate(self, request: GenerationRequest, slot: Any,
+                       first: Callable[[Sequence[int]], None] | None) -> Sequence[int]:
+        """One generate_async call with a fresh SamplingParams (as NVIDIA's harness does); streamed only up to the
+        first token; a cancelled task aborts the request in the executor."""
+        params = self._sampling_params(**self._sampling_kwargs)
         try:
-            params = self._sampling_params(**self._sampling_kwargs)  # fresh per request, as NVIDIA's harness does
-            result = self._llm.generate_async(list(request.input_ids), params,
-                                              streaming=request.want_first_token)
-            self._inflight[request_id] = result
-            if request.want_first_token:
+            result = self._llm.generate_async(list(request.input_ids), params, streaming=first is not None)
+        except RuntimeError as err:
+            if "shut" in str(err).lower():  # generate_async on an LLM whose executor is shut down (llmapi/llm.py)
+                raise EngineDead(str(err)) from None
+            raise
+        try:
+            if first is not None:
                 async for output in result:
-                    relay.update_cumulative(request_id, output.outputs[0].token_ids)
-            else:
-                await result.aresult()
-            completion = result.outputs[0]
-            if completion.finish_reason == "cancelled":
-                relay.fail(request_id, BackendError("cancelled"))
-            else:
-                relay.finish(request_id, final_tokens(completion.token_ids, completion.finish_reason, self._eos,
-                                                       self.setup.sampling.stop_token_ids))
-        except Exception as err:  # one failed request must not hang LoadGen
-            relay.fail(request_id, BackendError(f"TensorRT-LLM request {request_id} failed: {err}"))
-        finally:
-            self._inflight.pop(request_id, None)
-
-    def cancel_all(self) -> None:
-        """Abort running requests and fail those not started yet."""
-        self._cancelled.set()
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._abort_inflight)  # _inflight belongs to the loop thread
-
-    def _abort_inflight(self) -> None:
-        for result in list(self._inflight.values()):
+                    ids = output.outputs[0].token_ids
+                    if ids:
+                        first(ids[:1])
+                        break
+            await result.aresult()
+        except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 result.abort()
+            raise
+        except Exception as err:
+            if _OUT_OF_RESOURCES in str(err):  # the executor loop's assertion: it serves nothing any more
+                raise EngineDead(f"{_error_summary(err)} (a request needs more KV cache than the engine has: raise "
+                                 "backend.kv_cache_free_gpu_memory_fraction, or lower max_seq_len / the prompt and "
+                                 "output lengths)") from None
+            raise
+        completion = result.outputs[0]
+        if completion.finish_reason == "cancelled":
+            raise RequestFailed(f"TensorRT-LLM request {request.request_id}: cancelled by the executor")
+        return final_tokens(completion.token_ids, completion.finish_reason, self._eos,
+                            self.setup.sampling.stop_token_ids)
+
+    def shutdown(self) -> None:
+        """Shut the LLM (and its MPI workers) down; the core bounds how long this may take."""
+        llm, self._llm = self._llm, None
+        if llm is not None:
+            llm.shutdown()
 
     def report(self) -> BackendReport:
         """`engines`: the release and the KV-cache block reuse across requests (cross-query prefix caching) this
@@ -219,12 +232,9 @@ class TrtllmBackend:
         row = engine_record(self.options, self._version, str(self.setup.model.path))
         return BackendReport(sections={"engines": [row]})
 
-    def stop(self) -> None:
-        """Shut the LLM (and its MPI workers) down, then stop the loop thread. Idempotent."""
-        llm, self._llm = self._llm, None
-        if llm is not None:
-            with contextlib.suppress(Exception):
-                llm.shutdown()
-        loop, self._loop = self._loop, None
-        thread, self._thread = self._thread, None
-        stop_loop_thread(loop, thread)
+
+class TrtllmBackend(AsyncEngineBackend):
+    """The Backend: TrtllmEngine on the async engine core."""
+
+    def __init__(self, options: TrtllmOptions, setup: BackendSetup) -> None:
+        super().__init__(TrtllmEngine(options, setup), "trtllm-loop")

@@ -66,6 +66,8 @@ class TrtllmOptions(BackendOptions):
         1800.0, gt=0, description="bounded wait for LLM(...) to load and its executor to be ready (TP x PP "
                                   "over nodes can hang: NVIDIA/TensorRT-LLM#8961); null = unbounded, in the caller's "
                                   "thread")
+    stop_timeout_s: float = Field(60.0, gt=0, description="stop waits this long for the engine to shut down; a "
+                                                           "hang beyond it is abandoned and fails the run (exit 4)")
     gpu_check: bool = Field(True, description="refuse to start when allocated GPUs != TP x PP x replicas")
     llm_args: dict[str, Any] = Field(default_factory=dict, description="extra LLM(...) keyword arguments, verbatim")
     stages: dict[str, str] = Field(default_factory=dict, description="quantize/convert/build for `harness slurm`: "

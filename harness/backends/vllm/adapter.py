@@ -1,16 +1,17 @@
-"""vLLM backend: vLLM's async engine (``AsyncLLM``, vLLM >= 0.10's v1 engine) in this process, behind Backend.
+"""vLLM backend: vLLM's async engine (``AsyncLLM``, vLLM >= 0.10's v1 engine) in this process, as an AsyncEngine.
 
 The only module that imports vllm, and only inside ``import_vllm`` (called by the factory, so a missing vLLM
 is an exit-3 EnvironmentProblem before anything starts). Requests are coroutines on an asyncio loop in a
 background thread: ``AsyncLLM.generate(TokensPrompt(prompt_token_ids=ids), SamplingParams(...), request_id)``
 is an async generator of ``RequestOutput``; with ``RequestOutputKind.DELTA`` each output carries the ids new
 since the last one (Server: the first one is the first token), with ``FINAL_ONLY`` one output carries them
-all (Offline). The engine's scheduler batches whatever is in flight (continuous batching); this adapter only
-feeds it in submission order and gathers what finished in one loop turn into one sink call.
+all (Offline). The engine's scheduler batches whatever is in flight (continuous batching). The async engine core
+(harness.backends.core) owns the loop thread, the order, the coalescing into one sink call per loop turn, cancel-all
+and the bounded stop; this module holds only vLLM calls.
 
 Cancelling a request's task aborts it inside the engine (``generate`` calls ``AsyncLLM.abort`` on
-CancelledError); ``stop`` cancels every task, then ``AsyncLLM.shutdown()`` ends the engine-core process.
-Engine errors become BackendError for the request (EngineDeadError: for every request from then on).
+CancelledError); at stop ``AsyncLLM.shutdown()`` ends the engine-core process. Engine errors fail the request;
+EngineDeadError also marks the engine dead (every later request fails at once).
 """
 
 from __future__ import annotations
@@ -21,16 +22,15 @@ import dataclasses
 import importlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from harness.backends.base import BackendInfo, BackendReport, BackendSetup, TokenSink
-from harness.backends.loop import start_loop_thread, stop_loop_thread
+from harness.backends.base import BackendInfo, BackendReport, BackendSetup
+from harness.backends.core import AsyncEngineBackend, EngineBase, EngineDead, RequestFailed
 from harness.backends.sampling import check_streaming_support
-from harness.backends.streaming import StreamRelay
 from harness.backends.vllm.options import VllmOptions
 from harness.backends.vllm.support import (
     INSTALL_HINT,
@@ -45,7 +45,7 @@ from harness.errors import BackendError, ConfigError, EnvironmentProblem, Harnes
 from harness.model_files import force_offline
 from harness.types import GenerationRequest
 
-__all__ = ["VllmBackend", "import_vllm", "vllm_version"]
+__all__ = ["VllmBackend", "VllmEngine", "import_vllm", "vllm_version"]
 
 _PLACEMENT_LOCK = threading.Lock()  # replicas set placement variables in os.environ one at a time
 _QUIET = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "VLLM_CONFIGURE_LOGGING": "1"}
@@ -86,27 +86,22 @@ def _environment(values: dict[str, str]) -> Any:
                     os.environ[name] = value
 
 
-class VllmBackend:
-    """vLLM's AsyncLLM behind the Backend protocol (see the module docstring)."""
+class VllmEngine(EngineBase):
+    """vLLM's AsyncLLM as an AsyncEngine (see the module docstring); every request goes to the engine at once, its
+    scheduler batches what is in flight."""
+
+    options: VllmOptions
+    label = "vLLM"
 
     def __init__(self, options: VllmOptions, setup: BackendSetup) -> None:
-        self.options = options
-        self.setup = setup
+        super().__init__(options, setup)
         self.spec = setup.sampling
         check_streaming_support(self.spec, setup.streams_first_token, "vllm")
         self._sampling = sampling_kwargs(self.spec)  # refuses beam search before anything loads
         self._model_dir = self._checkpoint_directory()
         self._vllm: ModuleType | None = None
         self._engine: Any = None
-        self._relay: StreamRelay | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._tasks: dict[int, asyncio.Task[None]] = {}
-        self._deltas: list[tuple[int, Sequence[int]]] = []
-        self._done: list[tuple[int, Sequence[int] | None]] = []
-        self._flush_scheduled = False
-        self._dead: BaseException | None = None
-        self._stopped = False
+        self._args: Any = None
         self._notes: list[str] = []
 
     def _checkpoint_directory(self) -> str:
@@ -117,10 +112,10 @@ class VllmBackend:
                                    "GGUF or a .gguf path itself, through harness.checkpoint)")
         return str(path)
 
-    # ---- Backend protocol (called from the SUT's threads) ----
+    # ---- start-up ----
 
-    def start(self, sink: TokenSink) -> BackendInfo:
-        """Build the engine on the loop thread, answer one warm-up request, keep the sink."""
+    def prepare(self) -> None:
+        """Import vLLM, check the sampling parameters and the engine options (before the model loads)."""
         vllm = self._vllm = import_vllm()
         force_offline()
         for name, value in _QUIET.items():
@@ -133,51 +128,13 @@ class VllmBackend:
         except Exception as err:
             raise ConfigError(f"vLLM refuses the sampling parameters: {first_line(err)}",
                               hint="check the generation section") from err
-        args = self._engine_args()
-        self._relay = StreamRelay(sink)
-        self._start_loop()
-        try:
-            self._call(self._build(args), timeout=None)
-            self._call(self._warm(), timeout=300)
-        except BaseException:
-            self.stop()
-            raise
+        self._args = self._engine_args()
+
+    async def open(self) -> BackendInfo:
+        """Build the engine on the loop (so its output handler runs there) and answer one warm-up request."""
+        await self._build(self._args)
+        await asyncio.wait_for(self._warm(), 300)
         return self._info()
-
-    def warm_up(self, longest_prompt: int, batch_sizes: Sequence[int]) -> str | None:
-        """Nothing more: vLLM profiles and warms the model when the engine starts, and start() ran one request."""
-        return None
-
-    def submit(self, requests: Sequence[GenerationRequest]) -> None:
-        """Hand the requests to the loop thread in order; returns at once."""
-        if self._loop is None or self._relay is None or self._stopped:
-            raise BackendError("the vllm backend is not running", hint="call start() first")
-        batch = list(requests)
-        for request in batch:
-            self._relay.open(request.request_id, request.want_first_token)
-        self._loop.call_soon_threadsafe(self._launch, batch)
-
-    def cancel_all(self) -> None:
-        """Abort every request in the engine; each fails with 'cancelled'."""
-        if self._loop is not None and not self._stopped:
-            self._loop.call_soon_threadsafe(self._cancel_tasks)
-
-    def stop(self) -> None:
-        """Abort what runs, shut the engine (and its engine-core process) down, end the loop thread. Idempotent."""
-        if self._stopped:
-            return
-        self._stopped = True
-        loop, thread = self._loop, self._thread
-        if loop is not None and thread is not None and thread.is_alive():
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError, RuntimeError):
-                asyncio.run_coroutine_threadsafe(self._close(), loop).result(timeout=60)
-            stop_loop_thread(loop, thread)
-        engine, self._engine = self._engine, None
-        if engine is not None:  # the loop was gone or stuck: shut the engine down from here
-            with contextlib.suppress(Exception):
-                engine.shutdown()
-        if self._relay is not None:
-            self._relay.fail_all(BackendError("the vllm backend stopped before this request finished"))
 
     def report(self) -> BackendReport:
         """`engines`: this engine's version and the cross-query prefix caching it ran with (read back from the
@@ -192,8 +149,6 @@ class VllmBackend:
                                 "backend.enable_prefix_caching (the engine was not running)")
         return BackendReport(sections={"engines": [row]})
 
-    # ---- start-up ----
-
     def _engine_args(self) -> Any:
         arg_utils = importlib.import_module("vllm.engine.arg_utils")
         known = [f.name for f in dataclasses.fields(arg_utils.AsyncEngineArgs)]
@@ -207,13 +162,6 @@ class VllmBackend:
         except Exception as err:
             raise ConfigError(f"vLLM refuses the engine options: {first_line(err)}",
                               hint="check the backend section (harness config show)") from err
-
-    def _start_loop(self) -> None:
-        self._loop, self._thread = start_loop_thread(f"vllm-loop-{self.setup.replica_index}")
-
-    def _call(self, coroutine: Any, timeout: float | None) -> Any:
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=timeout)
 
     async def _build(self, args: Any) -> None:
         """Create the AsyncLLM inside the loop, so its output handler runs on it."""
@@ -270,89 +218,36 @@ class VllmBackend:
             versions=self._versions(), notes=tuple(self._notes),
         )
 
-    # ---- on the loop thread ----
+    # ---- requests (on the loop thread) ----
 
-    def _launch(self, requests: list[GenerationRequest]) -> None:
-        assert self._loop is not None
-        for request in requests:
-            if self._stopped:
-                return
-            task = self._loop.create_task(self._serve(request))
-            self._tasks[request.request_id] = task
-            task.add_done_callback(lambda _, rid=request.request_id: self._tasks.pop(rid, None))
-
-    async def _serve(self, request: GenerationRequest) -> None:
-        relay, request_id = self._relay, request.request_id
-        assert relay is not None
-        if self._dead is not None:
-            relay.fail(request_id, BackendError(f"the vLLM engine is dead: {first_line(self._dead)}"))
-            return
-        stream = request.want_first_token
-        kind = self._kinds.DELTA if stream else self._kinds.FINAL_ONLY
-        params = self._params_class(**self._sampling, output_kind=kind)
+    async def generate(self, request: GenerationRequest, slot: Any,
+                       first: Callable[[Sequence[int]], None] | None) -> Sequence[int]:
+        """AsyncLLM.generate with DELTA outputs when the first token is wanted, FINAL_ONLY otherwise."""
+        stream = first is not None
+        params = self._params_class(**self._sampling, output_kind=self._kinds.DELTA if stream else
+                                    self._kinds.FINAL_ONLY)
         prompt = self._tokens_prompt(prompt_token_ids=list(request.input_ids))
-        final: list[int] = []
+        ids: list[int] = []
         finish: str | None = None
         try:
-            async for output in self._engine.generate(prompt, params, request_id=str(request_id)):
+            async for output in self._engine.generate(prompt, params, request_id=str(request.request_id)):
                 completion = output.outputs[0]
                 finish = completion.finish_reason
-                if stream:
-                    if completion.token_ids:
-                        self._queue_delta(request_id, completion.token_ids)
-                else:
-                    final = list(completion.token_ids)
-        except asyncio.CancelledError:
-            relay.fail(request_id, BackendError("cancelled"))
-            return
-        except Exception as err:  # one failed request must not hang LoadGen
+                if first is not None and completion.token_ids and not ids:
+                    first(completion.token_ids[:1])
+                ids.extend(completion.token_ids)
+        except Exception as err:
             if type(err).__name__ == "EngineDeadError":
-                self._dead = err
-            relay.fail(request_id, BackendError(f"vLLM request {request_id} failed: {first_line(err)}"))
-            return
+                raise EngineDead(first_line(err)) from None
+            raise RequestFailed(f"vLLM request {request.request_id} failed: {first_line(err)}") from None
         if finish == "abort":
-            relay.fail(request_id, BackendError("vLLM aborted the request"))
-            return
-        self._queue_done(request_id, None if stream else final)
+            raise RequestFailed(f"vLLM request {request.request_id}: vLLM aborted the request")
+        return ids
 
-    def _queue_delta(self, request_id: int, ids: Sequence[int]) -> None:
-        self._deltas.append((request_id, list(ids)))
-        self._schedule_flush()
+    # ---- stop ----
 
-    def _queue_done(self, request_id: int, ids: Sequence[int] | None) -> None:
-        self._done.append((request_id, ids))
-        self._schedule_flush()
-
-    def _schedule_flush(self) -> None:
-        """Everything that finished in this loop turn goes to the sink in one call (one LoadGen call)."""
-        if not self._flush_scheduled:
-            assert self._loop is not None
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        relay = self._relay
-        assert relay is not None
-        deltas, self._deltas = self._deltas, []
-        done, self._done = self._done, []
-        if deltas:
-            relay.extend_each(deltas)  # the relay forwards each request's first token once
-        if done:
-            relay.finish_each(done)
-
-    def _cancel_tasks(self) -> None:
-        for task in list(self._tasks.values()):
-            task.cancel()
-
-    async def _close(self) -> None:
-        """Abort every request, shut the engine down, then let its own tasks (output handler) finish."""
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        self._flush()
+    async def close(self) -> None:
+        """Shut the engine down on the loop, then let its own tasks (output handler) end."""
         engine, self._engine = self._engine, None
         if engine is not None:
             with contextlib.suppress(Exception):
@@ -362,3 +257,16 @@ class VllmBackend:
             task.cancel()
         if others:
             await asyncio.gather(*others, return_exceptions=True)
+
+    def shutdown(self) -> None:
+        """The engine was shut down on the loop; if the loop was gone or stuck, shut it down from here."""
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.shutdown()
+
+
+class VllmBackend(AsyncEngineBackend):
+    """The Backend: VllmEngine on the async engine core."""
+
+    def __init__(self, options: VllmOptions, setup: BackendSetup) -> None:
+        super().__init__(VllmEngine(options, setup), f"vllm-loop-{setup.replica_index}")

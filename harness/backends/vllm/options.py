@@ -37,6 +37,8 @@ class VllmOptions(BackendOptions):
                                 "setting); null = vLLM's default")
     enforce_eager: bool = Field(False, description="no compiled graphs: starts much faster, decodes slower")
     seed: int = Field(0, ge=0)
+    stop_timeout_s: float = Field(60.0, gt=0, description="stop waits this long for the engine to shut down; a "
+                                                           "hang beyond it is abandoned and fails the run (exit 4)")
     enable_prefix_caching: bool = Field(
         False, description="KV reuse across prompts (cross-query prefix caching; vLLM's default is on): a compliance "
                            "trap, prohibited in the closed division (mlcommons/inference #2445); off: each sample "

@@ -15,6 +15,7 @@ from harness.backends.endpoint.factory import create
 from harness.backends.endpoint.options import EndpointOptions
 from harness.backends.streaming import StreamRelay
 from harness.errors import BackendError, ConfigError
+from harness.types import GenerationRequest
 from tests.unit.harness.backends.endpoint.standin import StandIn, expected_ids
 from tests.unit.harness.backends.endpoint.support import RecordingSink, Setup, greedy_spec, requests_for
 
@@ -156,17 +157,23 @@ def test_a_server_that_went_away_refuses_and_the_request_fails_naming_it(server:
         backend.stop()
 
 
-def test_cancel_all_fails_queued_requests_and_stop_fails_those_in_flight() -> None:
+def test_cancel_all_fails_queued_and_in_flight_requests_and_later_ones() -> None:
     with StandIn(delay_s=0.5) as server:
         backend, sink = started([server.url], False, concurrency=1)
-        backend.submit(requests_for(PROMPTS))
-        time.sleep(0.1)
-        backend.cancel_all()
-        sink.wait(5, timeout_s=10)  # the five queued ones
-        assert sum("cancelled" in str(e) for e in sink.failed.values()) == 5
-        backend.stop()
-        sink.wait(6, timeout_s=10)
-        assert len(sink.completed) + len(sink.failed) == 6
+        try:
+            backend.submit(requests_for(PROMPTS))
+            time.sleep(0.1)
+            started_at = time.monotonic()
+            backend.cancel_all()
+            sink.wait(6, timeout_s=10)  # five queued, one in flight (its HTTP request is dropped)
+            assert time.monotonic() - started_at < 0.4, "the request in flight was not cancelled"
+            assert sink.completed == {} and all("cancelled" in str(e) for e in sink.failed.values())
+            backend.submit([GenerationRequest(request_id=99, sample_index=0, input_ids=PROMPTS[0])])
+            sink.wait(7, timeout_s=10)
+            assert "cancelled" in str(sink.failed[99])
+        finally:
+            backend.stop()
+        assert backend.endpoints[0].in_flight == 0 and backend.endpoints[0].errors == 1
 
 
 class _CallSink(RecordingSink):

@@ -140,7 +140,7 @@ def expected_answer(fake: ModuleType, prompt: tuple[int, ...], backend: TrtllmBa
 
 def params_of(backend: TrtllmBackend) -> Any:
     """A SamplingParams as the adapter builds one for each request."""
-    return backend._sampling_params(**backend._sampling_kwargs)
+    return backend.engine._sampling_params(**backend.engine._sampling_kwargs)
 
 
 def test_offline_returns_generated_ids_with_eos_appended_on_stop(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
@@ -462,7 +462,7 @@ def test_cancel_all_aborts_requests_in_flight(fake_trtllm: ModuleType, tokenizer
     recorder.expected = len(PROMPTS)
     try:
         backend.submit([GenerationRequest(request_id=i, sample_index=i, input_ids=p) for i, p in enumerate(PROMPTS)])
-        while len(backend._inflight) < len(PROMPTS):
+        while len(backend._tasks) < len(PROMPTS) or len(fake_trtllm.STATE.llms[0].requests) < len(PROMPTS):
             threading.Event().wait(0.01)
         backend.cancel_all()
         assert recorder.done.wait(20)
@@ -689,3 +689,131 @@ def test_engines_refuse_the_pytorch_only_runtime_settings(fake_trtllm: ModuleTyp
         make_config(tokenizer_path, backend={"backend": "tensorrt", "cuda_graph_batch_sizes": [8]})
     with pytest.raises(ValueError, match="unknown"):  # TrtLlmArgs has no such field
         fake_trtllm.EngineLLM("/models/engine", disable_overlap_scheduler=True)
+
+
+class _BatchCounter:
+    """A batch-first TokenSink that counts its calls: each complete_batch is one LoadGen QuerySamplesComplete."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.calls = 0
+        self.completed: dict[int, list[int]] = {}
+        self.failed: dict[int, BaseException] = {}
+        self.done = threading.Event()
+
+    def first_tokens(self, firsts: Sequence[tuple[int, int]]) -> None:
+        raise AssertionError("no first tokens were asked for")
+
+    def complete_batch(self, completions: Sequence[tuple[int, Sequence[int]]]) -> None:
+        self.calls += 1
+        self.completed.update((rid, list(ids)) for rid, ids in completions)
+        if len(self.completed) + len(self.failed) >= self.expected:
+            self.done.set()
+
+    def complete_rows(self, request_ids: Sequence[int], rows: Any) -> None:
+        raise AssertionError("the adapter reports lists, not matrices")
+
+    def fail(self, request_id: int, error: BaseException) -> None:
+        self.failed[request_id] = error
+        self.done.set()
+
+
+def test_completions_reach_the_sink_in_batches_not_one_call_per_request(fake_trtllm: ModuleType,
+                                                                       tokenizer_path: str) -> None:
+    """Issue 23: the adapter used to hand LoadGen one sample per call; on the engine core, the requests that finish
+    in one loop turn reach the sink (and LoadGen) in one call."""
+    fake_trtllm.STATE.step_delay_s = 0.01
+    prompts = [(1, 100 + i, 7) for i in range(64)]
+    backend = trtllm(make_config(tokenizer_path))
+    sink = _BatchCounter(len(prompts))
+    backend.start(sink)
+    try:
+        backend.submit([GenerationRequest(request_id=i, sample_index=i, input_ids=p) for i, p in enumerate(prompts)])
+        assert sink.done.wait(20)
+    finally:
+        backend.stop()
+    assert sink.failed == {} and len(sink.completed) == len(prompts)
+    lengths = {len(fake_trtllm.fake_tokens(list(p), params_of(backend))[0]) for p in prompts}
+    assert sink.calls <= 2 * len(lengths) < len(prompts), (sink.calls, len(lengths))
+
+
+def test_a_hanging_shutdown_is_abandoned_after_the_bound(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
+    """LLM.shutdown() that never returns (as one waiting on MPI workers can): stop() gives up after
+    backend.stop_timeout_s, fails what was open, and raises the exit-4 error that leaves without teardown."""
+    from harness.backends.core import EngineStopHung
+
+    backend = trtllm(make_config(tokenizer_path, backend={"stop_timeout_s": 0.5}))
+    start(backend)
+    release = threading.Event()
+    (llm,) = fake_trtllm.STATE.llms
+    llm.shutdown = lambda: release.wait()  # type: ignore[method-assign]
+    began = time.monotonic()
+    try:
+        with pytest.raises(EngineStopHung) as caught:
+            backend.stop()
+        assert 0.5 <= time.monotonic() - began < 3
+    finally:
+        release.set()
+    assert caught.value.exit_code == 4 and caught.value.leaves_native_thread
+    assert "did not shut down within 0.5 s (backend.stop_timeout_s)" in str(caught.value)
+    assert backend.stop_problem is not None and "abandoned" in backend.stop_problem
+    backend.stop()  # idempotent: the second call returns at once
+
+
+def test_the_cli_run_with_a_hanging_shutdown_exits_4_within_the_bound(tokenizer_path: str, tmp_path: Path) -> None:
+    """A real `python -m harness run` whose TensorRT-LLM shutdown hangs: the run ends with exit 4 within the bound
+    (plus start-up), one error line naming the hang, and the manifest marked failed with it."""
+    repo = Path(__file__).resolve().parents[5]
+    env = {**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{FAKES}", "FAKE_TRTLLM_HANG_IN_SHUTDOWN": "1"}
+    for name in LAUNCHER_ENV:
+        env.pop(name, None)
+    run_dir = tmp_path / "run"
+    began = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--set", "backend.kind=trtllm", "--set", f"model.path={tmp_path}",
+         "--set", f"model.tokenizer={tokenizer_path}", "--set", "dataset.chat_template=false", "--set",
+         "backend.stop_timeout_s=2", "--set", "dataset.max_samples=4", "--output-dir", str(run_dir), "--no-progress"],
+        env=env, capture_output=True, text=True, timeout=120)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 4, done.stderr
+    assert len(errors) == 1 and "did not shut down within 2 s (backend.stop_timeout_s)" in errors[0], done.stderr
+    assert "Traceback" not in done.stderr and time.monotonic() - began < 90
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "stop_timeout_s" in manifest["error"]
+    assert (run_dir / "mlperf_log_detail.txt").is_file()  # what LoadGen wrote before the stop is kept
+
+
+def test_a_kv_cache_too_small_for_a_request_marks_the_engine_dead_with_the_fix(fake_trtllm: ModuleType,
+                                                                               tokenizer_path: str) -> None:
+    """The executor loop's 'fail to schedule any pending request' assertion ends it (py_executor.py): the adapter
+    says why and what to change once, and every later request fails at once instead of reaching the dead LLM."""
+    fake_trtllm.STATE.kv_cache_tokens = 4  # no prompt + max_tokens fits
+    backend = trtllm(make_config(tokenizer_path))
+    start(backend)
+    try:
+        recorder = serve(backend, want_first=False)
+        later = serve(backend, want_first=False, prompts=PROMPTS[:1])
+    finally:
+        backend.stop()
+    failed = recorder.of("fail")
+    assert set(failed) == {100, 101, 102, 103} and recorder.of("complete") == {}
+    texts = [str(error) for error in failed.values()]
+    assert any("fail to schedule any pending request" in t and "kv_cache_free_gpu_memory_fraction" in t
+               for t in texts), texts
+    assert str(later.of("fail")[100]).startswith("the TensorRT-LLM engine is dead: fail to schedule")
+
+
+def test_an_llm_argument_pydantic_refuses_is_named_with_its_field_and_reason(fake_trtllm: ModuleType,
+                                                                             tokenizer_path: str) -> None:
+    config = make_config(tokenizer_path, backend={"llm_args": {"max_num_tokens": 8.5}})
+    with pytest.raises(BackendError) as caught:
+        start(trtllm(config))
+    message = str(caught.value)
+    assert "1 validation error for TorchLlmArgs; max_num_tokens; Input should be a valid integer" in message, message
+
+
+def test_without_max_batch_size_the_llm_apis_default_is_reported(fake_trtllm: ModuleType, tokenizer_path: str) -> None:
+    backend = trtllm(make_config(tokenizer_path))
+    info = start(backend)
+    backend.stop()
+    assert info.max_batch_size == 2048 and "max_batch_size" not in fake_trtllm.STATE.llms[0].kwargs
