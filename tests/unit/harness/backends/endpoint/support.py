@@ -17,11 +17,11 @@ from harness.types import GenerationRequest
 __all__ = ["RecordingSink", "Setup", "greedy_spec", "requests_for"]
 
 
-def greedy_spec(max_new: int = 8, min_new: int = 0, eos: int = 2) -> SamplingSpec:
-    """The reference's greedy decoding with a small token budget."""
+def greedy_spec(max_new: int = 8, min_new: int = 0, eos: int = 2, stop_ids: tuple[int, ...] = ()) -> SamplingSpec:
+    """The reference's greedy decoding with a small token budget (`stop_ids`: stop ids besides EOS)."""
     return SamplingSpec(max_new_tokens=max_new, min_new_tokens=min_new, greedy=True, temperature=0.0, top_k=1,
                         top_p=1.0, num_beams=1, repetition_penalty=1.0, presence_penalty=0.0, length_penalty=1.0,
-                        early_stopping=False, eos_token_id=eos, pad_token_id=eos)
+                        early_stopping=False, eos_token_id=eos, pad_token_id=eos, stop_token_ids=stop_ids)
 
 
 @dataclass(frozen=True)
