@@ -8,10 +8,14 @@ MPI path (--mpi-ranks N, default 2; 0 skips it): the same harness run under `mpi
 LoadGen and one replica, the other ranks a fake replica each, results coming back over MPI: Offline
 samples/s (ratio to the bare SUT) and the Server QPS levels.
 Answers are 294 int32 tokens (the reference mean).
+TensorRT-LLM path (--trtllm-fake): the same Offline run through backend.kind trtllm on the strict TensorRT-LLM fake
+(tests/fakes; answers of 3-13 tokens a request): samples/s against the bare SUT and the LoadGen calls per sample
+(QuerySamplesComplete calls / samples, from the manifest's details.sut). --engine-repo runs that side from another
+checkout of the project (e.g. a worktree of an older commit: before/after in one invocation).
 Every measurement is a separate process (one LoadGen test per process). Prints a table of ratios.
 
     python benchmarks/harness_overhead.py [--qps 5000,10000,20000,30000] [--server-seconds 10] [--repeats 3]
-                                          [--mpi-ranks 2]
+                                          [--mpi-ranks 2] [--trtllm-fake] [--engine-repo PATH ...]
 """
 
 from __future__ import annotations
@@ -107,6 +111,44 @@ def run_harness(work: Path, dataset: Path, scenario: str, qps: float, seconds: i
     return _detail(out)
 
 
+def run_trtllm_fake(work: Path, dataset: Path, repo: Path) -> dict[str, object]:
+    """One Offline harness run of `repo` with backend.kind trtllm on the TensorRT-LLM fake: detail-log values plus
+    the SUT's LoadGen call counters from the manifest."""
+    from harness.model_files import embedded_model
+
+    out = Path(tempfile.mkdtemp(prefix="harness-trtllm-fake-", dir=work)) / "run"
+    model = embedded_model()
+    overrides = ["backend.kind=trtllm", f"model.path={work}", f"model.tokenizer={model.display}",
+                 "dataset.chat_template=false", f"dataset.path={dataset}", "scenario=Offline",
+                 "loadgen.target_qps=1000000", f"output_dir={out}", "loadgen.min_duration=0",
+                 "generation.max_new_tokens=16", "backend.gpu_check=false"]
+    args = [sys.executable, "-m", "harness", "run", "--no-progress"]
+    for override in overrides:
+        args += ["--set", override]
+    env = {**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{REPO / 'tests' / 'fakes'}"}
+    done = subprocess.run(args, capture_output=True, cwd=work, env=env, timeout=1200, text=True)
+    if not (out / "manifest.json").is_file():
+        raise SystemExit(f"the trtllm-fake run of {repo} wrote no manifest: {done.stderr[-2000:]}")
+    values = _detail(out)
+    sut = json.loads((out / "manifest.json").read_text()).get("details", {}).get("sut", {})
+    values["completed"] = sut.get("completed", 0)
+    values["completion_calls"] = sut.get("completion_calls")
+    return values
+
+
+def _trtllm_section(work: Path, dataset: Path, repos: list[Path], repeats: int) -> None:
+    print("TensorRT-LLM fake, Offline: checkout | samples/s (ratio to bare) | LoadGen completion calls per sample")
+    for repo in repos:
+        for attempt in range(1, repeats + 1):
+            bare = float(run_bare(work, "Offline", 1e6, 0)["result_samples_per_second"])
+            ours = run_trtllm_fake(work, dataset, repo)
+            rate = float(ours.get("result_samples_per_second", 0))
+            calls = ours["completion_calls"]
+            per_sample = f"{int(calls) / int(ours['completed']):.4f} ({calls} calls)" if calls is not None and \
+                int(ours["completed"]) else "not counted by this checkout"
+            print(f"{repo} #{attempt} | {rate:,.0f} ({rate / bare:.3f}) | {per_sample} | errors {ours['errors']}")
+
+
 def synthetic_dataset(work: Path) -> Path:
     """24,576 samples in the OpenOrca pickle schema (prompt ids only matter to the fake backend)."""
     frame = pd.DataFrame({"tok_input": [[1, 100 + i % 1000, 29871] for i in range(SAMPLES)],
@@ -122,10 +164,16 @@ def main() -> None:
     parser.add_argument("--server-seconds", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3, help="Offline measurements of each side")
     parser.add_argument("--mpi-ranks", type=int, default=2, help="ranks of the MPI-path runs (0: skip them)")
+    parser.add_argument("--trtllm-fake", action="store_true", help="only the TensorRT-LLM fake section")
+    parser.add_argument("--engine-repo", type=Path, action="append", default=[],
+                        help="checkout(s) the TensorRT-LLM fake section runs (default: this one)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="harness-overhead-") as tmp:
         work = Path(tmp)
         dataset = synthetic_dataset(work)
+        if args.trtllm_fake:
+            _trtllm_section(work, dataset, args.engine_repo or [REPO], args.repeats)
+            return
         ratios, fast_ratios, rates, mpi_ratios, mpi_rates = [], [], [], [], []
         for attempt in range(1, args.repeats + 1):  # interleaved, so a noisy moment hits every side
             bare = float(run_bare(work, "Offline", 1e6, 0)["result_samples_per_second"])

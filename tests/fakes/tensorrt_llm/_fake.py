@@ -60,6 +60,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationError, field_validator, model_validator
 
 ACCESSED: set[str] = set()
+_ABORTS = 0  # RequestOutput.abort() calls so far (the scheduler scans its queues for aborted requests only then)
 NO_RESOURCE = "fail to schedule any pending request, probably run out of resource."  # py_executor.py assertion
 
 
@@ -330,7 +331,9 @@ class RequestOutput(_Recorded):
         return self._done
 
     def abort(self) -> None:
+        global _ABORTS
         self._aborted = True
+        _ABORTS += 1
 
     async def _step(self) -> None:
         new_tokens, finish_reason, error = await self._queue.get()
@@ -375,7 +378,7 @@ def fake_tokens(prompt: list[int], params: SamplingParams) -> tuple[list[int], s
     return body, "length"
 
 
-@dataclass
+@dataclass(eq=False)  # identity: the scheduler removes a sequence from its lists by identity, in O(1) compares
 class _Sequence:
     """One request inside the fake executor: its answer, the KV blocks it holds, how far it has got."""
 
@@ -408,6 +411,7 @@ class _Executor:
         self.failure: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._aborts_seen = _ABORTS
 
     def submit(self, result: RequestOutput) -> None:
         params = result._params
@@ -444,6 +448,9 @@ class _Executor:
         self.peak_queued = max(self.peak_queued, len(self.waiting))
 
     def _drop_aborted(self) -> None:
+        if self._aborts_seen == _ABORTS:  # nothing aborted since the last step: no scan of the queue
+            return
+        self._aborts_seen = _ABORTS
         for seq in [s for s in self.waiting if s.result._aborted]:
             self.waiting.remove(seq)
             seq.send([], "cancelled")
@@ -497,7 +504,7 @@ class _Executor:
             seq.send(chunk, None)
 
     def _finish(self, seq: _Sequence, tokens: list[int], reason: str | None, error: str | None = None) -> None:
-        self.running.remove(seq)
+        self.running.remove(seq)  # at most max_batch_size long
         self.used_blocks -= seq.blocks
         seq.send(tokens, reason, error)
 
