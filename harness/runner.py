@@ -34,7 +34,8 @@ from harness.network import capture, counters
 from harness.redact import redact_mapping, redact_text
 from harness.results import loadgen_result
 from harness.rounds import round_spec
-from harness.safe_paths import from_os_error, os_errors
+from harness.run_end import RunEnd, leave_now
+from harness.safe_paths import os_errors
 from harness.sut.base import SutCore
 from harness.sut.offline import OfflineSut
 from harness.sut.server import ServerSut
@@ -116,13 +117,19 @@ class _Run:
         self.terminated: int | None = None
         self.stopping = False  # Ctrl-C or SIGTERM seen: the backend is stopped with a bound
         self.lost_wait_s = 0.0
-        self.loadgen_started = False
+        self.end = RunEnd(self.finish, lambda: _discard(self.run.path))  # the one owner of how this run ends
+
+    @property
+    def loadgen_started(self) -> bool:
+        """Whether LoadGen was started (from then on the run directory is never removed)."""
+        return self.end.loadgen_started
 
     def _reason(self, code: ReasonCode, text: str) -> None:
         self.reasons.append(Reason(code=code, text=text))
 
     def finish(self, status: RunStatus, error: str | None = None) -> None:
-        """Record how the run ended; on a full or broken disk fall back to a compact in-place write, else say so."""
+        """Write how the run ended (as RunEnd decided it); on a full or broken disk fall back to a compact in-place
+        write, else say so."""
         self.manifest.status = status
         self.manifest.error = redact_text(error) if error is not None else None
         self.manifest.ended_at = artifacts.utc_now()
@@ -263,7 +270,7 @@ class _Run:
                             user_conf, self.run.path, len(dataset), len(dataset), self.audit_config)
             callbacks = SutCallbacks(sut.issue_columns, sut.flush, sut.load_samples, sut.unload_samples, sut.abort)
             try:
-                self.loadgen_started = True
+                self.end.loadgen_started = True
                 aborted = run_test(plan, callbacks, self._on_interrupt)
             finally:
                 sut.close()
@@ -292,10 +299,11 @@ class _Run:
                            f"{sut.stats.failures[0]}", hint="see manifest.json details.sut.failures")
 
     def _on_worker_lost(self, reason: str) -> None:
-        """A worker rank died or hung: mark the run failed and leave (LoadGen cannot be stopped)."""
-        self.finish(RunStatus.FAILED, reason)
-        stderr.print(f"error: {reason}; run directory {self.run.path} marked failed", markup=False)
-        os._exit(RunError.exit_code)
+        """A worker rank died or hung: the run fails and the process leaves (LoadGen cannot be stopped)."""
+        ending = self.end.failed(reason, leave=True)
+        stderr.print(f"error: {ending.message}; run directory {self.run.path} marked {ending.status.value}",
+                     markup=False)
+        leave_now(ending.exit_code)
 
     def _terminate_reason(self) -> str:
         signum = self.terminated or signal.SIGTERM
@@ -318,7 +326,10 @@ class _Run:
             self._leave_terminated("terminated twice; LoadGen's logs may be incomplete")
         self.terminated = signum
         self.stopping = True
-        self.finish(RunStatus.FAILED, self._terminate_reason())  # recorded at once: SIGKILL may follow soon
+        self.end.failed(self._terminate_reason())  # recorded at once: SIGKILL may follow soon
+        # The decision stands: a Ctrl-C from now on would only turn the exit into a death by SIGINT (a second
+        # SIGTERM still leaves at once).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         _say_now(f"terminating: {self._terminate_reason()}; stopping LoadGen (at most {TERM_GRACE_S:.0f} s) so its "
                  "logs are closed")
         threading.Thread(target=self._term_watchdog, name="sigterm-watchdog", daemon=True).start()
@@ -329,9 +340,9 @@ class _Run:
         self._leave_terminated(f"LoadGen did not finish within {TERM_GRACE_S:.0f} s of SIGTERM")
 
     def _leave_terminated(self, why: str) -> None:
-        self.finish(RunStatus.FAILED, f"{self._terminate_reason()}; {why}")
-        _say_now(f"error: {why}; run directory {self.run.path} marked failed")
-        _flush_and_exit(RunError.exit_code)
+        ending = self.end.failed(f"{self._terminate_reason()}; {why}", leave=True)
+        _say_now(f"error: {why}; run directory {self.run.path} marked {ending.status.value}")
+        leave_now(ending.exit_code)
 
     def terminated_error(self, err: BaseException | None) -> RunError:
         """After SIGTERM, whatever unwinds the run (the handler's KeyboardInterrupt, or an error it caused in the
@@ -343,11 +354,13 @@ class _Run:
 
     def _on_interrupt(self, second: bool) -> None:
         self.stopping = True
+        if second:  # LoadGen cannot be stopped from outside: leave now, with the decided ending's code
+            ending = self.end.interrupted("interrupted twice; LoadGen did not finish", twice=True)
+            stderr.print(f"{'aborted' if ending.status is RunStatus.ABORTED else 'error: ' + str(ending.message)}; "
+                         f"partial run left in {self.run.path}", markup=False)
+            leave_now(ending.exit_code)
         if self.terminated is not None:
             return
-        if second:
-            self.finish(RunStatus.ABORTED, "interrupted twice; LoadGen did not finish")
-            stderr.print(f"aborted; partial run left in {self.run.path}", markup=False)
         else:
             stderr.print("interrupt: answering outstanding samples so LoadGen can stop "
                          "(press Ctrl-C again to leave at once)", markup=False)
@@ -411,14 +424,6 @@ def _discard(path: Path) -> bool:
     return True
 
 
-def _flush_and_exit(code: int) -> None:
-    """Leave now, without interpreter teardown (threads may still run C++ code that cannot be stopped)."""
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(code)
-
-
 def run(config: RunConfig, *, audit_config: str | None = None, command: list[str] | None = None,
         progress: bool = True) -> RunOutcome | None:
     """Execute one LoadGen test and return where its run directory is and how it ended.
@@ -439,30 +444,14 @@ def run(config: RunConfig, *, audit_config: str | None = None, command: list[str
     signal.signal(signal.SIGTERM, state._on_terminate)
     try:
         _execute(state)
-    except KeyboardInterrupt:  # outside LoadGen (loading, scoring): a Ctrl-C
-        state.finish(RunStatus.ABORTED, "interrupted by the user")
-        raise Interrupted(f"interrupted by the user (run directory {state.run.path} marked aborted)") from None
-    except Interrupted as err:
-        state.finish(RunStatus.ABORTED, str(err))
-        raise
-    except HarnessError as err:
-        if getattr(err, "leaves_native_thread", False):  # e.g. a backend whose model load never returned
+    except (KeyboardInterrupt, Exception) as err:
+        ending, raised = state.end.from_exception(err, str(state.run.path))
+        if ending.leave_now:
             _leave_without_teardown.set()
-        if err.exit_code in (ConfigError.exit_code, EnvironmentProblem.exit_code) and not state.loadgen_started \
-                and _discard(state.run.path):
-            err.message = f"{err.message} (nothing ran; run directory {state.run.path} removed)"
-            raise
-        state.finish(RunStatus.FAILED, str(err))
-        err.message = f"{err.message} (run directory {state.run.path} marked failed)"
-        raise
-    except OSError as err:
-        converted = from_os_error(err, "write the run's files")
-        state.finish(RunStatus.FAILED, converted.message)
-        converted.message = f"{converted.message} (run directory {state.run.path} marked failed)"
-        raise converted from None
-    except Exception as err:
-        state.finish(RunStatus.FAILED, f"{type(err).__name__}: {err}")
-        where = f"run directory {state.run.path} marked failed"
-        raise RunError(f"run failed: {type(err).__name__}: {err} ({where})") from err
-    state.finish(RunStatus.COMPLETED)
+        raise raised from (None if isinstance(err, (KeyboardInterrupt, HarnessError, OSError)) else err)
+    ending = state.end.completed(state.manifest.exit_code())
+    if ending.status is not RunStatus.COMPLETED:  # a SIGTERM that came after the test: its decision stands
+        raised = RunError(f"{ending.message} (run directory {state.run.path} marked {ending.status.value})")
+        raised.exit_code = ending.exit_code
+        raise raised
     return RunOutcome(state.run.path, state.manifest, state.manifest.exit_code())

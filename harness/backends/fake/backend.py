@@ -93,7 +93,9 @@ class FakeBackend:
                                        options.max_batch_size)
 
     def start(self, sink: TokenSink) -> BackendInfo:
-        """Keep the sink and start the worker thread."""
+        """Keep the sink and start the worker thread (after the simulated load time)."""
+        if self.options.start_delay_s:
+            time.sleep(self.options.start_delay_s)
         self._sink = sink
         self._requests.start(self._work)
         return BackendInfo(name=f"fake ({self.options.behaviour})", eos_token_id=self.options.eos_token_id,
@@ -118,7 +120,9 @@ class FakeBackend:
         self._requests.cancel()
 
     def stop(self) -> None:
-        """Stop the worker."""
+        """Stop the worker (after the simulated shutdown time)."""
+        if self.options.stop_delay_s:
+            time.sleep(self.options.stop_delay_s)
         self._requests.stop()
 
     def report(self) -> BackendReport:

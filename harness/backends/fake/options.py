@@ -20,6 +20,8 @@ class FakeOptions(BackendOptions):
     delay_ms: float = Field(0.0, ge=0, description="simulated time per request")
     first_token_delay_ms: float = Field(0.0, ge=0)
     eos_token_id: int = 2
+    start_delay_s: float = Field(0.0, ge=0, description="simulated model load: start() takes this long")
+    stop_delay_s: float = Field(0.0, ge=0, description="simulated engine shutdown: stop() takes this long")
     max_batch_size: int = Field(1024, ge=1, description="without delays: answers reported per batch of this "
                                                          "many queued requests (one LoadGen call each)")
 

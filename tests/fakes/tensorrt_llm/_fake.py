@@ -401,7 +401,9 @@ class _Executor:
         self.max_num_tokens = int(args.max_num_tokens or 8192)
         self.chunked = args.enable_chunked_prefill
         self.tokens_per_block = max(1, args.kv_cache_config.tokens_per_block)
-        caps = [cap for cap in (STATE.kv_cache_tokens, args.kv_cache_config.max_tokens) if cap is not None]
+        from_env = os.environ.get("FAKE_TRTLLM_KV_CACHE_TOKENS")  # the same knob for a subprocess
+        caps = [cap for cap in (STATE.kv_cache_tokens, args.kv_cache_config.max_tokens,
+                                int(from_env) if from_env else None) if cap is not None]
         self.kv_blocks = min(caps) // self.tokens_per_block if caps else None
         self.waiting: deque[_Sequence] = deque()
         self.running: list[_Sequence] = []

@@ -28,9 +28,11 @@ class _NoRichInHandlers:
 
 @pytest.fixture
 def keep_sigterm() -> Iterator[None]:
-    previous = signal.getsignal(signal.SIGTERM)
+    """The run installs its SIGTERM handler and, once terminated, ignores SIGINT: both are restored."""
+    previous = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     yield
-    signal.signal(signal.SIGTERM, previous)
+    signal.signal(signal.SIGTERM, previous[0])
+    signal.signal(signal.SIGINT, previous[1])
 
 
 def _run_with(execute: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[RunError, Path]:
