@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 ./scripts/install-vllm.sh
 # Round v4.0's LoadGen (4.0.1) in its own environment: the tests of the seed round's runs use it.
 ./scripts/install-loadgen-round.sh v4.0
+./scripts/install-reference-scorers.sh  # the official accuracy scripts' pinned libraries (.venv-reference*)
 python3 -m ruff check harness compliance submission tests benchmarks
 lint-imports
 # Open MPI refuses root unless told; CI runs as root.

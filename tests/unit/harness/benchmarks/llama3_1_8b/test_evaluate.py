@@ -23,9 +23,11 @@ sample. Offline, three things it fetches at run time are supplied locally:
   PreTrainedTokenizerFast there) the ``tokenizers`` library's decoding with skip_special_tokens, then
   ``clean_up_tokenization`` (read in 4.46.2: ten ``str.replace`` of spaces before punctuation and contractions).
 
-The fully pinned run needs a Python with transformers==4.46.2, evaluate==0.4.0 and datasets (named by
-LLAMA31_REFERENCE_PYTHON, default /tmp/ref-l31/bin/python) and the evaluate mirror; where they are missing that
-test skips and says why. The stand-in run needs only the inference mirror and the punkt_tab files.
+The fully pinned run needs a Python with transformers==4.46.2, evaluate==0.4.0 and datasets (the first of
+<checkout>/.venv-reference/bin/python, built by scripts/install-reference-scorers.sh, $LLAMA31_REFERENCE_PYTHON and
+/tmp/ref-l31/bin/python that exists) and the evaluate mirror; where they are missing that test skips and says why.
+It imports only tests/unit/harness/benchmarks/official_script.py (which holds the offline setup above). The
+stand-in run needs only the inference mirror and the punkt_tab files.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ import random
 import re
 import subprocess
 import sys
-import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,18 +52,20 @@ from harness.benchmarks.scoring.sentences import postprocess
 from harness.errors import ConfigError
 from harness.tokenizer import _load, load_tokenizer
 from tests.unit.harness.benchmarks.conftest import write_log
+from tests.unit.harness.benchmarks.official_script import (
+    PUNKT_TABS,
+    REFERENCE_VENV,
+    ROOT,
+    git_show,
+    mirror,
+    reference_python,
+    run_official,
+)
 from tests.unit.harness.benchmarks.scoring.corpus import UNICODE, pairs
 
-_ROOT = Path(__file__).resolve().parents[5]
-# the git mirrors: MLPERF_INFERENCE_GIT (as the checker tests read it), the machine's /work/.mirror, or .mirror
-# beside the checkout
-_MIRRORS = [("mlcommons+inference", Path(os.environ["MLPERF_INFERENCE_GIT"]))] \
-    if "MLPERF_INFERENCE_GIT" in os.environ else []
-_MIRRORS += [(name, base / ".mirror" / name / "repo") for base in (Path("/work"), _ROOT.parent, _ROOT.parent.parent)
-             for name in ("mlcommons+inference", "huggingface+evaluate")]
-_PUNKT_TABS = [base / "shared" / "reference-data" / "nltk_data" / "tokenizers" / "punkt_tab" / "english"
-               for base in (_ROOT.parent, _ROOT.parent.parent)]
-_REFERENCE_PYTHON = os.environ.get("LLAMA31_REFERENCE_PYTHON", "/tmp/ref-l31/bin/python")
+_ROOT = ROOT
+_REFERENCE_PYTHON, _REFERENCE_PLACES = reference_python(REFERENCE_VENV, "LLAMA31_REFERENCE_PYTHON",
+                                                        "/tmp/ref-l31/bin/python")
 _PINS = {"transformers": "4.46.2", "evaluate": "0.4.0", "nltk": "3.8.1"}
 CHECKER_FALLBACK = {  # inference HEAD tools/submission/submission_checker/constants.py ACC_PATTERN
     "ROUGE1": r".*'rouge1':\s+'?([\d.]+)'?.*", "ROUGE2": r".*'rouge2':\s+'?([\d.]+)'?.*",
@@ -72,13 +75,7 @@ CHECKER_FALLBACK = {  # inference HEAD tools/submission/submission_checker/const
 KEYS = {"ROUGE1": "rouge1", "ROUGE2": "rouge2", "ROUGEL": "rougeL", "ROUGELSUM": "rougeLsum", "GEN_LEN": "gen_len"}
 
 
-def _mirror(name: str) -> Path | None:
-    return next((path for kind, path in _MIRRORS if kind == name and path.is_dir()), None)
-
-
-def _git_show(mirror: Path, spec: str) -> str:
-    return subprocess.run(["git", "--git-dir", str(mirror), "show", spec], check=True, capture_output=True,
-                          text=True).stdout
+_mirror, _git_show = mirror, git_show
 
 
 def _official_dir(tmp: Path) -> Path:
@@ -94,103 +91,10 @@ def _official_dir(tmp: Path) -> Path:
 
 
 def _punkt_tab() -> Path:
-    folder = next((p for p in _PUNKT_TABS if p.is_dir()), None)
+    folder = next((p for p in PUNKT_TABS if p.is_dir()), None)
     if folder is None:
         pytest.skip("no official punkt_tab English files in shared/reference-data/nltk_data")
     return folder
-
-
-# --- the offline setup of the official script (runs in this process or in the pinned Python) ---------------
-
-def _punkt_tokenizer(punkt_tab: Path) -> Any:
-    from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
-
-    def lines(name: str) -> list[str]:
-        return [x for x in (punkt_tab / name).read_text(encoding="utf-8").split("\n") if x]
-
-    params = PunktParameters()
-    params.abbrev_types, params.sent_starters = set(lines("abbrev_types.txt")), set(lines("sent_starters.txt"))
-    params.collocations = {tuple(x.split("\t")) for x in lines("collocations.tab")}
-    for line in lines("ortho_context.tab"):
-        word, flags = line.split("\t")
-        params.ortho_context[word] = int(flags)
-    return PunktSentenceTokenizer(params)
-
-
-class _RougeStandIn:
-    """evaluate 0.4.0 metrics/rouge/rouge.py ``Rouge._compute`` for single references and no tokenizer."""
-
-    def compute(self, *, predictions: list[str], references: list[str], use_stemmer: bool = False,
-                use_aggregator: bool = True) -> dict[str, list[float]]:
-        from rouge_score import rouge_scorer
-
-        assert not use_aggregator, "the official script scores without aggregation"
-        scorer = rouge_scorer.RougeScorer(rouge_types=["rouge1", "rouge2", "rougeL", "rougeLsum"],
-                                          use_stemmer=use_stemmer)
-        scores = [scorer.score(ref, pred) for ref, pred in zip(references, predictions)]  # noqa: B905 (as there)
-        return {key: [s[key].fmeasure for s in scores] for key in scores[0]}
-
-
-_CLEAN_UPS = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
-              (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
-
-
-class _PinnedDecodingStandIn:
-    """transformers 4.46.2 AutoTokenizer(use_fast=False).batch_decode(skip_special_tokens=True) (module docstring)."""
-
-    def __init__(self, folder: str) -> None:
-        import sentencepiece
-        import tokenizers
-
-        self.eos_token, self.pad_token = "</s>", None
-        self.sp = self.fast = None
-        if (Path(folder) / "tokenizer.model").is_file():
-            self.sp = sentencepiece.SentencePieceProcessor(model_file=str(Path(folder) / "tokenizer.model"))
-            self.special = {self.sp.unk_id(), self.sp.bos_id(), self.sp.eos_id()}
-        else:
-            self.fast = tokenizers.Tokenizer.from_file(str(Path(folder) / "tokenizer.json"))
-        config = json.loads((Path(folder) / "tokenizer_config.json").read_text())
-        self.clean_up = config.get("clean_up_tokenization_spaces", False)
-
-    @classmethod
-    def from_pretrained(cls, folder: str, **_: Any) -> _PinnedDecodingStandIn:
-        return cls(folder)
-
-    def batch_decode(self, sequences: list[Any], skip_special_tokens: bool = False) -> list[str]:
-        assert skip_special_tokens
-        return [self._decode([int(i) for i in ids]) for ids in sequences]
-
-    def _decode(self, ids: list[int]) -> str:
-        if self.sp is not None:
-            text = self.sp.decode([self.sp.id_to_piece(i) for i in ids if i not in self.special])
-        else:
-            text = self.fast.decode(ids, skip_special_tokens=True)
-        for old, new in _CLEAN_UPS if self.clean_up else ():
-            text = text.replace(old, new)
-        return text
-
-
-def run_official(folder: str, argv: list[str], punkt_tab: str, rouge_script: str | None, stand_ins: bool) -> None:
-    """Import the official evaluation.py from folder and run its main() with argv, offline (module docstring)."""
-    import nltk
-    import nltk.data
-
-    key = nltk.data.add_py3_data(nltk.data.normalize_resource_url("tokenizers/punkt/english.pickle"))
-    nltk.data._resource_cache[(key, "pickle")] = _punkt_tokenizer(Path(punkt_tab))
-    nltk.download = lambda *args, **kwargs: True
-    if stand_ins:
-        sys.modules.setdefault("datasets", types.SimpleNamespace(load_dataset=None, load_from_disk=None))
-        sys.modules["evaluate"] = types.SimpleNamespace(load=lambda name: _RougeStandIn())  # type: ignore[assignment]
-    sys.path.insert(0, folder)
-    import evaluation
-
-    if stand_ins:
-        evaluation.AutoTokenizer = _PinnedDecodingStandIn
-    else:
-        real_load = evaluation.evaluate.load
-        evaluation.evaluate.load = lambda name: real_load(rouge_script) if name == "rouge" else real_load(name)
-    sys.argv = ["evaluation.py", *argv]
-    evaluation.main()
 
 
 # --- the generated set --------------------------------------------------------------------------------------
@@ -337,8 +241,8 @@ def test_the_pinned_official_run_agrees(checkpoint: Path, tmp_path: Path) -> Non
     """The official script with transformers 4.46.2's slow tokenizer and evaluate 0.4.0's real rouge metric."""
     python = Path(_REFERENCE_PYTHON)
     if not python.is_file():
-        pytest.skip(f"no Python with the reference pins at {python} (set LLAMA31_REFERENCE_PYTHON; pip install "
-                    "transformers==4.46.2 evaluate==0.4.0 'datasets<3' into a venv with system site packages)")
+        pytest.skip(f"no Python with the reference pins at any of {', '.join(map(str, _REFERENCE_PLACES))} "
+                    "(run scripts/install-reference-scorers.sh, or set LLAMA31_REFERENCE_PYTHON)")
     probe = subprocess.run([str(python), "-c", "import transformers, evaluate, nltk; print(transformers.__version__,"
                             " evaluate.__version__, nltk.__version__)"], capture_output=True, text=True)
     versions = dict(zip(_PINS, probe.stdout.split(), strict=False))
@@ -355,7 +259,7 @@ def test_the_pinned_official_run_agrees(checkpoint: Path, tmp_path: Path) -> Non
     argv = ["--mlperf-accuracy-file", str(log), "--dataset-file", str(dataset), "--dtype", "int32",
             "--model-name", str(checkpoint), "--total-sample-count", str(len(references))]
     code = ("import sys; sys.path.insert(0, sys.argv[1]); "
-            "from tests.unit.harness.benchmarks.llama3_1_8b.test_evaluate import run_official; "
+            "from tests.unit.harness.benchmarks.official_script import run_official; "
             "run_official(sys.argv[2], sys.argv[6:], sys.argv[3], sys.argv[4], sys.argv[5] == '1')")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home")}
