@@ -396,6 +396,29 @@ def against_vllm(args: argparse.Namespace) -> None:
             server.stop()
 
 
+def machine_line() -> str:
+    """What a reader needs to reproduce a figure: CPU model and cores, load, Python and the client's libraries
+    (aiohttp, orjson: the endpoint protocol's JSON codec when installed, else the standard json module), LoadGen."""
+    from importlib import metadata
+
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), model)
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    versions = []
+    for name in ("aiohttp", "orjson", "mlcommons-loadgen"):
+        try:
+            versions.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{name} absent" + (" (json codec: the standard json module)" if name == "orjson" else ""))
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"machine: {model}, {cores} cores usable, load average {load}; Python {sys.version.split()[0]}; "
+            + "; ".join(versions))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="part", required=True)
@@ -419,6 +442,8 @@ def main() -> None:
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--tokens", type=int, default=64)
     args = parser.parse_args()
+    if args.part != "instant-server":
+        print(machine_line(), flush=True)
     if args.part == "vllm":
         against_vllm(args)
     elif args.part == "instant":
