@@ -84,6 +84,9 @@ class LoadGenConfig(Section):
     """LoadGen overrides, under LoadGen's own user.conf names, written into the run's user.conf."""
 
     target_qps: float | None = Field(None, gt=0, allow_inf_nan=False)
+    target_latency: float | None = Field(None, gt=0, allow_inf_nan=False,
+                                         description="ms; SingleStream: the expected query latency LoadGen sizes the "
+                                                     "run with (its default, 10 ms, asks for 66,000+ queries)")
     min_duration: int | None = Field(None, ge=0, description="ms")
     max_duration: int | None = Field(None, ge=0, description="ms")
     min_query_count: int | None = Field(None, ge=1)

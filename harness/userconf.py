@@ -29,7 +29,7 @@ def render_user_conf(config: RunConfig, sample_count: int) -> UserConf:
     """user.conf for one scenario; a dataset below 24,576 samples gets a short, labelled dev run."""
     values: dict[str, float | int] = {}
     loadgen = config.loadgen
-    for key in ("target_qps", "min_duration", "max_duration", "min_query_count", "max_query_count",
+    for key in ("target_qps", "target_latency", "min_duration", "max_duration", "min_query_count", "max_query_count",
                 "performance_sample_count_override"):
         value = getattr(loadgen, key)
         if value is not None:

@@ -71,9 +71,11 @@ def test_round_v4_0_runs_with_its_own_loadgen_and_the_rounds_mlperf_conf(tmp_pat
 def test_an_edge_single_stream_run_issues_one_query_at_a_time(tmp_path: Path) -> None:
     run = tmp_path / "ss"
     result = harness("run", *FAKE, "--set", "benchmark=llama3.1-8b-edge", "--scenario", "SingleStream",
-                     "--set", "backend.output_tokens=8", "--output-dir", str(run))
+                     "--set", "backend.output_tokens=8", "--set", "loadgen.target_latency=50", "--output-dir",
+                     str(run))
     assert result.returncode == 0, result.stderr
     log = detail(run)
+    assert log["requested_single_stream_expected_latency_ns"] == 50_000_000  # loadgen.target_latency reaches it
     assert log["__errors__"] == [] and log["effective_scenario"] == "SingleStream"
     assert log["requested_use_token_latencies"] is True and log["result_validity"] == "VALID"
     assert log["result_first_token_99.00_percentile_latency_ns"] > 0

@@ -48,3 +48,9 @@ def test_v4_1_offline_is_fine_when_the_one_query_gets_padded_and_other_rounds_ne
     assert offline_query_blowup(accuracy, render_user_conf(accuracy, 24576).values) is None
     v40 = build_config({"round": "v4.0", "scenario": "Offline"})
     assert offline_query_blowup(v40, render_user_conf(v40, 24576).values) is None
+
+
+def test_single_stream_expected_latency_is_loadgens_target_latency_in_ms() -> None:
+    config = build_config({"benchmark": "llama3.1-8b-edge", "scenario": "SingleStream",
+                           "loadgen": {"target_latency": 50}})
+    assert "llama3_1-8b-edge.SingleStream.target_latency = 50" in render_user_conf(config, 5000).text
