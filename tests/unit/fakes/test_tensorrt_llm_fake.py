@@ -32,7 +32,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-FAKES = str(Path(__file__).resolve().parents[2] / "fakes")
+from tests.fake_support import FAKES, fake_trtllm_module
+
 TAG = "v1.2.1"
 DEFAULT_MIRROR = Path("/work/.mirror/NVIDIA+TensorRT-LLM/repo")
 LLM_PY = "tensorrt_llm/llmapi/llm.py"
@@ -42,23 +43,10 @@ CLEAN_ENV = ("TLLM_SPAWN_PROXY_PROCESS", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PM
              "FAKE_TRTLLM_HANG_IN_SHUTDOWN", "FAKE_TRTLLM_HANG_IN_CONSTRUCTION", "TLLM_ALLOW_N_GREEDY_DECODING")
 
 
-def _drop_fake_modules() -> None:
-    for name in [n for n in sys.modules if n == "tensorrt_llm" or n.startswith("tensorrt_llm.")]:
-        del sys.modules[name]
-
-
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     """The fake's implementation module, fresh knobs, no launcher/MPI variables."""
-    for name in CLEAN_ENV:
-        monkeypatch.delenv(name, raising=False)
-    _drop_fake_modules()
-    monkeypatch.syspath_prepend(FAKES)
-    from tensorrt_llm import _fake
-
-    _fake.reset()
-    yield _fake
-    _drop_fake_modules()
+    yield from fake_trtllm_module(monkeypatch, CLEAN_ENV)
 
 
 # ---------------------------------------------------------------- reading the release's sources (no import) ----

@@ -27,46 +27,24 @@ from harness.distributed.replicas import backend_setup, create_backend
 from harness.errors import BackendError, ConfigError, EnvironmentProblem, PreflightError
 from harness.tokenizer import load_tokenizer
 from harness.types import GenerationRequest
+from tests.fake_support import FAKES, drop_fake_modules, fake_trtllm_module, word_level_tokenizer
 from tests.unit.harness.backends.sinks import PerRequestSink
 
-FAKES = str(Path(__file__).resolve().parents[4] / "fakes")
 LAUNCHER_ENV = ("TLLM_SPAWN_PROXY_PROCESS", "tllm_mpi_size", "SLURM_NTASKS", "WORLD_SIZE", "SLURM_GPUS_ON_NODE",
                 "CUDA_VISIBLE_DEVICES", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS_PER_NODE",
                 "OMPI_COMM_WORLD_LOCAL_SIZE")
 
 
-def _drop_fake_modules() -> None:
-    for name in [n for n in sys.modules if n == "tensorrt_llm" or n.startswith("tensorrt_llm.")]:
-        del sys.modules[name]
-
-
 @pytest.fixture
 def fake_trtllm(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     """Put the fake tensorrt_llm on sys.path, with a clean access log and no launcher/Slurm variables."""
-    for name in LAUNCHER_ENV:
-        monkeypatch.delenv(name, raising=False)
-    _drop_fake_modules()
-    monkeypatch.syspath_prepend(FAKES)
-    from tensorrt_llm import _fake
-
-    _fake.reset()
-    yield _fake
-    _drop_fake_modules()
+    yield from fake_trtllm_module(monkeypatch, LAUNCHER_ENV)
 
 
 @pytest.fixture(scope="module")
 def tokenizer_path(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A small real HF tokenizer directory (EOS '</s>' = 2), loaded through harness.tokenizer like Llama 2's."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, **{f"w{i}": i + 3 for i in range(8000)}}
-    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    directory = tmp_path_factory.mktemp("tokenizer")
-    PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>",
-                            unk_token="<unk>").save_pretrained(directory)
-    return str(directory)
+    return word_level_tokenizer(tmp_path_factory.mktemp("tokenizer"))
 
 
 def make_config(tokenizer_path: str, model_path: str = "/models/llama-2-70b-fp8", **settings: Any) -> RunConfig:
@@ -269,7 +247,7 @@ def test_engine_built_for_other_layout_is_refused(fake_trtllm: ModuleType, token
 
 
 def test_missing_package_is_an_environment_problem(tokenizer_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    _drop_fake_modules()
+    drop_fake_modules()
     monkeypatch.setitem(sys.modules, "tensorrt_llm", None)  # import fails exactly as when not installed
     with pytest.raises(EnvironmentProblem) as caught:
         start(trtllm(make_config(tokenizer_path)))
@@ -604,7 +582,7 @@ def test_cli_run_without_tensorrt_llm_exits_3_with_install_hint(tokenizer_path: 
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     from harness.cli import main
 
-    _drop_fake_modules()
+    drop_fake_modules()
     monkeypatch.setitem(sys.modules, "tensorrt_llm", None)
     with pytest.raises(SystemExit) as exited:
         main(["run", "--set", "backend.kind=trtllm", "--set", f"model.path={tmp_path}", "--set",
