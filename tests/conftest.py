@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -16,6 +17,12 @@ os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
 os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
 
 REPO = Path(__file__).resolve().parent.parent
+
+# A test run started in the background of a non-interactive shell inherits SIGINT ignored, and so would every
+# process the tests start (an ignored signal stays ignored across exec): the Ctrl-C tests could never reach them.
+# A handler here is reset to the default in each child at exec, so the children get Ctrl-C as a terminal gives it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class RecordingCompleter:
