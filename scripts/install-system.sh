@@ -1,10 +1,11 @@
 #!/bin/bash
-# Install the Debian packages the multi-node tests need: a local Slurm with munge, Open MPI, shellcheck.
+# Install the Debian packages the multi-node tests need: a local Slurm with munge, Open MPI, shellcheck,
+# and bubblewrap (the sandbox for model-written programs).
 # Skips what is already installed; needs root and the Debian mirror. Then start a cluster with
 #   scripts/slurm-local.sh start /tmp/slurm-state
 set -euo pipefail
 
-PACKAGES=(slurm-wlm munge openmpi-bin libopenmpi-dev shellcheck)
+PACKAGES=(slurm-wlm munge openmpi-bin libopenmpi-dev shellcheck bubblewrap)
 missing=()
 for package in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
