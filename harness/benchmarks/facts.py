@@ -18,19 +18,20 @@ class Metric:
     """One accuracy metric as the checker reads it: `pattern` names it in accuracy.txt, `key` in accuracy.json.
 
     The checker's lower limit is ``reference * factor`` and its upper limit ``reference * upper_factor``; values
-    are compared after ``float()`` of the printed text, ``value >= lower`` and ``not value > upper``.
+    are compared after ``float()`` of the printed text, ``value >= lower`` and ``not value > upper``. A metric with
+    only an upper limit (factor None: gpt-oss-120b's TOKENS_PER_SAMPLE) fails only when printed above it.
     """
 
     pattern: str  # the checker's name: ROUGE1, TOKENS_PER_SAMPLE, GEN_LEN, exact_match ...
     key: str  # our accuracy.json / summary key: rouge1, tokens_per_sample, gen_len ...
     reference: float
-    factor: float
+    factor: float | None
     upper_factor: float | None = None
 
     @property
-    def lower(self) -> float:
-        """The target, computed as the checker computes it."""
-        return self.reference * self.factor
+    def lower(self) -> float | None:
+        """The target, computed as the checker computes it, or None (an upper limit only)."""
+        return None if self.factor is None else self.reference * self.factor
 
     @property
     def upper(self) -> float | None:
@@ -55,9 +56,20 @@ class LatencyLimits:
 class Generation:
     """The generation settings the closed division fixes (the reference implementation's)."""
 
-    max_new_tokens: int
+    max_new_tokens: int  # the output cap of accuracy runs (and of every run unless performance_max_new_tokens)
     min_new_tokens: int = 1
     greedy: bool = True
+    temperature: float = 0.0  # sampled benchmarks (gpt-oss-120b: 1.0); 0 = greedy
+    top_p: float = 1.0
+    top_k: int = 0  # 0 = off (the reference's -1)
+    performance_max_new_tokens: int | None = None  # a different cap for performance runs (gpt-oss-120b: 10,240)
+    stop_token_ids: tuple[int, ...] = ()  # ids that end an answer besides the tokenizer's EOS (harmony's)
+
+    def cap(self, accuracy: bool) -> int:
+        """The output cap of an accuracy run (True) or a performance run (False)."""
+        if accuracy or self.performance_max_new_tokens is None:
+            return self.max_new_tokens
+        return self.performance_max_new_tokens
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,8 @@ class BenchmarkFacts:
     # calibration` writes from it by default under the TensorRT-LLM work directory (the quantize stage's input)
     calibration_file: str = ""
     calibration_dir: str = ""
+    # audit test -> the size of its own dataset, where the test runs on a set of its own (gpt-oss-120b's TEST07: 990)
+    compliance_samples: Mapping[str, int] = field(default_factory=dict)
     # round -> fields that differ in that round (applied by `in_round`)
     round_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
@@ -94,6 +108,12 @@ class BenchmarkFacts:
         """These facts as the given round states them."""
         changes = self.round_overrides.get(round_name)
         return replace(self, round_overrides={}, **changes) if changes else self
+
+    def run_samples(self, accuracy: bool, compliance_test: str | None = None) -> int:
+        """The QSL size of a full run: the accuracy set, a compliance test's own set, or the performance set."""
+        if compliance_test in self.compliance_samples:
+            return self.compliance_samples[str(compliance_test)]
+        return self.accuracy_samples if accuracy else self.dataset_samples
 
     def loadgen_name(self, scenario: str) -> str:
         """The LoadGen model name of a scenario (Interactive runs under its own name)."""

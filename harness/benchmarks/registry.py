@@ -27,6 +27,7 @@ __all__ = [
 FAMILIES = {
     "llama2_70b": "harness.benchmarks.llama2_70b.facts",
     "llama3_1_8b": "harness.benchmarks.llama3_1_8b.facts",
+    "gpt_oss_120b": "harness.benchmarks.gpt_oss_120b.facts",
 }
 
 _TABLE: dict[str, BenchmarkFacts] = {
