@@ -59,7 +59,7 @@ class RunConfig(Section):
     preflight: PreflightConfig = PreflightConfig()
     output_dir: str | None = Field(None, description="run directory; default runs/<time>-<scenario>-<mode>")
     overwrite: bool = Field(False, description="replace an existing run directory")
-    compliance_test: Literal["TEST06"] | None = Field(None, description="set by `compliance run`")
+    compliance_test: Literal["TEST06", "TEST07", "TEST09"] | None = Field(None, description="set by `compliance run`")
     cache: str | None = Field(None, description="accuracy mode: directory of per-sample output caches; "
                               "an interrupted run with the same inputs resumes from it (null = off)")
     system: str | None = Field(None, description="systems/<id>.json this run is for: the LoadGen settings in "
@@ -135,8 +135,7 @@ class RunConfig(Section):
 
     def deviations(self) -> list[str]:
         """Open-division deviations from the reference implementation."""
-        reference = self.facts.generation
-        found = self.generation.deviations(reference.max_new_tokens, reference.min_new_tokens)
+        found = self.generation.deviations(self.facts.generation, accuracy=self.mode is TestMode.ACCURACY)
         found += self.backend.deviations()
         if self.dataset.max_samples is not None:
             found.append(f"dataset.max_samples: all -> {self.dataset.max_samples}")
@@ -170,7 +169,9 @@ def _measured_loadgen(data: Any) -> Any:
 
 
 def _reference_lengths(data: Any) -> Any:
-    """Fill generation.max_new_tokens / min_new_tokens that the config leaves out with the benchmark's reference."""
+    """Fill the generation settings the config leaves out with the benchmark's reference: max_new_tokens (the
+    cap of the run's mode: gpt-oss-120b caps performance runs lower), min_new_tokens, and temperature, top_p and
+    top_k (greedy for most benchmarks; gpt-oss-120b samples at temperature 1.0)."""
     if not isinstance(data, Mapping):
         return data
     name = data.get("benchmark", DEFAULT_BENCHMARK)
@@ -179,11 +180,14 @@ def _reference_lengths(data: Any) -> Any:
     generation = data.get("generation")
     if generation is None or isinstance(generation, Mapping):
         reference = benchmark_facts(str(name)).generation
+        mode = str(getattr(data.get("mode"), "value", data.get("mode", TestMode.PERFORMANCE.value)))
         filled = dict(generation or {})
-        if filled.get("max_new_tokens") is None:
-            filled["max_new_tokens"] = reference.max_new_tokens
-        if filled.get("min_new_tokens") is None:
-            filled["min_new_tokens"] = reference.min_new_tokens
+        defaults = {"max_new_tokens": reference.cap(accuracy=mode == TestMode.ACCURACY.value),
+                    "min_new_tokens": reference.min_new_tokens, "temperature": reference.temperature,
+                    "top_p": reference.top_p, "top_k": reference.top_k}
+        for key, value in defaults.items():
+            if filled.get(key) is None:
+                filled[key] = value
         data = {**data, "generation": filled}
     return data
 

@@ -13,11 +13,11 @@ from typing import Any, Protocol
 from harness.benchmarks.llama2_70b.dataset import REQUIRED_COLUMNS, read_openorca_pickle
 from harness.benchmarks.registry import DEFAULT_BENCHMARK, family_module
 from harness.config import RunConfig
-from harness.types import Sample
+from harness.types import Sample, TestMode
 
-__all__ = ["REQUIRED_COLUMNS", "SMOKE_FILE", "SMOKE_NAME", "Dataset", "SmokeEntry", "SmokeItem", "load_dataset",
-           "load_references", "read_openorca_pickle", "smoke_entries", "smoke_file", "smoke_sha256",
-           "token_length_stats"]
+__all__ = ["REQUIRED_COLUMNS", "SMOKE_FILE", "SMOKE_NAME", "Dataset", "SmokeEntry", "SmokeItem", "dataset_file",
+           "load_dataset", "load_references", "oracle_texts", "read_openorca_pickle", "run_references",
+           "smoke_entries", "smoke_file", "smoke_sha256", "token_length_stats"]
 
 SMOKE_FILE = "data/smoke_dataset.json"  # Llama 2 70B's smoke set (OpenOrca-style questions)
 SMOKE_NAME = "embedded smoke set"
@@ -87,7 +87,7 @@ class Dataset:
     """Samples in qsl_idx order plus their reference answers."""
 
     samples: list[Sample]
-    references: list[str]
+    references: list[Any]  # what the benchmark's scorer compares with: text, or gpt-oss-120b's (dataset, answer)
     name: str
     source: str
     sha256: str
@@ -117,23 +117,71 @@ def load_dataset(config: RunConfig, tokenizer: Any) -> Dataset:
     template where the benchmark's reference prompts are chat-formatted and dataset.chat_template is on)."""
     max_samples = config.dataset.max_samples
     if config.dataset.path is None:
-        every = smoke_entries(config.benchmark)
-        entries = every[: _limit(len(every), max_samples)]
+        entries = _smoke_for_run(config)
         chat = config.dataset.chat_template and _smoke_chat_template(config.benchmark)
         samples = [Sample(i, tuple(_chat_prompt_ids(tokenizer, e, chat)), e.output) for i, e in enumerate(entries)]
-        return Dataset(samples, [e.output for e in entries], SMOKE_NAME, SMOKE_NAME, smoke_sha256(config.benchmark))
-    path = Path(config.dataset.path)
+        return Dataset(samples, _smoke_references(config.benchmark, entries), SMOKE_NAME, SMOKE_NAME,
+                       smoke_sha256(config.benchmark))
     loader = family_module(config.benchmark, "dataset")
+    path = dataset_file(config)
     prompts, outputs = loader.read_rows(path, max_samples)
     samples = [Sample(i, ids, ref) for i, (ids, ref) in enumerate(zip(prompts, outputs, strict=True))]
     return Dataset(samples, outputs, path.name, str(path), hashlib.sha256(loader.dataset_bytes(path)).hexdigest())
 
 
-def load_references(path: str | None, benchmark: str = DEFAULT_BENCHMARK) -> list[str]:
-    """Reference answers by qsl_idx, without a tokenizer (None = the benchmark's embedded smoke set)."""
+def _smoke_references(benchmark: str, entries: Sequence[SmokeItem]) -> list[Any]:
+    """The smoke set's references: the loader's `smoke_references` where it has one (gpt-oss-120b), else texts."""
+    references = getattr(family_module(benchmark, "dataset"), "smoke_references", None)
+    return list(references(entries)) if references is not None else [e.output for e in entries]
+
+
+def dataset_file(config: RunConfig) -> Path:
+    """The dataset file the run reads: dataset.path, or in a benchmark's download folder the set of the run's
+    purpose (gpt-oss-120b: performance, accuracy or TEST07's set)."""
+    path = Path(str(config.dataset.path))
+    resolve = getattr(family_module(config.benchmark, "dataset"), "resolve_path", None)
+    if resolve is None:
+        return path
+    found: Path = resolve(path, accuracy=config.mode is TestMode.ACCURACY, compliance_test=config.compliance_test)
+    return found
+
+
+def _smoke_for_run(config: RunConfig) -> list[SmokeItem]:
+    """The smoke entries a run uses: the loader's `smoke_for_test` subset for a compliance test with a set of its
+    own (gpt-oss-120b's TEST07: the GPQA questions), then the first dataset.max_samples."""
+    every = list(smoke_entries(config.benchmark))
+    subset = getattr(family_module(config.benchmark, "dataset"), "smoke_for_test", None)
+    if subset is not None and config.compliance_test is not None:
+        every = list(subset(every, config.compliance_test))
+    return every[: _limit(len(every), config.dataset.max_samples)]
+
+
+def run_references(config: RunConfig) -> list[Any]:
+    """The references of the run's QSL in qsl_idx order (smoke set or the run's dataset file), what its scorer
+    compares with."""
+    if config.dataset.path is None:
+        return _smoke_references(config.benchmark, _smoke_for_run(config))
+    loader = family_module(config.benchmark, "dataset")
+    return list(loader.read_rows(dataset_file(config), config.dataset.max_samples)[1])
+
+
+def oracle_texts(config: RunConfig) -> list[str]:
+    """The answers that score perfectly, by qsl_idx (the fake backend's oracle): the references themselves, or the
+    loader's `oracle_text` of each (gpt-oss-120b: an answer its extraction reads as the ground truth)."""
+    references = run_references(config)
+    oracle = getattr(family_module(config.benchmark, "dataset"), "oracle_text", None)
+    return [oracle(r) for r in references] if oracle is not None else [str(r) for r in references]
+
+
+def load_references(path: str | None, benchmark: str = DEFAULT_BENCHMARK) -> list[Any]:
+    """Reference answers by qsl_idx, without a tokenizer (None = the benchmark's embedded smoke set); a folder is
+    resolved as for an accuracy run."""
     if path is None:
-        return [e.output for e in smoke_entries(benchmark)]
-    return list(family_module(benchmark, "dataset").read_rows(Path(path), None)[1])
+        return _smoke_references(benchmark, smoke_entries(benchmark))
+    loader = family_module(benchmark, "dataset")
+    resolve = getattr(loader, "resolve_path", None)
+    file = resolve(Path(path), accuracy=True) if resolve is not None else Path(path)
+    return list(loader.read_rows(file, None)[1])
 
 
 def token_length_stats(lengths: list[int]) -> dict[str, float]:

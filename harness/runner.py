@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import shutil
 import signal
@@ -39,7 +40,7 @@ from harness.safe_paths import os_errors
 from harness.sut.base import SutCore
 from harness.sut.offline import OfflineSut
 from harness.sut.server import ServerSut
-from harness.tokenizer import eos_token_id, extra_stop_ids, load_tokenizer
+from harness.tokenizer import eos_token_id, load_tokenizer
 from harness.types import RunStatus, Scenario, TestMode
 
 __all__ = ["RunOutcome", "leave_without_teardown", "run"]
@@ -72,8 +73,8 @@ def _refuse_stray_audit_config() -> None:
     stray = Path.cwd() / AUDIT_CONFIG
     if stray.exists():
         raise ConfigError(
-            f"{stray} exists; LoadGen would silently turn this run into a compliance (TEST06) run",
-            hint="delete or move that file; `compliance run TEST06` supplies its own audit.config",
+            f"{stray} exists; LoadGen would silently turn this run into a compliance (audit) run",
+            hint="delete or move that file; `compliance run TEST06|TEST07|TEST09` supplies its own audit.config",
         )
 
 
@@ -85,12 +86,17 @@ def _make_sut(config: RunConfig, dataset: Dataset, backend: Backend, completer: 
                      stop_token_ids=stops)
 
 
-def _evaluate(config: RunConfig, run: RunArtifacts, dataset: Dataset, tokenizer: Any) -> dict[str, Any]:
+def _evaluate(config: RunConfig, run: RunArtifacts, dataset: Dataset, tokenizer: Any,
+              progress: bool = False) -> dict[str, Any]:
     from harness.benchmarks.registry import family_module
 
     scorer = family_module(config.benchmark, "evaluate")  # the benchmark folder's scorer
+    options = {"livecodebench": Path(config.dataset.livecodebench) if config.dataset.livecodebench else None,
+               "progress": progress}
+    accepted = inspect.signature(scorer.score_accuracy_log).parameters
     report = scorer.score_accuracy_log(run.file(artifacts.ACCURACY_LOG), dataset.references, tokenizer,
-                                       dtype="int32", benchmark=config.benchmark)
+                                       dtype="int32", benchmark=config.benchmark,
+                                       **{k: v for k, v in options.items() if k in accepted})
     scorer.write_accuracy_outputs(report, run.path)
     return {"accuracy": dict(report.summary), "accuracy_passed": report.passed, "accuracy_partial": report.partial}
 
@@ -174,8 +180,7 @@ class _Run:
         backend = replicas.wrap_with_cache(config, dataset.sha256, plan.backend)
         completer = LoadGenCompleter()
         eos = eos_token_id(tokenizer, config.model.eos_token_id)
-        sut = _make_sut(config, dataset, backend, completer,
-                        extra_stop_ids(config.model.path, eos, config.model.stop_token_ids))
+        sut = _make_sut(config, dataset, backend, completer, replicas.stop_ids(config, tokenizer, eos))
         try:
             info = sut.start_backend()
             self._record_backend(info)
@@ -192,7 +197,7 @@ class _Run:
                 plan.close()
         if config.mode is TestMode.ACCURACY and self.manifest.status != RunStatus.ABORTED:
             self.manifest.result = self.manifest.result.model_copy(
-                update=_evaluate(config, self.run, dataset, tokenizer))
+                update=_evaluate(config, self.run, dataset, tokenizer, self.show_progress))
 
     def _record_report(self, backend: Backend) -> None:
         """The backend's report in the manifest: `details.load` (one row per serving unit: requests, tokens,

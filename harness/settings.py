@@ -6,7 +6,12 @@ RunConfig (harness.config composes them, with each engine's own options, into on
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:
+    from harness.benchmarks.facts import Generation
 
 __all__ = ["DatasetConfig", "DistributedConfig", "GenerationConfig", "LoadGenConfig", "ModelConfig", "Section"]
 
@@ -40,6 +45,9 @@ class DatasetConfig(Section):
     max_samples: int | None = Field(None, ge=1, description="use only the first N samples (not submittable)")
     chat_template: bool = Field(True, description="smoke set: wrap prompts in the tokenizer's chat template "
                                 "(where the benchmark's reference prompts are chat-formatted)")
+    livecodebench: str | None = Field(None, description="gpt-oss-120b: the local LiveCodeBench copy (folder of "
+                                      "code_generation_lite test*.jsonl) its scorer runs the generated programs "
+                                      "against; null = the smoke set's own problems")
 
 
 class GenerationConfig(Section):
@@ -70,13 +78,15 @@ class GenerationConfig(Section):
         """True when decoding is deterministic argmax (with one beam)."""
         return self.temperature == 0.0
 
-    def deviations(self, max_new_tokens: int, min_new_tokens: int) -> list[str]:
-        """Every field that differs from the reference (whose lengths are given), as 'name: reference -> value'."""
-        reference = GenerationConfig(max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens)
+    def deviations(self, reference: Generation, *, accuracy: bool) -> list[str]:
+        """Every field that differs from the benchmark's reference generation (the output cap of the run's mode,
+        greedy decoding or the reference's sampling), as 'name: reference -> value'."""
+        expected = GenerationConfig(max_new_tokens=reference.cap(accuracy), min_new_tokens=reference.min_new_tokens,
+                                    temperature=reference.temperature, top_p=reference.top_p, top_k=reference.top_k)
         return [
-            f"generation.{name}: {getattr(reference, name)!r} -> {getattr(self, name)!r}"
+            f"generation.{name}: {getattr(expected, name)!r} -> {getattr(self, name)!r}"
             for name in type(self).model_fields
-            if getattr(self, name) != getattr(reference, name)
+            if getattr(self, name) != getattr(expected, name)
         ]
 
 

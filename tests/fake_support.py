@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -44,3 +45,15 @@ def word_level_tokenizer(directory: Path, words: int = 8000) -> str:
     PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>",
                             unk_token="<unk>").save_pretrained(directory)
     return str(directory)
+
+
+def chunk_tokenizer(directory: Path, chunks: list[str]) -> Any:
+    """A real HF tokenizer whose tokens are the given text chunks (decoding joins them with spaces)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    vocab = {"<unk>": 0, **{c: i + 1 for i, c in enumerate(chunks)}}
+    model = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    model.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    PreTrainedTokenizerFast(tokenizer_object=model, unk_token="<unk>").save_pretrained(directory)
+    return AutoTokenizer.from_pretrained(str(directory))

@@ -15,7 +15,7 @@ from harness.errors import InputError
 
 __all__ = ["read_dataframe_pickle", "read_file_bytes"]
 
-# Every global a pandas DataFrame pickle of the OpenOrca set legitimately references (pandas 1.x-3.x, numpy
+# Every global a pandas DataFrame pickle of the MLCommons sets legitimately references (pandas 1.x-3.x, numpy
 # 1.x-2.x, pickle protocols 0-5), as exact (module, name) pairs: nothing else is ever imported or called.
 _PANDAS_CLASSES = ("DataFrame", "Series", "Index", "RangeIndex", "MultiIndex", "Categorical", "CategoricalDtype",
                    "StringDtype", "Int64Dtype", "Float64Dtype", "BooleanDtype", "NA", "NaT")
@@ -23,6 +23,7 @@ _ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset({
     ("builtins", "slice"), ("builtins", "object"), ("builtins", "complex"), ("builtins", "frozenset"),
     ("builtins", "set"), ("builtins", "bytearray"), ("builtins", "range"),
     ("__builtin__", "slice"), ("__builtin__", "object"), ("__builtin__", "set"), ("__builtin__", "frozenset"),
+    ("__builtin__", "bytearray"),
     ("copyreg", "_reconstructor"), ("copy_reg", "_reconstructor"), ("_codecs", "encode"),
     ("collections", "OrderedDict"),
     ("numpy", "dtype"), ("numpy", "ndarray"),
@@ -45,6 +46,10 @@ _ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset({
     ("pandas.arrays", "StringArray"), ("pandas.core.arrays.string_", "StringArray"),
     ("pandas.core.arrays.string_", "StringDtype"), ("pandas.core.arrays.categorical", "Categorical"),
     ("pandas.core.dtypes.dtypes", "CategoricalDtype"), ("pandas._libs.missing", "NA"),
+    # pandas 3 with pyarrow installed stores text columns as Arrow strings: the array class and the three pyarrow
+    # constructors of its pickle (a type by its alias name, a buffer from bytes, an array from type and buffers)
+    ("pandas.arrays", "ArrowStringArray"), ("pandas.core.arrays.string_arrow", "ArrowStringArray"),
+    ("pyarrow.lib", "type_for_alias"), ("pyarrow.lib", "py_buffer"), ("pyarrow.lib", "_restore_array"),
 })
 
 

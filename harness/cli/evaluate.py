@@ -20,7 +20,9 @@ from harness.tokenizer import load_tokenizer
 @app.command("evaluate")
 def evaluate_command(
     accuracy_log: Annotated[Path, typer.Option(help="LoadGen's mlperf_log_accuracy.json")],
-    dataset: Annotated[str | None, typer.Option(help="OpenOrca pickle (omit: embedded smoke set)")] = None,
+    dataset: Annotated[str | None, typer.Option(help="the benchmark's dataset file (OpenOrca pickle, cnn_eval.json, "
+                                                "gpt-oss acc_eval_inputs.parquet or its folder); omit: smoke "
+                                                "set")] = None,
     tokenizer: Annotated[str | None, typer.Option(help="checkpoint dir (omit: embedded SmolLM2)")] = None,
     dtype: Annotated[str, typer.Option(help="response buffer dtype: int32, int64 or float32")] = "int32",
     benchmark: Annotated[str, typer.Option(help="the benchmark whose targets judge the log")] = DEFAULT_BENCHMARK,
@@ -29,6 +31,8 @@ def evaluate_command(
     overwrite: Annotated[bool, typer.Option(help="replace an existing accuracy.txt/json")] = False,
     require_pass: Annotated[bool, typer.Option(help="exit 1 when a target is missed")] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress display")] = False,
+    livecodebench: Annotated[Path | None, typer.Option(help="gpt-oss-120b: local LiveCodeBench copy (folder of "
+                                                       "code_generation_lite test*.jsonl)")] = None,
 ) -> None:
     """Score an accuracy log exactly as evaluate-accuracy.py does; print accuracy.txt and the verdict."""
     out_dir = output_dir or accuracy_log.parent
@@ -37,8 +41,9 @@ def evaluate_command(
                           hint="pass a directory path (it is created when missing)")
     scorer = family_module(benchmark, "evaluate")  # the benchmark folder's scorer (an unknown name: one line, exit 2)
     references = load_references(dataset, benchmark)
+    extra = {"livecodebench": livecodebench} if livecodebench is not None else {}
     report = scorer.score_accuracy_log(accuracy_log, references, load_tokenizer(tokenizer), dtype=dtype,
-                                       benchmark=benchmark, splitter=splitter, progress=not no_progress)
+                                       benchmark=benchmark, splitter=splitter, progress=not no_progress, **extra)
     with os_errors("write accuracy.txt/json"):
         paths = scorer.write_accuracy_outputs(report, out_dir, overwrite=overwrite)
     for warning in report.warnings:

@@ -37,7 +37,7 @@ from harness.tokenizer import eos_token_id, extra_stop_ids, load_tokenizer
 from harness.types import Scenario, TestMode
 
 __all__ = ["BackendPlan", "backend_setup", "build_backend", "check_engine", "create_backend", "engine_model",
-           "init_mpi", "replica_count", "serve", "wrap_with_cache"]
+           "init_mpi", "replica_count", "serve", "stop_ids", "wrap_with_cache"]
 
 
 def _no_remote_snapshots() -> list[Any]:
@@ -77,17 +77,26 @@ def engine_model(config: RunConfig) -> ModelConfig:
     return model.model_copy(update={"path": str(converted_checkpoint(model.path)), "name": name})
 
 
+def stop_ids(config: RunConfig, tokenizer: Any, eos: int) -> tuple[int, ...]:
+    """Ids besides EOS that end an answer: model.stop_token_ids, else the checkpoint's generation_config.json; plus
+    the benchmark's own (gpt-oss-120b: harmony's) when the tokenizer's vocabulary holds them (the embedded
+    SmolLM2 on a smoke set keeps its own)."""
+    found = extra_stop_ids(config.model.path, eos, config.model.stop_token_ids)
+    extra = config.facts.generation.stop_token_ids
+    if extra and config.model.stop_token_ids is None and all(i < len(tokenizer) for i in extra):
+        found = tuple(dict.fromkeys(i for i in (*found, *extra) if i != eos))
+    return found
+
+
 def backend_setup(config: RunConfig, tokenizer: Any, replica_index: int = 0, replicas: int = 1) -> BackendSetup:
     """What a backend factory receives from this run: model, decoding (EOS/pad from the tokenizer), streaming."""
     eos = eos_token_id(tokenizer, config.model.eos_token_id)
-    spec = sampling_spec(config.generation, eos, tokenizer.pad_token_id,
-                         extra_stop_ids(config.model.path, eos, config.model.stop_token_ids))
+    spec = sampling_spec(config.generation, eos, tokenizer.pad_token_id, stop_ids(config, tokenizer, eos))
 
     def oracle_answers() -> list[list[int]]:
-        from harness.dataset import load_references
+        from harness.dataset import oracle_texts
 
-        return [list(tokenizer(text, add_special_tokens=False)["input_ids"])
-                for text in load_references(config.dataset.path, config.benchmark)]
+        return [list(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in oracle_texts(config)]
 
     return BackendSetup(model=engine_model(config), sampling=spec,
                         streams_first_token=config.scenario.streams_first_token, replica_index=replica_index,

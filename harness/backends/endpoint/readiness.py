@@ -35,7 +35,8 @@ PrefixCaching = Literal["on", "off", "unknown"]
 _VLLM_INFO = "vllm:cache_config_info"
 _LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
 _SGLANG_SETTINGS = ("tp_size", "pp_size", "dp_size", "dtype", "kv_cache_dtype", "quantization", "max_running_requests",
-                    "chunked_prefill_size", "schedule_policy", "enable_hierarchical_cache", "disable_radix_cache")
+                    "chunked_prefill_size", "schedule_policy", "enable_hierarchical_cache", "disable_radix_cache",
+                    "stream_interval")  # tokens per streamed event (the gpt-oss reference runs SGLang with 100-500)
 _VLLM_SETTINGS = ("enable_prefix_caching", "prefix_caching_hash_algo", "block_size", "cache_dtype",
                   "num_gpu_blocks", "kv_offloading_backend")
 
