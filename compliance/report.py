@@ -1,8 +1,10 @@
-"""Console rendering of a TEST06 result: the official four lines, a check table, the failing samples."""
+"""Console rendering of audit results: TEST06 (the official four lines, a check table, the failing samples),
+TEST07 and TEST09 (the verdict lines of the official file)."""
 
 from __future__ import annotations
 
 from compliance.results import ComplianceResult
+from compliance.verify import AuditVerification
 from harness.console import checks_table, stderr, stdout
 from harness.errors import CheckFailed
 
@@ -38,3 +40,34 @@ def raise_if_failed(result: ComplianceResult) -> None:
         + (f" (first failing sample: {first.describe()})" if first else ""),
         hint=result.causes.get(first.check) if first else None,
     )
+
+
+def render_audit(verification: AuditVerification) -> None:
+    """TEST07/TEST09: the verdict lines of the written file (stdout), warnings and where it went (stderr)."""
+    lines = verification.text.splitlines()
+    if verification.test == "TEST07":  # the scorer's own output stays in the file; the summary block is the verdict
+        marker = "TEST07 Verification Summary"
+        lines = lines[max(0, lines.index(marker) - 1) if marker in lines else 0:]
+    for line in lines:
+        stdout.print(line, markup=False, soft_wrap=True)
+    for warning in verification.warnings:
+        stderr.print(f"warning: {warning}", markup=False, soft_wrap=True)
+    stderr.print(f"wrote {verification.verify_file}", markup=False)
+
+
+def raise_if_audit_failed(verification: AuditVerification) -> None:
+    """A failed TEST07/TEST09 becomes CheckFailed (exit code 1) with the numbers and the likely cause."""
+    if verification.passed:
+        return
+    d = verification.details
+    if verification.test == "TEST07":
+        if d.get("score") is None:
+            raise CheckFailed("TEST07 failed: no accuracy score in the scorer's output",
+                              hint="check that the run scored (its accuracy text must hold 'exact_match': <score>)")
+        raise CheckFailed(f"TEST07 failed: accuracy {d['score']} is below the threshold {d['threshold']}",
+                          hint="the performance-mode answers are less accurate than the accuracy run's: check that "
+                               "the performance configuration (quantization, batching, caching) answers correctly")
+    raise CheckFailed(f"TEST09 failed: mean output tokens {d['mean_output_tokens']} outside "
+                      f"[{d['low']}, {d['high']}]",
+                      hint="the SUT truncates (below) or pads/repeats (above) its answers in performance mode: check "
+                           "the output cap (10,240 tokens for gpt-oss-120b performance runs) and stop tokens")

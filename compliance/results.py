@@ -155,3 +155,71 @@ def read_test06(path: Path) -> StoredTest06:
     contained(root, log.relative_to(root))  # relative to root: a relative run directory is not joined twice
     lines = tuple(read_contained(root, verify.relative_to(root)).splitlines())
     return StoredTest06(directory, lines, checker_passes(lines))
+
+
+# --- every audit test: where its result lies and how the submission checker reads it ------------------------
+
+TEST07, TEST09 = "TEST07", "TEST09"
+VERIFY_FILES = {TEST06: VERIFY_FILE, TEST07: VERIFY_FILE, TEST09: "verify_output_len.txt"}
+PERFORMANCE_RUN = ("performance", "run_1")
+TEST_PASS = "TEST PASS"
+
+
+def verify_file_name(test: str) -> str:
+    """The verification file of a test (TEST09 writes verify_output_len.txt, the others verify_accuracy.txt)."""
+    try:
+        return VERIFY_FILES[test]
+    except KeyError:
+        raise InputError(f"audit test {test!r} is not known; expected one of {', '.join(VERIFY_FILES)}") from None
+
+
+def result_passes(test: str, text: str) -> bool:
+    """The submission checker's verdict on a verification file (compliance_check.py): TEST06's three lines;
+    TEST07 and TEST09: 'TEST PASS' anywhere in the file."""
+    if test == TEST06:
+        return checker_passes(text.splitlines())
+    return TEST_PASS in text
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """A verified audit test as written on disk (``<run>/<TEST>/``): the files the packager copies, the verdict."""
+
+    test: str
+    directory: Path
+    lines: tuple[str, ...]
+    passed: bool
+
+    @property
+    def verify_file(self) -> Path:
+        """<TEST>/verify_accuracy.txt or verify_output_len.txt."""
+        return self.directory / verify_file_name(self.test)
+
+    def files(self) -> list[str]:
+        """The files under <TEST>/ to package, relative to it: the verify file, the accuracy log, and (TEST07,
+        TEST09) the performance logs run_verification.py copies into performance/run_1/ when the run has them."""
+        found = [verify_file_name(self.test), f"{ACCURACY_DIR}/{ACCURACY_LOG}"]
+        if self.test != TEST06:
+            found += ["/".join((*PERFORMANCE_RUN, name)) for name in (artifacts.SUMMARY, artifacts.DETAIL)
+                      if self.directory.joinpath(*PERFORMANCE_RUN, name).is_file()]
+        return found
+
+
+def read_result(path: Path, test: str) -> StoredResult:
+    """Read a stored result of any audit test from a run directory (or its <TEST> directory)."""
+    directory = Path(path)
+    root = directory.parent if directory.name == test else directory
+    if directory.name != test:
+        directory = directory / test
+    name = verify_file_name(test)
+    verify = directory / name
+    if not verify.is_file():
+        raise InputError(f"{verify} does not exist; expected the {test} verification result",
+                         hint=f"run `compliance verify {test} RUN_DIR` (or `compliance run {test}`) first")
+    log = directory / ACCURACY_DIR / ACCURACY_LOG
+    if not log.is_file():
+        raise InputError(f"{log} does not exist; a {test} result needs the audit run's accuracy log",
+                         hint=f"re-run `compliance verify {test} RUN_DIR`, which copies it there")
+    contained(root, log.relative_to(root))
+    text = read_contained(root, verify.relative_to(root))
+    return StoredResult(test, directory, tuple(text.splitlines()), result_passes(test, text))

@@ -1,8 +1,9 @@
-"""`compliance run TEST06`: one harness run with the TEST06 audit settings, then its verification.
+"""`compliance run TEST06|TEST07|TEST09`: one harness run with the test's audit settings, then its verification.
 
 The audit.config text goes to harness.runner.run, which writes it into a private working directory of
-the LoadGen process and removes it afterwards; the run's manifest records compliance_test=TEST06 and
-marks the run as never submittable as a performance result.
+the LoadGen process and removes it afterwards; the run's manifest records compliance_test=<TEST> and
+marks the run as never submittable as a performance result. TEST07 runs read the benchmark's TEST07 set
+(harness.dataset.dataset_file resolves a download folder by the run's compliance_test).
 """
 
 from __future__ import annotations
@@ -10,12 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from compliance.test06 import AUDIT_CONFIG, audit_applied
-from compliance.verify import Overrides, Verification, verify_run
+from compliance import test07, test09
+from compliance.audit import audit_applied
+from compliance.test06 import AUDIT_CONFIG
+from compliance.verify import (
+    AuditVerification,
+    Overrides,
+    Verification,
+    verify_run,
+    verify_test07_run,
+    verify_test09_run,
+)
 from harness import runner
 from harness.artifacts import DETAIL
 from harness.config import RunConfig, with_updates
-from harness.errors import RunError
+from harness.errors import ConfigError, RunError
 from harness.types import RunStatus, TestMode
 
 
@@ -31,9 +41,9 @@ class Test06Run:
 
 
 def audit_run_config(config: RunConfig, scenario: str | None = None, output_dir: Path | None = None,
-                     overwrite: bool = False) -> RunConfig:
-    """The run config of a TEST06 audit run: performance mode, compliance_test=TEST06 (typed updates)."""
-    updates: dict[str, object] = {"mode": TestMode.PERFORMANCE, "compliance_test": "TEST06"}
+                     overwrite: bool = False, test: str = "TEST06") -> RunConfig:
+    """The run config of an audit run: performance mode, compliance_test=test (typed updates)."""
+    updates: dict[str, object] = {"mode": TestMode.PERFORMANCE, "compliance_test": test}
     if scenario is not None:
         updates["scenario"] = scenario
     if output_dir is not None:
@@ -58,9 +68,52 @@ def run_test06(config: RunConfig, *, command: list[str] | None = None, progress:
     return Test06Run(outcome.run_dir, verification, errors)
 
 
-def require_audit_applied(run_dir: Path) -> None:
+def audit_config_text(config: RunConfig) -> str:
+    """The audit.config of the config's compliance test for its benchmark (TEST06's is the same everywhere)."""
+    test = config.compliance_test
+    if test == "TEST07":
+        return test07.audit_config(config.facts)
+    if test == "TEST09":
+        return test09.audit_config(config.facts)
+    if test == "TEST06":
+        return AUDIT_CONFIG
+    raise ConfigError(f"compliance_test is {test!r}; expected TEST06, TEST07 or TEST09")
+
+
+@dataclass(frozen=True)
+class AuditRun:
+    """A finished TEST07 or TEST09 audit run and its verification."""
+
+    run_dir: Path
+    verification: AuditVerification
+    loadgen_errors: int
+
+
+def run_audit(config: RunConfig, *, command: list[str] | None = None, progress: bool = True,
+              scorer: test07.Scorer | None = None) -> AuditRun:
+    """Run LoadGen with the TEST07 or TEST09 audit settings of config.compliance_test, then verify the run
+    (TEST07: scorer, default the benchmark's own scorer on the run's TEST07 set)."""
+    test = config.compliance_test
+    if test not in ("TEST07", "TEST09"):
+        raise ConfigError(f"run_audit runs TEST07 or TEST09, not {test}", hint="use run_test06 for TEST06")
+    outcome = runner.run(config, audit_config=audit_config_text(config), command=command, progress=progress)
+    if outcome.manifest.status is not RunStatus.COMPLETED:
+        raise RunError(f"the {test} run in {outcome.run_dir} ended {outcome.manifest.status.value}")
+    require_audit_applied(outcome.run_dir, test)
+    if test == "TEST07":
+        verification = verify_test07_run(outcome.run_dir, scorer)
+    else:
+        verification = verify_test09_run(outcome.run_dir)
+    errors = outcome.manifest.result.loadgen_errors
+    if errors:
+        note = f"LoadGen logged {errors} error(s) in this run; see {DETAIL}"
+        verification = replace(verification, warnings=(*verification.warnings, note))
+    return AuditRun(outcome.run_dir, verification, errors)
+
+
+def require_audit_applied(run_dir: Path, test: str = "TEST06") -> None:
     """LoadGen logs a warning when it reads audit.config; without it the run is not an audit run."""
     if not (run_dir / DETAIL).is_file() or not audit_applied(run_dir / DETAIL):
         raise RunError(f"{run_dir / DETAIL} does not show that LoadGen read audit.config; "
-                       "the run is not a TEST06 audit run",
+                       f"the run is not a {test} audit run",
                        hint="check that the installed LoadGen reads audit.config from its working directory")

@@ -45,9 +45,6 @@ AUDIT_CONFIG = """\
 *.*.sample_concatenate_permutation = 0
 """
 
-# LoadGen's warning when it applies an audit.config (loadgen.cc: "Found Audit Config file (audit.config)...").
-AUDIT_WARNING = "Found Audit Config file"
-
 DTYPES: dict[str, Any] = {"int64": np.int64, "int32": np.int32, "int16": np.int16, "float32": np.float32}
 LLAMA2_EOS = 2
 SHOWN_TOKENS = 8
@@ -212,11 +209,6 @@ def _length_cause(samples: list[Any], settings: VerifySettings) -> str:
         return (f"the buffers hold {size}-byte elements but are read as {settings.dtype} ({itemsize} bytes): "
                 "the response dtype recorded for the run (or --dtype) does not match what the SUT sent")
     return CAUSES[SAMPLE_LENGTH]
-
-
-def audit_applied(detail_log: Path) -> bool:
-    """Whether LoadGen's detail log shows it read audit.config (raw text: some values span lines)."""
-    return AUDIT_WARNING in detail_log.read_text(errors="replace")
 
 
 def load_entries(path: Path) -> list[Any]:

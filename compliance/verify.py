@@ -1,7 +1,11 @@
-"""Verify a TEST06 run directory: settings from its manifest, outputs in the layout the packager copies.
+"""Verify an audit run directory: settings from its manifest, outputs in the layout the packager copies.
 
-Outputs (as run_verification.py ``-o OUT`` writes them): ``OUT/TEST06/verify_accuracy.txt`` and
-``OUT/TEST06/accuracy/mlperf_log_accuracy.json``, with OUT the run directory unless told otherwise.
+Outputs (as run_verification.py ``-o OUT`` writes them), with OUT the run directory unless told otherwise:
+
+- TEST06: ``OUT/TEST06/verify_accuracy.txt`` and ``OUT/TEST06/accuracy/mlperf_log_accuracy.json``;
+- TEST07: ``OUT/TEST07/verify_accuracy.txt`` (the scorer's output + the summary), ``accuracy/`` and
+  ``performance/run_1/`` (the run's summary and detail logs);
+- TEST09: ``OUT/TEST09/verify_output_len.txt``, ``accuracy/`` and ``performance/run_1/``.
 """
 
 from __future__ import annotations
@@ -12,9 +16,14 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from compliance.results import ACCURACY_DIR, ACCURACY_LOG, TEST06, VERIFY_FILE, ComplianceResult
-from compliance.test06 import DTYPES, LLAMA2_EOS, VerifySettings, audit_applied, verify_log
-from harness.artifacts import DETAIL, MANIFEST, Manifest, RunArtifacts, write_text_atomic
+from compliance import test07, test09
+from compliance.audit import audit_applied, write_official_outputs
+from compliance.results import ACCURACY_DIR, ACCURACY_LOG, TEST06, VERIFY_FILE, ComplianceResult, verify_file_name
+from compliance.test06 import DTYPES, LLAMA2_EOS, VerifySettings, verify_log
+from harness.artifacts import CONFIG, DETAIL, MANIFEST, Manifest, RunArtifacts, write_text_atomic
+from harness.benchmarks.facts import BenchmarkFacts
+from harness.benchmarks.registry import BENCHMARK_NAMES, benchmark_facts
+from harness.config import RunConfig
 from harness.errors import ConfigError, InputError
 from harness.safe_paths import contained
 from harness.types import RunStatus
@@ -126,20 +135,20 @@ def verify_run(run_dir: Path, overrides: Overrides = Overrides(), output_dir: Pa
     return Verification(result, target)
 
 
-def _refuse_non_audit_run(run_dir: Path) -> None:
-    """A run directory whose manifest or LoadGen log says it was no TEST06 audit run gets no TEST06 verdict."""
+def _refuse_non_audit_run(run_dir: Path, test: str = TEST06) -> None:
+    """A run directory whose manifest or LoadGen log says it was no audit run of `test` gets no verdict for it."""
     if not (run_dir / MANIFEST).is_file():
         return  # a bare directory holding an accuracy log: the user vouches for it (and gives --scenario)
     manifest = RunArtifacts(run_dir).read_manifest()
-    if manifest.compliance_test != TEST06:
+    if manifest.compliance_test != test:
         raise InputError(
-            f"{run_dir} is not a TEST06 run (its manifest records compliance_test={manifest.compliance_test}, "
-            f"mode {manifest.mode}); refusing to write a TEST06 verdict for it",
-            hint="verify the directory written by `compliance run TEST06`, or run that first")
+            f"{run_dir} is not a {test} run (its manifest records compliance_test={manifest.compliance_test}, "
+            f"mode {manifest.mode}); refusing to write a {test} verdict for it",
+            hint=f"verify the directory written by `compliance run {test}`, or run that first")
     if (run_dir / DETAIL).is_file() and not audit_applied(run_dir / DETAIL):
         raise InputError(f"{run_dir / DETAIL} does not show that LoadGen read audit.config, so {run_dir} is no "
-                         "TEST06 audit run; refusing to write a TEST06 verdict for it",
-                         hint="rerun the audit with `compliance run TEST06`")
+                         f"{test} audit run; refusing to write a {test} verdict for it",
+                         hint=f"rerun the audit with `compliance run {test}`")
 
 
 def record_in_manifest(run_dir: Path, result: ComplianceResult) -> None:
@@ -172,3 +181,143 @@ def write_outputs(result: ComplianceResult, log: Path, target: Path, overwrite: 
         raise
     write_text_atomic(target / VERIFY_FILE, result.verdict.render())
 
+
+
+# --- TEST07 and TEST09 (gpt-oss-120b) ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AuditVerification:
+    """A verified TEST07 or TEST09 run: the verdict, the official file's text and where it was written."""
+
+    test: str
+    passed: bool
+    text: str
+    output_dir: Path
+    details: dict[str, object]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def verify_file(self) -> Path:
+        """The written verify_accuracy.txt (TEST07) or verify_output_len.txt (TEST09)."""
+        return self.output_dir / verify_file_name(self.test)
+
+
+def _audit_run(run_dir: Path, test: str, benchmark: str | None) -> tuple[BenchmarkFacts, Path, list[str]]:
+    """The benchmark's facts, the (contained) accuracy log and warnings, for a TEST07/TEST09 run directory."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InputError(f"{run_dir} is not a directory; expected a {test} run directory")
+    _refuse_non_audit_run(run_dir, test)
+    warnings: list[str] = []
+    if (run_dir / MANIFEST).is_file():
+        manifest = RunArtifacts(run_dir).read_manifest()
+        if benchmark is not None and benchmark != manifest.benchmark:
+            warnings.append(f"benchmark {benchmark} overrides the run's {manifest.benchmark}")
+        benchmark = benchmark or manifest.benchmark
+        if manifest.status is not RunStatus.COMPLETED:
+            warnings.append(f"the run's status is {manifest.status.value}; its accuracy log may be incomplete")
+    benchmark = benchmark or next(name for name in BENCHMARK_NAMES if test in benchmark_facts(name).compliance_tests)
+    facts = benchmark_facts(benchmark)
+    if test not in facts.compliance_tests:
+        raise ConfigError(f"{benchmark} has no {test}; its compliance tests are {', '.join(facts.compliance_tests)}",
+                          hint=f"run `compliance verify {facts.compliance_tests[0]} RUN_DIR` for {benchmark}")
+    log = run_dir / ACCURACY_LOG
+    if log.exists() or log.is_symlink():
+        log = contained(run_dir, ACCURACY_LOG)
+    elif not log.is_file():
+        raise InputError(f"{log} does not exist; expected the {test} run's mlperf_log_accuracy.json",
+                         hint=f"pass the run directory of a `compliance run {test}`")
+    return facts, log, warnings
+
+
+def verify_test07_run(run_dir: Path, scorer: test07.Scorer | None = None, threshold: float | None = None,
+                      output_dir: Path | None = None, overwrite: bool = False, *, benchmark: str | None = None,
+                      pattern: str = test07.SCORE_PATTERN) -> AuditVerification:
+    """Score a TEST07 run's accuracy log (scorer: log -> the text the scorer prints; None = the benchmark's own
+    scorer on the run's TEST07 set) and write TEST07/ under output_dir (default: the run dir).
+
+    threshold: None = test07_accuracy_threshold of our audit.config (as the official --audit-config reads it)."""
+    run_dir = Path(run_dir)
+    facts, log, warnings = _audit_run(run_dir, test07.TEST07, benchmark)
+    if threshold is None:
+        threshold = test07.threshold_of(test07.audit_config(facts))
+        assert threshold is not None  # our own audit.config always carries it
+    if scorer is None:
+        scorer = run_scorer(run_dir)
+    result = test07.verify_log(log, scorer, threshold, pattern)
+    details: dict[str, object] = {"passed": result.passed, "score": result.score, "threshold": result.threshold}
+    if result.score is None:
+        warnings.append(f"no accuracy score matching {pattern!r} in the scorer's output: TEST FAIL")
+    return _finish(run_dir, test07.TEST07, result.passed, result.render(), details, warnings,
+                   (output_dir, overwrite))
+
+
+def verify_test09_run(run_dir: Path, low: float | None = None, high: float | None = None,
+                      output_dir: Path | None = None, overwrite: bool = False, *, benchmark: str | None = None
+                      ) -> AuditVerification:
+    """Count a TEST09 run's output tokens and write TEST09/ under output_dir (default: the run dir).
+
+    low/high: None = test09_min/max_output_tokens of our audit.config (as the official --audit-config reads them)."""
+    run_dir = Path(run_dir)
+    facts, log, warnings = _audit_run(run_dir, test09.TEST09, benchmark)
+    audit_low, audit_high = test09.bounds_in(test09.audit_config(facts))
+    low = audit_low if low is None else low
+    high = audit_high if high is None else high
+    assert low is not None and high is not None  # our own audit.config always carries both
+    result = test09.verify_log(log, low, high)
+    if result.undecodable:
+        warnings.append(f"{len(result.undecodable)} entr(ies) with undecodable data counted as 0 tokens "
+                        f"(qsl_idx {', '.join(str(i) for i in result.undecodable[:10])})")
+    details: dict[str, object] = {"passed": result.passed, "samples": len(result.lengths),
+                                  "mean_output_tokens": round(result.mean, 2), "low": low, "high": high}
+    return _finish(run_dir, test09.TEST09, result.passed, result.render(), details, warnings,
+                   (output_dir, overwrite))
+
+
+def _finish(run_dir: Path, test: str, passed: bool, text: str, details: dict[str, object], warnings: list[str],
+            where: tuple[Path | None, bool]) -> AuditVerification:
+    output_dir, overwrite = where
+    target = (output_dir or run_dir) / test
+    write_official_outputs(run_dir, target, verify_file_name(test), text, overwrite)
+    if target.parent.resolve() == run_dir.resolve() and (run_dir / MANIFEST).is_file():
+        run = RunArtifacts(run_dir)
+        manifest = run.read_manifest()
+        manifest.details[test.lower()] = details
+        manifest.files = run.hash_files()
+        run.write_manifest(manifest)
+    return AuditVerification(test, passed, text, target, details, tuple(warnings))
+
+
+def run_scorer(run_dir: Path) -> test07.Scorer:
+    """The benchmark's own scorer for a TEST07 run: its config.yaml gives the benchmark, the TEST07 set (the
+    references, in qsl order) and the tokenizer; the scorer's ``accuracy_text`` is the text it prints."""
+    from harness.config import build_config
+    from harness.safe_paths import read_contained
+
+    if not (run_dir / CONFIG).is_file():
+        raise InputError(f"{run_dir / CONFIG} does not exist, so the TEST07 set and tokenizer are unknown",
+                         hint="verify the run directory written by `compliance run TEST07`")
+    import yaml
+
+    config = build_config(yaml.safe_load(read_contained(run_dir, CONFIG)) or {}, [])
+    return benchmark_scorer(config)
+
+
+def benchmark_scorer(config: RunConfig) -> test07.Scorer:
+    """Wire the benchmark's scorer (harness.benchmarks.<family>.evaluate: score_accuracy_log + accuracy_text) to the
+    references of the run's dataset (its TEST07 set when compliance_test is TEST07) and the run's tokenizer."""
+    from harness.benchmarks.registry import family_module
+    from harness.dataset import run_references
+    from harness.tokenizer import load_tokenizer
+
+    scorer = family_module(config.benchmark, "evaluate")
+    references = run_references(config)
+    tokenizer = load_tokenizer(config.model.tokenizer or config.model.path)
+    livecodebench = Path(config.dataset.livecodebench) if config.dataset.livecodebench else None
+
+    def score(log: Path) -> str:
+        report = scorer.score_accuracy_log(log, references, tokenizer, benchmark=config.benchmark,
+                                           livecodebench=livecodebench)
+        return str(scorer.accuracy_text(report))
+
+    return score

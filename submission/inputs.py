@@ -1,9 +1,9 @@
 """Run directories given to `submission package`: read, check for completeness, group per benchmark and scenario.
 
 Each (benchmark, scenario) needs one performance run and one accuracy run of the round; a compliance
-run of each of the benchmark's tests (TEST06) is optional in open and required in closed. Whatever makes a
-run unsubmittable (fake backend, shortened, aborted, failed, TEST06 not passing; in closed also a missed
-accuracy target, a deviation from the reference, a missing scenario, ...) is collected as a reason, each
+run of each of the benchmark's tests (TEST06; gpt-oss-120b: TEST07 and TEST09) is optional in open and required in
+closed. Whatever makes a run unsubmittable (fake backend, shortened, aborted, failed, a test not passing; in closed
+also a missed accuracy target, a deviation from the reference, a missing scenario, ...) is collected as a reason, each
 naming the run directory. Benchmark names, the rounds that carry them and every number come from the
 benchmark facts (harness.benchmarks).
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compliance.results import VERIFY_FILE, read_test06
+from compliance.results import VERIFY_FILE, read_result, verify_file_name
 from harness import artifacts
 from harness.artifacts import Manifest, ReasonCode, RunArtifacts
 from harness.benchmarks.facts import BenchmarkFacts
@@ -55,11 +55,17 @@ class ScenarioRuns:
     scenario: str
     performance: RunInput | None = None
     accuracy: RunInput | None = None
-    test06: RunInput | None = None
+    compliance: dict[str, RunInput] = field(default_factory=dict)  # audit test (TEST06, TEST07, TEST09) -> its run
+
+    @property
+    def test06(self) -> RunInput | None:
+        """The TEST06 run, if given."""
+        return self.compliance.get(TEST06)
 
     def runs(self) -> list[tuple[str, RunInput]]:
-        """(role, run) pairs present, in README order."""
-        pairs = [("Performance", self.performance), ("Accuracy", self.accuracy), ("TEST06", self.test06)]
+        """(role, run) pairs present, in README order: performance, accuracy, then each test."""
+        pairs = [("Performance", self.performance), ("Accuracy", self.accuracy),
+                 *sorted(self.compliance.items())]
         return [(role, run) for role, run in pairs if run is not None]
 
 
@@ -80,13 +86,20 @@ def read_run(path: Path) -> RunInput:
 
 
 def _role(run: RunInput) -> str:
-    if run.manifest.compliance_test:
+    """performance, accuracy, or the audit test the run is for (TEST06, TEST07, TEST09)."""
+    test = run.manifest.compliance_test
+    if test:
         tests = benchmark_facts(run.manifest.benchmark).compliance_tests
-        if run.manifest.compliance_test not in tests or run.manifest.compliance_test != TEST06:
-            raise InputError(f"{run.path}: compliance test {run.manifest.compliance_test!r} is not packaged; "
-                             f"{run.manifest.benchmark} uses {', '.join(tests)}")
-        return "test06"
+        if test not in tests:
+            raise InputError(f"{run.path}: compliance test {test!r} is not one of {run.manifest.benchmark}'s; "
+                             f"it uses {', '.join(tests)}",
+                             hint=f"pass the runs of `compliance run {' / '.join(tests)}` for this benchmark")
+        return str(test)
     return "accuracy" if run.manifest.mode == "accuracy" else "performance"
+
+
+def _given(group: ScenarioRuns, role: str) -> RunInput | None:
+    return group.compliance.get(role) if role.startswith("TEST") else getattr(group, role)
 
 
 def collect_runs(paths: list[Path], layout: RoundLayout, both_benchmarks: bool) -> CollectedRuns:
@@ -106,11 +119,15 @@ def collect_runs(paths: list[Path], layout: RoundLayout, both_benchmarks: bool) 
         role = _role(run)
         group = groups.setdefault((run.manifest.benchmark, run.manifest.scenario),
                                   ScenarioRuns(run.manifest.benchmark, run.manifest.scenario))
-        if getattr(group, role) is not None:
+        given = _given(group, role)
+        if given is not None:
             raise InputError(f"two {role} runs for {group.benchmark} {group.scenario}: "
-                             f"{getattr(group, role).path} and {run.path}; expected one",
+                             f"{given.path} and {run.path}; expected one",
                              hint="pass exactly one run directory per benchmark, scenario and mode")
-        setattr(group, role, run)
+        if role.startswith("TEST"):
+            group.compliance[role] = run
+        else:
+            setattr(group, role, run)
         _check_files(run, role, layout)
         reasons += _reasons(run, role)
     if both_benchmarks:
@@ -139,8 +156,8 @@ def _check_round(run: RunInput, layout: RoundLayout) -> list[str]:
 
 
 def _required_files(role: str, layout: RoundLayout) -> list[str]:
-    if role == "test06":
-        return [f"{TEST06}/{VERIFY_TXT}", f"{TEST06}/accuracy/{artifacts.ACCURACY_LOG}"]
+    if role.startswith("TEST"):
+        return [f"{role}/{verify_file_name(role)}", f"{role}/accuracy/{artifacts.ACCURACY_LOG}"]
     needed = [artifacts.SUMMARY, artifacts.DETAIL]
     if role == "accuracy":
         needed += [artifacts.ACCURACY_LOG, artifacts.ACCURACY_TXT]
@@ -164,9 +181,9 @@ def _reasons(run: RunInput, role: str) -> list[str]:
     found = []
     if manifest.status is not RunStatus.COMPLETED:
         found.append(f"{run.path}: the run is {manifest.status.value}")
-    if role == "test06":
-        if not read_test06(run.path).passed:
-            found.append(f"{run.path}: TEST06 verification did not pass")
+    if role.startswith("TEST"):
+        if not read_result(run.path, role).passed:
+            found.append(f"{run.path}: {role} verification did not pass")
         return found
     if not manifest.submittable:
         found += [f"{run.path}: {text}" for text in manifest.reason_texts(leave_out=(ReasonCode.NOT_COMPLETED,))]
@@ -185,8 +202,8 @@ def lower_target_variants(facts: BenchmarkFacts) -> list[str]:
         other = benchmark_facts(name)
         if name == facts.name or other.family != facts.family:
             continue
-        mine = {m.key: m.lower for m in facts.metrics}
-        if all(m.key in mine and m.lower <= mine[m.key] for m in other.metrics):
+        mine = {m.key: m.lower for m in facts.metrics if m.lower is not None}
+        if all(m.key in mine and m.lower <= mine[m.key] for m in other.metrics if m.lower is not None):
             found.append(name)
     return found
 
@@ -203,7 +220,7 @@ def _mirror_lower_targets(groups: dict[tuple[str, str], ScenarioRuns], round_nam
                                   hint=f"package without --both-benchmarks ({benchmark} only)") from None
             if (other, scenario) not in groups:
                 groups[(other, scenario)] = ScenarioRuns(other, scenario, group.performance, group.accuracy,
-                                                         group.test06)
+                                                         dict(group.compliance))
 
 
 def _check_complete(group: ScenarioRuns) -> None:
@@ -237,7 +254,7 @@ def closed_reasons(collected: CollectedRuns, layout: RoundLayout, system_type: s
 def _closed_group(group: ScenarioRuns, facts: BenchmarkFacts, family: str) -> list[str]:
     where = f"{group.benchmark} {group.scenario}"
     found = [f"{where}: closed needs a {test} run (`compliance run {test} --scenario {group.scenario}`)"
-             for test in facts.compliance_tests if group.test06 is None]
+             for test in facts.compliance_tests if test not in group.compliance]
     if group.accuracy is not None:
         lines = group.accuracy.file(artifacts.ACCURACY_TXT).read_text(errors="replace").splitlines()
         found += [f"{group.accuracy.path}: closed: {line}" for line in accuracy_problems(facts, lines, family)]
@@ -269,15 +286,28 @@ def _closed_performance(run: RunInput, scenario: str, facts: BenchmarkFacts) -> 
 
 
 def _closed_generation(run: RunInput, facts: BenchmarkFacts) -> list[str]:
-    """The fixed generation settings, read from the run's config.yaml (older manifests may not list them)."""
-    generation = run_config(run.path).get("generation") or {}
+    """The fixed generation settings, read from the run's config.yaml (older manifests may not list them): the
+    output cap of the run's mode, and greedy decoding or the reference's sampling (temperature, top_p, top_k)."""
+    config = run_config(run.path)
+    generation = config.get("generation") or {}
+    reference = facts.generation
     found = []
+    cap = reference.cap(accuracy=config.get("mode") == "accuracy")
     max_new = generation.get("max_new_tokens")
-    if max_new is not None and max_new != facts.generation.max_new_tokens:
-        found.append(f"{run.path}: generation.max_new_tokens is {max_new}; closed fixes "
-                     f"{facts.generation.max_new_tokens}")
-    greedy = generation.get("temperature", 0.0) == 0.0 and generation.get("num_beams", 1) == 1
-    if facts.generation.greedy and not greedy:
-        found.append(f"{run.path}: decoding is not greedy (temperature {generation.get('temperature')}, num_beams "
-                     f"{generation.get('num_beams')}); closed fixes greedy decoding")
+    if max_new is not None and max_new != cap:
+        found.append(f"{run.path}: generation.max_new_tokens is {max_new}; closed fixes {cap} for a "
+                     f"{config.get('mode', 'performance')} run")
+    if reference.greedy:
+        greedy = generation.get("temperature", 0.0) == 0.0 and generation.get("num_beams", 1) == 1
+        if not greedy:
+            found.append(f"{run.path}: decoding is not greedy (temperature {generation.get('temperature')}, "
+                         f"num_beams {generation.get('num_beams')}); closed fixes greedy decoding")
+        return found
+    fixed = {"temperature": reference.temperature, "top_p": reference.top_p, "top_k": reference.top_k,
+             "num_beams": 1}
+    changed = [f"{key} {generation.get(key)!r}" for key, value in fixed.items()
+               if key in generation and generation[key] != value]
+    if changed:
+        wanted = ", ".join(f"{key} {value!r}" for key, value in fixed.items())
+        found.append(f"{run.path}: sampling is {', '.join(changed)}; closed fixes the reference's sampling ({wanted})")
     return found

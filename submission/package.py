@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from compliance.results import read_result
 from harness import artifacts
 from harness.benchmarks.registry import benchmark_facts
 from harness.errors import CheckFailed, ConfigError, InputError
@@ -22,8 +23,8 @@ from harness.safe_paths import os_errors, safe_copy
 from harness.types import Check
 from submission import measurements, provenance
 from submission.code import CodePin, write_code_dir
-from submission.inputs import VERIFY_TXT, CollectedRuns, ScenarioRuns, closed_reasons, collect_runs
-from submission.layout import DEFAULT_DIVISION, TEST06, Tree, check_division, check_name, round_layout
+from submission.inputs import CollectedRuns, RunInput, ScenarioRuns, closed_reasons, collect_runs
+from submission.layout import DEFAULT_DIVISION, Tree, check_division, check_name, round_layout
 from submission.system import SystemDescription, load_system, system_id
 
 VIEWABLE_CHARS = 4096
@@ -223,11 +224,7 @@ def _write_tree(tree: Tree, request: PackageRequest, system: SystemDescription, 
     for group in collected.scenarios:
         _write_results(tree, sys_id, group, originals)
         _write_measurements(tree, request, (sys_id, system), group, (collected.unsubmittable, code[1]))
-        if group.test06 is not None:
-            target = tree.compliance(sys_id, group.benchmark, group.scenario)
-            safe_copy(group.test06.path, f"{TEST06}/{VERIFY_TXT}", target / VERIFY_TXT)
-            safe_copy(group.test06.path, f"{TEST06}/accuracy/{artifacts.ACCURACY_LOG}",
-                      target / "accuracy" / artifacts.ACCURACY_LOG)
+        write_compliance(tree, sys_id, group)
     for benchmark in sorted({g.benchmark for g in collected.scenarios}):
         write_code_dir(tree.code(benchmark, request.implementation), code[0], _code_header(request, collected))
     if tree.division == "closed":
@@ -235,6 +232,22 @@ def _write_tree(tree: Tree, request: PackageRequest, system: SystemDescription, 
             _copy(request.calibration_file, tree.calibration())
         else:
             artifacts.write_text_atomic(tree.calibration(), _calibration_text(request, collected))
+
+
+def compliance_runs(group: ScenarioRuns) -> dict[str, RunInput]:
+    """The group's compliance runs by test (every test of the benchmark that was given)."""
+    return dict(group.compliance)
+
+
+def write_compliance(tree: Tree, sys_id: str, group: ScenarioRuns) -> None:
+    """Copy each compliance run's <TEST>/ where the round's checker reads it (compliance/<sys>/<bench>/<scenario>/
+    <TEST> up to v5.1, results/<sys>/<bench>/<scenario>/<TEST> from v6.0): the verify file (TEST09:
+    verify_output_len.txt), accuracy/mlperf_log_accuracy.json and, for TEST07/TEST09, performance/run_1/."""
+    for test, run in sorted(compliance_runs(group).items()):
+        stored = read_result(run.path, test)
+        target = tree.compliance(sys_id, group.benchmark, group.scenario, test)
+        for name in stored.files():
+            safe_copy(run.path, f"{test}/{name}", target / name)
 
 
 def _write_results(tree: Tree, sys_id: str, group: ScenarioRuns, originals: Path) -> None:

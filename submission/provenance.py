@@ -290,7 +290,7 @@ def deviations(facts: RunFacts, manifest: Manifest) -> list[str]:
         found.append(f"weights cast to {facts.dtype} (the reference runs float16/bfloat16)")
     found += [f"cross-query prefix caching (prohibited in the closed division): {line}"
               for line in _caching_lines(facts)]
-    samples = bench.dataset_samples if bench else None
+    samples = bench.run_samples(manifest.mode == "accuracy", manifest.compliance_test) if bench else None
     if manifest.sample_count != samples or "embedded" in facts.dataset or "smoke" in facts.dataset:
         reference = f"the {samples:,}-sample reference set {bench.dataset}" if bench else \
             "the benchmark's reference set"

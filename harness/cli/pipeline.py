@@ -55,7 +55,8 @@ def pipeline_command(
     output_dir: Annotated[Path | None, typer.Option(help="override the file's output_dir")] = None,
     executor: Annotated[Executor | None, typer.Option(help="override the file's executor")] = None,
 ) -> None:
-    """Accuracy, performance and TEST06 runs per benchmark × scenario, then package and check."""
+    """Accuracy, performance and compliance runs (the benchmark's TEST06, or TEST07 and TEST09) per benchmark ×
+    scenario, then package and check."""
     request = PipelineRequest(config, start, only, dry_run, force, output_dir, executor.value if executor else None)
     outcome = run_pipeline(request, lambda line: stderr.print(line, markup=False, soft_wrap=True))
     if dry_run:

@@ -1,4 +1,5 @@
-"""`harness pipeline`: accuracy → performance → TEST06 per benchmark × scenario, then package and check.
+"""`harness pipeline`: accuracy → performance → compliance (TEST06; gpt-oss-120b: TEST07, TEST09) per benchmark ×
+scenario, then package and check.
 
 Modules:
     spec         the pipeline file (PipelineSpec) and its loader

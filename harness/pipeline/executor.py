@@ -2,7 +2,7 @@
 
 A run stage is up to date when the state file holds its current fingerprint with status completed and
 its run directory's manifest says completed (and is the one the pipeline recorded). A stage whose
-command exits 1 with a completed run (an INVALID performance result, a failed TEST06 or check) is
+command exits 1 with a completed run (an INVALID performance result, a failed compliance test or check) is
 completed with verdict "fail": the pipeline reports it and goes on; only a failing `submission check`
 makes it exit 1. Any other failure stops the pipeline with the reason and the exact command that resumes it.
 """

@@ -17,7 +17,7 @@ from typing import Any
 from harness.artifacts import sha256_file
 from harness.backends.cache import harness_version
 from harness.config import RunConfig
-from harness.dataset import smoke_sha256
+from harness.dataset import dataset_file, smoke_sha256
 from harness.errors import HarnessError
 from harness.model_files import resolve_model
 
@@ -90,12 +90,15 @@ def dataset_hash(config: RunConfig, hasher: FileHasher) -> str:
     """The same sha256 the run manifest records as details.dataset_sha256."""
     if config.dataset.path is None:
         return smoke_sha256(config.benchmark)
-    path = Path(config.dataset.path)
-    return hasher.file(path) if path.is_file() else f"missing {path}"  # the stage reports it
+    try:
+        path = dataset_file(config)
+    except HarnessError as error:
+        return f"missing {error.message}"  # the stage reports it
+    return hasher.file(path) if path.is_file() else f"missing {path}"
 
 
 def run_inputs(kind: str, config: RunConfig, hasher: FileHasher) -> dict[str, str]:
-    """Named input hashes of a run stage (accuracy, performance, test06)."""
+    """Named input hashes of a run stage (accuracy, performance, test06, test07, test09)."""
     return {"kind": kind, "config": config_hash(config), "model": model_hash(config, hasher),
             "dataset": dataset_hash(config, hasher), "harness": harness_version()}
 

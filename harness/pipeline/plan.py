@@ -1,9 +1,11 @@
 """The pipeline plan: one chain of run stages per benchmark × scenario, then package and check.
 
-Stage ids read `<benchmark>/<scenario>/<kind>` (kind: accuracy, performance, test06) and `package`,
-`check`. A selector (for --from and --only) names a kind, a scenario, a benchmark, or a slash-joined
-combination such as `Server/performance`. `--from X` keeps, in every chain X names, the stage of X's
-kind and every later kind, plus the global stages; `--only X` keeps exactly the stages X names.
+Stage ids read `<benchmark>/<scenario>/<kind>` (kind: accuracy, performance, test06, test07, test09) and
+`package`, `check`. A compliance kind is planned only for the benchmarks whose facts list that test (Llama:
+TEST06; gpt-oss-120b: TEST07 and TEST09). A selector (for --from and --only) names a kind, a scenario, a
+benchmark, or a slash-joined combination such as `Server/performance`. `--from X` keeps, in every chain X
+names, the stage of X's kind and every later kind, plus the global stages; `--only X` keeps exactly the stages
+X names.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.benchmarks.registry import benchmark_facts
 from harness.config import RunConfig, build_config, read_yaml, with_updates
 from harness.errors import ConfigError
-from harness.pipeline.spec import GLOBAL_KINDS, KINDS, PipelineSpec, SubmissionOptions
+from harness.pipeline.spec import COMPLIANCE_KINDS, GLOBAL_KINDS, KINDS, PipelineSpec, SubmissionOptions
 from harness.types import Scenario
 
 
@@ -88,8 +91,8 @@ def _run_config(spec: PipelineSpec, data: dict[str, object], benchmark: str, sce
 
 
 def _run_argv(kind: str, config_path: Path, scenario: Scenario, run_dir: Path) -> tuple[str, ...]:
-    if kind == "test06":
-        return (sys.executable, "-m", "compliance", "run", "TEST06", "--config", str(config_path),
+    if kind in COMPLIANCE_KINDS:
+        return (sys.executable, "-m", "compliance", "run", kind.upper(), "--config", str(config_path),
                 "--scenario", scenario.value, "--output-dir", str(run_dir))
     return (sys.executable, "-m", "harness", "run", "--config", str(config_path))
 
@@ -98,8 +101,10 @@ def _run_stages(spec: PipelineSpec, base_dir: Path, root: Path) -> list[Stage]:
     data = _base_data(spec, base_dir)
     stages = []
     for benchmark in spec.benchmarks:
+        tests = {t.lower() for t in benchmark_facts(benchmark).compliance_tests}
         for scenario in spec.scenarios:
-            for kind in (k for k in KINDS if k in spec.stages and k not in GLOBAL_KINDS):
+            for kind in (k for k in KINDS if k in spec.stages and k not in GLOBAL_KINDS
+                         and (k not in COMPLIANCE_KINDS or k in tests)):
                 where = Path(benchmark) / scenario.value / kind
                 run_dir = root / "runs" / where
                 cache_dir = root / "cache" / where if kind == "accuracy" and spec.cache else None

@@ -17,8 +17,10 @@ from harness.config import Benchmark, read_yaml
 from harness.errors import ConfigError
 from harness.types import Scenario
 
-StageKind = Literal["accuracy", "performance", "test06", "package", "check"]
-RUN_KINDS: tuple[str, ...] = ("accuracy", "performance", "test06")
+StageKind = Literal["accuracy", "performance", "test06", "test07", "test09", "package", "check"]
+# test06/test07/test09: a compliance run of that test, planned for the benchmarks whose facts list it
+RUN_KINDS: tuple[str, ...] = ("accuracy", "performance", "test06", "test07", "test09")
+COMPLIANCE_KINDS: tuple[str, ...] = ("test06", "test07", "test09")
 GLOBAL_KINDS: tuple[str, ...] = ("package", "check")
 KINDS: tuple[str, ...] = RUN_KINDS + GLOBAL_KINDS
 _COMMIT = re.compile(r"^[0-9a-f]{7,40}$")  # as `submission package --code-commit` accepts (submission/code.py)
@@ -81,7 +83,7 @@ def _default_benchmarks() -> list[Benchmark]:
 
 
 def _default_stages() -> list[StageKind]:
-    return ["accuracy", "performance", "test06", "package", "check"]
+    return ["accuracy", "performance", "test06", "test07", "test09", "package", "check"]
 
 
 class PipelineSpec(_Section):

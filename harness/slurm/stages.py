@@ -79,9 +79,21 @@ def _harness_run_dir(config: RunConfig, options: StageOptions, mode: str | None)
     return run_dir, (*argv, "--output-dir", run_dir)
 
 
+def compliance_test(config: RunConfig) -> str:
+    """The audit test a compliance stage runs: the config's compliance_test, else the benchmark's first one (Llama:
+    TEST06; gpt-oss-120b: TEST07; render the stage again with `--set compliance_test=TEST09` for the other)."""
+    tests = config.facts.compliance_tests
+    test = config.compliance_test or tests[0]
+    if test not in tests:
+        raise ConfigError(f"compliance_test is {test} but {config.benchmark} has {', '.join(tests)}",
+                          hint=f"set compliance_test to one of {', '.join(tests)}")
+    return test
+
+
 def _compliance_run_dir(config: RunConfig, options: StageOptions) -> tuple[str, tuple[str, ...]]:
-    run_dir = _run_dir(config, options, "TEST06")
-    return run_dir, (config.slurm.python, "-m", "compliance", "run", "TEST06", "--config", options.config_path,
+    test = compliance_test(config)
+    run_dir = _run_dir(config, options, test)
+    return run_dir, (config.slurm.python, "-m", "compliance", "run", test, "--config", options.config_path,
                      "--output-dir", run_dir)
 
 
@@ -102,7 +114,7 @@ def _accuracy_stage(config: RunConfig, options: StageOptions) -> StageCommand:
 
 def _compliance_stage(config: RunConfig, options: StageOptions) -> StageCommand:
     return _run_like(config, *_compliance_run_dir(config, options),
-                     f"TEST06 compliance run + verification, {config.backend.kind} backend")
+                     f"{compliance_test(config)} compliance run + verification, {config.backend.kind} backend")
 
 
 def _preflight_stage(config: RunConfig, options: StageOptions) -> StageCommand:
@@ -134,7 +146,7 @@ register("compliance", _compliance_stage)
 register("serve", serve.serve_builder(lambda c, o: _harness_run_dir(c, o, None), "LoadGen run"))
 register("serve_accuracy", serve.serve_builder(lambda c, o: _harness_run_dir(c, o, "accuracy"),
                                                "LoadGen accuracy run + ROUGE"))
-register("serve_compliance", serve.serve_builder(_compliance_run_dir, "TEST06 compliance run + verification"))
+register("serve_compliance", serve.serve_builder(_compliance_run_dir, "compliance run + verification"))
 for _name, _build in trtllm.preparation_builders().items():
     register(_name, _build)
 register(smoke.SMOKE, smoke.smoke_builder(_smoke_targets))

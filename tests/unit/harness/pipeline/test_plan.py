@@ -137,3 +137,14 @@ def test_a_bad_code_pin_is_refused_when_the_pipeline_file_is_read(tmp_path: Path
     with pytest.raises(ConfigError) as caught:
         load_pipeline(path)
     assert message in caught.value.message and "\n" not in caught.value.message
+
+
+def test_gpt_oss_plans_test07_and_test09_instead_of_test06(tmp_path: Path) -> None:
+    plan = _plan(tmp_path, benchmarks=["gpt-oss-120b"], scenarios=["Offline"],
+                 set=["backend.kind=fake", "round=v6.1"])
+    assert [s.id for s in plan.run_stages] == [
+        "gpt-oss-120b/Offline/accuracy", "gpt-oss-120b/Offline/performance", "gpt-oss-120b/Offline/test07",
+        "gpt-oss-120b/Offline/test09"]
+    for stage, test in zip(plan.run_stages[2:], ("TEST07", "TEST09"), strict=True):
+        assert stage.argv[1:6] == ("-m", "compliance", "run", test, "--config")
+        assert stage.output == tmp_path / "out" / "runs" / "gpt-oss-120b" / "Offline" / test.lower()

@@ -63,3 +63,15 @@ def test_a_new_stage_can_be_registered_once_and_replaced_on_request(monkeypatch:
     register("calibrate", quantize, replace=True)
     with pytest.raises(ConfigError, match="not an identifier"):
         register("bad name", quantize)
+
+
+def test_compliance_stage_runs_the_benchmarks_own_tests() -> None:
+    gpt = build_config({"benchmark": "gpt-oss-120b", "backend": {"kind": "fake"}, "slurm": {"python": "python3.11"}})
+    command = build_stage("compliance", gpt, StageOptions("/j/c.yaml", run_dir="/runs/t7"))
+    assert command.argv[:5] == ("python3.11", "-m", "compliance", "run", "TEST07")
+    assert command.description.startswith("TEST07 compliance run")
+    second = build_config({"benchmark": "gpt-oss-120b", "compliance_test": "TEST09", "backend": {"kind": "fake"}})
+    assert build_stage("compliance", second, StageOptions("/j/c.yaml", run_dir="/r")).argv[4] == "TEST09"
+    wrong = build_config({"benchmark": "gpt-oss-120b", "compliance_test": "TEST06", "backend": {"kind": "fake"}})
+    with pytest.raises(ConfigError, match="gpt-oss-120b has TEST07, TEST09"):
+        build_stage("compliance", wrong, StageOptions("/j/c.yaml", run_dir="/r"))
