@@ -38,14 +38,18 @@ def render_user_conf(config: RunConfig, sample_count: int) -> UserConf:
         values["coalesce_queries"] = int(loadgen.server_coalesce_queries)
     shortened: list[str] = []
     full = config.facts.run_samples(config.mode is TestMode.ACCURACY, config.compliance_test)
+    if sample_count < config.facts.performance_samples:
+        # a set smaller than mlperf.conf's performance sample count (gpt-oss-120b's 4,395-sample accuracy set, its
+        # 990-sample TEST07 set): LoadGen 6.0 must load only what the QSL has (with more, it crashes; measured)
+        values.setdefault("performance_sample_count_override", sample_count)
     if sample_count < full:
         shortened.append(f"the QSL has {sample_count} samples; a submission needs all {full}")
-        values.setdefault("performance_sample_count_override", sample_count)
         values.setdefault("min_query_count", sample_count)
         values.setdefault("min_duration", 0)
     if values.get("min_duration", MIN_DURATION_MS) < MIN_DURATION_MS:
         shortened.append(f"min_duration is {values['min_duration']} ms; a submission needs ≥ {MIN_DURATION_MS}")
-    if "performance_sample_count_override" in values and values["performance_sample_count_override"] < full:
+    if "performance_sample_count_override" in values and values["performance_sample_count_override"] < min(
+            full, sample_count):
         shortened.append(f"performance_sample_count_override is {values['performance_sample_count_override']}")
     if "min_query_count" in values and config.scenario.value == "Offline" and values["min_query_count"] < full:
         shortened.append(f"Offline min_query_count is {values['min_query_count']}; the checker needs {full} samples")
