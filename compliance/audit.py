@@ -15,15 +15,13 @@ Pure (stdlib plus harness.artifacts/errors/safe_paths), so the packager and the 
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from harness import artifacts
 from harness.artifacts import write_text_atomic
 from harness.errors import ConfigError
+from harness.safe_paths import copy_atomic
 
 # LoadGen's warning when it applies an audit.config (loadgen.cc: "Found Audit Config file (audit.config)...").
 AUDIT_WARNING = "Found Audit Config file"
@@ -79,20 +77,8 @@ def write_official_outputs(run_dir: Path, target: Path, verify_name: str, verify
     if not overwrite and copied.is_file() and copied.read_bytes() != log.read_bytes():
         raise ConfigError(f"{target} already holds the {target.name} result of a different accuracy log",
                           hint="pass --output-dir elsewhere, or --overwrite to replace it")
-    _copy_atomic(log, copied)
+    copy_atomic(log, copied)
     for name in (artifacts.SUMMARY, artifacts.DETAIL):
         if (run_dir / name).is_file():
-            _copy_atomic(run_dir / name, target.joinpath(*PERFORMANCE_DIR, name))
+            copy_atomic(run_dir / name, target.joinpath(*PERFORMANCE_DIR, name))
     write_text_atomic(target / verify_name, verify_text)
-
-
-def _copy_atomic(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -10,9 +10,6 @@ Outputs (as run_verification.py ``-o OUT`` writes them), with OUT the run direct
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,7 +22,7 @@ from harness.benchmarks.facts import BenchmarkFacts
 from harness.benchmarks.registry import BENCHMARK_NAMES, benchmark_facts
 from harness.config import RunConfig
 from harness.errors import ConfigError, InputError
-from harness.safe_paths import contained
+from harness.safe_paths import contained, copy_atomic
 from harness.types import RunStatus
 
 SCENARIOS = ("Offline", "Server", "Interactive", "SingleStream", "MultiStream")
@@ -170,15 +167,7 @@ def write_outputs(result: ComplianceResult, log: Path, target: Path, overwrite: 
     if not overwrite and not copied.is_file() and (target / VERIFY_FILE).is_file():
         raise ConfigError(f"{target / VERIFY_FILE} exists without its accuracy log; not replacing it",
                           hint="pass --overwrite to replace it")
-    copied.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{ACCURACY_LOG}.", suffix=".tmp", dir=copied.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(log, tmp)
-        os.replace(tmp, copied)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    copy_atomic(log, copied)
     write_text_atomic(target / VERIFY_FILE, result.verdict.render())
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from harness.errors import ConfigError, EnvironmentProblem, HarnessError, InputError
 
-__all__ = ["contained", "from_os_error", "not_there", "os_errors", "read_contained", "safe_copy"]
+__all__ = ["contained", "copy_atomic", "from_os_error", "not_there", "os_errors", "read_contained", "safe_copy"]
 
 # errno values that mean "the path the user gave is wrong" (exit 2); every other OSError is the machine (exit 3).
 _PATH_ERRNOS = frozenset({errno.ENOTDIR, errno.EISDIR, errno.ENOENT, errno.EEXIST, errno.ENAMETOOLONG, errno.ELOOP,
@@ -96,11 +96,16 @@ def safe_copy(root: Path, source: Path | str, target: Path) -> None:
     resolved = contained(root, source)
     if not resolved.is_file():
         raise InputError(f"{Path(root) / source} is not a regular file; expected one inside the run directory")
+    copy_atomic(resolved, target)
+
+
+def copy_atomic(source: Path, target: Path) -> None:
+    """Copy source to target through a temporary file beside it and a rename: never a half-written target."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
-        shutil.copyfile(resolved, tmp)
+        shutil.copyfile(source, tmp)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
