@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness.benchmarks.registry import benchmark_facts
 from harness.errors import ConfigError, InputError
@@ -97,3 +98,31 @@ def test_cli_division_flag_and_unknown_division(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(args)
     assert exit_.value.code == 0 and (tmp_path / "tree/closed/MyOrg").is_dir()
+
+
+def test_gpt_oss_accuracy_reads_exact_match_and_ignores_an_absent_upper_only_limit() -> None:
+    facts = benchmark_facts("gpt-oss-120b", "v6.1")
+    assert accuracy_problems(facts, ["'exact_match': 82.300", "hash=ab"], "head") == []
+    low = accuracy_problems(facts, ["'exact_match': 82.290", "hash=ab"], "head")
+    assert len(low) == 1 and "exact_match 82.29 is below the gpt-oss-120b target 82.2987" in low[0]
+    assert "exact_match cannot be read" in accuracy_problems(facts, ["FINAL SCORE: 90%"], "head")[0]
+    printed = accuracy_problems(facts, ["'exact_match': 90.0", "'tokens_per_sample': 11000.0"], "head")
+    assert len(printed) == 1 and "above the gpt-oss-120b upper limit" in printed[0]
+
+
+@pytest.mark.parametrize(("mode", "generation", "expected"), [
+    ("accuracy", {"max_new_tokens": 32768, "temperature": 1.0, "top_p": 1.0, "top_k": 0}, []),
+    ("performance", {"max_new_tokens": 10240, "temperature": 1.0, "top_p": 1.0, "top_k": 0}, []),
+    ("performance", {"max_new_tokens": 32768, "temperature": 1.0}, ["max_new_tokens is 32768; closed fixes 10240"]),
+    ("accuracy", {"max_new_tokens": 32768, "temperature": 0.0, "top_k": 1},
+     ["sampling is temperature 0.0, top_k 1; closed fixes the reference's sampling (temperature 1.0, top_p 1.0, "
+      "top_k 0, num_beams 1)"]),
+])
+def test_closed_fixes_gpt_oss_sampling_and_the_cap_of_each_mode(tmp_path: Path, mode: str,
+                                                                 generation: dict[str, object],
+                                                                 expected: list[str]) -> None:
+    from submission.inputs import RunInput, _closed_generation
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"mode": mode, "generation": generation}))
+    found = _closed_generation(RunInput(tmp_path, None), benchmark_facts("gpt-oss-120b"))  # type: ignore[arg-type]
+    assert len(found) == len(expected) and all(e in f for e, f in zip(expected, found, strict=True)), found
