@@ -44,7 +44,7 @@ from queue import SimpleQueue
 from typing import Any, Protocol
 
 from harness.benchmarks.pickles import _RestrictedUnpickler
-from harness.errors import InputError
+from harness.errors import HarnessError, InputError
 
 __all__ = ["FETCH_HINT", "RELEASE_V6_FILES", "RUNNER", "SMOKE_FILE", "SMOKE_PREFIX", "TEST_TIMEOUT", "CodeResult",
            "Problem", "PythonRunner", "TestCase", "compare_outputs", "decode_private_tests", "decode_value",
@@ -424,6 +424,8 @@ def evaluate_codes(items: Sequence[tuple[str | None, str]], problems: Mapping[st
                     result = CodeResult(False, f"{result.detail}; exit {done.returncode}, timed out "
                                                f"{done.timed_out}{'; stderr: ' + tail if tail else ''}")
                 results[position] = result
+            except (HarnessError, OSError):
+                raise  # the sandbox itself failed (not the answer): scoring stops, never a silent 0
             except Exception as err:  # a runner failure fails this answer and is said; scoring goes on
                 results[position] = CodeResult(False, f"runner failed: {type(err).__name__}: {err}"[:300])
             finally:
