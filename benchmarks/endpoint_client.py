@@ -16,6 +16,10 @@ highest Server QPS LoadGen reports VALID against an instant stand-in server. Bot
     python benchmarks/endpoint_client.py vllm [--prompts 32] [--input-len 128] [--output-len 64]
                                               [--concurrency 8] [--request-rate inf] [--repeats 2]
     python benchmarks/endpoint_client.py instant [--qps 500,1000,2000] [--server-seconds 10] [--baseline-tree DIR]
+                                                 [--client-workers 0,4]
+
+    --client-workers N[,N...] (both parts): backend.client_workers of our client, each value run side by side in the
+    same invocation (0: HTTP and SSE in the LoadGen process; N: in N worker processes; auto). Default 0.
 
     Per level also, from samples.jsonl: TTFT p99 of the samples issued in the first and in the last third of the
     run, and the issue vs completion rate over the last third (falling behind shows as a rising TTFT and fewer
@@ -177,15 +181,18 @@ def instant(args: argparse.Namespace) -> None:
                   f"{args.server_seconds} s, backend.concurrency {args.concurrency}")
             print("target QPS | validity | LoadGen errors | completed samples/s | TTFT p99 ms | TPOT p99 ms | "
                   "TTFT p99 ms first / last third | issued / completed per s, last third")
-            trees = [("ours", REPO)] + ([("baseline", Path(args.baseline_tree).resolve())] if args.baseline_tree
-                                         else [])
-            for qps, (label, tree) in ((float(q), t) for q in args.qps.split(",") for t in trees):
-                out = work / f"run-{qps:.0f}-{label}"
+            trees = [(f"ours w={w}", REPO, w) for w in _worker_values(args)]
+            if args.baseline_tree:
+                trees.append(("baseline", Path(args.baseline_tree).resolve(), "0"))
+            for qps, (label, tree, workers) in ((float(q), t) for q in args.qps.split(",") for t in trees):
+                out = work / f"run-{qps:.0f}-{label.replace(' ', '-').replace('=', '')}"
                 overrides = ["backend.kind=endpoint", f"backend.urls=http://127.0.0.1:{port}",
                              f"backend.concurrency={args.concurrency}", f"dataset.path={work / 'synthetic.pkl'}",
                              "scenario=Server", f"loadgen.target_qps={qps}", f"output_dir={out}",
                              f"loadgen.min_duration={args.server_seconds * 1000}",
                              f"generation.max_new_tokens={args.tokens}"]
+                if workers != "0":  # a baseline tree may not know the key
+                    overrides.append(f"backend.client_workers={workers}")
                 command = [sys.executable, "-m", "harness", "run", "--no-progress"]
                 for override in overrides:
                     command += ["--set", override]
@@ -281,8 +288,13 @@ class _TimingSink:
             self.changed.notify_all()
 
 
+def _worker_values(args: argparse.Namespace) -> list[str]:
+    """The --client-workers values, in order (each: a count or auto)."""
+    return [value.strip() for value in str(args.client_workers).split(",") if value.strip()] or ["0"]
+
+
 def run_ours(url: str, prompts: list[list[int]], output_len: int, concurrency: int, rate: float,
-             seed: int) -> dict[str, float]:
+             seed: int, workers: str = "0") -> dict[str, float]:
     """Our EndpointBackend under vLLM's client's arrival rule; the same metrics vLLM's client prints."""
     from harness.backends.endpoint.factory import create
     from harness.backends.endpoint.options import EndpointOptions
@@ -290,7 +302,8 @@ def run_ours(url: str, prompts: list[list[int]], output_len: int, concurrency: i
     from tests.unit.harness.backends.endpoint.support import Setup, greedy_spec
 
     spec = greedy_spec(max_new=output_len, min_new=output_len)
-    backend = create(EndpointOptions(urls=[url], concurrency=concurrency, stream=True),
+    backend = create(EndpointOptions(urls=[url], concurrency=concurrency, stream=True,  # type: ignore[arg-type]
+                                     client_workers="auto" if workers == "auto" else int(workers)),
                      Setup(sampling=spec, streams_first_token=True))  # type: ignore[arg-type]
     sink = _TimingSink(concurrency)
     backend.start(sink)  # type: ignore[arg-type]
@@ -381,9 +394,10 @@ def against_vllm(args: argparse.Namespace) -> None:
                 theirs = run_vllm_client(VLLM_PYTHON, server.url, "smollm2", checkpoint, args, work, attempt)
                 if theirs["input_lens"] and sorted(theirs["input_lens"]) != sorted(map(len, prompts)):
                     print(f"warning: vLLM's client sent prompts of other lengths: {theirs['input_lens'][:8]}")
-                ours = run_ours(server.url, prompts, args.output_len, args.concurrency, args.request_rate,
-                                args.seed + attempt)
-                for label, row in (("vllm bench", theirs), ("ours", ours)):
+                mine = {w: run_ours(server.url, prompts, args.output_len, args.concurrency, args.request_rate,
+                                    args.seed + attempt, w) for w in _worker_values(args)}
+                ours = next(iter(mine.values()))
+                for label, row in (("vllm bench", theirs), *((f"ours w={w}", r) for w, r in mine.items())):
                     print(f"{attempt} | {label} | {row['output_throughput']:,.1f} | {row['median_ttft_ms']:,.1f} | "
                           f"{row['mean_ttft_ms']:,.1f} | {row['median_tpot_ms']:,.2f} | {row['mean_tpot_ms']:,.2f}",
                           flush=True)
@@ -435,6 +449,10 @@ def main() -> None:
     b.add_argument("--server-seconds", type=int, default=10)
     b.add_argument("--tokens", type=int, default=64)
     b.add_argument("--concurrency", type=int, default=512)
+    for part in (a, b):
+        part.add_argument("--client-workers", default="0",
+                          help="backend.client_workers values of our client, comma-separated, run side by side "
+                               "(0: in process; N: N worker processes; auto)")
     b.add_argument("--baseline-tree", default="",
                    help="also run each level with the harness sources at this directory (e.g. `git archive` of an "
                         "earlier commit), right after ours")

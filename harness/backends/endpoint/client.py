@@ -13,50 +13,22 @@ stream are only parsed, never forwarded one by one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
 from harness.backends.base import BackendInfo, BackendReport, BackendSetup
 from harness.backends.core import AsyncEngineBackend, EngineBase, RequestFailed
+from harness.backends.endpoint.exchange import ExchangeFailed, Outcome, Wire, exchange, new_session
 from harness.backends.endpoint.options import EndpointOptions
-from harness.backends.endpoint.protocol import (
-    COMPLETIONS,
-    Delta,
-    ProtocolError,
-    completion_body,
-    dumps,
-    int32_ids,
-    loads,
-    parse_choice,
-    sse_payloads,
-    stream_events,
-)
+from harness.backends.endpoint.protocol import completion_body
 from harness.backends.endpoint.readiness import Endpoint, ServerFacts, wait_ready
 from harness.backends.sampling import SamplingSpec
 from harness.errors import BackendError, ConfigError
 from harness.types import GenerationRequest
 
 __all__ = ["EndpointBackend", "EndpointEngine"]
-
-_IDLE_KEEPALIVE_S = 4.0  # below uvicorn's default --timeout-keep-alive of 5 s
-_BODY_END_S = 1.0  # how long a stream's body may take to end after its [DONE] event
-_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
-
-
-class _Failed(Exception):
-    """One request's failure; the message is prefixed with the URL by the caller."""
-
-
-@dataclass
-class _Outcome:
-    ids: Sequence[int]  # an int32 array for the token-id flavours' streams
-    finish_reason: str | None
-
 
 class EndpointEngine(EngineBase):
     """HTTP servers as an AsyncEngine (see the module docstring)."""
@@ -81,6 +53,7 @@ class EndpointEngine(EngineBase):
         self.model = options.model or ""
         self._tokenizer: Any = None
         self._session: aiohttp.ClientSession | None = None
+        self.wire: Wire | None = None
 
     def prepare(self) -> None:
         """The run's tokenizer, when the generic flavour re-tokenizes returned text."""
@@ -92,13 +65,9 @@ class EndpointEngine(EngineBase):
 
     async def open(self) -> BackendInfo:
         """Wait until every URL serves the model, then one warm-up request per URL."""
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.options.connect_timeout_s,
-                                        sock_read=self.options.read_timeout_s)
-        # Idle connections are dropped before uvicorn's 5 s keep-alive closes them (vLLM's and SGLang's servers), so
-        # that no request is sent on a connection the server is closing at that moment.
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=self.options.concurrency + 4,
-                                         keepalive_timeout=_IDLE_KEEPALIVE_S)
-        self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, headers=_HEADERS)
+        self.wire = Wire(self.options.flavour, self.options.connect_timeout_s, self.options.read_timeout_s,
+                         self._tokenizer, self.spec.eos_token_id)
+        self._session = new_session(self.wire, self.options.concurrency + 4)
         self.model = await wait_ready(self._session, self.endpoints, self.options.model,
                                       self.options.ready_timeout_s, self.options.connect_timeout_s,
                                       self.options.flavour, self.options.server_prefix_caching)
@@ -119,7 +88,7 @@ class EndpointEngine(EngineBase):
         body = completion_body(self.options.flavour, self.model, prompt, spec, self.stream)
         try:
             outcome = await self._exchange(endpoint, body, None)
-        except _Failed as err:
+        except ExchangeFailed as err:
             raise BackendError(f"{endpoint.url}: warm-up request failed: {err}",
                                hint=f"check the server is {self.options.flavour} and serves {self.model}") from None
         if not outcome.ids and self.options.flavour != "generic":
@@ -154,7 +123,7 @@ class EndpointEngine(EngineBase):
         body = completion_body(self.options.flavour, self.model, request.input_ids, self.spec, self.stream)
         try:
             outcome = await self._exchange(endpoint, body, first)
-        except _Failed as err:
+        except ExchangeFailed as err:
             endpoint.errors += 1
             raise RequestFailed(f"{endpoint.url}: {err}") from None
         except asyncio.CancelledError:
@@ -164,100 +133,10 @@ class EndpointEngine(EngineBase):
         return outcome.ids
 
     async def _exchange(self, endpoint: Endpoint, body: dict[str, Any],
-                        on_first: Callable[[Sequence[int]], None] | None) -> _Outcome:
-        """POST one completion; the generated ids, or _Failed with a one-line reason."""
-        assert self._session is not None
-        started = time.monotonic()
-        try:
-            async with self._session.post(endpoint.url + COMPLETIONS, data=dumps(body)) as response:
-                if response.status != 200:
-                    detail = (await response.read())[:300].decode(errors="replace").replace("\n", " ")
-                    raise _Failed(f"HTTP {response.status} from {COMPLETIONS}: {detail}")
-                if body["stream"]:
-                    return await self._read_stream(response, on_first)
-                return self._outcome([parse_choice(self.options.flavour, loads(await response.read()))])
-        except aiohttp.ConnectionTimeoutError:
-            raise _Failed(f"connect timed out after {self.options.connect_timeout_s:g} s") from None
-        except (aiohttp.SocketTimeoutError, TimeoutError):
-            raise _Failed(f"stalled: no bytes for {self.options.read_timeout_s:g} s "
-                          f"({time.monotonic() - started:.1f} s into the request)") from None
-        except aiohttp.ClientConnectorError as err:
-            raise _Failed(f"cannot connect ({err.os_error.strerror or err.os_error})") from None
-        except aiohttp.ServerDisconnectedError:
-            raise _Failed("the server closed the connection before the answer was complete") from None
-        except aiohttp.ClientPayloadError as err:
-            raise _Failed(f"broken response body ({err})") from None
-        except aiohttp.ClientError as err:
-            raise _Failed(f"{type(err).__name__}: {err}") from None
-        except ProtocolError as err:
-            raise _Failed(str(err)) from None
-        except ValueError as err:  # JSON decoding
-            raise _Failed(f"answer is not valid JSON ({str(err)[:80]})") from None
-
-    async def _read_stream(self, response: aiohttp.ClientResponse,
-                           on_first: Callable[[Sequence[int]], None] | None) -> _Outcome:
-        """Read an SSE stream to its end; `on_first` gets the first ids as soon as the event carrying them is read."""
-        flavour = self.options.flavour
-        ids: list[int] = []
-        texts: list[str] = []
-        finish: str | None = None
-        done = False
-        pending = b""
-        # Whatever bytes have arrived are parsed together: one await per network read, not one per SSE line.
-        async for chunk in response.content.iter_any():
-            if pending:
-                chunk = pending + chunk
-            cut = chunk.rfind(b"\n") + 1
-            pending = chunk[cut:]
-            if not cut:
-                continue
-            payloads, done = sse_payloads(chunk[:cut])
-            finish = stream_events(flavour, payloads, ids, texts) or finish
-            if on_first is not None:
-                first = self._first_ids(ids, texts)
-                if first:
-                    on_first(first)
-                    on_first = None
-            if done:
-                await self._finish_body(response)
-                break
-        if not done and pending.strip():
-            raise ProtocolError(f"the SSE stream ended inside an event: {pending[:80]!r}")
-        if not done and not finish:
-            raise ProtocolError("the SSE stream ended before its last event (no finish_reason, no [DONE])")
-        if flavour != "generic":
-            return _Outcome(int32_ids(ids), finish)
-        return self._outcome([Delta(None, "".join(texts), finish)])
-
-    @staticmethod
-    async def _finish_body(response: aiohttp.ClientResponse) -> None:
-        """Read the body's end after `data: [DONE]` (uvicorn writes the chunked terminator separately), so that the
-        connection goes back to the pool instead of being closed; a server slower than _BODY_END_S to end the body
-        only costs its connection."""
-        with contextlib.suppress(TimeoutError, aiohttp.ClientError):
-            await asyncio.wait_for(response.content.read(), _BODY_END_S)
-
-    def _first_ids(self, ids: list[int], texts: list[str]) -> list[int]:
-        """The first token so far as a one-element list (empty while there is none)."""
-        if ids:
-            if not isinstance(ids[0], int):
-                raise ProtocolError("choices[0].token_ids is not a list of integers")
-            return ids[:1]
-        if self._tokenizer is not None and any(texts):  # generic + retokenize: approximate
-            return [int(t) for t in self._tokenizer.encode("".join(texts), add_special_tokens=False)[:1]]
-        return []
-
-    def _outcome(self, deltas: list[Delta]) -> _Outcome:
-        finish = next((delta.finish_reason for delta in reversed(deltas) if delta.finish_reason), None)
-        if self.options.flavour != "generic":
-            return _Outcome([token for delta in deltas for token in (delta.token_ids or ())], finish)
-        text = "".join(delta.text for delta in deltas)
-        if self._tokenizer is None:
-            return _Outcome([], finish)
-        ids = [int(t) for t in self._tokenizer.encode(text, add_special_tokens=False)]
-        if finish == "stop":
-            ids.append(self.spec.eos_token_id)
-        return _Outcome(ids, finish)
+                        on_first: Callable[[Sequence[int]], None] | None) -> Outcome:
+        """POST one completion (the shared request code, harness.backends.endpoint.exchange)."""
+        assert self._session is not None and self.wire is not None
+        return await exchange(self._session, self.wire, endpoint.url, body, on_first)
 
     def _info(self) -> BackendInfo:
         notes = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -46,6 +47,11 @@ class EndpointOptions(BackendOptions):
     retokenize: bool = Field(False, description="generic flavour only: token ids from the returned text (a deviation)")
     stream: Literal["auto", "true", "false"] | bool = Field(
         "auto", description="auto: stream (SSE) when first tokens are needed (Server/Interactive), not in Offline")
+    client_workers: int | Literal["auto"] = Field(
+        0, description="0: HTTP and SSE on one event loop in the LoadGen process; N >= 1: in N worker processes (the "
+                       "LoadGen process keeps the least-in-flight admission); auto: one per usable core but two")
+    client_worker_cpus: tuple[int, ...] | None = Field(
+        None, description="CPUs the worker processes are pinned to (worker k: the k-th, round robin); null: not pinned")
     server_prefix_caching: Literal["on", "off"] | None = Field(
         None, description="the servers' cross-query prefix caching as the harness rendered their start (the Slurm "
                           "serve stages set it); recorded only where a server reports no setting itself "
@@ -57,6 +63,22 @@ class EndpointOptions(BackendOptions):
             raise ValueError(f"backend.retokenize applies to flavour generic only; {self.flavour} returns the "
                              "generated token ids exactly (remove retokenize)")
         return self
+
+    @model_validator(mode="after")
+    def _workers_need_ids(self) -> EndpointOptions:
+        if self.retokenize and self.client_workers != 0:
+            raise ValueError("backend.client_workers needs a flavour that returns token ids; with retokenize the "
+                             "client runs in the LoadGen process (client_workers: 0)")
+        if isinstance(self.client_workers, int) and self.client_workers < 0:
+            raise ValueError("backend.client_workers is 0 (in process), a number of worker processes, or auto")
+        return self
+
+    def worker_count(self) -> int:
+        """How many client worker processes (0: the in-process client); auto: the usable cores but two, at least 1."""
+        if self.client_workers != "auto":
+            return int(self.client_workers)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return max(1, min(cores - 2, 64))
 
     @field_validator("urls", mode="before")
     @classmethod

@@ -1,4 +1,5 @@
-"""EndpointBackend against the stand-in server: ids, first tokens, routing, limits, and every failure rule."""
+"""EndpointBackend against the stand-in server: ids, first tokens, routing, limits, and every failure rule; each test
+runs with the client in process (client_workers 0) and in two worker processes (client_workers 2)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,15 @@ from tests.unit.harness.backends.endpoint.standin import StandIn, expected_ids
 from tests.unit.harness.backends.endpoint.support import RecordingSink, Setup, greedy_spec, requests_for
 
 PROMPTS = [[1, 2 + i, 30 + i] for i in range(6)]
+CLIENT = {"workers": 0}  # backend.client_workers of the test running now
+
+
+@pytest.fixture(autouse=True, params=[0, 2], ids=["in-process", "workers"])
+def client_workers(request: pytest.FixtureRequest) -> Iterator[int]:
+    """Every test twice: the in-process client and the worker-process client."""
+    CLIENT["workers"] = request.param
+    yield request.param
+    CLIENT["workers"] = 0
 
 
 @pytest.fixture
@@ -29,6 +39,7 @@ def server() -> Iterator[StandIn]:
 
 
 def started(urls: list[str], streams: bool, **options: object):  # type: ignore[no-untyped-def]
+    options.setdefault("client_workers", CLIENT["workers"])
     backend = create(EndpointOptions(urls=urls, **options), Setup(sampling=greedy_spec(8), streams_first_token=streams))
     sink = RecordingSink()
     backend.start(sink)
@@ -192,7 +203,10 @@ class _CallSink(RecordingSink):
         super().complete_batch(completions)
 
 
-def test_first_tokens_and_completions_of_one_loop_iteration_reach_the_sink_as_one_call_each() -> None:
+# the in-process core's coalescing only (worker processes batch per loop turn in process.py)
+@pytest.mark.parametrize("client_workers", [0], indirect=True)
+def test_first_tokens_and_completions_of_one_loop_iteration_reach_the_sink_as_one_call_each(
+        client_workers: int) -> None:
     backend = create(EndpointOptions(urls=["http://127.0.0.1:1"]), Setup(streams_first_token=True))
     sink = _CallSink()
     relay = backend._relay = StreamRelay(sink)

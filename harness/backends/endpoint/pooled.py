@@ -1,0 +1,262 @@
+"""PooledEndpointBackend: the endpoint client with HTTP and SSE in worker processes (backend.client_workers >= 1);
+the LoadGen process keeps the least-in-flight admission over the URLs and hands admitted requests to the workers.
+
+- start: readiness, model check, server facts and one warm-up request per URL exactly as the in-process client
+  (EndpointEngine.open on a short-lived loop), then the workers start and open their connections;
+- submit: requests wait in one FIFO queue; each admitted one (the URL with the fewest in flight below its
+  `concurrency`) goes to the worker with the fewest in flight, all those of one call in one message per worker;
+- a reader thread turns the workers' messages (one per worker loop turn) into sink calls: the first tokens, then the
+  completions, of everything one wake-up read, one call each; then failures, one by one (named as in process);
+- a worker whose connection ends while the run goes on (it died or was killed) fails every request it held with its
+  name and exit status, and, like a dead engine, every request queued or submitted afterwards;
+- cancel_all and stop as the async engine core's; stop waits `stop_timeout_s` for the workers, then kills them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+import threading
+from collections import deque
+from collections.abc import Sequence
+from multiprocessing.connection import wait
+from typing import Any
+
+from harness.backends.base import BackendInfo, BackendReport, BackendSetup, TokenSink
+from harness.backends.endpoint.client import EndpointEngine
+from harness.backends.endpoint.options import EndpointOptions
+from harness.backends.endpoint.process import WorkerConfig
+from harness.backends.endpoint.readiness import Endpoint
+from harness.backends.endpoint.workers import WorkerHandle, close_connections, launch_workers, stop_workers
+from harness.backends.streaming import StreamRelay
+from harness.errors import BackendError
+from harness.types import GenerationRequest
+
+__all__ = ["PooledEndpointBackend"]
+
+_Failure = tuple[int, BackendError]
+
+
+class PooledEndpointBackend:
+    """The Backend protocol over worker processes (see the module docstring). Thread-safe: submit, cancel_all and
+    stop come from the SUT's threads, results from the reader thread."""
+
+    def __init__(self, options: EndpointOptions, setup: BackendSetup) -> None:
+        self.engine = EndpointEngine(options, setup)  # config checks, URLs, readiness and report, as in process
+        self.options = options
+        self.count = options.worker_count()
+        self.workers: list[WorkerHandle] = []
+        self.stop_problem: str | None = None
+        self._relay: StreamRelay | None = None
+        self._lock = threading.Lock()
+        self._pending: deque[GenerationRequest] = deque()
+        self._flights: dict[int, tuple[Endpoint, WorkerHandle]] = {}
+        self._load: dict[int, int] = {}  # in flight per worker index
+        self._dead: str | None = None
+        self._cancelled = False
+        self._stopping = False
+        self._reader: threading.Thread | None = None
+
+    @property
+    def endpoints(self) -> list[Endpoint]:
+        """The servers, with their load counters."""
+        return self.engine.endpoints
+
+    @property
+    def model(self) -> str:
+        """The served model's name (known once started)."""
+        return self.engine.model
+
+    # ---- Backend protocol ----
+
+    def start(self, sink: TokenSink) -> BackendInfo:
+        """Check every URL as the in-process client does, then start the workers; a failure stops everything."""
+        engine, options = self.engine, self.options
+        engine.prepare()
+        bound = options.ready_timeout_s + options.read_timeout_s + 30
+
+        async def probe() -> BackendInfo:
+            try:
+                return await asyncio.wait_for(engine.open(), bound)
+            finally:
+                await engine.close()
+
+        info = asyncio.run(probe())
+        assert engine.wire is not None
+        per_worker = math.ceil(options.concurrency / self.count)
+        configs = [WorkerConfig(index, tuple(options.urls), engine.model, engine.wire, engine.spec, engine.stream,
+                                options.concurrency + 4, min(per_worker, options.concurrency),
+                                options.client_worker_cpus) for index in range(self.count)]
+        self.workers = launch_workers(configs, options.connect_timeout_s)
+        self._load = {handle.index: 0 for handle in self.workers}
+        self._relay = StreamRelay(sink)
+        self._reader = threading.Thread(target=self._read, name="endpoint-workers-reader", daemon=True)
+        self._reader.start()
+        note = f"endpoint client: HTTP and SSE in {self.count} worker process{'es' if self.count > 1 else ''}"
+        return dataclasses.replace(info, notes=(*info.notes, note))
+
+    def warm_up(self, longest_prompt: int, batch_sizes: Sequence[int]) -> str | None:
+        """Connections are opened at start; nothing else to prepare."""
+        return None
+
+    def submit(self, requests: Sequence[GenerationRequest]) -> None:
+        """Queue requests in order and hand out what can be admitted; returns at once."""
+        relay = self._relay
+        if relay is None or self._stopping:
+            raise BackendError("the endpoint backend is not running", hint="call start() first")
+        for request in requests:
+            relay.open(request.request_id, request.want_first_token)
+        with self._lock:
+            self._pending.extend(requests)
+            failures = self._pump()
+        self._fail_each(failures)
+
+    def cancel_all(self) -> None:
+        """Fail the queued requests, cancel those in flight (the workers drop their HTTP requests) and later ones."""
+        with self._lock:
+            self._cancelled = True
+            failures = self._drop_pending("cancelled")
+            for handle in self.workers:
+                handle.send(("cancel", None))
+        self._fail_each(failures)
+
+    def stop(self) -> None:
+        """End every request, stop the workers within stop_timeout_s (then kill them). Idempotent."""
+        if self._stopping:
+            return
+        with self._lock:
+            self._stopping = True
+            failures = self._drop_pending("cancelled (backend stopped)")
+        self._fail_each(failures)
+        killed = stop_workers(self.workers, self.options.stop_timeout_s)
+        if self._reader is not None:
+            self._reader.join(10)
+        close_connections(self.workers)
+        if self._relay is not None:
+            self._relay.fail_all(BackendError("the endpoint backend stopped before this request finished"))
+        with self._lock:
+            for endpoint, _ in self._flights.values():
+                endpoint.in_flight -= 1
+            self._flights.clear()
+        if killed:
+            self.stop_problem = (f"{', '.join(h.name for h in killed)} did not stop within "
+                                 f"{self.options.stop_timeout_s:g} s (backend.stop_timeout_s); killed")
+            raise BackendError(self.stop_problem, hint="the results written before the stop are intact")
+
+    def report(self) -> BackendReport:
+        """The in-process client's report (the counters are kept here, per URL)."""
+        return self.engine.report()
+
+    # ---- admission (under the lock) ----
+
+    def _pump(self) -> list[_Failure]:
+        if self._stopping:  # stop fails what waits; nothing is sent to a worker being stopped
+            return []
+        if self._cancelled:
+            return self._drop_pending("cancelled")
+        if self._dead is not None:
+            return self._drop_pending(self._dead)
+        batches: dict[int, list[tuple[int, str, Sequence[int], bool]]] = {}
+        live = [handle for handle in self.workers if not handle.gone]
+        while self._pending and live:
+            endpoint = self.engine.admit()
+            if endpoint is None:
+                break
+            request = self._pending.popleft()
+            handle = min(live, key=lambda h: self._load[h.index])
+            self._load[handle.index] += 1
+            endpoint.requests += 1
+            self._flights[request.request_id] = (endpoint, handle)
+            batches.setdefault(handle.index, []).append((request.request_id, endpoint.url, request.input_ids,
+                                                         request.want_first_token))
+        for index, batch in batches.items():
+            self.workers[index].send(("run", batch))  # a worker gone meanwhile: the reader fails what it held
+        return []
+
+    def _drop_pending(self, reason: str) -> list[_Failure]:
+        failures = [(request.request_id, BackendError(reason)) for request in self._pending]
+        self._pending.clear()
+        return failures
+
+    def _end(self, request_id: int, tokens: int | None) -> bool:
+        """A request ended (tokens None: failed); False when it was not in flight any more."""
+        flight = self._flights.pop(request_id, None)
+        if flight is None:
+            return False
+        endpoint, handle = flight
+        self.engine.release(endpoint)
+        self._load[handle.index] -= 1
+        if tokens is None:
+            endpoint.errors += 1
+        else:
+            endpoint.tokens += tokens
+        return True
+
+    def _fail_each(self, failures: list[_Failure]) -> None:
+        relay = self._relay
+        if relay is not None:
+            for request_id, error in failures:
+                relay.fail(request_id, error)
+
+    # ---- the reader thread ----
+
+    def _read(self) -> None:
+        by_conn = {handle.conn: handle for handle in self.workers}
+        while True:
+            open_conns = [handle.conn for handle in self.workers if not handle.gone]
+            if not open_conns:
+                return
+            firsts: list[tuple[int, Sequence[int]]] = []
+            finals: list[tuple[int, Sequence[int]]] = []
+            failures: list[_Failure] = []
+            for ready in wait(open_conns, timeout=1.0):
+                handle = by_conn[ready]  # type: ignore[index]
+                conn = handle.conn
+                try:
+                    while conn.poll():
+                        message: Any = conn.recv()
+                        if message[0] == "results":
+                            firsts += [(request_id, (token,)) for request_id, token in message[1]]
+                            finals += message[2]
+                            failures += [(request_id, BackendError(text)) for request_id, text in message[3]]
+                except (EOFError, OSError):
+                    handle.gone = True
+                    failures += self._worker_gone(handle)
+            self._deliver(firsts, finals, failures)
+
+    def _worker_gone(self, handle: WorkerHandle) -> list[_Failure]:
+        """A worker's connection ended: fine during stop; otherwise it died, which ends the run."""
+        with self._lock:
+            if self._stopping:
+                return []
+        problem = f"{handle.name} died ({handle.exit_text()})"
+        with self._lock:
+            self._dead = f"the endpoint client is dead: {problem}"
+            held = [(request_id, endpoint.url) for request_id, (endpoint, owner) in self._flights.items()
+                    if owner is handle]
+            failures = [(request_id, BackendError(f"{url}: request {request_id} lost: {problem}"))
+                        for request_id, url in held]
+            for request_id, _ in held:
+                self._end(request_id, None)
+            failures += self._drop_pending(self._dead)
+        return failures
+
+    def _deliver(self, firsts: list[tuple[int, Sequence[int]]], finals: list[tuple[int, Sequence[int]]],
+                 failures: list[_Failure]) -> None:
+        relay = self._relay
+        assert relay is not None
+        if finals or failures:
+            with self._lock:
+                for request_id, ids in finals:
+                    self._end(request_id, len(ids))
+                for request_id, _ in failures:
+                    self._end(request_id, None)
+                more = self._pump() if not self._stopping else []
+            failures += more
+        firsts += [(request_id, ids[:1]) for request_id, ids in finals]
+        if firsts:
+            relay.extend_each(firsts)
+        if finals:
+            relay.finish_each(finals)
+        self._fail_each(failures)

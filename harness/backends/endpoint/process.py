@@ -1,0 +1,181 @@
+"""One endpoint client worker process: its own event loop and connection pool; runs the requests the LoadGen process
+admitted and sends back, once per loop turn, the first tokens, completions and failures found in that turn.
+
+Started by harness.backends.endpoint.workers as a fresh interpreter that calls `main([FD])` (FD: its end of a socket
+pair, wrapped as a multiprocessing Connection). Imports neither LoadGen nor torch. Messages (pickled tuples):
+
+- in: a WorkerConfig first, then ("run", [(request id, URL, prompt ids, wants first token), ...]), ("cancel", None),
+  ("stop", None);
+- out: ("ready", connections opened) or ("error", reason) once, then ("results", firsts [(id, token)],
+  completions [(id, ids)], failures [(id, reason)]) per loop turn, and ("stopped", None) last.
+
+It ignores SIGINT (the LoadGen process stops it) and leaves when its connection ends (the LoadGen process is gone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import queue
+import signal
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from harness.backends.endpoint.exchange import ExchangeFailed, Wire, exchange, new_session, open_connections
+from harness.backends.endpoint.protocol import completion_body
+from harness.backends.sampling import SamplingSpec
+
+__all__ = ["WorkerConfig", "main"]
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What one worker needs: its index, the servers, the request format and the connections to open at start."""
+
+    index: int
+    urls: tuple[str, ...]
+    model: str
+    wire: Wire
+    spec: SamplingSpec
+    stream: bool
+    limit_per_host: int
+    warm_connections: int  # per URL, opened before the first request
+    cpus: tuple[int, ...] | None = None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+class _Worker:
+    def __init__(self, conn: Connection, config: WorkerConfig) -> None:
+        self.conn = conn
+        self.config = config
+        self.tasks: dict[int, asyncio.Task[None]] = {}
+        self.firsts: list[tuple[int, int]] = []
+        self.finals: list[tuple[int, Sequence[int]]] = []
+        self.failures: list[tuple[int, str]] = []
+        self.flush_due = False
+        self.out: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.writer = threading.Thread(target=self._write, name="endpoint-worker-writer", daemon=True)
+        self.session: Any = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.done: asyncio.Future[bool] | None = None  # True: stop asked; False: the LoadGen process is gone
+
+    async def run(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.done = self.loop.create_future()
+        config = self.config
+        self.session = new_session(config.wire, config.limit_per_host)
+        self.writer.start()
+        try:
+            opened = 0
+            for url in config.urls:
+                try:
+                    opened += await open_connections(self.session, url, config.warm_connections)
+                except ExchangeFailed as err:
+                    self.out.put(("error", f"{url}: {err}"))
+                    return
+            self.out.put(("ready", opened))
+            self.loop.add_reader(self.conn.fileno(), self._readable)
+            asked = await self.done
+            self.loop.remove_reader(self.conn.fileno())
+            await self._cancel_all()
+            self._flush()
+            if asked:
+                self.out.put(("stopped", None))
+        finally:
+            await self.session.close()
+            self.out.put(None)
+            self.writer.join(10)
+
+    def _write(self) -> None:
+        """The writer thread: the loop never blocks on a full pipe, so it always reads what the LoadGen process sends
+        (no deadlock between two full pipes)."""
+        while (message := self.out.get()) is not None:
+            try:
+                self.conn.send(message)
+            except OSError:  # the LoadGen process is gone
+                return
+
+    def _readable(self) -> None:
+        try:
+            while self.conn.poll():
+                kind, payload = self.conn.recv()
+                if kind == "run":
+                    for request_id, url, ids, want_first in payload:
+                        task = asyncio.ensure_future(self._serve(request_id, url, ids, want_first))
+                        self.tasks[request_id] = task
+                elif kind == "cancel":
+                    for task in list(self.tasks.values()):
+                        task.cancel()
+                elif kind == "stop":
+                    self._finish(True)
+                    return
+        except (EOFError, OSError):
+            self._finish(False)
+
+    def _finish(self, asked: bool) -> None:
+        if self.done is not None and not self.done.done():
+            self.done.set_result(asked)
+
+    async def _cancel_all(self) -> None:
+        tasks = list(self.tasks.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _serve(self, request_id: int, url: str, ids: Sequence[int], want_first: bool) -> None:
+        config = self.config
+
+        def first(got: Sequence[int]) -> None:
+            self.firsts.append((request_id, int(got[0])))
+            self._due()
+
+        try:
+            body = completion_body(config.wire.flavour, config.model, ids, config.spec, config.stream)
+            outcome = await exchange(self.session, config.wire, url, body, first if want_first else None)
+        except ExchangeFailed as err:
+            self.failures.append((request_id, f"{url}: {err}"))
+        except asyncio.CancelledError:
+            self.failures.append((request_id, f"endpoint request {request_id}: cancelled"))
+        except Exception as err:  # one failed request must not hang LoadGen
+            self.failures.append((request_id, f"endpoint request {request_id} failed: {_first_line(err)}"))
+        else:
+            self.finals.append((request_id, outcome.ids))
+        finally:
+            self.tasks.pop(request_id, None)
+        self._due()
+
+    def _due(self) -> None:
+        if not self.flush_due and self.loop is not None:
+            self.flush_due = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """One message per loop turn with everything that turn found."""
+        self.flush_due = False
+        if self.firsts or self.finals or self.failures:
+            self.out.put(("results", self.firsts, self.finals, self.failures))
+            self.firsts, self.finals, self.failures = [], [], []
+
+
+def main(argv: Sequence[str]) -> int:
+    """Serve as worker process over the connection whose file descriptor is argv[0]."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the LoadGen process stops its workers itself
+    conn = Connection(int(argv[0]))
+    try:
+        config: WorkerConfig = conn.recv()
+    except (EOFError, OSError):
+        return 0
+    if config.cpus and hasattr(os, "sched_setaffinity"):
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, {config.cpus[config.index % len(config.cpus)]})
+    asyncio.run(_Worker(conn, config).run())
+    return 0

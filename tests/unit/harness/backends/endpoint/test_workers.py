@@ -1,0 +1,145 @@
+"""The endpoint client's worker processes (backend.client_workers): same ids as in process, a dying worker ends the run
+naming it, no worker outlives the run or takes Ctrl-C, pinning, options; workers import neither LoadGen nor torch."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+from pydantic import ValidationError
+
+from harness.backends.endpoint.factory import create
+from harness.backends.endpoint.options import EndpointOptions
+from harness.backends.endpoint.pooled import PooledEndpointBackend
+from harness.errors import BackendError
+from tests.unit.harness.backends.endpoint.standin import StandIn, expected_ids
+from tests.unit.harness.backends.endpoint.support import RecordingSink, Setup, greedy_spec, requests_for
+
+
+@pytest.fixture
+def server() -> Iterator[StandIn]:
+    with StandIn() as standin:
+        yield standin
+
+
+def pooled(urls: list[str], streams: bool = True, **options: object) -> tuple[PooledEndpointBackend, RecordingSink]:
+    backend = create(EndpointOptions(urls=urls, **{"client_workers": 2, **options}),  # type: ignore[arg-type]
+                     Setup(sampling=greedy_spec(16), streams_first_token=streams))  # type: ignore[arg-type]
+    assert isinstance(backend, PooledEndpointBackend)
+    sink = RecordingSink()
+    backend.start(sink)  # type: ignore[arg-type]
+    return backend, sink
+
+
+def test_the_same_ids_and_first_tokens_per_sample_with_workers_on_and_off() -> None:
+    prompts = [[1, 5 + i, 40 + 3 * i] for i in range(200)]
+    results = {}
+    with StandIn() as first, StandIn() as second:
+        for workers in (0, 3):
+            backend = create(EndpointOptions(urls=[first.url, second.url], concurrency=8, client_workers=workers),
+                             Setup(sampling=greedy_spec(16), streams_first_token=True))
+            sink = RecordingSink()
+            backend.start(sink)
+            try:
+                backend.submit(requests_for(prompts, want_first=True))
+                sink.wait(len(prompts))
+            finally:
+                backend.stop()
+            assert sink.failed == {}
+            assert {i: [t for t, _ in f] for i, f in sink.firsts.items()} == {i: [ids[0]] for i, ids in
+                                                                             sink.completed.items()}
+            results[workers] = sink.completed
+            assert sum(unit.requests for unit in backend.report().load) == len(prompts)
+            assert first.max_in_flight <= 8 and second.max_in_flight <= 8
+    assert results[0] == results[3] == {i: expected_ids(p, 16) for i, p in enumerate(prompts)}
+
+
+def test_a_killed_worker_fails_its_requests_and_every_later_one_naming_it() -> None:
+    with StandIn(delay_s=5.0) as server:
+        backend, sink = pooled([server.url], read_timeout_s=30.0)
+        try:
+            backend.submit(requests_for([[1, i] for i in range(6)], want_first=True))
+            deadline = time.monotonic() + 10
+            while server.completions < 1 + 6 and time.monotonic() < deadline:  # the warm-up, then the six
+                time.sleep(0.01)
+            victim = backend.workers[1]
+            started_at = time.monotonic()
+            os.kill(victim.process.pid, signal.SIGKILL)
+            sink.wait(3, timeout_s=30)  # the three it held (least-loaded dispatch: three each)
+            assert time.monotonic() - started_at < 30
+            name = f"endpoint client worker 1 (pid {victim.process.pid}) died (killed by signal -9 (SIGKILL))"
+            lost = {rid: str(e) for rid, e in sink.failed.items()}
+            assert len(lost) == 3 and all(name in text and text.startswith(f"{server.url}: request ")
+                                          for text in lost.values()), lost
+            backend.submit(requests_for([[1, 99]], start=50))
+            sink.wait(4, timeout_s=5)
+            assert str(sink.failed[50]) == f"the endpoint client is dead: {name}"
+        finally:
+            backend.stop()
+        assert backend.report().load[0].errors == 6  # the three lost, and the other three cancelled by the stop
+        assert "cancelled" in str(sink.failed[next(rid for rid in range(6) if rid not in lost)])
+
+
+def test_stop_ends_every_worker_and_a_worker_leaves_when_the_loadgen_process_is_gone(server: StandIn) -> None:
+    backend, sink = pooled([server.url], client_workers=2)
+    os.kill(backend.workers[0].process.pid, signal.SIGINT)  # Ctrl-C reaches the workers' process group: ignored
+    time.sleep(0.3)
+    backend.submit(requests_for([[1, 2], [1, 3], [1, 4]], want_first=True))
+    sink.wait(3)
+    assert sink.failed == {}
+    orphan = backend.workers[1]
+    orphan.conn.close()  # what the worker sees when the LoadGen process dies
+    orphan.process.wait(10)
+    started_at = time.monotonic()
+    backend.stop()
+    assert time.monotonic() - started_at < 5
+    assert all(handle.process.poll() is not None for handle in backend.workers)
+    backend.stop()
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux CPU affinity")
+def test_workers_are_pinned_to_the_cpus_given(server: StandIn) -> None:
+    cpu = sorted(os.sched_getaffinity(0))[-1]
+    backend, _ = pooled([server.url], client_workers=1, client_worker_cpus=(cpu,))
+    try:
+        assert os.sched_getaffinity(backend.workers[0].process.pid) == {cpu}
+    finally:
+        backend.stop()
+
+
+def test_a_url_that_refuses_the_workers_connections_fails_start_naming_it(server: StandIn) -> None:
+    backend = create(EndpointOptions(urls=[server.url], client_workers=1), Setup(sampling=greedy_spec(8)))
+    original = backend.engine.open  # type: ignore[union-attr]
+
+    async def open_then_close_listener():  # type: ignore[no-untyped-def]
+        info = await original()
+        server.close_listener()
+        return info
+
+    backend.engine.open = open_then_close_listener  # type: ignore[union-attr,method-assign]
+    with pytest.raises(BackendError, match=rf"endpoint client worker 0 \(pid \d+\): {server.url}: cannot open a "
+                                           "connection"):
+        backend.start(RecordingSink())  # type: ignore[arg-type]
+
+
+def test_worker_options() -> None:
+    assert EndpointOptions(urls=["http://h:1"]).worker_count() == 0
+    assert EndpointOptions(urls=["http://h:1"], client_workers=3).worker_count() == 3
+    assert EndpointOptions(urls=["http://h:1"], client_workers="auto").worker_count() >= 1
+    with pytest.raises(ValidationError, match="client_workers is 0"):
+        EndpointOptions(urls=["http://h:1"], client_workers=-1)
+    with pytest.raises(ValidationError, match="client_workers needs a flavour that returns token ids"):
+        EndpointOptions(urls=["http://h:1"], flavour="generic", retokenize=True, client_workers=2)
+
+
+def test_the_worker_process_imports_neither_loadgen_nor_torch() -> None:
+    code = ("import sys; import harness.backends.endpoint.process; "
+            "print(sorted(m for m in ('torch', 'mlperf_loadgen', 'harness.loadgen', 'harness.sut', 'numpy') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
