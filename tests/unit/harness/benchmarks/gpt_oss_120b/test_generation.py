@@ -62,3 +62,27 @@ def test_the_facts_stop_ids_hold_openai_harmonys_stop_tokens() -> None:
     except EnvironmentProblem as problem:  # openai-harmony needs o200k_base.tiktoken (download or local folder)
         pytest.skip(f"openai-harmony cannot load its vocabulary here: {problem.message}")
     assert set(harmony) <= set(STOP_TOKEN_IDS)
+
+
+def test_every_engine_is_told_the_references_sampling_cap_and_harmony_stop_ids() -> None:
+    from harness.backends.endpoint.protocol import completion_body
+    from harness.backends.sampling import hf_generate_kwargs
+    from harness.backends.trtllm.support import sampling_kwargs as trtllm_kwargs
+    from harness.backends.vllm.support import sampling_kwargs as vllm_kwargs
+
+    config = _config(mode="accuracy")
+    spec = sampling_spec(config.generation, 200002, None, stop_ids(config, _Tokenizer(size=201088), 200002))
+    assert spec.all_stop_ids == [200002, 199999, 200012]
+    vllm = vllm_kwargs(spec)
+    assert (vllm["temperature"], vllm["top_p"], vllm["max_tokens"], vllm["stop_token_ids"]) == \
+        (1.0, 1.0, 32768, [200002, 199999, 200012])
+    trtllm = trtllm_kwargs(spec)
+    assert (trtllm["temperature"], trtllm["top_p"], trtllm["top_k"], trtllm["max_tokens"], trtllm["end_id"],
+            trtllm["stop_token_ids"]) == (1.0, 1.0, None, 32768, 200002, [199999, 200012])
+    hf = hf_generate_kwargs(spec)
+    assert hf["do_sample"] and hf["temperature"] == 1.0 and hf["eos_token_id"] == [200002, 199999, 200012]
+    for flavour in ("vllm", "sglang", "trtllm-serve"):
+        body = completion_body(flavour, "gpt-oss-120b", [1, 2], spec, True)
+        assert (body["temperature"], body["top_p"], body["max_tokens"], body["stop_token_ids"]) == \
+            (1.0, 1.0, 32768, [200002, 199999, 200012]), flavour
+        assert "top_k" not in body  # 0 = off: the servers' own default (all tokens)
