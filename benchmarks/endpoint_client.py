@@ -103,13 +103,14 @@ class _Instant(asyncio.Protocol):
             self.transport.write(answer)  # type: ignore[attr-defined]
 
 
-def serve_instant(port: int, tokens: int) -> None:
+def serve_instant(port: int, tokens: int, reuse_port: bool = False) -> None:
     """Run the instant server until killed (a process of its own, so it does not share the client's GIL)."""
     _Instant.answers = {"stream": _sse_answer(tokens), "/health": b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
                         "/version": _json_answer({"version": "instant"}),
                         "/v1/models": _json_answer({"object": "list", "data": [{"id": "instant"}]})}
     loop = asyncio.new_event_loop()
-    server = loop.run_until_complete(loop.create_server(_Instant, "127.0.0.1", port, backlog=1024))
+    server = loop.run_until_complete(loop.create_server(_Instant, "127.0.0.1", port, backlog=4096,
+                                                        reuse_port=reuse_port or None))
     print("ready", flush=True)
     try:
         loop.run_forever()
@@ -167,17 +168,21 @@ def instant(args: argparse.Namespace) -> None:
     import pandas as pd
 
     port = _free_port()
-    server = subprocess.Popen([sys.executable, __file__, "instant-server", "--port", str(port), "--tokens",
-                               str(args.tokens)], stdout=subprocess.PIPE, text=True)
+    shared = ["--reuse-port"] if args.server_processes > 1 else []
+    servers = [subprocess.Popen([sys.executable, __file__, "instant-server", "--port", str(port), "--tokens",
+                                 str(args.tokens), *shared], stdout=subprocess.PIPE, text=True)
+               for _ in range(max(1, args.server_processes))]
     try:
-        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        for server in servers:
+            assert server.stdout is not None and server.stdout.readline().strip() == "ready"
         with tempfile.TemporaryDirectory(prefix="endpoint-bench-") as tmp:
             work = Path(tmp)
             samples = 24576
             frame = pd.DataFrame({"tok_input": [[1, 100 + i % 1000, 29871] for i in range(samples)],
                                   "output": ["reference"] * samples})
             frame.to_pickle(work / "synthetic.pkl")
-            print(f"instant server: {args.tokens} streamed tokens per answer; harness Server runs of "
+            print(f"instant server: {args.server_processes} process(es), {args.tokens} streamed tokens per answer; "
+                  "harness Server runs of "
                   f"{args.server_seconds} s, backend.concurrency {args.concurrency}")
             print("target QPS | validity | LoadGen errors | completed samples/s | TTFT p99 ms | TPOT p99 ms | "
                   "TTFT p99 ms first / last third | issued / completed per s, last third")
@@ -191,13 +196,16 @@ def instant(args: argparse.Namespace) -> None:
                              "scenario=Server", f"loadgen.target_qps={qps}", f"output_dir={out}",
                              f"loadgen.min_duration={args.server_seconds * 1000}",
                              f"generation.max_new_tokens={args.tokens}"]
+                if args.tokenizer:
+                    overrides.append(f"model.tokenizer={args.tokenizer}")
                 if workers != "0":  # a baseline tree may not know the key
                     overrides.append(f"backend.client_workers={workers}")
                 command = [sys.executable, "-m", "harness", "run", "--no-progress"]
                 for override in overrides:
                     command += ["--set", override]
                 done = subprocess.run(command, capture_output=True, text=True, cwd=work, timeout=900,
-                                      env={**os.environ, "PYTHONPATH": str(tree)})
+                                      env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                                          filter(None, [str(tree), os.environ.get("PYTHONPATH", "")]))})
                 d = _detail(out)
                 ttft = d.get("result_first_token_99.00_percentile_latency_ns")
                 tpot = d.get("result_time_per_output_token_99.00_percentile_ns")
@@ -208,8 +216,10 @@ def instant(args: argparse.Namespace) -> None:
                       + ("" if done.returncode in (0, 1) else f" | exit {done.returncode}: {done.stderr[-300:]}"),
                       flush=True)
     finally:
-        server.terminate()
-        server.wait(10)
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(10)
 
 
 # ---------------------------------------------------------------- (a) against a real vLLM server
@@ -449,6 +459,10 @@ def main() -> None:
     b.add_argument("--server-seconds", type=int, default=10)
     b.add_argument("--tokens", type=int, default=64)
     b.add_argument("--concurrency", type=int, default=512)
+    b.add_argument("--server-processes", type=int, default=1,
+                   help="instant server processes sharing the port (SO_REUSEPORT), so that the server keeps up")
+    b.add_argument("--tokenizer", default="",
+                   help="model.tokenizer for the runs (a saved tokenizer folder where the embedded model is absent)")
     for part in (a, b):
         part.add_argument("--client-workers", default="0",
                           help="backend.client_workers values of our client, comma-separated, run side by side "
@@ -459,6 +473,7 @@ def main() -> None:
     s = sub.add_parser("instant-server")
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--tokens", type=int, default=64)
+    s.add_argument("--reuse-port", action="store_true")
     args = parser.parse_args()
     if args.part != "instant-server":
         print(machine_line(), flush=True)
@@ -467,7 +482,7 @@ def main() -> None:
     elif args.part == "instant":
         instant(args)
     else:
-        serve_instant(args.port, args.tokens)
+        serve_instant(args.port, args.tokens, args.reuse_port)
 
 
 if __name__ == "__main__":
