@@ -51,6 +51,7 @@ class EndpointEngine(EngineBase):
         self.endpoints = [Endpoint(url, options.concurrency, facts=ServerFacts(options.flavour))
                           for url in options.urls]
         self.model = options.model or ""
+        self._next_url = 0  # where the search for the least-loaded URL starts: ties go round robin
         self._tokenizer: Any = None
         self._session: aiohttp.ClientSession | None = None
         self.wire: Wire | None = None
@@ -103,11 +104,20 @@ class EndpointEngine(EngineBase):
     # ---- requests (on the loop thread) ----
 
     def admit(self) -> Endpoint | None:
-        """The URL with the fewest requests in flight below its concurrency, or None when every URL is full."""
-        free = [endpoint for endpoint in self.endpoints if endpoint.in_flight < endpoint.limit]
-        if not free:
+        """The URL with the fewest requests in flight below its concurrency (ties in round-robin order, so idle
+        servers share the load), or None when every URL is full."""
+        count = len(self.endpoints)
+        chosen: int | None = None
+        for step in range(count):
+            index = (self._next_url + step) % count
+            endpoint = self.endpoints[index]
+            if endpoint.in_flight < endpoint.limit and (
+                    chosen is None or endpoint.in_flight < self.endpoints[chosen].in_flight):
+                chosen = index
+        if chosen is None:
             return None
-        endpoint = min(free, key=lambda e: e.in_flight)
+        self._next_url = (chosen + 1) % count
+        endpoint = self.endpoints[chosen]
         endpoint.in_flight += 1
         return endpoint
 

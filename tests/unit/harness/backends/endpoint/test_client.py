@@ -244,3 +244,23 @@ def test_ids_that_are_not_int32_fail_the_request_after_its_valid_first_token(ser
         assert sink.firsts[0][0][0] == expected_ids(PROMPTS[0], 8)[0] and sink.calls == [("first", 0), ("fail", 0)]
     finally:
         backend.stop()
+
+
+@pytest.mark.parametrize("client_workers", [0], indirect=True)  # admission is the LoadGen process's, either way
+def test_idle_servers_share_the_load_and_a_busier_one_is_passed_over(client_workers: int) -> None:
+    from harness.backends.endpoint.client import EndpointEngine
+
+    engine = EndpointEngine(EndpointOptions(urls=["http://a:1", "http://b:1", "http://c:1"], concurrency=2),
+                            Setup(streams_first_token=False))
+    picked = []
+    for _ in range(6):  # one request at a time: every URL idle, so ties go round robin
+        slot = engine.admit()
+        assert slot is not None
+        picked.append(slot.url)
+        engine.release(slot)
+    assert picked == ["http://a:1", "http://b:1", "http://c:1"] * 2
+    held = [engine.admit() for _ in range(3)]  # one in flight on each
+    busy = engine.admit()
+    assert busy is not None and busy.url == "http://a:1" and held[0] is busy  # ties again: a, b, c, then a
+    assert [e.url for e in (engine.admit(), engine.admit())] == ["http://b:1", "http://c:1"]
+    assert engine.admit() is None  # every URL at its concurrency of 2
