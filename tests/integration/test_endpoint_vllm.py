@@ -85,8 +85,9 @@ def uncached(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         server.stop()
 
 
-def run(urls: list[str], prompts: list[list[int]], streams: bool) -> tuple[RecordingSink, BackendReport]:
-    backend = create(EndpointOptions(urls=urls, ready_timeout_s=300, read_timeout_s=120),
+def run(urls: list[str], prompts: list[list[int]], streams: bool,
+        workers: int | str = "auto") -> tuple[RecordingSink, BackendReport]:
+    backend = create(EndpointOptions(urls=urls, ready_timeout_s=300, read_timeout_s=120, client_workers=workers),
                      Setup(sampling=greedy_spec(MAX_NEW), streams_first_token=streams))
     sink = RecordingSink()
     try:
@@ -110,12 +111,16 @@ def test_vllm_ids_equal_the_hf_backends_greedy_ids(servers: list[VllmServer], pr
         assert {i: [t for t, _ in f] for i, f in sink.firsts.items()} == {i: [r[0]] for i, r in enumerate(reference)}
 
 
-def test_two_servers_give_the_same_ids_as_one(servers: list[VllmServer], prompts: list[list[int]],
-                                              reference: list[list[int]]) -> None:
+def test_two_servers_through_worker_processes_give_the_same_ids_as_one_through_the_in_process_client(
+        servers: list[VllmServer], prompts: list[list[int]], reference: list[list[int]]) -> None:
     doubled = prompts * 2
-    sink, report = run([s.url for s in servers], doubled, streams=True)
-    assert sink.failed == {}, {k: str(v) for k, v in sink.failed.items()}
-    assert [sink.completed[i] for i in range(len(doubled))] == reference * 2
+    one, _ = run([servers[0].url], doubled, streams=True, workers=0)
+    two, report = run([s.url for s in servers], doubled, streams=True, workers=2)
+    for sink in (one, two):
+        assert sink.failed == {}, {k: str(v) for k, v in sink.failed.items()}
+    assert [two.completed[i] for i in range(len(doubled))] == [one.completed[i] for i in range(len(doubled))]
+    assert [one.completed[i] for i in range(len(doubled))] == reference * 2
+    assert {i: [t for t, _ in f] for i, f in two.firsts.items()} == {i: [r[0]] for i, r in enumerate(reference * 2)}
     assert all(unit.requests > 0 for unit in report.load), report
 
 
@@ -150,13 +155,14 @@ def _urls(servers: list[VllmServer], count: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 def cli_runs(servers: list[VllmServer], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """accuracy (1 URL), accuracy (2 URLs, data parallel), performance (1 URL), TEST06 (1 URL), all Server.
+    """accuracy (1 URL, the client in process), accuracy (2 URLs, data parallel, worker processes: the default),
+    performance (1 URL), TEST06 (1 URL), all Server.
 
     The performance run uses one server: two vLLM CPU servers busy at once on this 2-core machine delay some
     first tokens by ~2 s (measured: 80-150 ms with one), past the Server TTFT limit the check applies.
     """
     root = tmp_path_factory.mktemp("endpoint-runs")
-    plan = {"accuracy": ("harness", ["run", "--mode", "accuracy"], 1),
+    plan = {"accuracy": ("harness", ["run", "--mode", "accuracy", "--set", "backend.client_workers=0"], 1),
             "accuracy-dp": ("harness", ["run", "--mode", "accuracy"], 2),
             "performance": ("harness", ["run", "--mode", "performance"], 1),
             "test06": ("compliance", ["run", "TEST06"], 1)}
@@ -188,8 +194,13 @@ def test_accuracy_run_writes_an_accuracy_txt_the_checker_parses(cli_runs: dict[s
 
 
 def test_two_servers_in_data_parallel_give_the_same_ids_per_sample_as_one(cli_runs: dict[str, Path]) -> None:
+    """Two servers through the worker processes (the default) vs one server through the in-process client."""
     one, two = (runs.accuracy_tokens(cli_runs[name]) for name in ("accuracy", "accuracy-dp"))
     assert sorted(one) == list(range(SAMPLES)) and one == two
+    notes = {name: " ".join(runs.manifest(cli_runs[name])["details"].get("backend_notes", []))
+             for name in ("accuracy", "accuracy-dp")}
+    assert "worker process" not in notes["accuracy"], notes
+    assert re.search(r"HTTP and SSE in \d+ worker process", notes["accuracy-dp"]), notes
     load = runs.manifest(cli_runs["accuracy-dp"])["details"]["load"]
     assert len(load) == 2 and all(unit["requests"] > 0 for unit in load), load
     assert sum(unit["requests"] for unit in load) == SAMPLES

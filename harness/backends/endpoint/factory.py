@@ -24,6 +24,6 @@ def create(options: EndpointOptions, setup: BackendSetup) -> EndpointBackend | P
     except ImportError as err:
         raise EnvironmentProblem(f"backend 'endpoint' needs {err.name or err}",
                                  hint="pip install 'aiohttp>=3.9'  (or ./scripts/install.sh)") from err
-    if options.worker_count() > 0:
+    if options.worker_count(setup.replicas) > 0:
         return PooledEndpointBackend(options, setup)
     return EndpointBackend(options, setup)

@@ -48,15 +48,18 @@ class EndpointOptions(BackendOptions):
     stream: Literal["auto", "true", "false"] | bool = Field(
         "auto", description="auto: stream (SSE) when first tokens are needed (Server/Interactive), not in Offline")
     client_workers: int | Literal["auto"] = Field(
-        0, description="0: HTTP and SSE on one event loop in the LoadGen process; N >= 1: in N worker processes (the "
-                       "LoadGen process keeps the least-in-flight admission); auto: one per usable core but two")
+        "auto", description="auto (default): worker processes, one per usable core but two (at least one), shared by "
+                            "the replicas of one process; 0: HTTP and SSE on one event loop in the LoadGen process; "
+                            "N >= 1: N worker processes (the LoadGen process keeps the least-in-flight admission)")
     client_worker_cpus: tuple[int, ...] | None = Field(
         None, description="CPUs the worker processes are pinned to (worker k: the k-th, round robin); null: not pinned")
+    client_event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        "auto", description="the worker processes' event loop: auto (uvloop where installed, else asyncio's), uvloop "
+                            "(required), asyncio")
     server_prefix_caching: Literal["on", "off"] | None = Field(
         None, description="the servers' cross-query prefix caching as the harness rendered their start (the Slurm "
                           "serve stages set it); recorded only where a server reports no setting itself "
                           "(trtllm-serve); null: what the servers report, else unknown")
-
     @model_validator(mode="after")
     def _retokenize_only_for_text(self) -> EndpointOptions:
         if self.retokenize and self.flavour != "generic":
@@ -66,19 +69,23 @@ class EndpointOptions(BackendOptions):
 
     @model_validator(mode="after")
     def _workers_need_ids(self) -> EndpointOptions:
-        if self.retokenize and self.client_workers != 0:
+        if self.retokenize and self.client_workers not in (0, "auto"):
             raise ValueError("backend.client_workers needs a flavour that returns token ids; with retokenize the "
                              "client runs in the LoadGen process (client_workers: 0)")
         if isinstance(self.client_workers, int) and self.client_workers < 0:
             raise ValueError("backend.client_workers is 0 (in process), a number of worker processes, or auto")
         return self
 
-    def worker_count(self) -> int:
-        """How many client worker processes (0: the in-process client); auto: the usable cores but two, at least 1."""
+    def worker_count(self, replicas: int = 1) -> int:
+        """How many client worker processes (0: the in-process client). auto: the usable cores but two, divided among
+        the `replicas` of this process, at least 1 (at most 64); with retokenize (text turned into ids in the
+        LoadGen process) auto is 0."""
         if self.client_workers != "auto":
             return int(self.client_workers)
+        if self.retokenize:
+            return 0
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        return max(1, min(cores - 2, 64))
+        return max(1, min((cores - 2) // max(1, replicas), 64))
 
     @field_validator("urls", mode="before")
     @classmethod

@@ -8,7 +8,9 @@ the LoadGen process keeps the least-in-flight admission over the URLs and hands 
 - a reader thread turns the workers' messages (one per worker loop turn) into sink calls: the first tokens, then the
   completions, of everything one wake-up read, one call each; then failures, one by one (named as in process);
 - a worker whose connection ends while the run goes on (it died or was killed) fails every request it held with its
-  name and exit status, and, like a dead engine, every request queued or submitted afterwards;
+  name and exit status, and, like a dead engine, every request queued or submitted afterwards; a worker that sends
+  nothing for workers.SILENT_S s (its event loop beats every second) is frozen: it is killed, which fails the run
+  the same way, naming it;
 - cancel_all and stop as the async engine core's; stop waits `stop_timeout_s` for the workers, then kills them.
 """
 
@@ -16,8 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib.util
 import math
+import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from multiprocessing.connection import wait
@@ -28,9 +33,15 @@ from harness.backends.endpoint.client import EndpointEngine
 from harness.backends.endpoint.options import EndpointOptions
 from harness.backends.endpoint.process import WorkerConfig
 from harness.backends.endpoint.readiness import Endpoint
-from harness.backends.endpoint.workers import WorkerHandle, close_connections, launch_workers, stop_workers
+from harness.backends.endpoint.workers import (
+    WorkerHandle,
+    close_connections,
+    frozen_workers,
+    launch_workers,
+    stop_workers,
+)
 from harness.backends.streaming import StreamRelay
-from harness.errors import BackendError
+from harness.errors import BackendError, EnvironmentProblem
 from harness.types import GenerationRequest
 
 __all__ = ["PooledEndpointBackend"]
@@ -45,7 +56,11 @@ class PooledEndpointBackend:
     def __init__(self, options: EndpointOptions, setup: BackendSetup) -> None:
         self.engine = EndpointEngine(options, setup)  # config checks, URLs, readiness and report, as in process
         self.options = options
-        self.count = options.worker_count()
+        self.count = options.worker_count(setup.replicas)
+        if options.client_event_loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+            raise EnvironmentProblem("backend.client_event_loop is uvloop, but uvloop is not installed in "
+                                     f"{sys.executable}", hint="pip install uvloop, or set backend.client_event_loop "
+                                                               "to auto or asyncio")
         self.workers: list[WorkerHandle] = []
         self.stop_problem: str | None = None
         self._relay: StreamRelay | None = None
@@ -87,13 +102,16 @@ class PooledEndpointBackend:
         per_worker = math.ceil(options.concurrency / self.count)
         configs = [WorkerConfig(index, tuple(options.urls), engine.model, engine.wire, engine.spec, engine.stream,
                                 options.concurrency + 4, min(per_worker, options.concurrency),
-                                options.client_worker_cpus) for index in range(self.count)]
+                                options.client_worker_cpus, event_loop=options.client_event_loop)
+                   for index in range(self.count)]
         self.workers = launch_workers(configs, options.connect_timeout_s)
         self._load = {handle.index: 0 for handle in self.workers}
         self._relay = StreamRelay(sink)
         self._reader = threading.Thread(target=self._read, name="endpoint-workers-reader", daemon=True)
         self._reader.start()
-        note = f"endpoint client: HTTP and SSE in {self.count} worker process{'es' if self.count > 1 else ''}"
+        loops = sorted({handle.loop for handle in self.workers if handle.loop})
+        note = (f"endpoint client: HTTP and SSE in {self.count} worker process{'es' if self.count > 1 else ''}"
+                + (f" ({', '.join(loops)} event loop)" if loops else ""))
         return dataclasses.replace(info, notes=(*info.notes, note))
 
     def warm_up(self, longest_prompt: int, batch_sizes: Sequence[int]) -> str | None:
@@ -213,6 +231,7 @@ class PooledEndpointBackend:
             for ready in wait(open_conns, timeout=1.0):
                 handle = by_conn[ready]  # type: ignore[index]
                 conn = handle.conn
+                handle.heard = time.monotonic()
                 try:
                     while conn.poll():
                         message: Any = conn.recv()
@@ -224,13 +243,15 @@ class PooledEndpointBackend:
                     handle.gone = True
                     failures += self._worker_gone(handle)
             self._deliver(firsts, finals, failures)
+            frozen_workers(self.workers, time.monotonic())  # killed: their connections end, read as gone next turn
 
     def _worker_gone(self, handle: WorkerHandle) -> list[_Failure]:
         """A worker's connection ended: fine during stop; otherwise it died, which ends the run."""
         with self._lock:
             if self._stopping:
                 return []
-        problem = f"{handle.name} died ({handle.exit_text()})"
+        problem = (f"{handle.name} {handle.frozen}" if handle.frozen is not None
+                   else f"{handle.name} died ({handle.exit_text()})")
         with self._lock:
             self._dead = f"the endpoint client is dead: {problem}"
             held = [(request_id, endpoint.url) for request_id, (endpoint, owner) in self._flights.items()

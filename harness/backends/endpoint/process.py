@@ -6,8 +6,13 @@ pair, wrapped as a multiprocessing Connection). Imports neither LoadGen nor torc
 
 - in: a WorkerConfig first, then ("run", [(request id, URL, prompt ids, wants first token), ...]), ("cancel", None),
   ("stop", None);
-- out: ("ready", connections opened) or ("error", reason) once, then ("results", firsts [(id, token)],
-  completions [(id, ids)], failures [(id, reason)]) per loop turn, and ("stopped", None) last.
+- out: ("ready", connections opened, event loop name) or ("error", reason) once, then ("results", firsts
+  [(id, token)], completions [(id, ids)], failures [(id, reason)]) per loop turn, ("beat", None) every
+  `heartbeat_s` from the event loop (so the LoadGen process can tell a frozen worker from a quiet one), and
+  ("stopped", None) last.
+
+The event loop is uvloop's (a faster loop for the same asyncio code) or asyncio's, as backend.client_event_loop says
+(auto: uvloop where installed).
 
 It ignores SIGINT (the LoadGen process stops it) and leaves when its connection ends (the LoadGen process is gone).
 """
@@ -20,7 +25,7 @@ import os
 import queue
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -45,6 +50,8 @@ class WorkerConfig:
     limit_per_host: int
     warm_connections: int  # per URL, opened before the first request
     cpus: tuple[int, ...] | None = None
+    heartbeat_s: float = 1.0
+    event_loop: str = "auto"  # auto, uvloop or asyncio (backend.client_event_loop)
 
 
 def _first_line(err: BaseException) -> str:
@@ -81,8 +88,9 @@ class _Worker:
                 except ExchangeFailed as err:
                     self.out.put(("error", f"{url}: {err}"))
                     return
-            self.out.put(("ready", opened))
+            self.out.put(("ready", opened, loop_name()))
             self.loop.add_reader(self.conn.fileno(), self._readable)
+            self._beat()
             asked = await self.done
             self.loop.remove_reader(self.conn.fileno())
             await self._cancel_all()
@@ -93,6 +101,12 @@ class _Worker:
             await self.session.close()
             self.out.put(None)
             self.writer.join(10)
+
+    def _beat(self) -> None:
+        """A sign of life from the event loop itself (a loop that is stuck sends none)."""
+        self.out.put(("beat", None))
+        assert self.loop is not None
+        self.loop.call_later(self.config.heartbeat_s, self._beat)
 
     def _write(self) -> None:
         """The writer thread: the loop never blocks on a full pipe, so it always reads what the LoadGen process sends
@@ -166,6 +180,23 @@ class _Worker:
             self.firsts, self.finals, self.failures = [], [], []
 
 
+def loop_name() -> str:
+    """The running event loop's implementation: "uvloop" or "asyncio"."""
+    return "uvloop" if type(asyncio.get_running_loop()).__module__.startswith("uvloop") else "asyncio"
+
+
+def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":  # checked in the LoadGen process before the workers start
+            raise
+        return None
+    return uvloop.new_event_loop  # type: ignore[no-any-return]
+
+
 def main(argv: Sequence[str]) -> int:
     """Serve as worker process over the connection whose file descriptor is argv[0]."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the LoadGen process stops its workers itself
@@ -177,5 +208,6 @@ def main(argv: Sequence[str]) -> int:
     if config.cpus and hasattr(os, "sched_setaffinity"):
         with contextlib.suppress(OSError):
             os.sched_setaffinity(0, {config.cpus[config.index % len(config.cpus)]})
-    asyncio.run(_Worker(conn, config).run())
+    with asyncio.Runner(loop_factory=_loop_factory(config.event_loop)) as runner:
+        runner.run(_Worker(conn, config).run())
     return 0

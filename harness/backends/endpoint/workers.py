@@ -24,7 +24,9 @@ from pathlib import Path
 from harness.backends.endpoint.process import WorkerConfig
 from harness.errors import BackendError
 
-__all__ = ["WorkerHandle", "close_connections", "launch_workers", "stop_workers"]
+__all__ = ["SILENT_S", "WorkerHandle", "close_connections", "frozen_workers", "launch_workers", "stop_workers"]
+
+SILENT_S = 10.0  # a running worker that sends nothing (not even its 1 s heartbeat) for this long is frozen
 
 _START_S = 60.0  # a worker's interpreter start and imports, on top of its connection warm-up
 _ENTRY = "import sys; from harness.backends.endpoint.process import main; sys.exit(main(sys.argv[1:]))"
@@ -39,6 +41,9 @@ class WorkerHandle:
     process: subprocess.Popen[bytes]
     conn: Connection
     gone: bool = False  # its connection ended
+    heard: float = 0.0  # time.monotonic() of its last message
+    frozen: str | None = None  # why it was killed as frozen
+    loop: str = ""  # its event loop, as it reported at start
 
     @property
     def name(self) -> str:
@@ -46,7 +51,10 @@ class WorkerHandle:
         return f"endpoint client worker {self.index} (pid {self.process.pid})"
 
     def exit_text(self, wait_s: float = 2.0) -> str:
-        """How it ended: its exit code or signal (waits up to wait_s for the process to be reaped)."""
+        """How it ended: its exit code or signal (waits up to wait_s for the process to be reaped), or why it was
+        killed as frozen."""
+        if self.frozen is not None:
+            return self.frozen
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(wait_s)
         code = self.process.returncode
@@ -94,17 +102,36 @@ def launch_workers(configs: list[WorkerConfig], timeout_s: float) -> list[Worker
                 raise BackendError(f"{handle.name} did not start within {_START_S + timeout_s:g} s",
                                    hint="see its output above; is the machine overloaded?")
             try:
-                kind, detail = handle.conn.recv()
+                kind, detail, *loop = handle.conn.recv()
             except (EOFError, OSError):
                 raise BackendError(f"{handle.name} died at start ({handle.exit_text()})",
                                    hint="see its output above") from None
             if kind != "ready":
                 raise BackendError(f"{handle.name}: {detail}", hint="check the server and backend.connect_timeout_s")
+            handle.loop = loop[0] if loop else ""
+            handle.heard = time.monotonic()
     except BaseException:
         stop_workers(handles, 5.0)
         close_connections(handles)
         raise
     return handles
+
+
+def frozen_workers(handles: list[WorkerHandle], now: float) -> list[WorkerHandle]:
+    """Kill every live worker that has sent nothing for SILENT_S s (nothing waiting unread either): stopped (SIGSTOP),
+    deadlocked or starved; returns them (their connections then end, which fails the run naming them)."""
+    frozen = []
+    for handle in handles:
+        if handle.gone or handle.frozen is not None or now - handle.heard <= SILENT_S:
+            continue
+        with contextlib.suppress(OSError):
+            if handle.conn.poll():
+                continue
+        handle.frozen = f"sent nothing, not even its heartbeat, for {now - handle.heard:.0f} s (frozen); killed"
+        with contextlib.suppress(OSError):
+            handle.process.kill()
+        frozen.append(handle)
+    return frozen
 
 
 def stop_workers(handles: list[WorkerHandle], timeout_s: float) -> list[WorkerHandle]:

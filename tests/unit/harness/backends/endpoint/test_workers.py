@@ -85,6 +85,31 @@ def test_a_killed_worker_fails_its_requests_and_every_later_one_naming_it() -> N
         assert "cancelled" in str(sink.failed[next(rid for rid in range(6) if rid not in lost)])
 
 
+def test_a_frozen_worker_is_killed_and_ends_the_run_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("harness.backends.endpoint.workers.SILENT_S", 2.0)
+    with StandIn(delay_s=30.0) as server:
+        backend, sink = pooled([server.url], read_timeout_s=60.0)
+        try:
+            time.sleep(3.0)  # idle workers beat every second: none is taken for frozen
+            assert all(not handle.gone and handle.frozen is None for handle in backend.workers)
+            backend.submit(requests_for([[1, i] for i in range(4)], want_first=True))
+            time.sleep(0.5)
+            victim = backend.workers[0]
+            started_at = time.monotonic()
+            os.kill(victim.process.pid, signal.SIGSTOP)  # alive, but its event loop never runs again
+            sink.wait(2, timeout_s=15)  # the two it held
+            assert time.monotonic() - started_at < 5
+            name = f"endpoint client worker 0 (pid {victim.process.pid}) sent nothing, not even its heartbeat, for"
+            lost = {rid: str(e) for rid, e in sink.failed.items()}
+            assert len(lost) == 2 and all(name in text and "(frozen); killed" in text for text in lost.values()), lost
+            assert victim.process.wait(5) == -signal.SIGKILL
+            backend.submit(requests_for([[1, 99]], start=50))
+            sink.wait(3, timeout_s=5)
+            assert str(sink.failed[50]).startswith(f"the endpoint client is dead: {name}")
+        finally:
+            backend.stop()
+
+
 def test_stop_ends_every_worker_and_a_worker_leaves_when_the_loadgen_process_is_gone(server: StandIn) -> None:
     backend, sink = pooled([server.url], client_workers=2)
     os.kill(backend.workers[0].process.pid, signal.SIGINT)  # Ctrl-C reaches the workers' process group: ignored
@@ -127,10 +152,15 @@ def test_a_url_that_refuses_the_workers_connections_fails_start_naming_it(server
         backend.start(RecordingSink())  # type: ignore[arg-type]
 
 
-def test_worker_options() -> None:
-    assert EndpointOptions(urls=["http://h:1"]).worker_count() == 0
+def test_worker_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert EndpointOptions(urls=["http://h:1"]).client_workers == "auto"  # worker processes by default
+    assert EndpointOptions(urls=["http://h:1"], client_workers=0).worker_count() == 0
     assert EndpointOptions(urls=["http://h:1"], client_workers=3).worker_count() == 3
-    assert EndpointOptions(urls=["http://h:1"], client_workers="auto").worker_count() >= 1
+    for cores, replicas, expected in ((2, 1, 1), (1, 1, 1), (16, 1, 14), (16, 2, 7), (16, 20, 1), (128, 1, 64)):
+        monkeypatch.setattr("os.sched_getaffinity", lambda _pid, n=cores: set(range(n)))
+        assert EndpointOptions(urls=["http://h:1"]).worker_count(replicas) == expected, (cores, replicas)
+    generic = EndpointOptions(urls=["http://h:1"], flavour="generic", retokenize=True)
+    assert generic.worker_count() == 0  # text is turned into ids in the LoadGen process
     with pytest.raises(ValidationError, match="client_workers is 0"):
         EndpointOptions(urls=["http://h:1"], client_workers=-1)
     with pytest.raises(ValidationError, match="client_workers needs a flavour that returns token ids"):
