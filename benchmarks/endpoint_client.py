@@ -16,10 +16,11 @@ highest Server QPS LoadGen reports VALID against an instant stand-in server. Bot
     python benchmarks/endpoint_client.py vllm [--prompts 32] [--input-len 128] [--output-len 64]
                                               [--concurrency 8] [--request-rate inf] [--repeats 2]
     python benchmarks/endpoint_client.py instant [--qps 500,1000,2000] [--server-seconds 10] [--baseline-tree DIR]
-                                                 [--client-workers 0,4]
+                                                 [--client-workers 0,auto]
 
     --client-workers N[,N...] (both parts): backend.client_workers of our client, each value run side by side in the
-    same invocation (0: HTTP and SSE in the LoadGen process; N: in N worker processes; auto). Default 0.
+    same invocation (0: HTTP and SSE in the LoadGen process; N: in N worker processes; auto: the harness default);
+    N:asyncio / N:uvloop also sets the workers' event loop (backend.client_event_loop). Default 0,auto.
 
     Per level also, from samples.jsonl: TTFT p99 of the samples issued in the first and in the last third of the
     run, and the issue vs completion rate over the last third (falling behind shows as a rising TTFT and fewer
@@ -51,12 +52,19 @@ sys.path.insert(0, str(REPO))
 # ---------------------------------------------------------------- (b) the instant stand-in server
 
 
-def _sse_answer(tokens: int) -> bytes:
+def _sse_answer(tokens: int, interval: int = 1) -> bytes:
+    """`tokens` ids as vLLM streams them under --stream-interval `interval` (vLLM 0.32.0 output_processor.py
+    RequestState.make_request_output): the first id alone at once, then `interval` ids per event, the rest with the
+    finish."""
+    from itertools import pairwise
+
     events = []
-    for index in range(tokens):
-        last = index == tokens - 1
+    bounds = [0, 1, *range(1 + interval, tokens, interval), tokens] if tokens > 1 else [0, tokens]
+    for start, end in pairwise(bounds):
+        last = end == tokens
         chunk = {"id": "cmpl-0", "object": "text_completion", "model": "instant",
-                 "choices": [{"index": 0, "text": "x", "token_ids": [100 + index % 1000],
+                 "choices": [{"index": 0, "text": "x" * (end - start),
+                              "token_ids": [100 + index % 1000 for index in range(start, end)],
                               "finish_reason": "length" if last else None}]}
         events.append(b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n")
     events.append(b"data: [DONE]\n\n")
@@ -103,9 +111,10 @@ class _Instant(asyncio.Protocol):
             self.transport.write(answer)  # type: ignore[attr-defined]
 
 
-def serve_instant(port: int, tokens: int, reuse_port: bool = False) -> None:
+def serve_instant(port: int, tokens: int, reuse_port: bool = False, interval: int = 1) -> None:
     """Run the instant server until killed (a process of its own, so it does not share the client's GIL)."""
-    _Instant.answers = {"stream": _sse_answer(tokens), "/health": b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+    _Instant.answers = {"stream": _sse_answer(tokens, interval),
+                        "/health": b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
                         "/version": _json_answer({"version": "instant"}),
                         "/v1/models": _json_answer({"object": "list", "data": [{"id": "instant"}]})}
     loop = asyncio.new_event_loop()
@@ -170,7 +179,8 @@ def instant(args: argparse.Namespace) -> None:
     port = _free_port()
     shared = ["--reuse-port"] if args.server_processes > 1 else []
     servers = [subprocess.Popen([sys.executable, __file__, "instant-server", "--port", str(port), "--tokens",
-                                 str(args.tokens), *shared], stdout=subprocess.PIPE, text=True)
+                                 str(args.tokens), "--stream-interval", str(args.stream_interval), *shared],
+                                stdout=subprocess.PIPE, text=True)
                for _ in range(max(1, args.server_processes))]
     try:
         for server in servers:
@@ -181,7 +191,9 @@ def instant(args: argparse.Namespace) -> None:
             frame = pd.DataFrame({"tok_input": [[1, 100 + i % 1000, 29871] for i in range(samples)],
                                   "output": ["reference"] * samples})
             frame.to_pickle(work / "synthetic.pkl")
-            print(f"instant server: {args.server_processes} process(es), {args.tokens} streamed tokens per answer; "
+            print(f"instant server: {args.server_processes} process(es), {args.tokens} streamed tokens per answer, "
+                  f"stream interval {args.stream_interval} (first event 1 token, then {args.stream_interval} per "
+                  "event); "
                   "harness Server runs of "
                   f"{args.server_seconds} s, backend.concurrency {args.concurrency}")
             print("target QPS | validity | LoadGen errors | completed samples/s | TTFT p99 ms | TPOT p99 ms | "
@@ -198,8 +210,11 @@ def instant(args: argparse.Namespace) -> None:
                              f"generation.max_new_tokens={args.tokens}"]
                 if args.tokenizer:
                     overrides.append(f"model.tokenizer={args.tokenizer}")
-                if workers != "0":  # a baseline tree may not know the key
-                    overrides.append(f"backend.client_workers={workers}")
+                if label != "baseline":  # a baseline tree may not know the keys
+                    count, _, loop = workers.partition(":")
+                    overrides.append(f"backend.client_workers={count}")
+                    if loop:
+                        overrides.append(f"backend.client_event_loop={loop}")
                 command = [sys.executable, "-m", "harness", "run", "--no-progress"]
                 for override in overrides:
                     command += ["--set", override]
@@ -299,7 +314,7 @@ class _TimingSink:
 
 
 def _worker_values(args: argparse.Namespace) -> list[str]:
-    """The --client-workers values, in order (each: a count or auto)."""
+    """The --client-workers values, in order (each: a count or auto, optionally :uvloop or :asyncio)."""
     return [value.strip() for value in str(args.client_workers).split(",") if value.strip()] or ["0"]
 
 
@@ -312,8 +327,10 @@ def run_ours(url: str, prompts: list[list[int]], output_len: int, concurrency: i
     from tests.unit.harness.backends.endpoint.support import Setup, greedy_spec
 
     spec = greedy_spec(max_new=output_len, min_new=output_len)
+    count, _, loop = workers.partition(":")
     backend = create(EndpointOptions(urls=[url], concurrency=concurrency, stream=True,  # type: ignore[arg-type]
-                                     client_workers="auto" if workers == "auto" else int(workers)),
+                                     client_workers="auto" if count == "auto" else int(count),
+                                     client_event_loop=loop or "auto"),
                      Setup(sampling=spec, streams_first_token=True))  # type: ignore[arg-type]
     sink = _TimingSink(concurrency)
     backend.start(sink)  # type: ignore[arg-type]
@@ -422,7 +439,8 @@ def against_vllm(args: argparse.Namespace) -> None:
 
 def machine_line() -> str:
     """What a reader needs to reproduce a figure: CPU model and cores, load, Python and the client's libraries
-    (aiohttp, orjson: the endpoint protocol's JSON codec when installed, else the standard json module), LoadGen."""
+    (aiohttp, orjson: the endpoint protocol's JSON codec when installed, else the standard json module; uvloop: the
+    worker processes' event loop when installed, else asyncio's), LoadGen."""
     from importlib import metadata
 
     model = "unknown CPU"
@@ -433,11 +451,12 @@ def machine_line() -> str:
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     versions = []
-    for name in ("aiohttp", "orjson", "mlcommons-loadgen"):
+    absent = {"orjson": " (json codec: the standard json module)", "uvloop": " (workers' event loop: asyncio's)"}
+    for name in ("aiohttp", "orjson", "uvloop", "mlcommons-loadgen"):
         try:
             versions.append(f"{name} {metadata.version(name)}")
         except metadata.PackageNotFoundError:
-            versions.append(f"{name} absent" + (" (json codec: the standard json module)" if name == "orjson" else ""))
+            versions.append(f"{name} absent" + absent.get(name, ""))
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (f"machine: {model}, {cores} cores usable, load average {load}; Python {sys.version.split()[0]}; "
             + "; ".join(versions))
@@ -464,9 +483,10 @@ def main() -> None:
     b.add_argument("--tokenizer", default="",
                    help="model.tokenizer for the runs (a saved tokenizer folder where the embedded model is absent)")
     for part in (a, b):
-        part.add_argument("--client-workers", default="0",
+        part.add_argument("--client-workers", default="0,auto",
                           help="backend.client_workers values of our client, comma-separated, run side by side "
-                               "(0: in process; N: N worker processes; auto)")
+                               "(0: in process; N: N worker processes; auto: the default; N:asyncio or N:uvloop "
+                               "also sets backend.client_event_loop)")
     b.add_argument("--baseline-tree", default="",
                    help="also run each level with the harness sources at this directory (e.g. `git archive` of an "
                         "earlier commit), right after ours")
@@ -474,6 +494,9 @@ def main() -> None:
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--tokens", type=int, default=64)
     s.add_argument("--reuse-port", action="store_true")
+    for part in (b, s):
+        part.add_argument("--stream-interval", type=int, default=1,
+                          help="tokens per SSE event after the first, as vLLM's --stream-interval (default 1)")
     args = parser.parse_args()
     if args.part != "instant-server":
         print(machine_line(), flush=True)
@@ -482,7 +505,7 @@ def main() -> None:
     elif args.part == "instant":
         instant(args)
     else:
-        serve_instant(args.port, args.tokens, args.reuse_port)
+        serve_instant(args.port, args.tokens, args.reuse_port, args.stream_interval)
 
 
 if __name__ == "__main__":

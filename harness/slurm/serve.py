@@ -11,6 +11,13 @@ vLLM and TensorRT-LLM, so the servers start with it off unless the config says o
 `--no-enable-prefix-caching` unless slurm.servers.args has `--enable-prefix-caching`; trtllm-serve's YAML holds
 `kv_cache_config.enable_block_reuse: false` unless backend.enable_block_reuse (or backend.llm_args) turns it on.
 The client config records the rendered setting as backend.server_prefix_caching.
+
+Streamed tokens per event (the first token always travels alone, so TTFT is not delayed): vLLM servers get
+`--stream-interval N` from backend.server_stream_interval (vLLM 0.32.0 `vllm/engine/arg_utils.py`, SchedulerConfig
+stream_interval, default 1), or keep the one slurm.servers.args gives (both at once are refused); trtllm-serve has no
+such flag (TensorRT-LLM 1.2.1 `tensorrt_llm/commands/serve.py`): `stream_interval` is a PyTorch-backend LLM argument
+(TorchLlmArgs), so it goes into the --extra_llm_api_options YAML from backend.llm_args.stream_interval. The client
+config records the rendered value as backend.server_stream_interval (null where the start leaves the server default).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ __all__ = ["PLACEHOLDER_HOST", "client_config", "serve_builder", "server_steps"]
 
 PLACEHOLDER_HOST = "server-url-set-by-the-job.invalid"  # RFC 2606: never resolves; the job passes the real URLs
 VLLM_CACHING_ON, VLLM_CACHING_OFF = "--enable-prefix-caching", "--no-enable-prefix-caching"  # vLLM's boolean flag
+VLLM_STREAM_INTERVAL = "--stream-interval"  # vLLM's SchedulerConfig.stream_interval (tokens per streamed output)
 ClientArgv = Callable[[RunConfig, StageOptions], tuple[str, tuple[str, ...]]]  # -> (run dir, argv)
 
 
@@ -65,7 +73,52 @@ def _server_argv(config: RunConfig, flavour: str, port: int, options_file: str) 
         argv += ["--tokenizer", config.model.tokenizer]
     if not _vllm_caching(config):
         argv.append(VLLM_CACHING_OFF)
+    if isinstance(config.backend, EndpointOptions) and config.backend.server_stream_interval is not None:
+        argv += [VLLM_STREAM_INTERVAL, str(config.backend.server_stream_interval)]
     return [*argv, *servers.args]
+
+
+def _args_stream_interval(args: tuple[str, ...]) -> int | None:
+    """The --stream-interval that slurm.servers.args gives vLLM (`--stream-interval N` or `--stream-interval=N`)."""
+    found: str | None = None
+    for index, arg in enumerate(args):
+        if arg == VLLM_STREAM_INTERVAL:
+            found = args[index + 1] if index + 1 < len(args) else ""
+        elif arg.startswith(VLLM_STREAM_INTERVAL + "="):
+            found = arg.partition("=")[2]
+    if found is None:
+        return None
+    if not found.isdigit() or int(found) < 1:
+        raise ConfigError(f"slurm.servers.args gives vLLM {VLLM_STREAM_INTERVAL} {found!r}; expected a whole number "
+                          "of tokens >= 1", hint="set backend.server_stream_interval: N instead (and remove it "
+                                                 "from slurm.servers.args)")
+    return int(found)
+
+
+def _stream_interval(config: RunConfig) -> int | None:
+    """The rendered servers' tokens per streamed event: vLLM's --stream-interval, trtllm-serve's stream_interval
+    LLM argument; None where the start leaves the server's default."""
+    backend = config.backend
+    if isinstance(backend, TrtllmOptions):
+        value = backend.llm_args.get("stream_interval")
+        if value is None:
+            return None
+        if backend.backend != "pytorch":
+            raise ConfigError(f"backend.llm_args.stream_interval is set, but backend.backend is {backend.backend!r}: "
+                              "TensorRT-LLM takes stream_interval for the PyTorch backend only (TorchLlmArgs)",
+                              hint="use backend.backend: pytorch, or remove backend.llm_args.stream_interval")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"backend.llm_args.stream_interval is {value!r}; expected a whole number of tokens >= 1",
+                              hint="set backend.llm_args.stream_interval: N (tokens per streamed event), or remove it")
+        return value
+    given = _args_stream_interval(config.slurm.servers.args)
+    option = backend.server_stream_interval if isinstance(backend, EndpointOptions) else None
+    if option is not None and given is not None:
+        raise ConfigError(f"the vLLM servers' stream interval is given twice: backend.server_stream_interval {option} "
+                          f"and slurm.servers.args {VLLM_STREAM_INTERVAL} {given}",
+                          hint=f"keep backend.server_stream_interval and remove {VLLM_STREAM_INTERVAL} from "
+                               "slurm.servers.args")
+    return option if option is not None else given
 
 
 def _vllm_caching(config: RunConfig) -> bool:
@@ -86,6 +139,7 @@ def _prefix_caching(config: RunConfig, flavour: str) -> str:
 def server_steps(config: RunConfig, options_file: str) -> tuple[ServerStep, ...]:
     """The server steps of the layout, or ConfigError naming the nodes the layout needs."""
     flavour, gpus = _engine(config)
+    _stream_interval(config)  # refuses a contradictory or invalid stream interval before anything is rendered
     slurm = config.slurm
     count = slurm.servers.count or config.distributed.replicas
     node_gpus = slurm.gpus_per_node
@@ -131,7 +185,8 @@ def client_config(config: RunConfig, steps: tuple[ServerStep, ...]) -> RunConfig
     backend = EndpointOptions.model_validate({
         **base, "kind": "endpoint", "urls": urls, "flavour": flavour, "model": _model(config),
         "ready_timeout_s": config.slurm.servers.ready_timeout_s,
-        "server_prefix_caching": _prefix_caching(config, flavour)})
+        "server_prefix_caching": _prefix_caching(config, flavour),
+        "server_stream_interval": _stream_interval(config)})
     return config.model_copy(update={"backend": backend, "distributed": config.distributed.model_copy(
         update={"replicas": 1})})
 

@@ -71,7 +71,8 @@ class EndpointEngine(EngineBase):
         self._session = new_session(self.wire, self.options.concurrency + 4)
         self.model = await wait_ready(self._session, self.endpoints, self.options.model,
                                       self.options.ready_timeout_s, self.options.connect_timeout_s,
-                                      self.options.flavour, self.options.server_prefix_caching)
+                                      self.options.flavour, self.options.server_prefix_caching,
+                                      self.options.server_stream_interval)
         await asyncio.gather(*(self._warm(endpoint) for endpoint in self.endpoints))
         return self._info()
 

@@ -60,6 +60,25 @@ class EndpointOptions(BackendOptions):
         None, description="the servers' cross-query prefix caching as the harness rendered their start (the Slurm "
                           "serve stages set it); recorded only where a server reports no setting itself "
                           "(trtllm-serve); null: what the servers report, else unknown")
+    server_stream_interval: int | None = Field(
+        None, description="tokens per streamed event the servers were started with (vLLM and SGLang "
+                          "--stream-interval, trtllm-serve's stream_interval LLM argument; the first token always "
+                          "comes alone); the Slurm serve stages start vLLM with it; a server that reports its own "
+                          "(SGLang, vLLM under VLLM_SERVER_DEV_MODE=1) must agree; null: the servers' own setting, "
+                          "recorded where they report it")
+
+    @field_validator("server_stream_interval", mode="before")
+    @classmethod
+    def _whole_tokens(cls, value: object) -> object:
+        """A positive whole number of tokens (a bool or a fraction is refused, not rounded)."""
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip().isdigit() \
+                or int(value) < 1:
+            raise ValueError("expected a whole number of tokens >= 1 (what the servers' --stream-interval was), or "
+                             "null for the servers' own setting")
+        return int(value)
+
     @model_validator(mode="after")
     def _retokenize_only_for_text(self) -> EndpointOptions:
         if self.retokenize and self.flavour != "generic":

@@ -12,6 +12,14 @@ Where each flavour tells its prefix-caching setting (read from the servers' sour
 - trtllm-serve: `/version`, `/v1/models` (the model directory's name) and `/metrics` (iteration stats) only;
   `kv_cache_config.enable_block_reuse` is not exposed (TensorRT-LLM `tensorrt_llm/serve/openai_server.py`), so
   its setting is "unknown" unless the harness rendered the server's options itself (backend.server_prefix_caching).
+
+Where each flavour tells its stream interval (tokens per streamed event; the first token always travels alone):
+- vllm: only `GET /server_info?config_format=json` (VLLM_SERVER_DEV_MODE=1) has
+  `vllm_config.scheduler_config.stream_interval` (vLLM 0.32.0 `vllm/entrypoints/serve/dev/server_info/api_router.py`,
+  `vllm/config/scheduler.py`); otherwise backend.server_stream_interval is recorded, else "not reported".
+- sglang: `stream_interval` among the ServerArgs fields of `/server_info`.
+- trtllm-serve, generic: not exposed; backend.server_stream_interval is recorded, else "not reported".
+A value the server reports wins, and one that contradicts backend.server_stream_interval stops the start (ConfigError).
 """
 
 from __future__ import annotations
@@ -26,9 +34,10 @@ import aiohttp
 
 from harness.backends.base import UnitLoad
 from harness.backends.endpoint.protocol import loads
-from harness.errors import BackendError
+from harness.errors import BackendError, ConfigError
 
-__all__ = ["Endpoint", "PrefixCaching", "ServerFacts", "cache_config_labels", "read_server_facts", "wait_ready"]
+__all__ = ["NOT_REPORTED", "Endpoint", "PrefixCaching", "ServerFacts", "cache_config_labels", "read_server_facts",
+           "wait_ready"]
 
 _POLL_S = 0.5
 PrefixCaching = Literal["on", "off", "unknown"]
@@ -37,6 +46,7 @@ _LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
 _SGLANG_SETTINGS = ("tp_size", "pp_size", "dp_size", "dtype", "kv_cache_dtype", "quantization", "max_running_requests",
                     "chunked_prefill_size", "schedule_policy", "enable_hierarchical_cache", "disable_radix_cache",
                     "stream_interval")  # tokens per streamed event (the gpt-oss reference runs SGLang with 100-500)
+NOT_REPORTED = "not reported"  # the stream interval when neither the server nor the config tells it
 _VLLM_SETTINGS = ("enable_prefix_caching", "prefix_caching_hash_algo", "block_size", "cache_dtype",
                   "num_gpu_blocks", "kv_offloading_backend")
 
@@ -52,6 +62,8 @@ class ServerFacts:
     prefix_caching: PrefixCaching = "unknown"  # cross-query prefix caching / KV-cache reuse
     prefix_caching_source: str = "not reported by the server"
     settings: dict[str, str] = field(default_factory=dict)  # engine settings the server reports
+    stream_interval: int | str = NOT_REPORTED  # tokens per streamed event after the first (an int), or NOT_REPORTED
+    stream_interval_source: str = "not reported by the server"
 
     def record(self, url: str) -> dict[str, Any]:
         """The manifest row (plain JSON)."""
@@ -164,18 +176,55 @@ async def _version(session: aiohttp.ClientSession, base: str, timeout_s: float) 
     return str(answer.get("version", "unknown")) if isinstance(answer, dict) else "unknown"
 
 
+def _whole(value: Any) -> int | None:
+    """A reported interval: a positive int (not a bool), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
+
+
+async def _vllm_stream_interval(session: aiohttp.ClientSession, url: str, timeout_s: float) -> int | None:
+    """vLLM's --stream-interval from the development /server_info (absent unless VLLM_SERVER_DEV_MODE=1)."""
+    info = await _json(session, url + "/server_info?config_format=json", timeout_s)
+    config = info.get("vllm_config") if isinstance(info, dict) else None
+    scheduler = config.get("scheduler_config") if isinstance(config, dict) else None
+    return _whole(scheduler.get("stream_interval")) if isinstance(scheduler, dict) else None
+
+
+def _stream_interval(url: str, flavour: str, reported: int | None, source: str,
+                     declared: int | None) -> tuple[int | str, str]:
+    """(interval, where it came from): the server's own report wins; a contradicting config is refused."""
+    if reported is not None:
+        if declared is not None and declared != reported:
+            raise ConfigError(f"{url}: the {flavour} server streams {reported} tokens per event ({source}), but "
+                              f"backend.server_stream_interval is {declared}",
+                              hint=f"set backend.server_stream_interval: {reported} (or remove it), or restart the "
+                                   f"server with --stream-interval {declared}")
+        return reported, source
+    if declared is not None:
+        return declared, "backend.server_stream_interval (the servers' start as the config states it)"
+    unknown = {"vllm": "vLLM reports it only under VLLM_SERVER_DEV_MODE=1 (/server_info)",
+               "trtllm-serve": "trtllm-serve does not expose stream_interval",
+               "sglang": "/server_info has no stream_interval",
+               "generic": "a generic server reports no engine settings"}[flavour]
+    return NOT_REPORTED, f"{unknown}; backend.server_stream_interval is not set"
+
+
 async def read_server_facts(session: aiohttp.ClientSession, url: str, flavour: str, card: dict[str, Any],
-                            timeout_s: float, declared: PrefixCaching | None = None) -> ServerFacts:
-    """What the server at `url` says it runs; `declared`: the setting the harness rendered into the server's start
-    (used only when the server itself reports none)."""
+                            timeout_s: float, declared: PrefixCaching | None = None,
+                            declared_interval: int | None = None) -> ServerFacts:
+    """What the server at `url` says it runs; `declared`: the prefix-caching setting the harness rendered into the
+    server's start (used only when the server itself reports none); `declared_interval`: the stream interval the
+    config says the server was started with (backend.server_stream_interval; a server's own report must agree)."""
     facts = ServerFacts(flavour, await _version(session, url, timeout_s), str(card.get("id", "")),
                         str(card.get("root") or ""))
+    reported, interval_source = None, ""
     state: PrefixCaching = "unknown"
     source = {"trtllm-serve": "trtllm-serve does not expose kv_cache_config.enable_block_reuse",
               "generic": "a generic server reports no engine settings"}.get(flavour, "not reported by the server")
     if flavour == "vllm":
         metrics = await _text(session, url + "/metrics", timeout_s)
         state, source, facts.settings = _vllm_caching(cache_config_labels(metrics or ""))
+        reported = await _vllm_stream_interval(session, url, timeout_s)
+        interval_source = "/server_info vllm_config.scheduler_config.stream_interval (VLLM_SERVER_DEV_MODE=1)"
     elif flavour == "sglang":
         info = await _json(session, url + "/server_info", timeout_s)
         if not isinstance(info, dict):
@@ -185,17 +234,21 @@ async def read_server_facts(session: aiohttp.ClientSession, url: str, flavour: s
             facts.model_root = facts.model_root or str(info.get("model_path") or "")
             if facts.version == "unknown" and info.get("version"):
                 facts.version = str(info["version"])
+            reported, interval_source = _whole(info.get("stream_interval")), "/server_info stream_interval"
     if state == "unknown" and declared is not None:
         state, source = declared, "backend.server_prefix_caching (the start the harness rendered for the server)"
     facts.prefix_caching, facts.prefix_caching_source = state, source
+    facts.stream_interval, facts.stream_interval_source = _stream_interval(url, flavour, reported, interval_source,
+                                                                           declared_interval)
     return facts
 
 
 async def wait_ready(session: aiohttp.ClientSession, endpoints: list[Endpoint], model: str | None,
                      ready_timeout_s: float, timeout_s: float, flavour: str = "vllm",
-                     declared: PrefixCaching | None = None) -> str:
+                     declared: PrefixCaching | None = None, declared_interval: int | None = None) -> str:
     """Wait until every URL serves `model` (default: the first model the first URL lists); record what each
-    server says it runs; return the model's name."""
+    server says it runs (`declared`, `declared_interval`: what the config says of their start); return the model's
+    name."""
     deadline = time.monotonic() + ready_timeout_s
     generic = flavour == "generic"
     served = await asyncio.gather(*(_served_models(session, e, deadline, timeout_s, generic) for e in endpoints))
@@ -211,7 +264,8 @@ async def wait_ready(session: aiohttp.ClientSession, endpoints: list[Endpoint], 
             raise BackendError(f"{endpoint.url}: does not serve model {model!r} (it serves {listed_names})",
                                hint="set backend.model to a served name, or start the server with that model")
         cards.append(listed[names.index(model)])
-    facts = await asyncio.gather(*(read_server_facts(session, e.url, flavour, card, timeout_s, declared)
+    facts = await asyncio.gather(*(read_server_facts(session, e.url, flavour, card, timeout_s, declared,
+                                                     declared_interval)
                                    for e, card in zip(endpoints, cards, strict=True)))
     for endpoint, found in zip(endpoints, facts, strict=True):
         endpoint.facts = found

@@ -69,7 +69,10 @@ def test_token_ids_come_back_exactly_with_first_tokens_when_streaming(server: St
             "engines": [{"url": server.url, "engine": "vllm", "version": "standin-0.32", "model": "standin",
                          "model_root": "", "prefix_caching": "unknown",
                          "prefix_caching_source": "/metrics has no vllm:cache_config_info with enable_prefix_caching "
-                                                  "(started with --disable-log-stats?)", "settings": {}}]}
+                                                  "(started with --disable-log-stats?)", "settings": {},
+                         "stream_interval": "not reported",
+                         "stream_interval_source": "vLLM reports it only under VLLM_SERVER_DEV_MODE=1 (/server_info); "
+                                                   "backend.server_stream_interval is not set"}]}
     finally:
         backend.stop()
         backend.stop()
@@ -207,7 +210,7 @@ class _CallSink(RecordingSink):
 @pytest.mark.parametrize("client_workers", [0], indirect=True)
 def test_first_tokens_and_completions_of_one_loop_iteration_reach_the_sink_as_one_call_each(
         client_workers: int) -> None:
-    backend = create(EndpointOptions(urls=["http://127.0.0.1:1"]), Setup(streams_first_token=True))
+    backend = create(EndpointOptions(urls=["http://127.0.0.1:1"], client_workers=0), Setup(streams_first_token=True))
     sink = _CallSink()
     relay = backend._relay = StreamRelay(sink)
     for request_id in (1, 2, 3, 4):

@@ -42,7 +42,10 @@ def test_a_server_reporting_itself_as_vllm_is_recorded_with_its_version_model_an
                    "prefix_caching": state,
                    "prefix_caching_source": "/metrics vllm:cache_config_info enable_prefix_caching",
                    "settings": {"enable_prefix_caching": str(caching), "prefix_caching_hash_algo": "sha256",
-                                "block_size": "16", "cache_dtype": "auto", "num_gpu_blocks": "3640"}}
+                                "block_size": "16", "cache_dtype": "auto", "num_gpu_blocks": "3640"},
+                   "stream_interval": "not reported",
+                   "stream_interval_source": "vLLM reports it only under VLLM_SERVER_DEV_MODE=1 (/server_info); "
+                                             "backend.server_stream_interval is not set"}
 
 
 def test_trtllm_serve_exposes_no_setting_so_it_is_unknown_unless_the_harness_rendered_the_servers_start() -> None:
