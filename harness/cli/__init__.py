@@ -1,4 +1,4 @@
-"""`harness` console script: run | evaluate | config | dataset | slurm | preflight (one module each)."""
+"""`harness` console script: run | evaluate | config | dataset | slurm | preflight | report | sweep."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from harness.cli import (  # noqa: F401  (each module registers its commands)
     preflight,
     report,
     slurm,
+    sweep,
 )
 from harness.cli._app import app
 from harness.console import run_cli

@@ -1,4 +1,4 @@
-"""matplotlib figures of one run (Agg canvas, no pyplot global state); tests read the Figure objects."""
+"""matplotlib figures of one run or one sweep (Agg canvas, no pyplot global state); tests read the Figure objects."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from harness.report.data import RunData
+from harness.report.sweep import Sweep
 
 _SIZE = (7.0, 4.0)
 
@@ -143,3 +144,32 @@ def run_figures(run: RunData, reference: list[int] | None, note: str = "") -> di
         "endpoint_load": endpoint_load_figure(run),
     }
     return {name: figure for name, figure in candidates.items() if figure is not None}
+
+
+def pareto_figure(sweep: Sweep) -> Figure | None:
+    """A sweep's levels: system output tokens/s against tokens/s per user, the Pareto front joined and marked,
+    each point labelled with its concurrency; beside it TTFT p90 by concurrency. None without a plotted level."""
+    levels = sweep.plotted
+    if not levels:
+        return None
+    figure = Figure(figsize=(11.0, 4.0), layout="constrained")
+    pareto, ttft = figure.subplots(1, 2, width_ratios=[3, 2])
+    xs = [float(level.tokens_per_s_per_user or 0.0) for level in levels]
+    ys = [float(level.system_tokens_per_s or 0.0) for level in levels]
+    pareto.scatter(xs, ys, color="grey", zorder=2, label="concurrency levels")
+    front = sweep.front()
+    pareto.plot([level.tokens_per_s_per_user for level in front], [level.system_tokens_per_s for level in front],
+                color="tab:red", marker="o", markersize=9, markerfacecolor="none", zorder=3,
+                label=f"Pareto front ({len(front)} of {len(levels)})")
+    for level, x, y in zip(levels, xs, ys, strict=True):
+        pareto.annotate(f"c={level.concurrency}", (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    pareto.margins(0.12)  # room for the labels at the edges
+    _labels(pareto, f"Throughput vs interactivity: {sweep.name}", "tokens/s per user (1000 / TPOT p90 ms)",
+            "system output tokens/s")
+    concurrencies = [level.concurrency for level in levels]
+    ttft.plot(concurrencies, [level.ttft_ms.get("p90") for level in levels], marker="o", label="TTFT p90")
+    if len(concurrencies) > 1 and max(concurrencies) >= 4 * min(concurrencies):
+        ttft.set_xscale("log", base=2)
+    ttft.set_xticks(concurrencies, [str(c) for c in concurrencies])
+    _labels(ttft, "TTFT p90 by concurrency", "concurrency (requests in flight per URL)", "TTFT p90 (ms)")
+    return figure

@@ -1,4 +1,4 @@
-"""The run table of a report: one row per run, as Markdown and as plain cells for the HTML page."""
+"""The tables of a report: one row per run, per endpoint and per sweep level, as Markdown and as HTML cells."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from harness.benchmarks.registry import accuracy_keys
 from harness.report.data import RunData
+from harness.report.sweep import Sweep
 
 COLUMNS = ("run", "scenario", "mode", "validity", "tokens/s", "TTFT p99 (ms)", "TPOT p99 (ms)",
            "accuracy (the checker's metrics)")
@@ -80,3 +81,27 @@ def _table(columns: list[str], rows: list[list[str]]) -> str:
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
     return "\n".join([line(columns), line(["---"] * len(columns)), *(line(cells) for cells in rows)]) + "\n"
+
+
+SWEEP_COLUMNS = ("concurrency", "in flight", "status", "completed", "errors", "output tokens/s",
+                 "tokens/s per user", "TTFT p50 / p90 / p99 (ms)", "TPOT p50 / p90 / p99 (ms)", "Pareto")
+
+
+def _triple(values: dict[str, float | None]) -> str:
+    return " / ".join(_number(values.get(key), digits=1) for key in ("p50", "p90", "p99"))
+
+
+def sweep_rows(sweep: Sweep) -> list[list[str]]:
+    """One row per level of a sweep, by concurrency; Pareto-optimal levels are marked."""
+    front = {id(level) for level in sweep.front()}
+    return [[str(level.concurrency), str(level.in_flight), level.status, f"{level.completed:,}", f"{level.errors:,}",
+             _number(level.system_tokens_per_s, digits=1), _number(level.tokens_per_s_per_user, digits=1),
+             _triple(level.ttft_ms), _triple(level.tpot_ms), "yes" if id(level) in front else "-"]
+            for level in sorted(sweep.levels, key=lambda level: level.concurrency)]
+
+
+def markdown_sweep_table(sweep: Sweep) -> str:
+    """A sweep's levels as a Markdown section (heading, the URLs, the table)."""
+    urls = ", ".join(sweep.urls) or "the configured backend"
+    return (f"\n## Concurrency sweep: {sweep.name}\n\nagainst {urls}; TTFT/TPOT percentiles: numpy method "
+            f"\"lower\"; tokens/s per user = 1000 / TPOT p90 (ms)\n\n" + _table(list(SWEEP_COLUMNS), sweep_rows(sweep)))
