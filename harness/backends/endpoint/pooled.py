@@ -176,17 +176,19 @@ class PooledEndpointBackend:
         if self._dead is not None:
             return self._drop_pending(self._dead)
         batches: dict[int, list[tuple[int, str, Sequence[int], bool]]] = {}
-        live = [handle for handle in self.workers if not handle.gone]
+        live = [handle.index for handle in self.workers if not handle.gone]
+        load = self._load
         while self._pending and live:
             endpoint = self.engine.admit()
             if endpoint is None:
                 break
             request = self._pending.popleft()
-            handle = min(live, key=lambda h: self._load[h.index])
-            self._load[handle.index] += 1
+            index = min(live, key=load.__getitem__)  # the least-loaded worker (a C-level key: this runs per request)
+            load[index] += 1
             endpoint.requests += 1
+            handle = self.workers[index]
             self._flights[request.request_id] = (endpoint, handle)
-            batches.setdefault(handle.index, []).append((request.request_id, endpoint.url, request.input_ids,
+            batches.setdefault(index, []).append((request.request_id, endpoint.url, request.input_ids,
                                                          request.want_first_token))
         for index, batch in batches.items():
             self.workers[index].send(("run", batch))  # a worker gone meanwhile: the reader fails what it held

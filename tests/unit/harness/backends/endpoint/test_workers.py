@@ -173,3 +173,12 @@ def test_the_worker_process_imports_neither_loadgen_nor_torch() -> None:
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_busy_workers_queued_results_go_out_as_one_message_in_order() -> None:
+    from harness.backends.endpoint.process import _merged
+
+    batch = [("results", [(1, 7)], [], []), ("results", [(2, 8)], [(1, [7, 9])], []), ("beat", None),
+             ("results", [], [], [(3, "x")]), ("results", [], [(2, [8])], []), None, ("results", [(9, 9)], [], [])]
+    assert _merged(batch) == [("results", [(1, 7), (2, 8)], [(1, [7, 9])], []), ("beat", None),
+                              ("results", [], [(2, [8])], [(3, "x")]), None, ("results", [(9, 9)], [], [])]
