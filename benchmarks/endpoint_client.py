@@ -426,23 +426,25 @@ def against_vllm(args: argparse.Namespace) -> None:
                   f"{min(map(len, prompts))}-{max(map(len, prompts))} tokens, {args.output_len} output tokens each, "
                   f"request rate {args.request_rate}, max concurrency {args.concurrency}")
             print("attempt | client | output tok/s | TTFT p50 ms | TTFT mean ms | TPOT p50 ms | TPOT mean ms")
-            ratios, ttft_ratios = [], []
+            ratios: dict[str, list[float]] = {w: [] for w in _worker_values(args)}
+            ttft_ratios: dict[str, list[float]] = {w: [] for w in _worker_values(args)}
             for attempt in range(1, args.repeats + 1):
                 theirs = run_vllm_client(VLLM_PYTHON, server.url, "smollm2", checkpoint, args, work, attempt)
                 if theirs["input_lens"] and sorted(theirs["input_lens"]) != sorted(map(len, prompts)):
                     print(f"warning: vLLM's client sent prompts of other lengths: {theirs['input_lens'][:8]}")
                 mine = {w: run_ours(server.url, prompts, args.output_len, args.concurrency, args.request_rate,
                                     args.seed + attempt, w) for w in _worker_values(args)}
-                ours = next(iter(mine.values()))
                 for label, row in (("vllm bench", theirs), *((f"ours w={w}", r) for w, r in mine.items())):
                     print(f"{attempt} | {label} | {row['output_throughput']:,.1f} | {row['median_ttft_ms']:,.1f} | "
                           f"{row['mean_ttft_ms']:,.1f} | {row['median_tpot_ms']:,.2f} | {row['mean_tpot_ms']:,.2f}",
                           flush=True)
-                ratios.append(ours["output_throughput"] / theirs["output_throughput"])
-                ttft_ratios.append(ours["median_ttft_ms"] / theirs["median_ttft_ms"])
-            print(f"median of {len(ratios)}: output tok/s ratio (ours / vLLM's client) "
-                  f"{statistics.median(ratios):.3f}; TTFT p50 ratio {statistics.median(ttft_ratios):.3f} "
-                  "(<= 1.0 is no worse)")
+                for w, row in mine.items():
+                    ratios[w].append(row["output_throughput"] / theirs["output_throughput"])
+                    ttft_ratios[w].append(row["median_ttft_ms"] / theirs["median_ttft_ms"])
+            for w in ratios:
+                print(f"ours w={w}, median of {len(ratios[w])}: output tok/s ratio (ours / vLLM's client) "
+                      f"{statistics.median(ratios[w]):.3f}; TTFT p50 ratio {statistics.median(ttft_ratios[w]):.3f} "
+                      "(<= 1.0 is no worse)")
         finally:
             server.stop()
 
@@ -464,9 +466,17 @@ def machine_line() -> str:
     absent = {"orjson": " (json codec: the standard json module)", "uvloop": " (workers' event loop: asyncio's)"}
     for name in ("aiohttp", "orjson", "uvloop", "mlcommons-loadgen"):
         try:
-            versions.append(f"{name} {metadata.version(name)}")
+            version = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions.append(f"{name} absent" + absent.get(name, ""))
+            continue
+        if name in absent:  # installed is not enough: what the harness's processes import decides
+            try:
+                __import__(name)
+            except ImportError:
+                versions.append(f"{name} {version} installed but not importable" + absent[name])
+                continue
+        versions.append(f"{name} {version}")
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (f"machine: {model}, {cores} cores usable, load average {load}; Python {sys.version.split()[0]}; "
             + "; ".join(versions))
