@@ -91,3 +91,17 @@ def requests_for(prompts: Sequence[Sequence[int]], want_first: bool = False, sta
 def summary(sink: RecordingSink) -> dict[str, Any]:
     """Counts for assertion messages."""
     return {"completed": len(sink.completed), "failed": {k: str(v) for k, v in sink.failed.items()}}
+
+
+def engine_rows(url: str, **options: Any) -> list[dict[str, Any]]:
+    """Start an endpoint backend against `url` with these options and return its `engines` report rows."""
+    from harness.backends.endpoint.factory import create
+    from harness.backends.endpoint.options import EndpointOptions
+
+    backend = create(EndpointOptions(urls=[url], **options), Setup(sampling=greedy_spec(4)))  # type: ignore[arg-type]
+    try:
+        backend.start(RecordingSink())  # type: ignore[arg-type]
+        rows: list[dict[str, Any]] = backend.report().sections["engines"]
+        return rows
+    finally:
+        backend.stop()

@@ -12,25 +12,17 @@ import pytest
 import yaml
 
 from harness.artifacts import Manifest
-from harness.backends.endpoint.factory import create
-from harness.backends.endpoint.options import EndpointOptions
 from submission.provenance import caching_problems, contradictions, deviations, run_facts
 from submission.system import load_system
 from tests.unit.harness.backends.endpoint.standin import StandIn
-from tests.unit.harness.backends.endpoint.support import RecordingSink, Setup, greedy_spec
+from tests.unit.harness.backends.endpoint.support import engine_rows
 from tests.unit.submission import trees
 
 ROOT = "/models/Llama-2-70b-chat-hf"
 
 
 def _engines(url: str, **options: Any) -> list[dict[str, Any]]:
-    backend = create(EndpointOptions(urls=[url], **options), Setup(sampling=greedy_spec(4)))
-    try:
-        backend.start(RecordingSink())
-        rows: list[dict[str, Any]] = backend.report().sections["engines"]
-        return rows
-    finally:
-        backend.stop()
+    return engine_rows(url, **options)
 
 
 @pytest.mark.parametrize(("caching", "state"), [(False, "off"), (True, "on")])

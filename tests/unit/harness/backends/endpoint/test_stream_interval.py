@@ -17,7 +17,7 @@ from harness.backends.endpoint.factory import create
 from harness.backends.endpoint.options import EndpointOptions
 from harness.errors import ConfigError
 from tests.unit.harness.backends.endpoint.standin import Answer, StandIn, _chunk, _head, expected_ids
-from tests.unit.harness.backends.endpoint.support import RecordingSink, Setup, greedy_spec, requests_for
+from tests.unit.harness.backends.endpoint.support import RecordingSink, Setup, engine_rows, greedy_spec, requests_for
 from tests.unit.submission import trees
 
 PROMPTS = [[1, 2 + i, 30 + i] for i in range(4)]
@@ -72,13 +72,7 @@ class CoalescingStandIn(StandIn):
 
 
 def _engines(url: str, **options: Any) -> list[dict[str, Any]]:
-    backend = create(EndpointOptions(urls=[url], client_workers=0, **options), Setup(sampling=greedy_spec(4)))
-    try:
-        backend.start(RecordingSink())
-        rows: list[dict[str, Any]] = backend.report().sections["engines"]
-        return rows
-    finally:
-        backend.stop()
+    return engine_rows(url, client_workers=0, **options)
 
 
 @pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "workers"])
