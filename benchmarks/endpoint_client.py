@@ -24,7 +24,10 @@ highest Server QPS LoadGen reports VALID against an instant stand-in server. Bot
 
     Per level also, from samples.jsonl: TTFT p99 of the samples issued in the first and in the last third of the
     run, and the issue vs completion rate over the last third (falling behind shows as a rising TTFT and fewer
-    completions than issues). --baseline-tree DIR runs each level a second time with the harness at DIR.
+    completions than issues); and from /proc, sampled every 0.5 s, the cores the client (the `harness run` process
+    and its worker processes) and the stand-in kept busy (median over the run: its steady state), with the client's
+    CPU milliseconds per query at the target rate. --baseline-tree DIR runs each level a second time with the
+    harness at DIR.
 """
 
 from __future__ import annotations
@@ -178,6 +181,60 @@ def _sustained(run_dir: Path) -> str:
             f"{issue_rate:,.0f} / {done_rate:,.0f}")
 
 
+def _tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its live descendants (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo, seen = 0.0, [pid], set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(child) for child in (task / "children").read_text().split()]
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+class _CpuMeter:
+    """Samples the CPU use of process trees every 0.5 s while a run goes on; busy() is the median over the samples of
+    the cores each tree kept busy (the steady state of a run, not its start-up and shutdown)."""
+
+    def __init__(self) -> None:
+        self.rates: dict[str, list[float]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, trees: dict[str, list[int]]) -> None:
+        self.rates = {name: [] for name in trees}
+
+        def sample() -> None:
+            last = {name: (time.monotonic(), sum(_tree_cpu_s(p) for p in pids)) for name, pids in trees.items()}
+            while not self._stop.wait(0.5):
+                for name, pids in trees.items():
+                    now, cpu = time.monotonic(), sum(_tree_cpu_s(p) for p in pids)
+                    then, before = last[name]
+                    self.rates[name].append((cpu - before) / max(now - then, 1e-6))
+                    last[name] = (now, cpu)
+
+        self._stop.clear()
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def busy(self, name: str) -> float:
+        rates = self.rates.get(name) or [0.0]
+        return statistics.median(rates)
+
+
 def instant(args: argparse.Namespace) -> None:
     """(b): harness Server runs through the endpoint backend against the instant server, rising QPS."""
     import pandas as pd
@@ -207,7 +264,8 @@ def instant(args: argparse.Namespace) -> None:
                   "harness Server runs of "
                   f"{args.server_seconds} s, backend.concurrency {args.concurrency}")
             print("target QPS | validity | LoadGen errors | completed samples/s | TTFT p99 ms | TPOT p99 ms | "
-                  "TTFT p99 ms first / last third | issued / completed per s, last third")
+                  "TTFT p99 ms first / last third | issued / completed per s, last third | client cores busy "
+                  "(CPU ms per query) | stand-in cores busy")
             trees = [(f"ours w={w}", REPO, w) for w in _worker_values(args)]
             if args.baseline_tree:
                 trees.append(("baseline", Path(args.baseline_tree).resolve(), "0"))
@@ -228,16 +286,25 @@ def instant(args: argparse.Namespace) -> None:
                 command = [sys.executable, "-m", "harness", "run", "--no-progress"]
                 for override in overrides:
                     command += ["--set", override]
-                done = subprocess.run(command, capture_output=True, text=True, cwd=work, timeout=900,
-                                      env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                                          filter(None, [str(tree), os.environ.get("PYTHONPATH", "")]))})
+                harness = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                           cwd=work, env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                                               filter(None, [str(tree), os.environ.get("PYTHONPATH", "")]))})
+                meter = _CpuMeter()
+                meter.start({"client": [harness.pid], "server": [server.pid for server in servers]})
+                try:
+                    _, stderr = harness.communicate(timeout=900)
+                finally:
+                    meter.stop()
+                done = subprocess.CompletedProcess(command, harness.returncode, "", stderr)
                 d = _detail(out)
                 ttft = d.get("result_first_token_99.00_percentile_latency_ns")
                 tpot = d.get("result_time_per_output_token_99.00_percentile_ns")
                 name = f"{qps:>10,.0f}" + ("" if len(trees) == 1 else f" {label}")
                 print(f"{name} | {d.get('result_validity')} | {d['errors']} | "
                       f"{float(d.get('result_completed_samples_per_sec', 0)):,.0f} | "
-                      f"{(ttft or 0) / 1e6:,.1f} | {(tpot or 0) / 1e6:,.2f} | {_sustained(out)}"
+                      f"{(ttft or 0) / 1e6:,.1f} | {(tpot or 0) / 1e6:,.2f} | {_sustained(out)} | "
+                      f"{meter.busy('client'):.2f} ({meter.busy('client') * 1e3 / qps:.3f}) | "
+                      f"{meter.busy('server'):.2f}"
                       + ("" if done.returncode in (0, 1) else f" | exit {done.returncode}: {done.stderr[-300:]}"),
                       flush=True)
     finally:
