@@ -286,9 +286,12 @@ def _merge(base: dict[str, Any], path: list[str], value: Any) -> dict[str, Any]:
 
 
 def build_config(data: dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """Validate a config mapping after applying 'key.path=value' overrides."""
-    for text in overrides:
-        path, value = parse_override(text)
+    """Validate a config mapping after applying 'key.path=value' overrides. A `backend.kind` override applies first
+    (it drops the other kind's options from the mapping), so the other `backend.*` overrides apply to the new kind
+    wherever they stand on the command line."""
+    parsed = [parse_override(text) for text in overrides]
+    parsed.sort(key=lambda item: item[0] != ["backend", "kind"])  # stable: kinds first, the rest in their order
+    for path, value in parsed:
         if path == ["backend", "kind"] and isinstance(data.get("backend"), dict) \
                 and data["backend"].get("kind", "hf") != value:
             data = {**data, "backend": {}}  # another backend kind: the old kind's options do not apply

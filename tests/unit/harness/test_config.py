@@ -78,6 +78,13 @@ def test_overrides_make_a_new_object_and_parse_yaml_values() -> None:
 def test_switching_backend_kind_drops_the_other_kinds_options() -> None:
     config = load_config(None, ["backend.kind=fake", "backend.delay_ms=3"])
     assert config.backend.kind == "fake" and config.backend.delay_ms == 3  # type: ignore[union-attr]
+    # the kind applies first wherever it stands: an earlier --set for the new kind is kept, not dropped
+    config = load_config(None, ["backend.delay_ms=3", "backend.kind=fake"])
+    assert config.backend.kind == "fake" and config.backend.delay_ms == 3  # type: ignore[union-attr]
+    config = load_config(None, ["backend.client_workers=0", "backend.kind=endpoint", "backend.urls=http://h:1"])
+    assert config.backend.client_workers == 0  # type: ignore[union-attr]
+    with pytest.raises(ConfigError, match="unknown key 'backend.threads'"):  # another kind's keys: refused
+        load_config(None, ["backend.threads=4", "backend.kind=fake"])
 
 
 def test_malformed_set_flag_is_a_config_error() -> None:
