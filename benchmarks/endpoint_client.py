@@ -25,9 +25,9 @@ highest Server QPS LoadGen reports VALID against an instant stand-in server. Bot
     Per level also, from samples.jsonl: TTFT p99 of the samples issued in the first and in the last third of the
     run, and the issue vs completion rate over the last third (falling behind shows as a rising TTFT and fewer
     completions than issues); and from /proc, sampled every 0.5 s, the cores the client (the `harness run` process
-    and its worker processes) and the stand-in kept busy (median over the run: its steady state), with the client's
-    CPU milliseconds per query at the target rate. --baseline-tree DIR runs each level a second time with the
-    harness at DIR.
+    and its worker processes), the LoadGen process alone and the stand-in kept busy (median over the run: its
+    steady state), with the client's CPU milliseconds per query at the target rate. --baseline-tree DIR runs each
+    level a second time with the harness at DIR.
 """
 
 from __future__ import annotations
@@ -181,8 +181,8 @@ def _sustained(run_dir: Path) -> str:
             f"{issue_rate:,.0f} / {done_rate:,.0f}")
 
 
-def _tree_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) used so far by a process and its live descendants (from /proc)."""
+def _tree_cpu_s(pid: int, descendants: bool = True) -> float:
+    """CPU seconds (user + system) used so far by a process and (descendants) its live descendants (from /proc)."""
     tick = os.sysconf("SC_CLK_TCK")
     total, todo, seen = 0.0, [pid], set()
     while todo:
@@ -193,6 +193,8 @@ def _tree_cpu_s(pid: int) -> float:
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
             total += (int(fields[11]) + int(fields[12])) / tick
+            if not descendants:
+                break
             for task in Path(f"/proc/{current}/task").iterdir():
                 todo += [int(child) for child in (task / "children").read_text().split()]
         except (OSError, IndexError, ValueError):
@@ -209,14 +211,18 @@ class _CpuMeter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self, trees: dict[str, list[int]]) -> None:
+    def start(self, trees: dict[str, list[int]], alone: tuple[str, ...] = ()) -> None:
+        """Sample these process trees (the processes named in `alone`: without their descendants)."""
         self.rates = {name: [] for name in trees}
 
+        def cpu_of(name: str) -> float:
+            return sum(_tree_cpu_s(p, name not in alone) for p in trees[name])
+
         def sample() -> None:
-            last = {name: (time.monotonic(), sum(_tree_cpu_s(p) for p in pids)) for name, pids in trees.items()}
+            last = {name: (time.monotonic(), cpu_of(name)) for name in trees}
             while not self._stop.wait(0.5):
-                for name, pids in trees.items():
-                    now, cpu = time.monotonic(), sum(_tree_cpu_s(p) for p in pids)
+                for name in trees:
+                    now, cpu = time.monotonic(), cpu_of(name)
                     then, before = last[name]
                     self.rates[name].append((cpu - before) / max(now - then, 1e-6))
                     last[name] = (now, cpu)
@@ -265,7 +271,7 @@ def instant(args: argparse.Namespace) -> None:
                   f"{args.server_seconds} s, backend.concurrency {args.concurrency}")
             print("target QPS | validity | LoadGen errors | completed samples/s | TTFT p99 ms | TPOT p99 ms | "
                   "TTFT p99 ms first / last third | issued / completed per s, last third | client cores busy "
-                  "(CPU ms per query) | stand-in cores busy")
+                  "(CPU ms per query) | of which the LoadGen process | stand-in cores busy")
             trees = [(f"ours w={w}", REPO, w) for w in _worker_values(args)]
             if args.baseline_tree:
                 trees.append(("baseline", Path(args.baseline_tree).resolve(), "0"))
@@ -290,7 +296,8 @@ def instant(args: argparse.Namespace) -> None:
                                            cwd=work, env={**os.environ, "PYTHONPATH": os.pathsep.join(
                                                filter(None, [str(tree), os.environ.get("PYTHONPATH", "")]))})
                 meter = _CpuMeter()
-                meter.start({"client": [harness.pid], "server": [server.pid for server in servers]})
+                meter.start({"client": [harness.pid], "loadgen": [harness.pid],
+                             "server": [server.pid for server in servers]}, alone=("loadgen",))
                 try:
                     _, stderr = harness.communicate(timeout=900)
                 finally:
@@ -304,6 +311,7 @@ def instant(args: argparse.Namespace) -> None:
                       f"{float(d.get('result_completed_samples_per_sec', 0)):,.0f} | "
                       f"{(ttft or 0) / 1e6:,.1f} | {(tpot or 0) / 1e6:,.2f} | {_sustained(out)} | "
                       f"{meter.busy('client'):.2f} ({meter.busy('client') * 1e3 / qps:.3f}) | "
+                      f"{meter.busy('loadgen'):.2f} | "
                       f"{meter.busy('server'):.2f}"
                       + ("" if done.returncode in (0, 1) else f" | exit {done.returncode}: {done.stderr[-300:]}"),
                       flush=True)
