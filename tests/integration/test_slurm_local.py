@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -38,19 +39,34 @@ pytestmark = [pytest.mark.multinode,
                                  reason="Slurm/munge are not installed (scripts/install-system.sh)")]
 
 
-def _free_port_pair() -> int:
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port < 65000:
-            with socket.socket() as second:
-                try:
-                    second.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-            return int(port)
-    raise AssertionError("no free port pair for slurmctld/slurmd")
+def free_port_block(count: int) -> int:
+    """A base port with `count` consecutive ports free on 127.0.0.1, below the kernel's ephemeral range (so that no
+    outgoing connection of another test takes one between this probe and the daemon's bind)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(10000, max(10001, low - count))
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise AssertionError(f"no {count} consecutive free ports below {low}")
+
+
+def start_cluster(state: Path, env: dict[str, str]) -> str:
+    """scripts/slurm-local.sh start; on failure, stop what did start (no daemon outlives a failed fixture) and fail
+    with the script's output. Returns the SLURM_CONF path."""
+    started = subprocess.run([SCRIPT, "start", str(state)], env=env, capture_output=True, text=True, timeout=120)
+    if started.returncode != 0:
+        subprocess.run([SCRIPT, "stop", str(state)], env=env, capture_output=True, timeout=120)
+        raise AssertionError(started.stderr)
+    return started.stdout.strip().splitlines()[-1].removeprefix("export SLURM_CONF=")
 
 
 SCRIPT = str(REPO / "scripts" / "slurm-local.sh")
@@ -61,10 +77,8 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A running single-node cluster; yields its SLURM_CONF (also exported to this process)."""
     state = tmp_path_factory.mktemp("slurm-state")
     script = SCRIPT
-    env = {**os.environ, "SLURM_LOCAL_PORT": str(_free_port_pair())}
-    started = subprocess.run([script, "start", str(state)], env=env, capture_output=True, text=True, timeout=120)
-    assert started.returncode == 0, started.stderr
-    conf = started.stdout.strip().splitlines()[-1].removeprefix("export SLURM_CONF=")
+    env = {**os.environ, "SLURM_LOCAL_PORT": str(free_port_block(2))}  # slurmctld, then slurmd
+    conf = start_cluster(state, env)
     previous = os.environ.get("SLURM_CONF")
     os.environ["SLURM_CONF"] = conf
     try:

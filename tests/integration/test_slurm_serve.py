@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from harness.model_files import embedded_model
 from harness.slurm.render import render_job
 from harness.slurm.submit import submit_pipeline, submit_stage
 from tests.integration.standins.cli_flags import parse_serve
-from tests.integration.test_slurm_local import DAEMONS, SCRIPT, _free_port_pair, _wait
+from tests.integration.test_slurm_local import DAEMONS, SCRIPT, _wait, free_port_block, start_cluster
 
 REPO = Path(__file__).resolve().parents[2]
 STANDINS = REPO / "tests" / "integration" / "standins" / "bin"
@@ -40,11 +39,9 @@ pytestmark = [pytest.mark.multinode,
 def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """node1 + node2, 10 CPUs each (a TP8 server's 8 ranks + the client fit on one node)."""
     state = tmp_path_factory.mktemp("slurm-2nodes")
-    env = {**os.environ, "SLURM_LOCAL_PORT": str(_free_port_pair() + 2), "SLURM_LOCAL_NODES": "2",
+    env = {**os.environ, "SLURM_LOCAL_PORT": str(free_port_block(3)), "SLURM_LOCAL_NODES": "2",  # ctld, node1, node2
            "SLURM_LOCAL_CPUS": "10"}
-    started = subprocess.run([SCRIPT, "start", str(state)], env=env, capture_output=True, text=True, timeout=120)
-    assert started.returncode == 0, started.stderr
-    conf = started.stdout.strip().splitlines()[-1].removeprefix("export SLURM_CONF=")
+    conf = start_cluster(state, env)
     previous = os.environ.get("SLURM_CONF")
     os.environ["SLURM_CONF"] = conf
     try:
@@ -61,22 +58,6 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ.pop("SLURM_CONF", None)
         else:
             os.environ["SLURM_CONF"] = previous
-
-
-def _free_ports(count: int) -> int:
-    """A base port with `count` free ports after it."""
-    for _ in range(50):
-        base = _free_port_pair()
-        if base + count >= 65000:
-            continue
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise AssertionError("no run of free ports")
 
 
 @pytest.fixture
@@ -99,7 +80,7 @@ def _config(root: Path, *overrides: str) -> RunConfig:
         "slurm.gpus_per_node=8", "slurm.request_gpus=false", f"slurm.workdir={root}",
         f"slurm.python={sys.executable}", "slurm.container_image=/images/trtllm-1.2.1.sqsh",
         f"slurm.container_mounts=[{root}:{root}]", f"slurm.container_workdir={root}",
-        f"output_dir={root / 'run'}", f"slurm.servers.port={_free_ports(8)}", "slurm.servers.bind_host=127.0.0.1",
+        f"output_dir={root / 'run'}", f"slurm.servers.port={free_port_block(8)}", "slurm.servers.bind_host=127.0.0.1",
         "slurm.servers.address=nodeaddr", "slurm.servers.ready_timeout_s=120", *overrides])
 
 
