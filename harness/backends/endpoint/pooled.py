@@ -245,7 +245,8 @@ class PooledEndpointBackend:
                     handle.gone = True
                     failures += self._worker_gone(handle)
             self._deliver(firsts, finals, failures)
-            frozen_workers(self.workers, time.monotonic())  # killed: their connections end, read as gone next turn
+            if not self._stopping:  # during stop, stop_workers bounds the wait (stop_timeout_s) and names the killed
+                frozen_workers(self.workers, time.monotonic())  # killed: their connections end, read as gone next
 
     def _worker_gone(self, handle: WorkerHandle) -> list[_Failure]:
         """A worker's connection ended: fine during stop; otherwise it died, which ends the run."""
