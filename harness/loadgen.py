@@ -61,14 +61,21 @@ def require_round_support(spec: RoundSpec) -> str:
 class LoadGenCompleter:
     """Reports int32 responses to LoadGen, one call per batch (implements harness.sut.base.Completer).
 
-    The calls reach LoadGen from one delivery thread, in the order they were made (first tokens before
-    completions stay in order). LoadGen releases the GIL while it records a batch, so the backend's thread
-    prepares the next batch meanwhile instead of waiting. close() delivers what is queued and stops.
+    Calls reach LoadGen in the order they were made (first tokens before completions stay in order). A large batch
+    goes to a delivery thread: LoadGen releases the GIL while it records a batch, so the backend's thread prepares
+    the next batch meanwhile instead of waiting. A small one (DIRECT_MAX responses or fewer) is made at once in the
+    caller's thread when nothing is queued or being delivered before it: handing it over would cost more (a thread
+    wake-up and a GIL hand-over per call) than LoadGen takes to record it. close() delivers what is queued and stops.
     """
+
+    DIRECT_MAX = 256
 
     def __init__(self) -> None:
         self._calls: queue.SimpleQueue[tuple[Callable[[list[Any]], None], list[Any], object] | None] = \
             queue.SimpleQueue()
+        self._state = threading.Lock()  # guards _waiting
+        self._waiting = 0  # calls queued or being made by the delivery thread
+        self._calling = threading.Lock()  # held while a LoadGen call is made, in whichever thread
         self._thread = threading.Thread(target=self._deliver, name="loadgen-completions", daemon=True)
         self._thread.start()
 
@@ -90,7 +97,19 @@ class LoadGenCompleter:
                   list(map(lg.QuerySampleResponse, response_ids, addresses, sizes, lengths.tolist())), buffer)
 
     def send(self, call: Callable[[list[Any]], None], responses: list[Any], buffer: object) -> None:
-        """Queue one LoadGen call; `buffer` (the memory the responses point into) lives until it is made."""
+        """Make one LoadGen call, now or through the delivery thread (see the class docstring); `buffer` (the memory
+        the responses point into) lives until it is made."""
+        if len(responses) <= self.DIRECT_MAX:
+            with self._state:
+                direct = self._waiting == 0 and self._calling.acquire(blocking=False)
+            if direct:
+                try:
+                    self._make(call, responses)
+                finally:
+                    self._calling.release()
+                return
+        with self._state:
+            self._waiting += 1
         self._calls.put((call, responses, buffer))
 
     def close(self) -> None:
@@ -103,9 +122,18 @@ class LoadGenCompleter:
         while (item := self._calls.get()) is not None:
             call, responses, _buffer = item
             try:
-                call(responses)
-            except Exception as err:  # never let one bad call stop every later completion
-                print(f"error: LoadGen rejected a response batch: {err}", file=sys.stderr)
+                with self._calling:
+                    self._make(call, responses)
+            finally:
+                with self._state:
+                    self._waiting -= 1
+
+    @staticmethod
+    def _make(call: Callable[[list[Any]], None], responses: list[Any]) -> None:
+        try:
+            call(responses)
+        except Exception as err:  # never let one bad call stop every later completion
+            print(f"error: LoadGen rejected a response batch: {err}", file=sys.stderr)
 
 
 @dataclass(frozen=True)

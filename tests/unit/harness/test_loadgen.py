@@ -1,4 +1,5 @@
-"""LoadGenCompleter's delivery thread: calls reach LoadGen in the order they were made, all of them.
+"""LoadGenCompleter: calls reach LoadGen in the order they were made, all of them; small ones at once, large ones
+through its delivery thread.
 
 Recording callables stand in for lg.FirstTokenComplete / lg.QuerySamplesComplete (which need a running
 LoadGen test); the real calls go through the same `send` in tests/integration (real LoadGen runs).
@@ -17,22 +18,37 @@ def test_calls_are_delivered_in_order_and_close_waits_for_them() -> None:
     completer = LoadGenCompleter()
     seen: list[tuple[str, list[int]]] = []
     gate = threading.Event()
+    large = list(range(LoadGenCompleter.DIRECT_MAX + 1))  # goes to the delivery thread
 
     def first(responses: list[int]) -> None:
         gate.wait(5)  # the caller runs on while this call is in LoadGen
-        seen.append(("first", responses))
+        seen.append(("first", responses[:2]))
 
     def done(responses: list[int]) -> None:
-        seen.append(("done", responses))
+        seen.append(("done", responses[:2]))
 
-    completer.send(first, [1, 2], None)
-    completer.send(done, [1], None)
+    completer.send(first, large, None)
+    completer.send(done, [1], None)  # small, but a call before it is still being made: queued behind it
     completer.send(done, [2], None)
     assert seen == []  # nothing delivered yet: the first call is still running
     gate.set()
     completer.close()
-    assert seen == [("first", [1, 2]), ("done", [1]), ("done", [2])]
+    assert seen == [("first", [0, 1]), ("done", [1]), ("done", [2])]
     completer.close()  # idempotent
+
+
+def test_a_small_call_with_nothing_before_it_is_made_at_once_in_the_callers_thread() -> None:
+    completer = LoadGenCompleter()
+    threads: list[str] = []
+
+    def record(responses: list[int]) -> None:
+        threads.append(threading.current_thread().name)
+
+    completer.send(record, [1, 2], None)
+    assert threads == [threading.current_thread().name]  # made before send returned
+    completer.send(record, list(range(LoadGenCompleter.DIRECT_MAX + 1)), None)
+    completer.close()
+    assert threads[1] == "loadgen-completions"
 
 
 def test_a_failing_call_does_not_stop_later_ones(capsys) -> None:  # type: ignore[no-untyped-def]
