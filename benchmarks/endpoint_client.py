@@ -391,6 +391,9 @@ class _TimingSink:
     def complete_rows(self, request_ids: Sequence[int], rows: Any) -> None:
         self.complete_batch(list(zip(request_ids, rows.tolist(), strict=True)))
 
+    def complete_packed(self, request_ids: Sequence[int], buffer: Any, offsets: Any, lengths: Any) -> None:
+        self.complete_batch(list(zip(request_ids, [range(n) for n in lengths.tolist()], strict=True)))
+
     def fail(self, request_id: int, error: BaseException) -> None:
         with self.changed:
             self.failed[request_id] = str(error)

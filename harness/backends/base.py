@@ -27,7 +27,8 @@ from harness.settings import ModelConfig
 from harness.types import GenerationRequest
 
 __all__ = ["Backend", "BackendInfo", "BackendReport", "BackendSetup", "Completion", "SinkWrapper", "TokenSink",
-           "UnitLoad", "merge_reports", "response_lengths"]
+           "UnitLoad", "merge_reports", "packed_completions", "packed_response_lengths",
+           "response_lengths"]
 
 Completion = tuple[int, Sequence[int]]  # (request_id, generated token ids)
 
@@ -46,8 +47,20 @@ class TokenSink(Protocol):
         """Finished requests as a matrix: row k holds request k's generated ids; whatever follows a row's
         first EOS is ignored, and a row without EOS is used whole (max_new_tokens reached)."""
 
+    def complete_packed(self, request_ids: Sequence[int], buffer: np.ndarray, offsets: np.ndarray,
+                        lengths: np.ndarray) -> None:
+        """Finished requests packed in one int32 array: request k's generated ids are
+        buffer[offsets[k]:offsets[k] + lengths[k]] (offsets and lengths int64 arrays); as complete_batch otherwise."""
+
     def fail(self, request_id: int, error: BaseException) -> None:
         """The request could not be served."""
+
+
+def packed_completions(request_ids: Sequence[int], buffer: np.ndarray, offsets: np.ndarray,
+                       lengths: np.ndarray) -> list[Completion]:
+    """complete_packed's arguments as complete_batch's: (request id, its ids as a list) pairs."""
+    return [(request_id, buffer[start:start + length].tolist())
+            for request_id, start, length in zip(request_ids, offsets.tolist(), lengths.tolist(), strict=True)]
 
 
 _LENGTH_BLOCK_ELEMENTS = 1 << 16  # about 64 KiB of booleans per step: reused heap memory, no fresh pages
@@ -91,6 +104,12 @@ class SinkWrapper:
     def complete_rows(self, request_ids: Sequence[int], rows: np.ndarray) -> None:
         """Forward."""
         self.sink.complete_rows(request_ids, rows)
+
+    def complete_packed(self, request_ids: Sequence[int], buffer: np.ndarray, offsets: np.ndarray,
+                        lengths: np.ndarray) -> None:
+        """Through complete_batch, so that a subclass observing completions there sees these too (a subclass that
+        can forward them packed overrides this)."""
+        self.complete_batch(packed_completions(request_ids, buffer, offsets, lengths))
 
     def fail(self, request_id: int, error: BaseException) -> None:
         """Forward."""
@@ -187,3 +206,19 @@ class Backend(Protocol):
 
     def report(self) -> BackendReport:
         """What the manifest records about this backend's run (call before stop; empty when nothing to say)."""
+
+
+def packed_response_lengths(buffer: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, eos_token_id: int,
+                            stops: Sequence[int] = ()) -> np.ndarray:
+    """response_lengths for responses packed in one array (response k: buffer[offsets[k]:][:lengths[k]]): the index of
+    its first EOS (or other stop id) plus one, or its length when it has none. One pass over the buffer."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    is_stop = np.isin(buffer, (eos_token_id, *stops)) if stops else np.asarray(buffer) == eos_token_id
+    positions = np.flatnonzero(is_stop)
+    if not len(positions) or not len(lengths):
+        return lengths.copy()
+    offsets = np.asarray(offsets, dtype=np.int64)
+    after = np.searchsorted(positions, offsets)  # the first stop at or after each response's start
+    stop = positions[np.minimum(after, len(positions) - 1)]
+    inside = (after < len(positions)) & (stop < offsets + lengths)
+    return np.where(inside, stop - offsets + 1, lengths)

@@ -45,6 +45,11 @@ class _CountingSink(SinkWrapper):
         self.dispatcher._done(self.replica, len(request_ids), tokens)
         self.sink.complete_rows(request_ids, rows)
 
+    def complete_packed(self, request_ids: Sequence[int], buffer: np.ndarray, offsets: np.ndarray,
+                        lengths: np.ndarray) -> None:
+        self.dispatcher._done(self.replica, len(request_ids), int(lengths.sum()))
+        self.sink.complete_packed(request_ids, buffer, offsets, lengths)
+
     def fail(self, request_id: int, error: BaseException) -> None:
         self.dispatcher._done(self.replica, 1, 0)
         self.sink.fail(request_id, error)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from mpi4py import MPI
 
-from harness.backends.base import Backend, BackendInfo, BackendReport, Completion, TokenSink
+from harness.backends.base import Backend, BackendInfo, BackendReport, Completion, TokenSink, packed_completions
 from harness.distributed.launch import ProcessIdentity, process_gone, process_identity
 from harness.errors import BackendError
 from harness.types import GenerationRequest, request_ids_of
@@ -344,6 +344,10 @@ class _ReplySink:
 
     def complete_rows(self, request_ids: Sequence[int], rows: np.ndarray) -> None:
         self.send(TAG_ROWS, ([int(request_id) for request_id in request_ids], np.ascontiguousarray(rows)))
+
+    def complete_packed(self, request_ids: Sequence[int], buffer: np.ndarray, offsets: np.ndarray,
+                        lengths: np.ndarray) -> None:
+        self.complete_batch(packed_completions(request_ids, buffer, offsets, lengths))
 
     def fail(self, request_id: int, error: BaseException) -> None:
         self.send(TAG_FAIL, (request_id, str(error)))

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from harness.backends.base import Backend, BackendInfo, response_lengths
+from harness.backends.base import Backend, BackendInfo, packed_response_lengths, response_lengths
 from harness.sut.records import SampleTable
 from harness.types import GenerationRequest, RequestBatch, Sample, request_ids_of
 
@@ -218,6 +218,24 @@ class SutCore:
             buffer = np.ascontiguousarray(rows[np.arange(rows.shape[1]) < lengths[:, None]], dtype=np.int32)
         offsets = np.zeros(len(lengths), dtype=np.int64)
         np.cumsum(lengths[:-1], out=offsets[1:])
+        self._report(request_ids, buffer, offsets, lengths, None)
+
+    def complete_packed(self, request_ids: Sequence[int], buffer: np.ndarray, offsets: np.ndarray,
+                        lengths: np.ndarray) -> None:
+        """Report a batch packed in one int32 array (response k: buffer[offsets[k]:][:lengths[k]]) without per-token
+        work: each response is cut after its first EOS (or other stop id); one that would be shorter than 2 tokens
+        takes the per-response path, which pads it."""
+        buffer = np.asarray(buffer, dtype=np.int32)
+        offsets = np.asarray(offsets, dtype=np.int64)
+        lengths = packed_response_lengths(buffer, offsets, lengths, self.eos_token_id, tuple(self.stops))
+        short = lengths < 2
+        if short.any():
+            self.complete_batch([(request_ids[k], buffer[offsets[k]:offsets[k] + lengths[k]].tolist())
+                                 for k in np.flatnonzero(short).tolist()])
+            keep = np.flatnonzero(~short)
+            request_ids, offsets, lengths = [request_ids[k] for k in keep.tolist()], offsets[keep], lengths[keep]
+            if not request_ids:
+                return
         self._report(request_ids, buffer, offsets, lengths, None)
 
     def _report(self, tickets: Sequence[int], buffer: np.ndarray, offsets: np.ndarray, lengths: np.ndarray,

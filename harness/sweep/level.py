@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.backends.base import Backend, BackendInfo, BackendReport, Completion, response_lengths
+from harness.backends.base import (
+    Backend,
+    BackendInfo,
+    BackendReport,
+    Completion,
+    packed_response_lengths,
+    response_lengths,
+)
 from harness.console import Progress, one_line
 from harness.dataset import Dataset
 from harness.redact import redact_text
@@ -67,6 +74,12 @@ class Recorder:
     def complete_rows(self, request_ids: Sequence[int], rows: np.ndarray) -> None:
         """Finished requests as a token matrix."""
         self._complete(list(request_ids), response_lengths(np.asarray(rows), self.eos_token_id, self.stops).tolist())
+
+    def complete_packed(self, request_ids: Sequence[int], buffer: np.ndarray, offsets: np.ndarray,
+                        lengths: np.ndarray) -> None:
+        """Finished requests packed in one array."""
+        self._complete(list(request_ids),
+                       packed_response_lengths(buffer, offsets, lengths, self.eos_token_id, self.stops).tolist())
 
     def fail(self, request_id: int, error: BaseException) -> None:
         """A failed request: the level fails with the first reason."""

@@ -5,8 +5,12 @@ the LoadGen process keeps the least-in-flight admission over the URLs and hands 
   (EndpointEngine.open on a short-lived loop), then the workers start and open their connections;
 - submit: requests wait in one FIFO queue; each admitted one (the URL with the fewest in flight below its
   `concurrency`) goes to the worker with the fewest in flight, all those of one call in one message per worker;
+- a request travels as its ticket, its URL's index and its prompt as int32 bytes (made once per sample and kept);
 - a reader thread turns the workers' messages (one per worker loop turn) into sink calls: the first tokens, then the
-  completions, of everything one wake-up read, one call each; then failures, one by one (named as in process);
+  completions, of everything one wake-up read, one call each (`complete_packed`: the packed arrays the workers sent,
+  read with numpy, no Python object per token); then failures, one by one (named as in process). Only requests
+  still open reach the sink, each once: the workers report a first token at most once and an end exactly once,
+  and the sink itself (the SUT) keeps first tokens once-only and sends a missing one before its completion;
 - a worker whose connection ends while the run goes on (it died or was killed) fails every request it held with its
   name and exit status, and, like a dead engine, every request queued or submitted afterwards; a worker that sends
   nothing for workers.SILENT_S s (its event loop beats every second) is frozen: it is killed, which fails the run
@@ -20,16 +24,20 @@ import asyncio
 import dataclasses
 import importlib.util
 import math
+import selectors
 import sys
 import threading
 import time
+from array import array
 from collections import deque
 from collections.abc import Sequence
-from multiprocessing.connection import wait
 from typing import Any
+
+import numpy as np
 
 from harness.backends.base import BackendInfo, BackendReport, BackendSetup, TokenSink
 from harness.backends.endpoint.client import EndpointEngine
+from harness.backends.endpoint.messages import FrameReader
 from harness.backends.endpoint.options import EndpointOptions
 from harness.backends.endpoint.process import WorkerConfig
 from harness.backends.endpoint.readiness import Endpoint
@@ -40,7 +48,6 @@ from harness.backends.endpoint.workers import (
     launch_workers,
     stop_workers,
 )
-from harness.backends.streaming import StreamRelay
 from harness.errors import BackendError, EnvironmentProblem
 from harness.types import GenerationRequest
 
@@ -63,7 +70,9 @@ class PooledEndpointBackend:
                                                                "to auto or asyncio")
         self.workers: list[WorkerHandle] = []
         self.stop_problem: str | None = None
-        self._relay: StreamRelay | None = None
+        self._sink: TokenSink | None = None
+        self._url_index = {endpoint.url: index for index, endpoint in enumerate(self.engine.endpoints)}
+        self._prompts: dict[int, tuple[Sequence[int], bytes]] = {}  # sample index: (input ids, as int32 bytes)
         self._lock = threading.Lock()
         self._pending: deque[GenerationRequest] = deque()
         self._flights: dict[int, tuple[Endpoint, WorkerHandle]] = {}
@@ -106,7 +115,7 @@ class PooledEndpointBackend:
                    for index in range(self.count)]
         self.workers = launch_workers(configs, options.connect_timeout_s)
         self._load = {handle.index: 0 for handle in self.workers}
-        self._relay = StreamRelay(sink)
+        self._sink = sink
         self._reader = threading.Thread(target=self._read, name="endpoint-workers-reader", daemon=True)
         self._reader.start()
         loops = sorted({handle.loop for handle in self.workers if handle.loop})
@@ -120,11 +129,8 @@ class PooledEndpointBackend:
 
     def submit(self, requests: Sequence[GenerationRequest]) -> None:
         """Queue requests in order and hand out what can be admitted; returns at once."""
-        relay = self._relay
-        if relay is None or self._stopping:
+        if self._sink is None or self._stopping:
             raise BackendError("the endpoint backend is not running", hint="call start() first")
-        for request in requests:
-            relay.open(request.request_id, request.want_first_token)
         with self._lock:
             self._pending.extend(requests)
             failures = self._pump()
@@ -151,12 +157,13 @@ class PooledEndpointBackend:
         if self._reader is not None:
             self._reader.join(10)
         close_connections(self.workers)
-        if self._relay is not None:
-            self._relay.fail_all(BackendError("the endpoint backend stopped before this request finished"))
         with self._lock:
+            unanswered = list(self._flights)
             for endpoint, _ in self._flights.values():
                 endpoint.in_flight -= 1
             self._flights.clear()
+        self._fail_each([(request_id, BackendError("the endpoint backend stopped before this request finished"))
+                         for request_id in unanswered])
         if killed:
             self.stop_problem = (f"{', '.join(h.name for h in killed)} did not stop within "
                                  f"{self.options.stop_timeout_s:g} s (backend.stop_timeout_s); killed")
@@ -175,9 +182,9 @@ class PooledEndpointBackend:
             return self._drop_pending("cancelled")
         if self._dead is not None:
             return self._drop_pending(self._dead)
-        batches: dict[int, list[tuple[int, str, Sequence[int], bool]]] = {}
+        batches: dict[int, list[tuple[int, int, bytes, bool]]] = {}
         live = [handle.index for handle in self.workers if not handle.gone]
-        load = self._load
+        load, prompts, url_index = self._load, self._prompts, self._url_index
         while self._pending and live:
             endpoint = self.engine.admit()
             if endpoint is None:
@@ -188,8 +195,11 @@ class PooledEndpointBackend:
             endpoint.requests += 1
             handle = self.workers[index]
             self._flights[request.request_id] = (endpoint, handle)
-            batches.setdefault(index, []).append((request.request_id, endpoint.url, request.input_ids,
-                                                         request.want_first_token))
+            known = prompts.get(request.sample_index)
+            if known is None or known[0] is not request.input_ids:  # the same ids object: the bytes made before
+                known = prompts[request.sample_index] = (request.input_ids, array("i", request.input_ids).tobytes())
+            batches.setdefault(index, []).append((request.request_id, url_index[endpoint.url], known[1],
+                                                  request.want_first_token))
         for index, batch in batches.items():
             self.workers[index].send(("run", batch))  # a worker gone meanwhile: the reader fails what it held
         return []
@@ -214,39 +224,51 @@ class PooledEndpointBackend:
         return True
 
     def _fail_each(self, failures: list[_Failure]) -> None:
-        relay = self._relay
-        if relay is not None:
+        sink = self._sink
+        if sink is not None:
             for request_id, error in failures:
-                relay.fail(request_id, error)
+                sink.fail(request_id, error)
 
     # ---- the reader thread ----
 
     def _read(self) -> None:
-        by_conn = {handle.conn: handle for handle in self.workers}
-        while True:
-            open_conns = [handle.conn for handle in self.workers if not handle.gone]
-            if not open_conns:
-                return
-            firsts: list[tuple[int, Sequence[int]]] = []
-            finals: list[tuple[int, Sequence[int]]] = []
-            failures: list[_Failure] = []
-            for ready in wait(open_conns, timeout=1.0):
-                handle = by_conn[ready]  # type: ignore[index]
-                conn = handle.conn
-                handle.heard = time.monotonic()
-                try:
-                    while conn.poll():
-                        message: Any = conn.recv()
-                        if message[0] == "results":
-                            firsts += [(request_id, (token,)) for request_id, token in message[1]]
-                            finals += message[2]
-                            failures += [(request_id, BackendError(text)) for request_id, text in message[3]]
-                except (EOFError, OSError):
-                    handle.gone = True
-                    failures += self._worker_gone(handle)
-            self._deliver(firsts, finals, failures)
-            if not self._stopping:  # during stop, stop_workers bounds the wait (stop_timeout_s) and names the killed
-                frozen_workers(self.workers, time.monotonic())  # killed: their connections end, read as gone next
+        selector = selectors.DefaultSelector()
+        readers = []
+        for handle in self.workers:
+            reader = FrameReader(handle.conn)
+            readers.append(reader)
+            selector.register(reader, selectors.EVENT_READ, handle)
+        checked = time.monotonic()
+        try:
+            while selector.get_map():
+                results: list[tuple[Any, ...]] = []
+                failures: list[_Failure] = []
+                ready = selector.select(timeout=1.0)
+                now = time.monotonic()
+                if now - checked > 0.5:  # a connection closed here (not by the worker) is never readable: look
+                    checked = now
+                    ready += [(key, 0) for key in selector.get_map().values() if key.data.conn.closed]
+                for key, _ in ready:
+                    handle = key.data
+                    handle.heard = now
+                    messages = None if handle.conn.closed else key.fileobj.read()  # type: ignore[union-attr]
+                    if messages is None:
+                        if handle.gone:
+                            continue
+                        selector.unregister(key.fileobj)
+                        handle.gone = True
+                        failures += self._worker_gone(handle)
+                        continue
+                    results += [message for message in messages if message[0] == "results"]
+                if results:
+                    self._deliver(results)
+                self._fail_each(failures)
+                if not self._stopping:  # during stop, stop_workers bounds the wait (stop_timeout_s), names the killed
+                    frozen_workers(self.workers, time.monotonic())  # killed: their connections end, read as gone next
+        finally:
+            selector.close()
+            for reader in readers:
+                reader.close()
 
     def _worker_gone(self, handle: WorkerHandle) -> list[_Failure]:
         """A worker's connection ended: fine during stop; otherwise it died, which ends the run."""
@@ -266,21 +288,34 @@ class PooledEndpointBackend:
             failures += self._drop_pending(self._dead)
         return failures
 
-    def _deliver(self, firsts: list[tuple[int, Sequence[int]]], finals: list[tuple[int, Sequence[int]]],
-                 failures: list[_Failure]) -> None:
-        relay = self._relay
-        assert relay is not None
-        if finals or failures:
-            with self._lock:
-                for request_id, ids in finals:
-                    self._end(request_id, len(ids))
-                for request_id, _ in failures:
-                    self._end(request_id, None)
-                more = self._pump() if not self._stopping else []
-            failures += more
-        firsts += [(request_id, ids[:1]) for request_id, ids in finals]
+    def _deliver(self, results: list[tuple[Any, ...]]) -> None:
+        """The results messages of one wake-up: the ends are counted (and more requests admitted), then the first
+        tokens, the completions and the failures of requests still open go to the sink."""
+        sink = self._sink
+        assert sink is not None
+        first_ids = np.frombuffer(b"".join(message[1] for message in results), dtype=np.int64)
+        first_tokens = np.frombuffer(b"".join(message[2] for message in results), dtype=np.int32)
+        final_ids = np.frombuffer(b"".join(message[3] for message in results), dtype=np.int64)
+        lengths = np.frombuffer(b"".join(message[4] for message in results), dtype=np.int64)
+        tokens = np.frombuffer(b"".join(message[5] for message in results), dtype=np.int32)
+        failed = [(request_id, text) for message in results for request_id, text in message[6]]
+        finals = final_ids.tolist()
+        with self._lock:
+            flights = self._flights
+            firsts = [(request_id, token) for request_id, token in zip(first_ids.tolist(), first_tokens.tolist(),
+                                                                      strict=True) if request_id in flights]
+            ended = [self._end(request_id, count) for request_id, count in zip(finals, lengths.tolist(), strict=True)]
+            failures = [(request_id, BackendError(text)) for request_id, text in failed if self._end(request_id, None)]
+            more = self._pump() if not self._stopping else []
+        failures += more
         if firsts:
-            relay.extend_each(firsts)
+            sink.first_tokens(firsts)
         if finals:
-            relay.finish_each(finals)
+            offsets = np.zeros(len(lengths), dtype=np.int64)
+            np.cumsum(lengths[:-1], out=offsets[1:])
+            if not all(ended):
+                keep = np.flatnonzero(ended)
+                finals, offsets, lengths = [finals[k] for k in keep], offsets[keep], lengths[keep]
+            if finals:
+                sink.complete_packed(finals, tokens, offsets, lengths)
         self._fail_each(failures)

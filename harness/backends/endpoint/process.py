@@ -4,12 +4,14 @@ admitted and sends back, once per loop turn, the first tokens, completions and f
 Started by harness.backends.endpoint.workers as a fresh interpreter that calls `main([FD])` (FD: its end of a socket
 pair, wrapped as a multiprocessing Connection). Imports neither LoadGen nor torch. Messages (pickled tuples):
 
-- in: a WorkerConfig first, then ("run", [(request id, URL, prompt ids, wants first token), ...]), ("cancel", None),
-  ("stop", None);
-- out: ("ready", connections opened, event loop name) or ("error", reason) once, then ("results", firsts
-  [(id, token)], completions [(id, ids)], failures [(id, reason)]) per loop turn, ("beat", None) every
+- in: a WorkerConfig first, then ("run", [(request id, URL index in config.urls, prompt ids as int32 bytes, wants
+  first token), ...]), ("cancel", None), ("stop", None);
+- out: ("ready", connections opened, event loop name) or ("error", reason) once, then a results message per loop
+  turn (messages.ResultBatch: first tokens, completions packed end to end, failures), ("beat", None) every
   `heartbeat_s` from the event loop (so the LoadGen process can tell a frozen worker from a quiet one), and
   ("stopped", None) last.
+
+Messages travel as messages.send and messages.receive make them (one pickle each).
 
 The event loop is uvloop's (a faster loop for the same asyncio code) or asyncio's, as backend.client_event_loop says
 (auto: uvloop where installed).
@@ -25,12 +27,14 @@ import os
 import queue
 import signal
 import threading
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
 from harness.backends.endpoint.exchange import ExchangeFailed, Wire, exchange, new_session, open_connections
+from harness.backends.endpoint.messages import ResultBatch, receive, send
 from harness.backends.endpoint.protocol import completion_body
 from harness.backends.sampling import SamplingSpec
 
@@ -64,9 +68,7 @@ class _Worker:
         self.conn = conn
         self.config = config
         self.tasks: dict[int, asyncio.Task[None]] = {}
-        self.firsts: list[tuple[int, int]] = []
-        self.finals: list[tuple[int, Sequence[int]]] = []
-        self.failures: list[tuple[int, str]] = []
+        self.results = ResultBatch()  # found in this loop turn
         self.flush_due = False
         self.out: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.writer = threading.Thread(target=self._write, name="endpoint-worker-writer", daemon=True)
@@ -121,17 +123,18 @@ class _Worker:
                 for message in _merged(batch):
                     if message is None:
                         return
-                    self.conn.send(message)
+                    send(self.conn, message.message() if isinstance(message, ResultBatch) else message)
             except OSError:  # the LoadGen process is gone
                 return
 
     def _readable(self) -> None:
         try:
+            urls = self.config.urls
             while self.conn.poll():
-                kind, payload = self.conn.recv()
+                kind, payload = receive(self.conn)
                 if kind == "run":
-                    for request_id, url, ids, want_first in payload:
-                        task = asyncio.ensure_future(self._serve(request_id, url, ids, want_first))
+                    for request_id, url_index, prompt, want_first in payload:
+                        task = asyncio.ensure_future(self._serve(request_id, urls[url_index], prompt, want_first))
                         self.tasks[request_id] = task
                 elif kind == "cancel":
                     for task in list(self.tasks.values()):
@@ -153,24 +156,29 @@ class _Worker:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _serve(self, request_id: int, url: str, ids: Sequence[int], want_first: bool) -> None:
+    async def _serve(self, request_id: int, url: str, prompt: bytes, want_first: bool) -> None:
         config = self.config
 
         def first(got: Sequence[int]) -> None:
-            self.firsts.append((request_id, int(got[0])))
+            self.results.first(request_id, int(got[0]))
             self._due()
 
         try:
+            ids = array("i")
+            ids.frombytes(prompt)
             body = completion_body(config.wire.flavour, config.model, ids, config.spec, config.stream)
             outcome = await exchange(self.session, config.wire, url, body, first if want_first else None)
         except ExchangeFailed as err:
-            self.failures.append((request_id, f"{url}: {err}"))
+            self.results.failure(request_id, f"{url}: {err}")
         except asyncio.CancelledError:
-            self.failures.append((request_id, f"endpoint request {request_id}: cancelled"))
+            self.results.failure(request_id, f"endpoint request {request_id}: cancelled")
         except Exception as err:  # one failed request must not hang LoadGen
-            self.failures.append((request_id, f"endpoint request {request_id} failed: {_first_line(err)}"))
+            self.results.failure(request_id, f"endpoint request {request_id} failed: {_first_line(err)}")
         else:
-            self.finals.append((request_id, outcome.ids))
+            try:
+                self.results.final(request_id, outcome.ids)
+            except (TypeError, OverflowError):
+                self.results.failure(request_id, f"{url}: the answer's token ids are not int32 integers")
         finally:
             self.tasks.pop(request_id, None)
         self._due()
@@ -183,19 +191,18 @@ class _Worker:
     def _flush(self) -> None:
         """One message per loop turn with everything that turn found."""
         self.flush_due = False
-        if self.firsts or self.finals or self.failures:
-            self.out.put(("results", self.firsts, self.finals, self.failures))
-            self.firsts, self.finals, self.failures = [], [], []
+        if self.results:
+            self.out.put(self.results)
+            self.results = ResultBatch()
 
 
 def _merged(batch: list[Any]) -> list[Any]:
-    """Consecutive ("results", ...) messages as one; every other message (and the None that ends the writer) as is."""
+    """Consecutive result batches as one (the first one extended); every other message (and the None that ends the
+    writer) as is."""
     out: list[Any] = []
     for message in batch:
-        if message is not None and message[0] == "results" and out and out[-1] is not None \
-                and out[-1][0] == "results":
-            last = out[-1]
-            out[-1] = ("results", last[1] + message[1], last[2] + message[2], last[3] + message[3])
+        if isinstance(message, ResultBatch) and out and isinstance(out[-1], ResultBatch):
+            out[-1].merge(message)
         else:
             out.append(message)
     return out
@@ -223,7 +230,7 @@ def main(argv: Sequence[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the LoadGen process stops its workers itself
     conn = Connection(int(argv[0]))
     try:
-        config: WorkerConfig = conn.recv()
+        config: WorkerConfig = receive(conn)
     except (EOFError, OSError):
         return 0
     if config.cpus and hasattr(os, "sched_setaffinity"):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from harness.backends.endpoint.messages import receive, send
 from harness.backends.endpoint.process import WorkerConfig
 from harness.errors import BackendError
 
@@ -70,7 +71,7 @@ class WorkerHandle:
         if self.gone:
             return False
         try:
-            self.conn.send(message)
+            send(self.conn, message)
             return True
         except OSError:
             return False
@@ -102,7 +103,7 @@ def launch_workers(configs: list[WorkerConfig], timeout_s: float) -> list[Worker
                 raise BackendError(f"{handle.name} did not start within {_START_S + timeout_s:g} s",
                                    hint="see its output above; is the machine overloaded?")
             try:
-                kind, detail, *loop = handle.conn.recv()
+                kind, detail, *loop = receive(handle.conn)
             except (EOFError, OSError):
                 raise BackendError(f"{handle.name} died at start ({handle.exit_text()})",
                                    hint="see its output above") from None

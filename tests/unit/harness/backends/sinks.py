@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from harness.backends.base import Completion, response_lengths
+from harness.backends.base import Completion, packed_completions, response_lengths
 
 
 class PerRequestSink:
@@ -40,3 +40,7 @@ class PerRequestSink:
             lengths = response_lengths(np.asarray(rows), self.eos_token_id)
             lists = [row[:length] for row, length in zip(lists, lengths.tolist(), strict=True)]
         self.complete_batch(list(zip(request_ids, lists, strict=True)))
+
+    def complete_packed(self, request_ids: Sequence[int], buffer: np.ndarray, offsets: np.ndarray,
+                        lengths: np.ndarray) -> None:
+        self.complete_batch(packed_completions(request_ids, buffer, offsets, lengths))

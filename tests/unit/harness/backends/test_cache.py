@@ -79,3 +79,24 @@ def test_the_cache_is_used_only_in_accuracy_mode_and_keyed_by_what_decides_the_o
 
 def _key(config: RunConfig, dataset_sha256: str) -> str:
     return cache_key(config.model_dump(mode="json"), dataset_sha256, config.model.path, reads_model=False)
+
+
+class _PackedBackend(FakeBackend):
+    """The fake backend, answering through complete_packed as the endpoint client's worker processes do."""
+
+    def submit(self, requests: Sequence[GenerationRequest]) -> None:
+        import numpy as np
+
+        ids = [request.request_id for request in requests]
+        answers = [[7 + request.sample_index, 8, 2] for request in requests]
+        assert self._sink is not None
+        self._sink.complete_packed(ids, np.array([t for a in answers for t in a], dtype=np.int32),
+                                   np.arange(len(ids), dtype=np.int64) * 3, np.full(len(ids), 3, dtype=np.int64))
+
+
+def test_packed_completions_are_cached_like_any_others(tmp_path: Path) -> None:
+    path = tmp_path / "k.jsonl"
+    first = _serve(CachedBackend(_PackedBackend(FakeOptions(output_tokens=5), 64), OutputCache(path), "k"), [0, 1])
+    assert first.completed == {100: [7, 8, 2], 101: [8, 8, 2]}
+    second = _serve(CachedBackend(FakeBackend(FakeOptions(output_tokens=9), 64), OutputCache(path), "k"), [0, 1])
+    assert second.completed == first.completed  # both from the cache

@@ -100,7 +100,9 @@ def test_batches_and_rows_keep_the_per_replica_counts() -> None:
             held, self.held = self.held, []
             sink = held[0][1]
             sink.complete_rows([r.request_id for r, _ in held[:2]], np.array([[5, 2, 0], [5, 6, 7]]))
-            sink.complete_batch([(r.request_id, [5, 2]) for r, _ in held[2:]])
+            sink.complete_packed([held[2][0].request_id], np.array([9, 5, 6, 7], dtype=np.int32),  # type: ignore[attr-defined]
+                                 np.array([1]), np.array([3]))
+            sink.complete_batch([(r.request_id, [5, 2]) for r, _ in held[3:]])
 
     replicas = [_Batcher(), _Batcher()]
     dispatcher = DispatchBackend(replicas)
@@ -111,7 +113,7 @@ def test_batches_and_rows_keep_the_per_replica_counts() -> None:
         replica.answer_all()
     assert sorted(sink.completed) == list(range(6))
     assert dispatcher.in_flight == [0, 0] and dispatcher.completed == [3, 3]
-    assert dispatcher.tokens == [2 + 3 + 2, 2 + 3 + 2]  # rows count up to their first EOS
+    assert dispatcher.tokens == [2 + 3 + 3, 2 + 3 + 3]  # rows count up to their first EOS, packed ones whole
 
 
 def test_the_dispatchers_report_passes_every_replicas_load_through_in_order() -> None:

@@ -11,7 +11,7 @@ import array
 import numpy as np
 import pytest
 
-from harness.backends.base import response_lengths
+from harness.backends.base import packed_response_lengths, response_lengths
 from harness.backends.fake.backend import FakeBackend, fixed_answer
 from harness.backends.fake.options import FakeOptions
 from harness.sut.base import SutCore, build_response
@@ -64,6 +64,18 @@ def test_response_lengths_of_a_matrix_larger_than_one_block() -> None:
     assert response_lengths(np.zeros((3, 0), dtype=np.int32), EOS).tolist() == [0, 0, 0]
 
 
+def test_packed_response_lengths_stop_at_each_responses_first_stop_id_inside_it() -> None:
+    buffer = np.array([EOS, 5, 6, EOS, 7, 9, 4, 8, EOS, 1, EOS], dtype=np.int32)
+    offsets, lengths = np.array([1, 4, 6, 9, 10]), np.array([3, 2, 2, 0, 1])  # the EOS at 0 and 8 belong to none
+    assert packed_response_lengths(buffer, offsets, lengths, EOS).tolist() == [3, 2, 2, 0, 1]
+    assert packed_response_lengths(buffer, offsets, lengths, EOS, (4,)).tolist() == [3, 2, 1, 0, 1]
+    assert packed_response_lengths(buffer[:0], offsets[:0], lengths[:0], EOS).tolist() == []
+    rng = np.random.default_rng(3)
+    rows = rng.integers(0, 40, size=(500, 33)).astype(np.int32)
+    assert packed_response_lengths(rows.reshape(-1), np.arange(500) * 33, np.full(500, 33), EOS, (7,)).tolist() == \
+        response_lengths(rows, EOS, (7,)).tolist()
+
+
 def test_rows_give_the_same_responses_as_lists_in_one_loadgen_call(completer: RecordingCompleter) -> None:
     rows = np.array([[5, 6, EOS, 9, 9], [7, 8, 9, 10, 11], [EOS, 0, 0, 0, 0], [6, EOS, 0, 0, 0]], dtype=np.int64)
     by_rows = SutCore(_samples(4), _Idle(), completer, EOS, streams_first_token=False)  # type: ignore[arg-type]
@@ -78,6 +90,42 @@ def test_rows_give_the_same_responses_as_lists_in_one_loadgen_call(completer: Re
     assert by_rows.stats.tokens == by_lists.stats.tokens == 12
     # the short row takes the padding path, the others go together: two buffers, no per-sample calls
     assert completer.calls == [("complete_buffer", 1), ("complete_buffer", 3)]
+
+
+def test_packed_responses_give_the_same_as_lists_in_one_loadgen_call_with_first_tokens_in_order(
+        completer: RecordingCompleter) -> None:
+    """Random packed batches (gaps between responses, EOS and another stop id anywhere, empty and one-token answers)
+    against complete_batch on the same answers: the same responses, counters and first tokens."""
+    rng = np.random.default_rng(7)
+    for trial in range(40):
+        count = int(rng.integers(1, 9))
+        answers = [rng.integers(0, 6, size=int(rng.integers(0, 7))).tolist() for _ in range(count)]
+        pieces, offsets = [], []
+        for answer in answers:
+            pieces += rng.integers(0, 6, size=int(rng.integers(0, 3))).tolist()  # bytes no response owns
+            offsets.append(len(pieces))
+            pieces += answer
+        buffer = np.array(pieces, dtype=np.int32)
+        stops = (4,) if trial % 2 else ()
+        suts = [ServerSut(_samples(count), _Idle(), RecordingCompleter(), EOS, streams_first_token=True,
+                          stop_token_ids=stops) for _ in range(2)]  # type: ignore[arg-type]
+        for sut in suts:
+            for k in range(count):
+                issue(sut, [(100 + k, k)])
+        suts[0].first_tokens([(0, 5)])
+        suts[1].first_tokens([(0, 5)])
+        suts[0].complete_packed(list(range(count)), buffer, np.array(offsets, dtype=np.int64),
+                                np.array([len(a) for a in answers], dtype=np.int64))
+        suts[1].complete_batch([(k, answers[k]) for k in range(count)])
+        packed, lists = (sut.completer for sut in suts)
+        assert sorted(packed.events) == sorted(lists.events), trial  # type: ignore[attr-defined]
+        order = {(kind, rid): at for at, (kind, rid, _) in enumerate(packed.events)}  # type: ignore[attr-defined]
+        assert all(order[("first", rid)] < at for (kind, rid), at in order.items() if kind == "complete")
+        short = sum(len(a) < 2 or a[0] in (EOS, *stops) for a in answers)  # padded: the per-response path
+        assert [call for call in packed.calls if call[0] == "complete_buffer"] == (  # type: ignore[attr-defined]
+            [("complete_buffer", short)] * bool(short) + [("complete_buffer", count - short)] * bool(count - short))
+        for name in ("completed", "tokens", "padded_short", "first_token_mismatches"):
+            assert getattr(suts[0].stats, name) == getattr(suts[1].stats, name), (trial, name)
 
 
 def test_rows_of_the_wrong_shape_are_refused(completer: RecordingCompleter) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.backends.base import packed_completions
 from harness.backends.sampling import SamplingSpec
 from harness.config import ModelConfig
 from harness.types import GenerationRequest
@@ -63,6 +64,10 @@ class RecordingSink:
 
     def complete_rows(self, request_ids: Sequence[int], rows: np.ndarray) -> None:
         self.complete_batch(list(zip(request_ids, np.asarray(rows).tolist(), strict=True)))
+
+    def complete_packed(self, request_ids: Sequence[int], buffer: np.ndarray, offsets: np.ndarray,
+                        lengths: np.ndarray) -> None:
+        self.complete_batch(packed_completions(request_ids, buffer, offsets, lengths))
 
     def fail(self, request_id: int, error: BaseException) -> None:
         with self._changed:

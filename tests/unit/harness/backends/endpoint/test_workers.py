@@ -8,12 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+from array import array
 from collections.abc import Iterator
 
 import pytest
 from pydantic import ValidationError
 
 from harness.backends.endpoint.factory import create
+from harness.backends.endpoint.messages import ResultBatch
 from harness.backends.endpoint.options import EndpointOptions
 from harness.backends.endpoint.pooled import PooledEndpointBackend
 from harness.errors import BackendError
@@ -175,10 +177,38 @@ def test_the_worker_process_imports_neither_loadgen_nor_torch() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def _batch(firsts: list[tuple[int, int]], finals: list[tuple[int, list[int]]], failures: list[tuple[int, str]]
+           ) -> ResultBatch:
+    batch = ResultBatch()
+    for request_id, token in firsts:
+        batch.first(request_id, token)
+    for request_id, ids in finals:
+        batch.final(request_id, ids if len(ids) % 2 else array("i", ids))  # a list or an int32 array
+    for request_id, text in failures:
+        batch.failure(request_id, text)
+    return batch
+
+
 def test_a_busy_workers_queued_results_go_out_as_one_message_in_order() -> None:
     from harness.backends.endpoint.process import _merged
 
-    batch = [("results", [(1, 7)], [], []), ("results", [(2, 8)], [(1, [7, 9])], []), ("beat", None),
-             ("results", [], [], [(3, "x")]), ("results", [], [(2, [8])], []), None, ("results", [(9, 9)], [], [])]
-    assert _merged(batch) == [("results", [(1, 7), (2, 8)], [(1, [7, 9])], []), ("beat", None),
-                              ("results", [], [(2, [8])], [(3, "x")]), None, ("results", [(9, 9)], [], [])]
+    queued = [_batch([(1, 7)], [], []), _batch([(2, 8)], [(1, [7, 9])], []), ("beat", None),
+              _batch([], [], [(3, "x")]), _batch([], [(2, [8])], []), None, _batch([(9, 9)], [], [])]
+    merged = [m.message() if isinstance(m, ResultBatch) else m for m in _merged(queued)]
+    assert merged == [_batch([(1, 7), (2, 8)], [(1, [7, 9])], []).message(), ("beat", None),
+                      _batch([], [(2, [8])], [(3, "x")]).message(), None, _batch([(9, 9)], [], []).message()]
+
+
+def test_a_results_message_packs_ids_and_tokens_end_to_end() -> None:
+    batch = _batch([(5, 11), (6, 12)], [(5, [11, 3, 4]), (6, [12, 2**31 - 1])], [(7, "http://h:1: stalled")])
+    kind, first_ids, first_tokens, final_ids, lengths, tokens, failures = batch.message()
+    assert kind == "results" and failures == [(7, "http://h:1: stalled")]
+    assert array("q", first_ids).tolist() == [5, 6] and array("i", first_tokens).tolist() == [11, 12]
+    assert array("q", final_ids).tolist() == [5, 6] and array("q", lengths).tolist() == [3, 2]
+    assert array("i", tokens).tolist() == [11, 3, 4, 12, 2**31 - 1]
+    for bad in ([1, 2**31], [1, "2"]):  # not int32 integers: refused before anything is added
+        with pytest.raises((OverflowError, TypeError)):
+            batch.final(8, bad)  # type: ignore[arg-type]
+    with pytest.raises(OverflowError):
+        batch.first(8, 2**31)
+    assert batch.message()[1:6] == (first_ids, first_tokens, final_ids, lengths, tokens)
