@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -241,6 +242,16 @@ class _CpuMeter:
         return statistics.median(rates)
 
 
+def _work_dir(keep: Path | None) -> contextlib.AbstractContextManager[str]:
+    """Where the runs go: `keep` (new or empty; kept) or a temporary directory (removed)."""
+    if keep is None:
+        return tempfile.TemporaryDirectory(prefix="endpoint-bench-")
+    if keep.exists() and any(keep.iterdir()):
+        raise SystemExit(f"error: --keep-runs {keep} is not empty; name a new or empty directory")
+    keep.mkdir(parents=True, exist_ok=True)
+    return contextlib.nullcontext(str(keep.resolve()))
+
+
 def instant(args: argparse.Namespace) -> None:
     """(b): harness Server runs through the endpoint backend against the instant server, rising QPS."""
     import pandas as pd
@@ -254,7 +265,7 @@ def instant(args: argparse.Namespace) -> None:
     try:
         for server in servers:
             assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-        with tempfile.TemporaryDirectory(prefix="endpoint-bench-") as tmp:
+        with _work_dir(args.keep_runs) as tmp:
             work = Path(tmp)
             samples = 24576
             frame = pd.DataFrame({"tok_input": [[1, 100 + i % 1000, 29871] for i in range(samples)],
@@ -592,6 +603,9 @@ def main() -> None:
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--tokens", type=int, default=64)
     s.add_argument("--reuse-port", action="store_true")
+    b.add_argument("--keep-runs", type=Path, default=None,
+                   help="write the harness run directories under this (new or empty) directory and keep them "
+                        "(default: a temporary directory, removed at the end)")
     for part in (b, s):
         part.add_argument("--stream-interval", type=int, default=1,
                           help="tokens per SSE event after the first, as vLLM's --stream-interval (default 1)")

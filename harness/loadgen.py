@@ -61,21 +61,25 @@ def require_round_support(spec: RoundSpec) -> str:
 class LoadGenCompleter:
     """Reports int32 responses to LoadGen, one call per batch (implements harness.sut.base.Completer).
 
-    Calls reach LoadGen in the order they were made (first tokens before completions stay in order). A large batch
-    goes to a delivery thread: LoadGen releases the GIL while it records a batch, so the backend's thread prepares
-    the next batch meanwhile instead of waiting. A small one (DIRECT_MAX responses or fewer) is made at once in the
-    caller's thread when nothing is queued or being delivered before it: handing it over would cost more (a thread
-    wake-up and a GIL hand-over per call) than LoadGen takes to record it. close() delivers what is queued and stops.
+    Calls reach LoadGen in the order they were made, and all from one thread: LoadGen records them from per-thread
+    buffers, so a first token sent from one thread and its completion from another can be recorded the wrong way
+    round ("Attempted to record a sample latency before it's first token latency"). Two ways:
+
+    - `direct=False` (Offline: no first tokens): a delivery thread makes the calls; LoadGen releases the GIL while
+      it records a batch, so the backend's thread prepares the next batch meanwhile instead of waiting.
+    - `direct=True` (Server, Interactive): each call is made at once in the caller's thread, which for the backends
+      that stream is the one thread that reports their results (the endpoint reader, an engine's event loop):
+      handing small batches over cost more (a thread wake-up and a GIL hand-over per call) than LoadGen takes to
+      record them. A lock keeps calls from other threads (failures, an abort) from overlapping it.
+
+    close() delivers what is queued and stops.
     """
 
-    DIRECT_MAX = 256
-
-    def __init__(self) -> None:
+    def __init__(self, direct: bool = False) -> None:
+        self.direct = direct
         self._calls: queue.SimpleQueue[tuple[Callable[[list[Any]], None], list[Any], object] | None] = \
             queue.SimpleQueue()
-        self._state = threading.Lock()  # guards _waiting
-        self._waiting = 0  # calls queued or being made by the delivery thread
-        self._calling = threading.Lock()  # held while a LoadGen call is made, in whichever thread
+        self._calling = threading.Lock()  # held while a direct call is made
         self._thread = threading.Thread(target=self._deliver, name="loadgen-completions", daemon=True)
         self._thread.start()
 
@@ -99,18 +103,11 @@ class LoadGenCompleter:
     def send(self, call: Callable[[list[Any]], None], responses: list[Any], buffer: object) -> None:
         """Make one LoadGen call, now or through the delivery thread (see the class docstring); `buffer` (the memory
         the responses point into) lives until it is made."""
-        if len(responses) <= self.DIRECT_MAX:
-            with self._state:
-                direct = self._waiting == 0 and self._calling.acquire(blocking=False)
-            if direct:
-                try:
-                    self._make(call, responses)
-                finally:
-                    self._calling.release()
-                return
-        with self._state:
-            self._waiting += 1
-        self._calls.put((call, responses, buffer))
+        if self.direct:
+            with self._calling:
+                self._make(call, responses)
+        else:
+            self._calls.put((call, responses, buffer))
 
     def close(self) -> None:
         """Deliver everything queued, then stop the delivery thread. Idempotent."""
@@ -121,12 +118,7 @@ class LoadGenCompleter:
     def _deliver(self) -> None:
         while (item := self._calls.get()) is not None:
             call, responses, _buffer = item
-            try:
-                with self._calling:
-                    self._make(call, responses)
-            finally:
-                with self._state:
-                    self._waiting -= 1
+            self._make(call, responses)
 
     @staticmethod
     def _make(call: Callable[[list[Any]], None], responses: list[Any]) -> None:

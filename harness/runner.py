@@ -178,7 +178,7 @@ class _Run:
                                            "launcher": self.ctx.launcher, "host": self.ctx.host}
         # Accuracy resume: config.cache wraps the backend in the per-sample output cache.
         backend = replicas.wrap_with_cache(config, dataset.sha256, plan.backend)
-        completer = LoadGenCompleter()
+        completer = LoadGenCompleter(direct=config.scenario.streams_first_token)
         eos = eos_token_id(tokenizer, config.model.eos_token_id)
         sut = _make_sut(config, dataset, backend, completer, replicas.stop_ids(config, tokenizer, eos))
         try:

@@ -1,5 +1,5 @@
-"""LoadGenCompleter: calls reach LoadGen in the order they were made, all of them; small ones at once, large ones
-through its delivery thread.
+"""LoadGenCompleter: calls reach LoadGen in the order they were made, all of them: through its delivery thread
+(Offline) or at once in the caller's thread (direct, Server and Interactive).
 
 Recording callables stand in for lg.FirstTokenComplete / lg.QuerySamplesComplete (which need a running
 LoadGen test); the real calls go through the same `send` in tests/integration (real LoadGen runs).
@@ -18,37 +18,54 @@ def test_calls_are_delivered_in_order_and_close_waits_for_them() -> None:
     completer = LoadGenCompleter()
     seen: list[tuple[str, list[int]]] = []
     gate = threading.Event()
-    large = list(range(LoadGenCompleter.DIRECT_MAX + 1))  # goes to the delivery thread
+    threads: set[str] = set()
 
     def first(responses: list[int]) -> None:
         gate.wait(5)  # the caller runs on while this call is in LoadGen
-        seen.append(("first", responses[:2]))
+        seen.append(("first", responses))
+        threads.add(threading.current_thread().name)
 
     def done(responses: list[int]) -> None:
-        seen.append(("done", responses[:2]))
+        seen.append(("done", responses))
+        threads.add(threading.current_thread().name)
 
-    completer.send(first, large, None)
-    completer.send(done, [1], None)  # small, but a call before it is still being made: queued behind it
+    completer.send(first, [1, 2], None)
+    completer.send(done, [1], None)
     completer.send(done, [2], None)
     assert seen == []  # nothing delivered yet: the first call is still running
     gate.set()
     completer.close()
-    assert seen == [("first", [0, 1]), ("done", [1]), ("done", [2])]
+    assert seen == [("first", [1, 2]), ("done", [1]), ("done", [2])]
+    assert threads == {"loadgen-completions"}  # one thread makes every call
     completer.close()  # idempotent
 
 
-def test_a_small_call_with_nothing_before_it_is_made_at_once_in_the_callers_thread() -> None:
-    completer = LoadGenCompleter()
-    threads: list[str] = []
+def test_direct_calls_are_made_at_once_in_the_callers_thread_one_at_a_time() -> None:
+    completer = LoadGenCompleter(direct=True)
+    made: list[tuple[str, list[int]]] = []
+    inside = threading.Event()
+    release = threading.Event()
 
     def record(responses: list[int]) -> None:
-        threads.append(threading.current_thread().name)
+        made.append((threading.current_thread().name, responses))
+        if responses == [1]:
+            inside.set()
+            release.wait(5)
 
-    completer.send(record, [1, 2], None)
-    assert threads == [threading.current_thread().name]  # made before send returned
-    completer.send(record, list(range(LoadGenCompleter.DIRECT_MAX + 1)), None)
+    first = threading.Thread(target=completer.send, args=(record, [1], None), name="reader")
+    first.start()
+    assert inside.wait(5)
+    second = threading.Thread(target=completer.send, args=(record, [2], None), name="abort")
+    second.start()
+    second.join(0.2)
+    assert second.is_alive() and made == [("reader", [1])]  # waits: calls never overlap
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert made == [("reader", [1]), ("abort", [2])]
+    completer.send(record, [3], None)
+    assert made[-1] == (threading.current_thread().name, [3])  # made before send returned
     completer.close()
-    assert threads[1] == "loadgen-completions"
 
 
 def test_a_failing_call_does_not_stop_later_ones(capsys) -> None:  # type: ignore[no-untyped-def]
