@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import importlib.util
+import itertools
 import math
 import selectors
 import sys
@@ -293,29 +294,36 @@ class PooledEndpointBackend:
         tokens, the completions and the failures of requests still open go to the sink."""
         sink = self._sink
         assert sink is not None
-        first_ids = np.frombuffer(b"".join(message[1] for message in results), dtype=np.int64)
-        first_tokens = np.frombuffer(b"".join(message[2] for message in results), dtype=np.int32)
-        final_ids = np.frombuffer(b"".join(message[3] for message in results), dtype=np.int64)
-        lengths = np.frombuffer(b"".join(message[4] for message in results), dtype=np.int64)
-        tokens = np.frombuffer(b"".join(message[5] for message in results), dtype=np.int32)
+        firsts_seen = list(zip(_column(results, 1, "q"), _column(results, 2, "i"), strict=True))
+        finals = _column(results, 3, "q")
+        lengths = _column(results, 4, "q")
         failed = [(request_id, text) for message in results for request_id, text in message[6]]
-        finals = final_ids.tolist()
         with self._lock:
             flights = self._flights
-            firsts = [(request_id, token) for request_id, token in zip(first_ids.tolist(), first_tokens.tolist(),
-                                                                      strict=True) if request_id in flights]
-            ended = [self._end(request_id, count) for request_id, count in zip(finals, lengths.tolist(), strict=True)]
+            firsts = [(request_id, token) for request_id, token in firsts_seen if request_id in flights]
+            ended = [self._end(request_id, count) for request_id, count in zip(finals, lengths, strict=True)]
             failures = [(request_id, BackendError(text)) for request_id, text in failed if self._end(request_id, None)]
             more = self._pump() if not self._stopping else []
         failures += more
         if firsts:
             sink.first_tokens(firsts)
         if finals:
-            offsets = np.zeros(len(lengths), dtype=np.int64)
-            np.cumsum(lengths[:-1], out=offsets[1:])
+            tokens = np.frombuffer(results[0][5] if len(results) == 1 else b"".join(m[5] for m in results),
+                                   dtype=np.int32)
+            offsets = list(itertools.accumulate(lengths[:-1], initial=0))
             if not all(ended):
-                keep = np.flatnonzero(ended)
-                finals, offsets, lengths = [finals[k] for k in keep], offsets[keep], lengths[keep]
+                keep = [k for k, kept in enumerate(ended) if kept]
+                finals, offsets, lengths = [finals[k] for k in keep], [offsets[k] for k in keep], \
+                    [lengths[k] for k in keep]
             if finals:
-                sink.complete_packed(finals, tokens, offsets, lengths)
+                sink.complete_packed(finals, tokens, np.array(offsets, dtype=np.int64),
+                                     np.array(lengths, dtype=np.int64))
         self._fail_each(failures)
+
+
+def _column(results: list[tuple[Any, ...]], field: int, typecode: str) -> list[int]:
+    """One packed field of every results message, end to end, as Python ints."""
+    values = array(typecode)
+    for message in results:
+        values.frombytes(message[field])
+    return values.tolist()

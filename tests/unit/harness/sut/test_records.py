@@ -32,3 +32,25 @@ def test_sample_table_accepts_each_ticket_once_even_within_one_call_and_grows() 
     assert table.finish([3], [5], completed_ns=10).tolist() == []
     assert table.finish([9, 8, 9, 7], [1, 2, 3, 4], completed_ns=11).tolist() == [0, 1, 3]  # out of order
     assert table.completed_count() == 5 and len(table.outstanding()) == 4995
+
+
+def test_few_and_many_tickets_are_accepted_the_same_way() -> None:
+    """finish() marks up to 8 tickets one by one and more with array operations: same answers either way."""
+    import random
+
+    rng = random.Random(5)
+    for _ in range(200):
+        tickets = [rng.randrange(-2, 40) for _ in range(rng.randrange(1, 20))]
+        lengths = [rng.randrange(1, 9) for _ in tickets]
+        tables = [SampleTable(), SampleTable()]
+        for table in tables:
+            table.add(list(range(30)), list(range(30)), issued_ns=1)
+            table.finish([5, 6], [1, 1], completed_ns=2)  # already completed
+        whole = tables[0].finish(tickets, lengths, completed_ns=3).tolist()
+        pieces = []
+        for start in range(0, len(tickets), 4):  # the same tickets, at most 4 per call
+            pieces += [start + k for k in tables[1].finish(tickets[start:start + 4], lengths[start:start + 4],
+                                                             completed_ns=3).tolist()]
+        assert whole == pieces, tickets
+        assert tables[0].n_tokens.tolist() == tables[1].n_tokens.tolist()
+        assert tables[0].completed_ns.tolist() == tables[1].completed_ns.tolist()
