@@ -184,26 +184,36 @@ class PooledEndpointBackend:
         if self._dead is not None:
             return self._drop_pending(self._dead)
         batches: dict[int, list[tuple[int, int, bytes, bool]]] = {}
+        refused: list[_Failure] = []
         live = [handle.index for handle in self.workers if not handle.gone]
         load, prompts, url_index = self._load, self._prompts, self._url_index
         while self._pending and live:
+            request = self._pending[0]
+            known = prompts.get(request.sample_index)
+            if known is None or known[0] is not request.input_ids:  # the same ids object: the bytes made before
+                try:
+                    known = prompts[request.sample_index] = (request.input_ids,
+                                                             array("i", request.input_ids).tobytes())
+                except (OverflowError, TypeError):
+                    self._pending.popleft()
+                    refused.append((request.request_id, BackendError(
+                        f"request {request.request_id} (QSL sample {request.sample_index}): the prompt's token ids "
+                        "are not all int32 integers")))
+                    continue
             endpoint = self.engine.admit()
             if endpoint is None:
                 break
-            request = self._pending.popleft()
+            self._pending.popleft()
             index = min(live, key=load.__getitem__)  # the least-loaded worker (a C-level key: this runs per request)
             load[index] += 1
             endpoint.requests += 1
             handle = self.workers[index]
             self._flights[request.request_id] = (endpoint, handle)
-            known = prompts.get(request.sample_index)
-            if known is None or known[0] is not request.input_ids:  # the same ids object: the bytes made before
-                known = prompts[request.sample_index] = (request.input_ids, array("i", request.input_ids).tobytes())
             batches.setdefault(index, []).append((request.request_id, url_index[endpoint.url], known[1],
                                                   request.want_first_token))
         for index, batch in batches.items():
             self.workers[index].send(("run", batch))  # a worker gone meanwhile: the reader fails what it held
-        return []
+        return refused
 
     def _drop_pending(self, reason: str) -> list[_Failure]:
         failures = [(request.request_id, BackendError(reason)) for request in self._pending]

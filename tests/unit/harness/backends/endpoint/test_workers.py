@@ -129,6 +129,19 @@ def test_stop_ends_every_worker_and_a_worker_leaves_when_the_loadgen_process_is_
     backend.stop()
 
 
+def test_a_prompt_that_is_not_int32_fails_its_request_alone(server: StandIn) -> None:
+    backend, sink = pooled([server.url])
+    try:
+        requests = requests_for([[1, 2], [1, 2**40], [1, 4]], want_first=True)
+        backend.submit(requests)
+        sink.wait(3)
+    finally:
+        backend.stop()
+    assert set(sink.completed) == {0, 2}
+    assert str(sink.failed[1]) == "request 1 (QSL sample 1): the prompt's token ids are not all int32 integers"
+    assert sum(unit.requests for unit in backend.report().load) == 2  # the refused one never went out
+
+
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux CPU affinity")
 def test_workers_are_pinned_to_the_cpus_given(server: StandIn) -> None:
     cpu = sorted(os.sched_getaffinity(0))[-1]
